@@ -1,0 +1,217 @@
+"""The ``commetrics`` command line: parse, call the Engine, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .config import describe_settings
+from .engine import Engine
+from .errors import CommetricsError, InputError
+from .store import WORKSPACE_ENV, Workspace
+
+app = typer.Typer(
+    name="commetrics",
+    help="Prove what your customer community is worth: conversion, impact, attribution, scores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help=f"Workspace folder (default: ${WORKSPACE_ENV} or the current folder)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def handle_errors(func: F) -> F:
+    """Turn our errors into one line ``Error: ...`` and exit code 1 (COMMETRICS_DEBUG=1 shows the trace)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CommetricsError as exc:
+            if os.environ.get("COMMETRICS_DEBUG"):
+                raise
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        canonical, sep, file_column = item.partition("=")
+        if not sep or not canonical.strip() or not file_column.strip():
+            msg = f"--map {item!r} is not of the form canonical=file_column, e.g. --map ts=created_at."
+            raise InputError(msg)
+        mapping[canonical.strip()] = file_column.strip()
+    return mapping
+
+
+@app.command()
+@handle_errors
+def init(workspace: WorkspaceOption = None) -> None:
+    """Create a workspace: commetrics.toml (definitions) and commetrics.duckdb (the store).
+
+    Example: commetrics init --workspace ./community
+    """
+    target = Workspace.locate(workspace)
+    created = target.init()
+    verb = "Created" if created else "Workspace already exists at"
+    typer.echo(f"{verb} {target.directory}\n  config: {target.config_path}\n  store:  {target.database_path}")
+    typer.echo("Next: commetrics load members members.csv  (then activities, outcomes, ...)")
+
+
+@app.command()
+@handle_errors
+def load(
+    table: Annotated[str, typer.Argument(help="Canonical table: members, accounts, contacts, activities, "
+                                         "outcomes, subscriptions, surveys, experiments.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files (one load each).")],
+    source: Annotated[str | None, typer.Option(help="System the rows come from; keys are unique per source.")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=file_column, repeatable.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load files into a table: valid rows load, bad rows go to quarantine with a reason.
+
+    Example: commetrics load activities forum_export.csv --source forum --map ts=created_at
+    """
+    mapping = _parse_map(map_ or [])
+    from .reports.text import render_loads
+
+    with Engine(workspace) as engine:
+        reports = [engine.load(table, path, source=source, mapping=mapping) for path in files]
+    if as_json:
+        _emit([r.as_dict() for r in reports])
+    else:
+        typer.echo(render_loads(reports), nl=False)
+
+
+@app.command()
+@handle_errors
+def status(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Rows per table, the latest loads and the quarantine summary.
+
+    Example: commetrics status --json
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.status()
+    if as_json:
+        _emit(result.as_dict())
+        return
+    import pandas as pd
+
+    from .reports.text import render_frames
+
+    tables = pd.DataFrame({"table": list(result.tables), "rows": list(result.tables.values())})
+    typer.echo(f"Workspace {result.workspace}")
+    typer.echo(render_frames([("Tables", tables), ("Latest loads", result.loads),
+                              ("Quarantine by reason", result.quarantine)]), nl=False)
+
+
+@app.command()
+@handle_errors
+def quarantine(
+    table: Annotated[str | None, typer.Option(help="Only rows of this table.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only rows with this reason code.")] = None,
+    load_id: Annotated[int | None, typer.Option("--load", help="Only rows of this load.")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the rows to this CSV file.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show (not to export).")] = 20,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List quarantined rows by reason, or export them to fix and re-load.
+
+    Example: commetrics quarantine --table activities --reason bad_timestamp --export bad.csv
+    """
+    from .ingest import REASON_HELP, Reason
+    from .reports.text import render_frames
+
+    with Engine(workspace, read_only=True) as engine:
+        rows = engine.quarantine(table=table, reason=reason, load_id=load_id)
+    if export is not None:
+        rows.to_csv(export, index=False)
+        typer.echo(f"Wrote {len(rows):,} quarantined rows to {export}")
+        return
+    if as_json:
+        _emit(json.loads(rows.to_json(orient="records")))
+        return
+    summary = rows.groupby(["table_name", "reason"]).size().reset_index(name="rows")
+    summary["what to do"] = [REASON_HELP[Reason(r)] for r in summary["reason"]]
+    typer.echo(render_frames([("Quarantine by reason", summary),
+                              (f"First {limit} rows", rows.drop(columns=["record"]).head(limit))]), nl=False)
+
+
+@app.command()
+@handle_errors
+def config(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Every setting of commetrics.toml with its default and help text.
+
+    Example: commetrics config
+    """
+    rows = describe_settings()
+    if as_json:
+        _emit([{"key": k, "default": d, "help": h} for k, d, h in rows])
+        return
+    from .reports.text import render_rows
+
+    typer.echo(render_rows("Settings (commetrics.toml)", ["key", "default", "help"], rows), nl=False)
+
+
+@app.command()
+@handle_errors
+def demo(
+    members: Annotated[int, typer.Option(help="Members to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Folder for the demo workspace.")] = Path(
+        "demo-workspace"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a synthetic B2B community with planted effects, load it and summarise it.
+
+    Example: commetrics demo --members 50000 --seed 3
+    """
+    from . import demo as demo_data
+    from .reports.text import render_loads
+
+    target = Workspace.locate(workspace)
+    if target.database_path.exists():
+        target.database_path.unlink()
+    target.init()
+    files = demo_data.generate(members, seed, target.directory / "data")
+    with Engine(target.directory) as engine:
+        reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
+    if as_json:
+        _emit({"workspace": str(target.directory), "ground_truth": str(files.ground_truth),
+               "loads": [r.as_dict() for r in reports]})
+        return
+    typer.echo(render_loads(reports), nl=False)
+    typer.echo(f"Demo workspace: {target.directory}\nPlanted effects: {files.ground_truth}")
+
+
+def main() -> None:
+    """Entry point of the ``commetrics`` script."""
+    app(prog_name="commetrics")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

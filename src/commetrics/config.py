@@ -1,0 +1,279 @@
+"""Typed configuration: ``commetrics.toml`` in the workspace, read into pydantic models.
+
+Every field carries help text (``commetrics config`` prints them all). An unknown key or a bad
+value is a :class:`~commetrics.errors.ConfigError` that names the key, says what is wrong and
+suggests the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_FILE = "commetrics.toml"
+
+DEFAULT_ACTIVITY_TYPES = (
+    "post",
+    "question",
+    "answer",
+    "reply",
+    "comment",
+    "accepted_answer",
+    "reaction",
+    "vote",
+    "badge",
+    "login",
+    "event_attended",
+    "event_registered",
+    "webinar_attended",
+    "webinar_registered",
+    "feedback_submitted",
+    "feature_request",
+    "referral",
+    "case_study",
+    "review",
+    "user_group_attended",
+    "course_completed",
+    "joined",
+)
+
+DEFAULT_OUTCOME_TYPES = (
+    "signup",
+    "lead",
+    "trial_start",
+    "demo_request",
+    "activation",
+    "purchase",
+    "upgrade",
+    "seat_expansion",
+    "cross_sell",
+    "renewal",
+    "churn",
+    "downgrade",
+    "referral_made",
+    "case_study_published",
+    "review_published",
+    "accepted_answer",
+    "support_ticket",
+    "feature_shipped",
+)
+
+DEFAULT_ENTRY_PATHS = ("seo", "webinar", "referral", "event", "direct", "social", "paid", "partner", "other")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(_Section):
+    """How files are read and validated."""
+
+    schema_contract: Literal["evolve", "discard_value", "freeze"] = Field(
+        "evolve",
+        description=(
+            "What to do with file columns that are not canonical: 'evolve' keeps them in "
+            "`attributes` (members, accounts) and ignores them elsewhere, noting the drift in "
+            "the load ledger; 'discard_value' drops them and notes the drift; 'freeze' refuses "
+            "the file before anything is written"
+        ),
+    )
+    future_tolerance_hours: float = Field(
+        24.0, ge=0, description="A timestamp later than load time plus this many hours is quarantined"
+    )
+    max_field_bytes: int = Field(
+        65536, ge=1024, description="A single value longer than this many bytes is quarantined"
+    )
+    activity_types: tuple[str, ...] = Field(
+        DEFAULT_ACTIVITY_TYPES,
+        description="Accepted activity types (lowercase); others are quarantined as unknown_enum",
+    )
+    outcome_types: tuple[str, ...] = Field(
+        DEFAULT_OUTCOME_TYPES,
+        description="Accepted outcome types (lowercase); others are quarantined as unknown_enum",
+    )
+    entry_paths: tuple[str, ...] = Field(
+        DEFAULT_ENTRY_PATHS,
+        description="Accepted entry paths of members (lowercase); others are quarantined",
+    )
+    survey_kinds: tuple[Literal["nps", "csat", "ces"], ...] = Field(
+        ("nps", "csat", "ces"), description="Accepted survey kinds"
+    )
+
+    @field_validator("activity_types", "outcome_types", "entry_paths")
+    @classmethod
+    def _lowercase_names(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip().lower() for v in values)
+        if not all(cleaned):
+            msg = "names must not be empty"
+            raise ValueError(msg)
+        return cleaned
+
+    def enum_values(self, name: str) -> tuple[str, ...]:
+        """The closed list called ``name`` (as named in ``schema.Column.enum``)."""
+        values: tuple[str, ...] = getattr(self, name)
+        return values
+
+
+class ReportingSettings(_Section):
+    """How results are bucketed and shown."""
+
+    timezone: str = Field(
+        "UTC",
+        description=(
+            "IANA time zone used to bucket cohorts (join month/week) and to show dates; "
+            "data are stored in UTC"
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'"
+            raise ValueError(msg) from None
+        return value
+
+
+class PrivacySettings(_Section):
+    """Consent and small-cell rules applied to every output."""
+
+    min_cell_size: int = Field(
+        10, ge=5, description="Aggregated cells with fewer people than this are suppressed (never below 5)"
+    )
+
+
+class ConversionDefinition(_Section):
+    """A named conversion: which outcome, from which anchor, over which windows."""
+
+    description: str = Field("", description="What the conversion means, in one sentence")
+    owner: str = Field("", description="Who may change this definition")
+    outcome: str | tuple[str, ...] = Field(description="Outcome type(s) that count as converting")
+    anchor: str = Field("join", description="'join' (first join) or an activity type/program")
+    windows: tuple[int, ...] = Field((7, 30, 60, 90), description="Windows in days after the anchor")
+    unit: Literal["person", "account"] = Field("person", description="Count people or accounts")
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_windows(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or any(v <= 0 for v in values):
+            msg = "windows must be a non-empty list of positive day counts, e.g. [7, 30, 60, 90]"
+            raise ValueError(msg)
+        return tuple(sorted(set(values)))
+
+
+class Config(_Section):
+    """Everything in ``commetrics.toml``."""
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Loading and validation")
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings, description="Time zone and display")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Consent and suppression")
+    conversions: dict[str, ConversionDefinition] = Field(
+        default_factory=dict, description="Named conversion definitions"
+    )
+
+
+def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The field names valid at ``path`` inside ``model`` (for suggestions)."""
+    current: type[BaseModel] = model
+    parts = list(path)
+    while parts:
+        field = current.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            current = annotation
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+            current = args[-1]
+            if parts:
+                parts.pop(0)  # dict[str, Model]: skip the user-chosen name
+        else:
+            return []
+    return sorted(current.model_fields)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source} is not valid:"]
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(p) for p in loc)
+        if item["type"] == "extra_forbidden":
+            parent = loc[:-1]
+            known = _known_keys(Config, parent)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            lines.append(f"- unknown key {key!r}.{hint} Known keys here: {', '.join(known)}.")
+        else:
+            lines.append(f"- {key}: {item['msg']} (got {item.get('input')!r}).")
+    lines.append("Fix the file and run the command again; `commetrics config` lists every setting.")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = CONFIG_FILE) -> Config:
+    """Validate a mapping (as read from TOML) into a :class:`Config`."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read ``commetrics.toml``; a missing file gives the defaults."""
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path} is not valid TOML: {exc}. Fix the syntax and run the command again."
+        raise ConfigError(msg) from None
+    except UnicodeDecodeError:
+        msg = f"{path} is not UTF-8 text. Save it as UTF-8 and run the command again."
+        raise ConfigError(msg) from None
+    return parse_config(data, str(path))
+
+
+def describe_settings(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """Every setting as (dotted key, default, help), for `commetrics config` and the docs."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(describe_settings(annotation, f"{key}."))
+            continue
+        default = "" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        rows.append((key, default, field.description or ""))
+    return rows
+
+
+DEFAULT_CONFIG_TEXT = """\
+# commetrics workspace configuration. Every key is optional; `commetrics config` lists them all
+# with their help text and defaults.
+
+[reporting]
+timezone = "UTC"              # IANA zone for cohort buckets and display; data stay in UTC
+
+[privacy]
+min_cell_size = 10            # suppress aggregated cells with fewer people (never below 5)
+
+[ingest]
+schema_contract = "evolve"    # evolve | discard_value | freeze
+
+[conversions.trial_after_join]
+description = "Started a trial within the window after first joining the community"
+owner = "community-team"
+outcome = "trial_start"
+anchor = "join"
+windows = [7, 30, 60, 90]
+unit = "person"
+"""

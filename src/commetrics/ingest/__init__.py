@@ -1,0 +1,8 @@
+"""Ingest: files -> canonical tables, with quarantine and a load ledger."""
+
+from __future__ import annotations
+
+from .load import DEFAULT_SOURCE, LoadReport, load_file
+from .reasons import REASON_HELP, Reason
+
+__all__ = ["DEFAULT_SOURCE", "REASON_HELP", "LoadReport", "Reason", "load_file"]

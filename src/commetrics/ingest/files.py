@@ -1,0 +1,270 @@
+"""Read a source file into a staging table, keeping every record and its position.
+
+CSV is read with every column as text (typing is the validator's job, so nothing is coerced
+silently), with DuckDB's reject store catching lines it cannot parse (bad encoding, wrong column
+count, ...). JSON Lines is read one line per record and parsed in SQL, so a malformed line is a
+quarantined record, not a failed file. Parquet keeps its own types. Each staged record has
+``_ord``, its position among the parsed records; lines are worked out from it only for the
+few records that end up in quarantine (see :func:`line_sql`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from ..errors import UnreadableFileError
+from ..store import quote_identifier as q
+from .reasons import DUCKDB_REJECT_REASONS, Reason
+
+FileFormat = Literal["csv", "parquet", "jsonl"]
+
+STAGE = "_scratch_stage"
+REJECTED = "_scratch_rejected"
+_REJECT_ERRORS = "_scratch_reject_errors"
+_REJECT_SCANS = "_scratch_reject_scans"
+
+_SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+# A record separator never appears raw inside valid JSON (control characters must be escaped),
+# so reading JSON Lines as one-column "CSV" with it as delimiter keeps each line whole.
+_JSONL_DELIMITER = "\x1e"
+
+
+def detect_format(path: Path) -> FileFormat:
+    """The file format from the name (``.gz`` compression allowed for CSV and JSON Lines)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst"):
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    msg = (
+        f"Cannot tell the format of {path.name}: use a .csv, .tsv, .parquet or .jsonl file "
+        "(optionally .gz), or rename the file to say what it holds."
+    )
+    raise UnreadableFileError(msg)
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file read into ``_scratch_stage`` (parsed records) and ``_scratch_rejected`` (lines DuckDB
+    could not parse)."""
+
+    path: Path
+    format: FileFormat
+    columns: tuple[str, ...]  # the file's column names, in file order
+    column_types: dict[str, str]  # DuckDB type of each staged column (all VARCHAR except Parquet)
+    records: int  # parsed records staged
+    rejected: int  # lines the reader rejected
+    header_lines: int  # lines before the first record
+
+    def value_sql(self, column: str) -> str:
+        """SQL for the value of file column ``column`` in a row ``s`` of the stage."""
+        if self.format == "jsonl":
+            return f"json_extract_string(s._raw, {_sql_string('$.' + json.dumps(column))})"
+        return f"s.{q(column)}"
+
+    def record_sql(self) -> str:
+        """SQL for the raw record of row ``s``, as it was in the file (for quarantine)."""
+        if self.format == "jsonl":
+            return "s._raw"
+        pairs = ", ".join(f"{_sql_string(c)}, s.{q(c)}" for c in self.columns)
+        return f"json_object({pairs})::VARCHAR"
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fail(path: Path, exc: Exception) -> UnreadableFileError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    msg = (
+        f"Cannot read {path}: {first_line}\n"
+        "Nothing was loaded. Check that the file is complete and in the format its name says."
+    )
+    return UnreadableFileError(msg)
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int) -> StagedFile:
+    """Read ``path`` into the staging tables (temporary, replaced on every call)."""
+    if not path.exists():
+        msg = f"File not found: {path}. Check the path and run the command again."
+        raise UnreadableFileError(msg)
+    if not path.is_file():
+        msg = f"{path} is not a file. Pass a CSV, Parquet or JSON Lines file."
+        raise UnreadableFileError(msg)
+    if path.stat().st_size == 0:
+        msg = f"{path} is empty: it has no header and no rows. Nothing was loaded."
+        raise UnreadableFileError(msg)
+    fmt = detect_format(path)
+    for table in (STAGE, REJECTED, _REJECT_ERRORS, _REJECT_SCANS):
+        con.execute(f"drop table if exists {table}")
+    try:
+        if fmt == "csv":
+            return _stage_csv(con, path, max_line_bytes)
+        if fmt == "jsonl":
+            return _stage_jsonl(con, path, max_line_bytes)
+        return _stage_parquet(con, path)
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        raise _fail(path, exc) from None
+
+
+def _reject_options() -> str:
+    return (
+        "store_rejects = true, ignore_errors = true, "
+        f"rejects_table = '{_REJECT_ERRORS}', rejects_scan = '{_REJECT_SCANS}'"
+    )
+
+
+def _collect_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """One row per rejected line in ``_scratch_rejected`` (line, reason, detail, record)."""
+    mapping = ", ".join(f"({_sql_string(k)}, {_sql_string(v.value)})" for k, v in DUCKDB_REJECT_REASONS.items())
+    con.execute(
+        f"""
+        create temp table {REJECTED} as
+        with errors as (
+            select
+                line,
+                error_type::VARCHAR as error_type,
+                error_message,
+                csv_line
+            from {_REJECT_ERRORS}
+        ),
+
+        reasons as (
+            select * from (values {mapping}) as r(error_type, reason)
+        )
+
+        select
+            e.line,
+            arg_min(coalesce(r.reason, {_sql_string(Reason.MALFORMED_RECORD.value)}), e.error_type) as reason,
+            arg_min(e.error_message, e.error_type) as detail,
+            arg_min(e.csv_line, e.error_type) as record
+        from errors as e
+        left join reasons as r using (error_type)
+        group by e.line
+        """
+    )
+    row = con.execute(f"select count(*) from {REJECTED}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"select count(*) from {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
+    con.execute(
+        f"""
+        create temp table {STAGE} as
+        select
+            row_number() over () as _ord,
+            *
+        from read_csv($path, all_varchar = true, header = true, max_line_size = $max_line,
+                      {_reject_options()})
+        """,
+        {"path": str(path), "max_line": max_line_bytes},
+    )
+    described = con.execute(f"describe {STAGE}").fetchall()
+    columns = tuple(str(r[0]) for r in described if r[0] != "_ord")
+    return StagedFile(
+        path=path,
+        format="csv",
+        columns=columns,
+        column_types=dict.fromkeys(columns, "VARCHAR"),
+        records=_count(con, STAGE),
+        rejected=_collect_rejects(con),
+        header_lines=1,
+    )
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
+    con.execute(
+        f"""
+        create temp table {STAGE} as
+        select
+            row_number() over () as _ord,
+            _raw
+        from read_csv($path, columns = {{'_raw': 'VARCHAR'}}, header = false, auto_detect = false,
+                      delim = $delim, quote = '', escape = '', max_line_size = $max_line,
+                      {_reject_options()})
+        where trim(coalesce(_raw, '')) <> ''
+        """,
+        {"path": str(path), "delim": _JSONL_DELIMITER, "max_line": max_line_bytes},
+    )
+    keys = con.execute(
+        f"""
+        select distinct unnest(json_keys(_raw)) as key
+        from {STAGE}
+        where json_valid(_raw) and json_type(_raw) = 'OBJECT'
+        order by key
+        """
+    ).fetchall()
+    columns = tuple(str(k[0]) for k in keys)
+    return StagedFile(
+        path=path,
+        format="jsonl",
+        columns=columns,
+        column_types=dict.fromkeys(columns, "VARCHAR"),
+        records=_count(con, STAGE),
+        rejected=_collect_rejects(con),
+        header_lines=0,
+    )
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
+    con.execute(
+        f"""
+        create temp table {STAGE} as
+        select
+            file_row_number + 1 as _ord,
+            * exclude (file_row_number)
+        from read_parquet($path, file_row_number = true)
+        """,
+        {"path": str(path)},
+    )
+    con.execute(f"create temp table {REJECTED} (line BIGINT, reason VARCHAR, detail VARCHAR, record VARCHAR)")
+    described = con.execute(f"describe {STAGE}").fetchall()
+    types = {str(r[0]): str(r[1]) for r in described if r[0] != "_ord"}
+    return StagedFile(
+        path=path,
+        format="parquet",
+        columns=tuple(types),
+        column_types=types,
+        records=_count(con, STAGE),
+        rejected=0,
+        header_lines=0,
+    )
+
+
+def line_sql(staged: StagedFile, ordinal: str) -> str:
+    """SQL giving the file line of the parsed record at position ``ordinal``.
+
+    Parsed records skip the rejected lines, so the k-th parsed record sits at line
+    ``k + header + r``, where r counts rejected lines before it. With rejected lines
+    R_1 < R_2 < ... (1-based), reject j lies before record k exactly when ``R_j - j - header < k``
+    (the records before line R_j number ``R_j - 1 - header - (j - 1)``). Parquet has no rejected
+    lines and no header: its "line" is the row number.
+    """
+    if staged.rejected == 0:
+        return f"({ordinal} + {staged.header_lines})"
+    return (
+        f"({ordinal} + {staged.header_lines} + coalesce((select max(j) from "
+        f"(select line - row_number() over (order by line) - {staged.header_lines} as t, "
+        f"row_number() over (order by line) as j from {REJECTED}) "
+        f"where t < {ordinal}), 0))"
+    )

@@ -1,0 +1,391 @@
+"""Load one file into one canonical table: stage, validate, deduplicate, commit with the ledger.
+
+Every record read ends in exactly one place: loaded, quarantined (with a reason code) or counted
+as a duplicate (the same key with the same content is already loaded, or earlier in the file).
+The ledger row that records ``rows_read = rows_loaded + rows_quarantined + rows_duplicate`` is
+written in the same transaction as the rows, so a load killed at any point leaves either all of
+it or none of it, and running it again loads what is missing exactly once.
+
+Deduplication is by natural key within ``source``, without a window: a key seen before with the
+same content is a duplicate; with different content it is quarantined as
+``duplicate_key_conflict`` (the first version stays). The tables carry no primary-key index; the
+anti-join below is the constraint, and the test suite checks it after every load.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .. import schema
+from ..config import IngestSettings
+from ..errors import MissingColumnError, SchemaContractError, UnknownNameError
+from ..store import quote_identifier as q
+from .checks import CHECKED, build_validation
+from .files import REJECTED, STAGE, StagedFile, line_sql, stage_file
+from .reasons import Reason
+
+_INFILE = "_scratch_infile_duplicates"
+_EXISTING = "_scratch_existing"
+_CHECKS = "_scratch_checks"
+_QUARANTINE = "_scratch_quarantine"
+_SCRATCH = (STAGE, REJECTED, CHECKED, _INFILE, _EXISTING, _CHECKS, _QUARANTINE,
+            "_scratch_reject_errors", "_scratch_reject_scans")
+
+DEFAULT_SOURCE = "default"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one load did: the four counts, the reasons and the columns outside the schema."""
+
+    load_id: int
+    table: str
+    source: str
+    file: str
+    file_format: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    drift_columns: tuple[str, ...] = ()
+    attribute_columns: tuple[str, ...] = ()
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["drift_columns"] = list(self.drift_columns)
+        data["attribute_columns"] = list(self.attribute_columns)
+        return data
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def resolve_mapping(
+    table: schema.Table,
+    staged: StagedFile,
+    explicit: dict[str, str],
+    contract: str,
+) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
+    """Match canonical columns to file columns.
+
+    Returns ``(mapping, attribute_columns, drift_columns)``: canonical -> file column, the extra
+    file columns kept in ``attributes``, and every extra column (the schema drift noted in the
+    ledger). Raises before anything is written when a required column is missing, a mapping names
+    an unknown column, or the contract is ``freeze`` and the file has extra columns.
+    """
+    file_name = staged.path.name
+    targets = (*table.column_names, "source")
+    mapping: dict[str, str] = {}
+    for canonical, file_column in explicit.items():
+        if canonical not in targets:
+            raise UnknownNameError.for_name(f"column of {table.name}", canonical, targets,
+                                            "The left side of --map is a canonical column.")
+        if file_column not in staged.columns:
+            msg = (f"{file_name} has no column {file_column!r} (named in --map {canonical}={file_column}). "
+                   f"Columns found: {', '.join(staged.columns) or '(none)'}.")
+            raise MissingColumnError(msg)
+        mapping[canonical] = file_column
+    used = set(mapping.values())
+    by_normal = {}
+    for column in staged.columns:
+        by_normal.setdefault(_normalise(column), column)
+    for canonical in targets:
+        found = by_normal.get(canonical)
+        if canonical not in mapping and found is not None and found not in used:
+            mapping[canonical] = found
+            used.add(found)
+    missing = [c for c in table.required_columns if c not in mapping]
+    if missing:
+        example = missing[0]
+        msg = (f"{file_name} has no column {', '.join(map(repr, missing))}, which {table.name} needs. "
+               f"Columns found: {', '.join(staged.columns) or '(none)'}. "
+               f"Map one with --map {example}=FILE_COLUMN. Nothing was loaded.")
+        raise MissingColumnError(msg)
+    extras = tuple(c for c in staged.columns if c not in used)
+    if extras and contract == "freeze":
+        msg = (f"{file_name} has columns outside the {table.name} schema: {', '.join(extras)}; the schema "
+               "contract is 'freeze' (ingest.schema_contract), so nothing was loaded. Map them with --map, "
+               "remove them, or set schema_contract = \"evolve\" or \"discard_value\".")
+        raise SchemaContractError(msg)
+    attributes = extras if (contract == "evolve" and table.has_attributes) else ()
+    return mapping, attributes, extras
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
+    row = con.execute(sql, params or {}).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _same_content(table: schema.Table, left: str, right: str) -> str:
+    return " and ".join(
+        f"{left}.{q(c)}::VARCHAR is not distinct from {right}.{q(c)}::VARCHAR"
+        if schema.SQL_TYPES[table.column(c).kind] == "JSON"
+        else f"{left}.{q(c)} is not distinct from {right}.{q(c)}"
+        for c in table.column_names
+    )
+
+
+def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table) -> None:
+    """Write the in-file duplicates and the matches against rows already loaded."""
+    keys = ", ".join(q(k) for k in ("source", *table.key))
+    con.execute(
+        f"""
+        create temp table {_INFILE} as
+        with repeated_keys as (
+            select {keys}
+            from {CHECKED}
+            where _check is null
+            group by all
+            having count(*) > 1
+        ),
+
+        ranked as (
+            select
+                c.*,
+                row_number() over (partition by {keys} order by c._ord) as _rank
+            from {CHECKED} as c
+            semi join repeated_keys using ({keys})
+            where c._check is null
+        )
+
+        select
+            b._ord,
+            a._ord as first_ord,
+            {_same_content(table, 'a', 'b')} as same  -- false: same key, other content
+        from ranked as b
+        join ranked as a using ({keys})
+        where a._rank = 1
+            and b._rank > 1
+        """
+    )
+    if _count(con, f"select count(*) from (select 1 from {table.name} limit 1)") == 0:
+        con.execute(f"create temp table {_EXISTING} (_ord BIGINT, existing_load BIGINT, same BOOLEAN)")
+        return
+    con.execute(
+        f"""
+        create temp table {_EXISTING} as
+        select
+            c._ord,
+            t.load_id as existing_load,
+            {_same_content(table, 'c', 't')} as same
+        from {CHECKED} as c
+        join {table.name} as t using ({keys})
+        where c._check is null
+            and c._ord not in (select _ord from {_INFILE})
+        """
+    )
+
+
+def _register_checks(con: duckdb.DuckDBPyConnection, checks: list[tuple[int, str, str | None, str]]) -> None:
+    con.execute(f"create temp table {_CHECKS} (idx INTEGER, reason VARCHAR, column_name VARCHAR, detail VARCHAR)")
+    rows = [(-1, Reason.MALFORMED_RECORD.value, None, "not a JSON object"), *checks]
+    con.executemany(f"insert into {_CHECKS} values (?, ?, ?, ?)", rows)
+
+
+def _collect_quarantine(
+    con: duckdb.DuckDBPyConnection, staged: StagedFile, table: schema.Table, default_source: str
+) -> None:
+    """Write ``_scratch_quarantine``: every record that fails, with its line, reason and raw text.
+
+    ``already`` marks records that an earlier load quarantined for the same reason (re-loading a
+    file adds nothing, not even to quarantine); they count as duplicates.
+    """
+    record = staged.record_sql()
+    line = line_sql(staged, "c._ord")
+    first_line = line_sql(staged, "d.first_ord")
+    conflict = Reason.DUPLICATE_KEY_CONFLICT.value
+    con.execute(
+        f"""
+        create temp table {_QUARANTINE} as
+        with failures as (
+            select $source as source, line, reason, null as column_name, detail, record
+            from {REJECTED}
+
+            union all
+
+            select c.source, {line}, k.reason, k.column_name, k.detail, {record}
+            from {CHECKED} as c
+            join {_CHECKS} as k on k.idx = c._check
+            join {STAGE} as s using (_ord)
+
+            union all
+
+            select c.source, {line}, '{conflict}', null,
+                'same key as line ' || {first_line} || ' of this file, other content', {record}
+            from {_INFILE} as d
+            join {CHECKED} as c using (_ord)
+            join {STAGE} as s using (_ord)
+            where not d.same
+
+            union all
+
+            select c.source, {line}, '{conflict}', null,
+                'same key as a row of load ' || e.existing_load || ', other content', {record}
+            from {_EXISTING} as e
+            join {CHECKED} as c using (_ord)
+            join {STAGE} as s using (_ord)
+            where not e.same
+        )
+
+        select
+            f.*,
+            exists (
+                select 1
+                from {schema.QUARANTINE_TABLE} as old
+                where old.table_name = $table
+                    and old.source = f.source
+                    and old.reason = f.reason
+                    and old.record is not distinct from f.record
+            ) as already
+        from failures as f
+        """,
+        {"source": default_source, "table": table.name},
+    )
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    table_name: str,
+    path: Path,
+    *,
+    settings: IngestSettings,
+    source: str | None = None,
+    mapping: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> LoadReport:
+    """Load ``path`` into ``table_name``; see the module docstring for the guarantees."""
+    started = time.perf_counter()
+    table = schema.TABLES.get(table_name)
+    if table is None:
+        raise UnknownNameError.for_name("table", table_name, schema.TABLES,
+                                        "Run `commetrics status` to see the tables.")
+    now = now or datetime.now(UTC)
+    default_source = (source or DEFAULT_SOURCE).strip() or DEFAULT_SOURCE
+    try:
+        staged = stage_file(con, path, max_line_bytes=max(2 * settings.max_field_bytes, 2_097_152))
+        resolved, attributes, drift = resolve_mapping(table, staged, mapping or {}, settings.schema_contract)
+        validation = build_validation(table, staged, resolved, attributes, settings)
+        params = {
+            **validation.params,
+            "future_limit": now + timedelta(hours=settings.future_tolerance_hours),
+            "default_source": default_source,
+        }
+        con.execute(validation.sql, {k: v for k, v in params.items() if f"${k}" in validation.sql})
+        _register_checks(con, [(i, c.reason.value, c.column, c.detail) for i, c in enumerate(validation.checks)])
+        _find_duplicates(con, table)
+        _collect_quarantine(con, staged, table, default_source)
+        return _commit(con, table, staged, default_source, drift, attributes, settings.schema_contract,
+                       started, now)
+    finally:
+        for scratch in _SCRATCH:
+            con.execute(f"drop table if exists {scratch}")
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    table: schema.Table,
+    staged: StagedFile,
+    default_source: str,
+    drift: tuple[str, ...],
+    attributes: tuple[str, ...],
+    contract: str,
+    started: float,
+    now: datetime,
+) -> LoadReport:
+    infile_same = _count(con, f"select count(*) from {_INFILE} where same")
+    existing_same = _count(con, f"select count(*) from {_EXISTING} where same")
+    quarantined = _count(con, f"select count(*) from {_QUARANTINE} where not already")
+    rows_read = staged.records + staged.rejected
+    duplicate = infile_same + existing_same + _count(con, f"select count(*) from {_QUARANTINE} where already")
+    columns = ", ".join(q(c) for c in table.column_names)
+    con.execute("begin transaction")
+    try:
+        load_id = _count(con, f"select coalesce(max(load_id), 0) + 1 from {schema.LEDGER_TABLE}")
+        con.execute(
+            f"""
+            insert into {table.name} ({columns}, source, load_id)
+            select {columns}, source, $load_id
+            from {CHECKED} as c
+            where c._check is null
+                and c._ord not in (select _ord from {_INFILE})
+                and c._ord not in (select _ord from {_EXISTING})
+            order by c._ord
+            """,
+            {"load_id": load_id},
+        )
+        loaded = _count(con, f"select count(*) from {table.name} where load_id = $load_id", {"load_id": load_id})
+        con.execute(
+            f"""
+            insert into {schema.QUARANTINE_TABLE}
+            select $load_id, $table, source, $file, line, reason, column_name, detail, record
+            from {_QUARANTINE}
+            where not already
+            order by line
+            """,
+            {"load_id": load_id, "table": table.name, "file": str(staged.path)},
+        )
+        in_quarantine = _count(con, f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = $id",
+                               {"id": load_id})
+        if loaded + in_quarantine + duplicate != rows_read or in_quarantine != quarantined:
+            msg = (f"Load of {staged.path} does not add up (read {rows_read}, loaded {loaded}, "
+                   f"quarantined {in_quarantine}, duplicates {duplicate}); nothing was written. "
+                   "Please report this with the file.")
+            raise AssertionError(msg)
+        finished = datetime.now(UTC)
+        con.execute(
+            f"insert into {schema.LEDGER_TABLE} values "
+            "($load_id, $table, $source, $file, $format, $bytes, $started, $finished, "
+            "$read, $loaded, $quarantined, $duplicate, $drift, $contract)",
+            {
+                "load_id": load_id,
+                "table": table.name,
+                "source": default_source,
+                "file": str(staged.path),
+                "format": staged.format,
+                "bytes": staged.path.stat().st_size,
+                "started": now,
+                "finished": finished,
+                "read": rows_read,
+                "loaded": loaded,
+                "quarantined": in_quarantine,
+                "duplicate": duplicate,
+                "drift": list(drift),
+                "contract": contract,
+            },
+        )
+        reasons = dict(
+            con.execute(
+                f"select reason, count(*) from {schema.QUARANTINE_TABLE} where load_id = $id "
+                "group by reason order by count(*) desc, reason",
+                {"id": load_id},
+            ).fetchall()
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return LoadReport(
+        load_id=load_id,
+        table=table.name,
+        source=default_source,
+        file=str(staged.path),
+        file_format=staged.format,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_quarantined=in_quarantine,
+        rows_duplicate=duplicate,
+        drift_columns=drift,
+        attribute_columns=attributes,
+        reasons={str(k): int(v) for k, v in reasons.items()},
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,1 @@
+"""Turn results into text, JSON and HTML; the CLI, the service and written reports share these."""

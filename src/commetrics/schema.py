@@ -1,0 +1,231 @@
+"""The canonical data model: table names, columns, keys and types, declared once.
+
+Ingest writes these tables, every analysis reads them, and the store creates them from this
+module. Each loaded row also carries ``source`` (the system it came from) and ``load_id`` (the
+row of ``load_ledger`` that wrote it). Keys are natural keys, namespaced by ``source``: the same
+``activity_id`` from two sources is two rows, the same one from one source is one row.
+
+All instants are ``TIMESTAMPTZ`` in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal[
+    "id",  # an identifier: trimmed text, never empty when it is a key
+    "text",  # free text, trimmed
+    "timestamp",  # an instant; text without an offset is read as UTC
+    "email",  # an e-mail address, kept as given but trimmed
+    "bool",  # true/false/yes/no/1/0/t/f/y/n
+    "money",  # a finite decimal amount, never negative
+    "int",  # a whole number written in ASCII digits
+    "score",  # a survey score: an integer in the range of its survey kind
+    "enum",  # one of a closed list (from the config where extensible)
+    "currency",  # a three-letter ISO 4217 code
+    "tags",  # a list of labels separated by ',', ';' or '|'
+    "json",  # a JSON object
+]
+
+SQL_TYPES: dict[ColumnKind, str] = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "email": "VARCHAR",
+    "bool": "BOOLEAN",
+    "money": "DECIMAL(18,2)",
+    "int": "BIGINT",
+    "score": "INTEGER",
+    "enum": "VARCHAR",
+    "currency": "VARCHAR",
+    "tags": "VARCHAR[]",
+    "json": "JSON",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column."""
+
+    name: str
+    kind: ColumnKind
+    help: str
+    required: bool = False
+    enum: str | None = None  # name of the closed list (see ``commetrics.config.IngestSettings``)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One canonical table that ``commetrics load`` writes."""
+
+    name: str
+    grain: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    one_of: tuple[str, ...] = ()  # at least one of these columns must be present in a row
+    person_columns: tuple[str, ...] = ()  # columns that identify a person (erasure registry)
+    has_attributes: bool = False  # extra file columns are kept in ``attributes``
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns the file must have (after mapping)."""
+        return tuple(c.name for c in self.columns if c.required)
+
+
+def _attributes() -> Column:
+    return Column(
+        "attributes",
+        "json",
+        "Extra columns of the file, kept as a JSON object (covariates for impact analyses)",
+    )
+
+
+MEMBERS = Table(
+    name="members",
+    grain="One community identity (an account on one community platform)",
+    columns=(
+        Column("member_id", "id", "Identifier on the community platform", required=True),
+        Column("email", "email", "E-mail address, if the platform exports it"),
+        Column("handle", "text", "User name or handle on the platform"),
+        Column("name", "text", "Display name"),
+        Column("joined_at", "timestamp", "When the member first joined", required=True),
+        Column("entry_path", "enum", "How the member arrived (first touch)", enum="entry_paths"),
+        Column("consent", "bool", "Consent to person-level processing; missing means no"),
+        Column("account_id", "id", "Customer account the member belongs to, if known"),
+        Column("is_staff", "bool", "Staff and moderators are excluded from cohorts"),
+        _attributes(),
+    ),
+    key=("member_id",),
+    person_columns=("member_id", "email", "handle", "name"),
+    has_attributes=True,
+)
+
+ACCOUNTS = Table(
+    name="accounts",
+    grain="One customer organisation",
+    columns=(
+        Column("account_id", "id", "Account identifier (CRM)", required=True),
+        Column("name", "text", "Organisation name"),
+        Column("domain", "text", "Web/e-mail domain of the organisation"),
+        Column("segment", "text", "Segment such as SMB, mid-market, enterprise"),
+        Column("arr", "money", "Annual recurring revenue"),
+        Column("seats", "int", "Licensed seats"),
+        Column("created_at", "timestamp", "When the account was created"),
+        _attributes(),
+    ),
+    key=("account_id",),
+    has_attributes=True,
+)
+
+CONTACTS = Table(
+    name="contacts",
+    grain="One CRM contact",
+    columns=(
+        Column("contact_id", "id", "CRM contact identifier", required=True),
+        Column("email", "email", "E-mail address"),
+        Column("name", "text", "Full name"),
+        Column("account_id", "id", "Account of the contact"),
+        Column("lifecycle_stage", "text", "CRM lifecycle stage (lead, opportunity, customer, ...)"),
+        Column("created_at", "timestamp", "When the contact was created"),
+        Column("consent", "bool", "Consent to person-level processing; missing means no"),
+    ),
+    key=("contact_id",),
+    person_columns=("contact_id", "email", "name"),
+)
+
+ACTIVITIES = Table(
+    name="activities",
+    grain="One community touchpoint",
+    columns=(
+        Column("activity_id", "id", "Identifier of the activity", required=True),
+        Column("member_id", "id", "Member who did it", required=True),
+        Column("ts", "timestamp", "When it happened", required=True),
+        Column("type", "enum", "Activity type", required=True, enum="activity_types"),
+        Column("channel", "text", "Channel or space (forum, slack, events, ...)"),
+        Column("program", "text", "Program (AMA series, user group, advocacy, ...)"),
+        Column("tags", "tags", "Labels, separated by ',', ';' or '|'"),
+        Column("ref_id", "id", "What it responds to (a question, an event)"),
+    ),
+    key=("activity_id",),
+    person_columns=("member_id",),
+)
+
+OUTCOMES = Table(
+    name="outcomes",
+    grain="One business event (sign-up, trial, purchase, renewal, ...)",
+    columns=(
+        Column("outcome_id", "id", "Identifier of the event", required=True),
+        Column("member_id", "id", "Member it belongs to"),
+        Column("contact_id", "id", "CRM contact it belongs to"),
+        Column("account_id", "id", "Account it belongs to"),
+        Column("ts", "timestamp", "When it happened", required=True),
+        Column("type", "enum", "Outcome type", required=True, enum="outcome_types"),
+        Column("value", "money", "Money value (deal amount, ARR change)"),
+        Column("currency", "currency", "ISO 4217 currency of value"),
+    ),
+    key=("outcome_id",),
+    one_of=("member_id", "contact_id", "account_id"),
+    person_columns=("member_id", "contact_id"),
+)
+
+SUBSCRIPTIONS = Table(
+    name="subscriptions",
+    grain="One renewal decision of an account",
+    columns=(
+        Column("account_id", "id", "Account", required=True),
+        Column("period_start", "timestamp", "Start of the subscription period", required=True),
+        Column("period_end", "timestamp", "Renewal date (end of the period)", required=True),
+        Column("renewed", "bool", "Whether it renewed; empty while undecided"),
+        Column("arr_before", "money", "ARR during the period"),
+        Column("arr_after", "money", "ARR after the renewal (0 when churned)"),
+    ),
+    key=("account_id", "period_end"),
+)
+
+SURVEYS = Table(
+    name="surveys",
+    grain="One survey response",
+    columns=(
+        Column("response_id", "id", "Identifier of the response", required=True),
+        Column("member_id", "id", "Member who answered"),
+        Column("contact_id", "id", "CRM contact who answered"),
+        Column("ts", "timestamp", "When it was answered", required=True),
+        Column("kind", "enum", "nps (0-10), csat (1-5) or ces (1-7)", required=True, enum="survey_kinds"),
+        Column("score", "score", "The score, in the range of its kind", required=True),
+    ),
+    key=("response_id",),
+    one_of=("member_id", "contact_id"),
+    person_columns=("member_id", "contact_id"),
+)
+
+EXPERIMENTS = Table(
+    name="experiments",
+    grain="One assignment of a unit to a variant",
+    columns=(
+        Column("experiment", "id", "Experiment name", required=True),
+        Column("unit_id", "id", "Member, contact or account assigned", required=True),
+        Column("variant", "text", "Variant (control, treatment, ...)", required=True),
+        Column("exposed_at", "timestamp", "When the unit was first exposed"),
+    ),
+    key=("experiment", "unit_id"),
+    person_columns=("unit_id",),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (MEMBERS, ACCOUNTS, CONTACTS, ACTIVITIES, OUTCOMES, SUBSCRIPTIONS, SURVEYS, EXPERIMENTS)
+}
+
+#: survey kind -> (lowest, highest) valid score
+SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+LEDGER_TABLE = "load_ledger"
+QUARANTINE_TABLE = "quarantine"

@@ -1,0 +1,205 @@
+"""The store: a workspace folder with ``commetrics.toml`` and ``commetrics.duckdb``.
+
+The DuckDB connection is opened with the session time zone pinned to UTC (so cohort buckets do
+not depend on the machine's zone) and extension auto-install/auto-load switched off (no network
+at run time). Schema changes are numbered migrations recorded in ``schema_migrations``.
+Analyses read the store through :meth:`Store.ibis`, an Ibis connection over the same DuckDB
+session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from . import schema
+from .config import CONFIG_FILE, DEFAULT_CONFIG_TEXT, Config, load_config
+from .errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as IbisBackend
+
+DATABASE_FILE = "commetrics.duckdb"
+WORKSPACE_ENV = "COMMETRICS_WORKSPACE"
+
+DUCKDB_SETTINGS: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+def quote_identifier(identifier: str) -> str:
+    """Quote a table or column name for DuckDB (the one place identifiers are quoted)."""
+    return '"{}"'.format(identifier.replace('"', '""'))
+
+
+def _canonical_table_sql(table: schema.Table) -> str:
+    columns = [f"{quote_identifier(c.name)} {schema.SQL_TYPES[c.kind]}" for c in table.columns]
+    columns += ["source VARCHAR NOT NULL", "load_id BIGINT NOT NULL"]
+    return f"create table if not exists {table.name} (\n    " + ",\n    ".join(columns) + "\n)"
+
+
+LEDGER_SQL = f"""
+create table if not exists {schema.LEDGER_TABLE} (
+    load_id BIGINT NOT NULL,            -- one row per load of one file
+    table_name VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,            -- --source, or 'default' (a file column `source` overrides per row)
+    file VARCHAR NOT NULL,
+    file_format VARCHAR NOT NULL,       -- csv | parquet | jsonl
+    file_bytes BIGINT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    rows_read BIGINT NOT NULL,          -- rows_read = rows_loaded + rows_quarantined + rows_duplicate
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL,
+    drift_columns VARCHAR[] NOT NULL,   -- file columns outside the canonical schema
+    schema_contract VARCHAR NOT NULL
+)
+"""
+
+QUARANTINE_SQL = f"""
+create table if not exists {schema.QUARANTINE_TABLE} (
+    load_id BIGINT NOT NULL,
+    table_name VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    line BIGINT,                        -- CSV/JSONL: line in the file (header = 1); Parquet: row number
+    reason VARCHAR NOT NULL,            -- a code from commetrics.ingest.reasons.Reason
+    column_name VARCHAR,                -- the column that failed, where one did
+    detail VARCHAR,                     -- a short explanation
+    record VARCHAR                      -- the raw row as the file had it (JSON object or raw line)
+)
+"""
+
+
+def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+    """The canonical tables, the load ledger and quarantine."""
+    for table in schema.TABLES.values():
+        con.execute(_canonical_table_sql(table))
+    con.execute(LEDGER_SQL)
+    con.execute(QUARANTINE_SQL)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply the migrations not yet applied, each in its own transaction; return the version."""
+    con.execute("create table if not exists schema_migrations (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+    row = con.execute("select coalesce(max(version), 0) from schema_migrations").fetchone()
+    current = int(row[0]) if row else 0
+    for version, migration in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        con.execute("begin transaction")
+        try:
+            migration(con)
+            con.execute("insert into schema_migrations values (?, now())", [version])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return len(MIGRATIONS)
+
+
+def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection with commetrics' session settings."""
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_SETTINGS))
+    except duckdb.IOException as exc:
+        msg = (
+            f"Cannot open the store {path}: {exc}\n"
+            "Another commetrics process may be writing to it (DuckDB allows one writer); "
+            "wait for it to finish, or check the file's permissions."
+        )
+        raise WorkspaceError(msg) from None
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+class Store:
+    """One DuckDB database holding the canonical tables, with an Ibis view onto it."""
+
+    def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
+        self.path = path
+        self.con = connect(path, read_only=read_only)
+        if not read_only:
+            migrate(self.con)
+        self._ibis: IbisBackend | None = None
+
+    def ibis(self) -> IbisBackend:
+        """An Ibis backend over this store's DuckDB session (analyses use this)."""
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self.con)
+        return self._ibis
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per canonical table, quarantine and ledger."""
+        names = [*schema.TABLES, schema.QUARANTINE_TABLE, schema.LEDGER_TABLE]
+        counts: dict[str, int] = {}
+        for name in names:
+            row = self.con.execute(f"select count(*) from {quote_identifier(name)}").fetchone()
+            counts[name] = int(row[0]) if row else 0
+        return counts
+
+    def close(self) -> None:
+        self.con.close()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A folder holding ``commetrics.toml`` (definitions) and ``commetrics.duckdb`` (the store)."""
+
+    directory: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / CONFIG_FILE
+
+    @property
+    def database_path(self) -> Path:
+        return self.directory / DATABASE_FILE
+
+    @classmethod
+    def locate(cls, directory: str | Path | None = None) -> Workspace:
+        """The workspace at ``directory``, else ``$COMMETRICS_WORKSPACE``, else the current folder."""
+        chosen = directory or os.environ.get(WORKSPACE_ENV) or "."
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def exists(self) -> bool:
+        return self.config_path.exists() or self.database_path.exists()
+
+    def init(self) -> bool:
+        """Create the folder, a commented ``commetrics.toml`` and the store; False if it existed."""
+        if self.directory.exists() and not self.directory.is_dir():
+            msg = f"{self.directory} is a file, not a folder. Choose another --workspace."
+            raise WorkspaceError(msg)
+        created = not self.exists
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.config_path.exists():
+            self.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+        Store(self.database_path).close()
+        return created
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def open_store(self, *, read_only: bool = False) -> Store:
+        if not self.exists:
+            msg = (
+                f"No commetrics workspace in {self.directory}. Run `commetrics init` there, "
+                f"pass --workspace DIR, or set {WORKSPACE_ENV}."
+            )
+            raise WorkspaceError(msg)
+        if read_only and not self.database_path.exists():
+            read_only = False
+        return Store(self.database_path, read_only=read_only)
