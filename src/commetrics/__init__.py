@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CommetricsError",
-    "ConfigError",
     "Config",
+    "ConfigError",
     "ConversionDefinition",
     "Engine",
     "InputError",

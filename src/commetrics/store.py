@@ -91,7 +91,8 @@ MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migratio
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations not yet applied, each in its own transaction; return the version."""
-    con.execute("create table if not exists schema_migrations (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+    con.execute("create table if not exists schema_migrations "
+                "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
     row = con.execute("select coalesce(max(version), 0) from schema_migrations").fetchone()
     current = int(row[0]) if row else 0
     for version, migration in enumerate(MIGRATIONS, start=1):

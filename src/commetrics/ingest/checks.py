@@ -15,7 +15,7 @@ from typing import Any
 from .. import schema
 from ..config import IngestSettings
 from ..store import quote_identifier as q
-from .files import STAGE, StagedFile
+from .files import StagedFile
 from .reasons import Reason
 
 CHECKED = "_scratch_checked"
@@ -77,7 +77,7 @@ class _Builder:
         return alias
 
     def raw_checks(self, index: int, file_column: str, column: str) -> None:
-        """Checks on the value as read: size and, for text files, a quote that never closes."""
+        """The check on the value as read: its size (an unclosed quote is the CSV reader's to find)."""
         if self.staged.format == "parquet" and not self.staged.column_types[file_column].startswith("VARCHAR"):
             return
         raw = self.staged.value_sql(file_column)
@@ -87,13 +87,6 @@ class _Builder:
             column,
             f"longer than {self.settings.max_field_bytes} bytes",
         )
-        if self.staged.format == "csv":
-            self.check(
-                f"(starts_with({raw}, '\"') and not (length({raw}) > 1 and ends_with({raw}, '\"')))",
-                Reason.UNTERMINATED_QUOTE,
-                column,
-                "a quoted value never closes",
-            )
 
 
 def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str) -> str:
@@ -187,18 +180,21 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
 
 
 def _attributes_value(b: _Builder, explicit: str | None, extras: tuple[str, ...]) -> str:
-    """The attributes object: an explicit `attributes` column merged with the extra columns."""
-    parts = []
+    """The attributes object: an explicit `attributes` column merged with the extra columns.
+
+    Keys whose value is null are dropped (a JSON merge patch deletes them), and an object left
+    empty is NULL, so a file that merely has an empty extra column stores the same row as one
+    without it.
+    """
+    merged = "'{}'::JSON"
     if explicit is not None:
-        parts.append(explicit)
+        merged = f"json_merge_patch({merged}, coalesce({explicit}, '{{}}'::JSON))"
     if extras:
-        pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {b.staged.value_sql(c)}" for c in extras)
-        parts.append(f"json_object({pairs})")
-    if not parts:
+        pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {b.staged.attribute_sql(c)}" for c in extras)
+        merged = f"json_merge_patch({merged}, json_object({pairs}))"
+    if explicit is None and not extras:
         return "NULL::JSON"
-    if len(parts) == 1:
-        return f"({parts[0]})::JSON"
-    return f"json_merge_patch(coalesce({parts[0]}, '{{}}'::JSON), {parts[1]})"
+    return f"nullif({merged}, '{{}}'::JSON)"
 
 
 def _table_checks(b: _Builder, table: schema.Table, present: set[str]) -> list[Check]:
@@ -271,7 +267,7 @@ def build_validation(
     source_sql = (f"coalesce(nullif(trim({staged.value_sql(source)}::VARCHAR), ''), $default_source)"
                   if source else "$default_source")
     # A JSON Lines record that is not an object fails before any column is looked at.
-    guard = ("case when not (json_valid(s._raw) and json_type(s._raw) = 'OBJECT') then -1 end"
+    guard = ("case when s._json is null then -1 end"
              if staged.format == "jsonl" else "NULL::INTEGER")
     texts = "".join(f",\n        {t}" for t in b.texts)
     values = "".join(f",\n        {expr} as __v_{name}" for name, expr in typed.items())
@@ -284,7 +280,7 @@ with texts as (
         s.*,
         {source_sql} as __v_source,
         {guard} as _guard{texts}
-    from {STAGE} as s
+    from {staged.relation} as s
 ),
 
 typed as (
@@ -303,8 +299,14 @@ checked as (
 select
     _ord,
     __v_source as source{output},
-    coalesce(_guard, _first, {_case(table_checks, len(b.checks))}) as _check
-from checked
+    _check,
+    case when _check is not null then {staged.record_sql()} end as _record  -- raw text of failures only
+from (
+    select
+        *,
+        coalesce(_guard, _first, {_case(table_checks, len(b.checks))}) as _check
+    from checked as s
+) as s
 """
     params: dict[str, Any] = {
         "email_pattern": EMAIL_PATTERN,

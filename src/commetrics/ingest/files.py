@@ -1,11 +1,12 @@
-"""Read a source file into a staging table, keeping every record and its position.
+"""Open a source file as a SQL relation, keeping every record and its position.
 
 CSV is read with every column as text (typing is the validator's job, so nothing is coerced
 silently), with DuckDB's reject store catching lines it cannot parse (bad encoding, wrong column
-count, ...). JSON Lines is read one line per record and parsed in SQL, so a malformed line is a
-quarantined record, not a failed file. Parquet keeps its own types. Each staged record has
-``_ord``, its position among the parsed records; lines are worked out from it only for the
-few records that end up in quarantine (see :func:`line_sql`).
+count, ...); the file is read once, by the validation statement itself. JSON Lines is staged one
+line per record and parsed in SQL, so a malformed line is a quarantined record, not a failed
+file. Parquet keeps its own types. Each record has ``_ord``, its position among the parsed
+records; lines are worked out from it only for the few records that end up in quarantine (see
+:func:`line_sql`).
 """
 
 from __future__ import annotations
@@ -60,22 +61,26 @@ def detect_format(path: Path) -> FileFormat:
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A file read into ``_scratch_stage`` (parsed records) and ``_scratch_rejected`` (lines DuckDB
-    could not parse)."""
+    """A file opened for validation: its columns, their types and the relation that reads it."""
 
     path: Path
     format: FileFormat
     columns: tuple[str, ...]  # the file's column names, in file order
-    column_types: dict[str, str]  # DuckDB type of each staged column (all VARCHAR except Parquet)
-    records: int  # parsed records staged
-    rejected: int  # lines the reader rejected
+    column_types: dict[str, str]  # DuckDB type of each column (all VARCHAR except Parquet)
+    relation: str  # SQL relation yielding ``_ord`` and the file's columns, one row per parsed record
     header_lines: int  # lines before the first record
 
     def value_sql(self, column: str) -> str:
         """SQL for the value of file column ``column`` in a row ``s`` of the stage."""
         if self.format == "jsonl":
-            return f"json_extract_string(s._raw, {_sql_string('$.' + json.dumps(column))})"
+            return f"json_extract_string(s._json, {_sql_string('$.' + json.dumps(column))})"
         return f"s.{q(column)}"
+
+    def attribute_sql(self, column: str) -> str:
+        """SQL for the value of ``column`` kept in ``attributes`` (JSON Lines keeps nested values)."""
+        if self.format == "jsonl":
+            return f"json_extract(s._json, {_sql_string('$.' + json.dumps(column))})"
+        return self.value_sql(column)
 
     def record_sql(self) -> str:
         """SQL for the raw record of row ``s``, as it was in the file (for quarantine)."""
@@ -89,7 +94,8 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _fail(path: Path, exc: Exception) -> UnreadableFileError:
+def read_error(path: Path, exc: Exception) -> UnreadableFileError:
+    """The error for a file DuckDB cannot read as a whole."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     msg = (
         f"Cannot read {path}: {first_line}\n"
@@ -98,8 +104,8 @@ def _fail(path: Path, exc: Exception) -> UnreadableFileError:
     return UnreadableFileError(msg)
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int) -> StagedFile:
-    """Read ``path`` into the staging tables (temporary, replaced on every call)."""
+def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int) -> StagedFile:
+    """Open ``path`` as a relation (JSON Lines is staged into a temporary table first)."""
     if not path.exists():
         msg = f"File not found: {path}. Check the path and run the command again."
         raise UnreadableFileError(msg)
@@ -110,16 +116,21 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: in
         msg = f"{path} is empty: it has no header and no rows. Nothing was loaded."
         raise UnreadableFileError(msg)
     fmt = detect_format(path)
-    for table in (STAGE, REJECTED, _REJECT_ERRORS, _REJECT_SCANS):
-        con.execute(f"drop table if exists {table}")
+    drop_scratch(con)
     try:
         if fmt == "csv":
-            return _stage_csv(con, path, max_line_bytes)
+            return _open_csv(con, path, max_line_bytes)
         if fmt == "jsonl":
             return _stage_jsonl(con, path, max_line_bytes)
-        return _stage_parquet(con, path)
-    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
-        raise _fail(path, exc) from None
+        return _open_parquet(con, path)
+    except duckdb.Error as exc:
+        raise read_error(path, exc) from None
+
+
+def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables of a previous read."""
+    for table in (STAGE, REJECTED, _REJECT_ERRORS, _REJECT_SCANS):
+        con.execute(f"drop table if exists {table}")
 
 
 def _reject_options() -> str:
@@ -129,8 +140,11 @@ def _reject_options() -> str:
     )
 
 
-def _collect_rejects(con: duckdb.DuckDBPyConnection) -> int:
-    """One row per rejected line in ``_scratch_rejected`` (line, reason, detail, record)."""
+def collect_rejects(con: duckdb.DuckDBPyConnection, staged: StagedFile) -> int:
+    """After the file was read: one row per rejected line in ``_scratch_rejected``; their count."""
+    if staged.format == "parquet":
+        con.execute(f"create temp table {REJECTED} (line BIGINT, reason VARCHAR, detail VARCHAR, record VARCHAR)")
+        return 0
     mapping = ", ".join(f"({_sql_string(k)}, {_sql_string(v.value)})" for k, v in DUCKDB_REJECT_REASONS.items())
     con.execute(
         f"""
@@ -162,34 +176,37 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"select count(*) from {table}").fetchone()
-    return int(row[0]) if row else 0
+def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
+    """Sniff the dialect tolerantly, then read with it fixed, so bad lines cannot change it.
 
-
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
-    con.execute(
-        f"""
-        create temp table {STAGE} as
-        select
-            row_number() over () as _ord,
-            *
-        from read_csv($path, all_varchar = true, header = true, max_line_size = $max_line,
-                      {_reject_options()})
-        """,
+    The sniffer only chooses the delimiter and reads the header; quoting is RFC 4180 (``"``
+    doubled inside quotes) unless the sniffer found another quote character. Fixing the dialect
+    and the columns keeps the read from sniffing again on a sample that bad lines may skew.
+    """
+    sniffed = con.execute(
+        "select Delimiter, Quote, Escape, Columns from sniff_csv($path, ignore_errors = true, header = true, "
+        "max_line_size = $max_line)",
         {"path": str(path), "max_line": max_line_bytes},
+    ).fetchone()
+    assert sniffed is not None
+    delimiter, quote, escape, sniffed_columns = sniffed
+    quote = quote if quote and quote != "(empty)" else '"'
+    escape = escape if escape and escape != "(empty)" else quote
+    columns = tuple(str(c["name"]) for c in sniffed_columns)
+    if len(set(columns)) != len(columns):
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        msg = (f"{path.name} repeats the column name(s) {', '.join(repeated)} in its header. "
+               "Rename them so each column has its own name; nothing was loaded.")
+        raise UnreadableFileError(msg)
+    column_spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
+    options = (
+        f"auto_detect = false, header = true, columns = {column_spec}, delim = {_sql_string(delimiter)}, "
+        f"quote = {_sql_string(quote)}, escape = {_sql_string(escape)}, max_line_size = {int(max_line_bytes)}"
     )
-    described = con.execute(f"describe {STAGE}").fetchall()
-    columns = tuple(str(r[0]) for r in described if r[0] != "_ord")
-    return StagedFile(
-        path=path,
-        format="csv",
-        columns=columns,
-        column_types=dict.fromkeys(columns, "VARCHAR"),
-        records=_count(con, STAGE),
-        rejected=_collect_rejects(con),
-        header_lines=1,
-    )
+    relation = (f"(select row_number() over () as _ord, * "
+                f"from read_csv({_sql_string(str(path))}, {options}, {_reject_options()}))")
+    return StagedFile(path=path, format="csv", columns=columns, column_types=dict.fromkeys(columns, "VARCHAR"),
+                      relation=relation, header_lines=1)
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
@@ -197,58 +214,40 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int
         f"""
         create temp table {STAGE} as
         select
-            row_number() over () as _ord,
-            _raw
-        from read_csv($path, columns = {{'_raw': 'VARCHAR'}}, header = false, auto_detect = false,
-                      delim = $delim, quote = '', escape = '', max_line_size = $max_line,
-                      {_reject_options()})
+            _ord,
+            _raw,
+            case when json_valid(_raw) and json_type(_raw) = 'OBJECT' then _raw::JSON end as _json
+        from (
+            select
+                row_number() over () as _ord,  -- numbered before blank lines are dropped: lines stay true
+                _raw
+            from read_csv($path, columns = {{'_raw': 'VARCHAR'}}, header = false, auto_detect = false,
+                          delim = $delim, quote = '', escape = '', max_line_size = $max_line,
+                          {_reject_options()})
+        )
         where trim(coalesce(_raw, '')) <> ''
         """,
         {"path": str(path), "delim": _JSONL_DELIMITER, "max_line": max_line_bytes},
     )
     keys = con.execute(
         f"""
-        select distinct unnest(json_keys(_raw)) as key
+        select distinct unnest(json_keys(_json)) as key
         from {STAGE}
-        where json_valid(_raw) and json_type(_raw) = 'OBJECT'
         order by key
         """
     ).fetchall()
     columns = tuple(str(k[0]) for k in keys)
-    return StagedFile(
-        path=path,
-        format="jsonl",
-        columns=columns,
-        column_types=dict.fromkeys(columns, "VARCHAR"),
-        records=_count(con, STAGE),
-        rejected=_collect_rejects(con),
-        header_lines=0,
-    )
+    return StagedFile(path=path, format="jsonl", columns=columns, column_types=dict.fromkeys(columns, "VARCHAR"),
+                      relation=STAGE, header_lines=0)
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
-    con.execute(
-        f"""
-        create temp table {STAGE} as
-        select
-            file_row_number + 1 as _ord,
-            * exclude (file_row_number)
-        from read_parquet($path, file_row_number = true)
-        """,
-        {"path": str(path)},
-    )
-    con.execute(f"create temp table {REJECTED} (line BIGINT, reason VARCHAR, detail VARCHAR, record VARCHAR)")
-    described = con.execute(f"describe {STAGE}").fetchall()
-    types = {str(r[0]): str(r[1]) for r in described if r[0] != "_ord"}
-    return StagedFile(
-        path=path,
-        format="parquet",
-        columns=tuple(types),
-        column_types=types,
-        records=_count(con, STAGE),
-        rejected=0,
-        header_lines=0,
-    )
+def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
+    source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
+    described = con.execute(f"describe select * exclude (file_row_number) from {source}").fetchall()
+    types = {str(r[0]): str(r[1]) for r in described}
+    relation = f"(select file_row_number + 1 as _ord, * exclude (file_row_number) from {source})"
+    return StagedFile(path=path, format="parquet", columns=tuple(types), column_types=types,
+                      relation=relation, header_lines=0)
 
 
 def line_sql(staged: StagedFile, ordinal: str) -> str:
@@ -260,7 +259,7 @@ def line_sql(staged: StagedFile, ordinal: str) -> str:
     (the records before line R_j number ``R_j - 1 - header - (j - 1)``). Parquet has no rejected
     lines and no header: its "line" is the row number.
     """
-    if staged.rejected == 0:
+    if staged.format == "parquet":
         return f"({ordinal} + {staged.header_lines})"
     return (
         f"({ordinal} + {staged.header_lines} + coalesce((select max(j) from "

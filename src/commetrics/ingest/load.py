@@ -28,15 +28,14 @@ from ..config import IngestSettings
 from ..errors import MissingColumnError, SchemaContractError, UnknownNameError
 from ..store import quote_identifier as q
 from .checks import CHECKED, build_validation
-from .files import REJECTED, STAGE, StagedFile, line_sql, stage_file
+from .files import REJECTED, StagedFile, collect_rejects, drop_scratch, line_sql, open_file, read_error
 from .reasons import Reason
 
 _INFILE = "_scratch_infile_duplicates"
 _EXISTING = "_scratch_existing"
 _CHECKS = "_scratch_checks"
 _QUARANTINE = "_scratch_quarantine"
-_SCRATCH = (STAGE, REJECTED, CHECKED, _INFILE, _EXISTING, _CHECKS, _QUARANTINE,
-            "_scratch_reject_errors", "_scratch_reject_scans")
+_SCRATCH = (CHECKED, _INFILE, _EXISTING, _CHECKS, _QUARANTINE)
 
 DEFAULT_SOURCE = "default"
 
@@ -200,7 +199,8 @@ def _collect_quarantine(
     ``already`` marks records that an earlier load quarantined for the same reason (re-loading a
     file adds nothing, not even to quarantine); they count as duplicates.
     """
-    record = staged.record_sql()
+    # Records that passed the checks but conflict are shown as they would have been loaded.
+    typed_record = "to_json(struct_pack(" + ", ".join(f"{q(c)} := c.{q(c)}" for c in table.column_names) + "))::VARCHAR"
     line = line_sql(staged, "c._ord")
     first_line = line_sql(staged, "d.first_ord")
     conflict = Reason.DUPLICATE_KEY_CONFLICT.value
@@ -213,27 +213,24 @@ def _collect_quarantine(
 
             union all
 
-            select c.source, {line}, k.reason, k.column_name, k.detail, {record}
+            select c.source, {line}, k.reason, k.column_name, k.detail, c._record
             from {CHECKED} as c
             join {_CHECKS} as k on k.idx = c._check
-            join {STAGE} as s using (_ord)
 
             union all
 
             select c.source, {line}, '{conflict}', null,
-                'same key as line ' || {first_line} || ' of this file, other content', {record}
+                'same key as line ' || {first_line} || ' of this file, other content', {typed_record}
             from {_INFILE} as d
             join {CHECKED} as c using (_ord)
-            join {STAGE} as s using (_ord)
             where not d.same
 
             union all
 
             select c.source, {line}, '{conflict}', null,
-                'same key as a row of load ' || e.existing_load || ', other content', {record}
+                'same key as a row of load ' || e.existing_load || ', other content', {typed_record}
             from {_EXISTING} as e
             join {CHECKED} as c using (_ord)
-            join {STAGE} as s using (_ord)
             where not e.same
         )
 
@@ -272,7 +269,7 @@ def load_file(
     now = now or datetime.now(UTC)
     default_source = (source or DEFAULT_SOURCE).strip() or DEFAULT_SOURCE
     try:
-        staged = stage_file(con, path, max_line_bytes=max(2 * settings.max_field_bytes, 2_097_152))
+        staged = open_file(con, path, max_line_bytes=max(2 * settings.max_field_bytes, 2_097_152))
         resolved, attributes, drift = resolve_mapping(table, staged, mapping or {}, settings.schema_contract)
         validation = build_validation(table, staged, resolved, attributes, settings)
         params = {
@@ -280,21 +277,27 @@ def load_file(
             "future_limit": now + timedelta(hours=settings.future_tolerance_hours),
             "default_source": default_source,
         }
-        con.execute(validation.sql, {k: v for k, v in params.items() if f"${k}" in validation.sql})
+        try:
+            con.execute(validation.sql, {k: v for k, v in params.items() if f"${k}" in validation.sql})
+        except duckdb.Error as exc:
+            raise read_error(path, exc) from None
+        rejected = collect_rejects(con, staged)
         _register_checks(con, [(i, c.reason.value, c.column, c.detail) for i, c in enumerate(validation.checks)])
         _find_duplicates(con, table)
         _collect_quarantine(con, staged, table, default_source)
-        return _commit(con, table, staged, default_source, drift, attributes, settings.schema_contract,
-                       started, now)
+        return _commit(con, table, staged, rejected, default_source, drift, attributes,
+                       settings.schema_contract, started, now)
     finally:
         for scratch in _SCRATCH:
             con.execute(f"drop table if exists {scratch}")
+        drop_scratch(con)
 
 
 def _commit(
     con: duckdb.DuckDBPyConnection,
     table: schema.Table,
     staged: StagedFile,
+    rejected: int,
     default_source: str,
     drift: tuple[str, ...],
     attributes: tuple[str, ...],
@@ -305,7 +308,7 @@ def _commit(
     infile_same = _count(con, f"select count(*) from {_INFILE} where same")
     existing_same = _count(con, f"select count(*) from {_EXISTING} where same")
     quarantined = _count(con, f"select count(*) from {_QUARANTINE} where not already")
-    rows_read = staged.records + staged.rejected
+    rows_read = _count(con, f"select count(*) from {CHECKED}") + rejected
     duplicate = infile_same + existing_same + _count(con, f"select count(*) from {_QUARANTINE} where already")
     columns = ", ".join(q(c) for c in table.column_names)
     con.execute("begin transaction")
@@ -319,7 +322,6 @@ def _commit(
             where c._check is null
                 and c._ord not in (select _ord from {_INFILE})
                 and c._ord not in (select _ord from {_EXISTING})
-            order by c._ord
             """,
             {"load_id": load_id},
         )

@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_MEMBERS ?= 20000
+DEMO_SEED ?= 7
+DEMO_WORKSPACE ?= demo-workspace
+
+.PHONY: install demo test quick lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Generate a synthetic community, load it into a fresh workspace and show its status.
+demo: $(STAMP)
+	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE)
+	$(BIN)/commetrics status --workspace $(DEMO_WORKSPACE)
+
+## The whole suite, slow crash drills included (this is what CI runs).
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+## The suite without the slow drills, for the edit-test loop.
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -x
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+## Load benchmarks; results go to benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/load.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache
