@@ -122,8 +122,13 @@ def status(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
     from .reports.text import render_frames
 
     tables = pd.DataFrame({"table": list(result.tables), "rows": list(result.tables.values())})
+    loads = result.loads.rename(columns={"table_name": "table", "rows_read": "read", "rows_loaded": "loaded",
+                                         "rows_quarantined": "quarantined", "rows_duplicate": "duplicates",
+                                         "load_id": "load", "finished_at": "finished (UTC)"})
+    loads["file"] = [Path(f).name for f in loads["file"]]
+    loads["finished (UTC)"] = [t.strftime("%Y-%m-%d %H:%M") for t in loads["finished (UTC)"]]
     typer.echo(f"Workspace {result.workspace}")
-    typer.echo(render_frames([("Tables", tables), ("Latest loads", result.loads),
+    typer.echo(render_frames([("Tables", tables), ("Latest loads", loads),
                               ("Quarantine by reason", result.quarantine)]), nl=False)
 
 
@@ -195,7 +200,14 @@ def demo(
 
     target = Workspace.locate(workspace)
     if target.database_path.exists():
-        target.database_path.unlink()
+        with Engine(target.directory, read_only=True) as existing:
+            sources = set(existing.status().loads["source"])
+        if sources - {"demo"}:
+            msg = (f"{target.directory} holds data that is not demo data (sources: {', '.join(sorted(sources))}). "
+                   "Pick another folder with --workspace; the demo replaces its workspace's store.")
+            raise InputError(msg)
+        for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
+            stale.unlink(missing_ok=True)
     target.init()
     files = demo_data.generate(members, seed, target.directory / "data")
     with Engine(target.directory) as engine:

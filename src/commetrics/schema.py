@@ -53,6 +53,7 @@ class Column:
     help: str
     required: bool = False
     enum: str | None = None  # name of the closed list (see ``commetrics.config.IngestSettings``)
+    scheduled: bool = False  # a timestamp that may lie in the future (a renewal date), not an event
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ SUBSCRIPTIONS = Table(
     columns=(
         Column("account_id", "id", "Account", required=True),
         Column("period_start", "timestamp", "Start of the subscription period", required=True),
-        Column("period_end", "timestamp", "Renewal date (end of the period)", required=True),
+        Column("period_end", "timestamp", "Renewal date (end of the period); may lie in the future",
+               required=True, scheduled=True),
         Column("renewed", "bool", "Whether it renewed; empty while undecided"),
         Column("arr_before", "money", "ARR during the period"),
         Column("arr_after", "money", "ARR after the renewal (0 when churned)"),

@@ -113,8 +113,9 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
             value = f"try_cast({t} as TIMESTAMPTZ)"
             b.check(f"{t} is not null and {value} is null", Reason.BAD_TIMESTAMP, name,
                     "cannot be read as a timestamp")
-        b.check(f"{value} > $future_limit", Reason.FUTURE_TIMESTAMP, name,
-                "later than load time plus ingest.future_tolerance_hours")
+        if not column.scheduled:
+            b.check(f"{value} > $future_limit", Reason.FUTURE_TIMESTAMP, name,
+                    "later than load time plus ingest.future_tolerance_hours")
         return value
     if kind == "bool":
         if src_type == "BOOLEAN":

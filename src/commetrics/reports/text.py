@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,8 +14,10 @@ from rich.table import Table
 from ..ingest import REASON_HELP, LoadReport, Reason
 
 
-def _console(width: int) -> tuple[Console, io.StringIO]:
+def _console(width: int | None) -> tuple[Console, io.StringIO]:
+    """A console writing to a buffer, as wide as the terminal (at least 120 columns)."""
     buffer = io.StringIO()
+    width = width or max(shutil.get_terminal_size((140, 24)).columns, 120)
     return Console(file=buffer, width=width, color_system=None, highlight=False, markup=False), buffer
 
 
@@ -36,7 +39,7 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, columns: Sequence
     return table
 
 
-def render_loads(reports: Iterable[LoadReport], width: int = 110) -> str:
+def render_loads(reports: Iterable[LoadReport], width: int | None = None) -> str:
     """The four counts of each load, the reasons of quarantined rows and any schema drift."""
     console, buffer = _console(width)
     table = Table(title="Loads", title_justify="left")
@@ -60,7 +63,7 @@ def render_loads(reports: Iterable[LoadReport], width: int = 110) -> str:
     return buffer.getvalue()
 
 
-def render_frames(frames: Iterable[tuple[str, pd.DataFrame]], width: int = 110) -> str:
+def render_frames(frames: Iterable[tuple[str, pd.DataFrame]], width: int | None = None) -> str:
     """Several titled tables, one after the other (empty ones say so)."""
     console, buffer = _console(width)
     for title, frame in frames:
@@ -71,7 +74,7 @@ def render_frames(frames: Iterable[tuple[str, pd.DataFrame]], width: int = 110) 
     return buffer.getvalue()
 
 
-def render_rows(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], width: int = 110) -> str:
+def render_rows(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None) -> str:
     """A titled table from plain rows."""
     console, buffer = _console(width)
     table = Table(*header, title=title, title_justify="left")
