@@ -177,7 +177,8 @@ class Engine:
         if name not in schema.TABLES:
             msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
             raise InputError(msg)
-        return self.store.con.execute(f"select * from {quote_identifier(name)}").df()
+        columns = ", ".join(quote_identifier(c) for c in (*schema.TABLES[name].column_names, "source", "load_id"))
+        return self.store.con.execute(f"select {columns} from {quote_identifier(name)} order by load_id").df()
 
     def ibis(self) -> IbisBackend:
         """The Ibis connection that analyses use."""

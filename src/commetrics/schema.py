@@ -6,6 +6,9 @@ row of ``load_ledger`` that wrote it). Keys are natural keys, namespaced by ``so
 ``activity_id`` from two sources is two rows, the same one from one source is one row.
 
 All instants are ``TIMESTAMPTZ`` in UTC.
+
+Each table also has two load-internal columns, always NULL outside a running load (see
+``LOAD_CHECK_COLUMN``).
 """
 
 from __future__ import annotations
@@ -230,4 +233,11 @@ TABLES: dict[str, Table] = {
 SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 
 LEDGER_TABLE = "load_ledger"
+
+#: Columns of every canonical table that only a load in progress uses: the index of the first
+#: failed check and the raw record of a failing row. A load writes each parsed row once, straight
+#: into its table, then moves the failures to quarantine and deletes them in the same
+#: transaction, so outside a load both columns are NULL. Readers select the canonical columns.
+LOAD_CHECK_COLUMN = "_load_check"
+LOAD_RECORD_COLUMN = "_load_record"
 QUARANTINE_TABLE = "quarantine"

@@ -4,13 +4,15 @@ CSV is read with every column as text (typing is the validator's job, so nothing
 silently), with DuckDB's reject store catching lines it cannot parse (bad encoding, wrong column
 count, ...); the file is read once, by the validation statement itself. JSON Lines is staged one
 line per record and parsed in SQL, so a malformed line is a quarantined record, not a failed
-file. Parquet keeps its own types. Each record has ``_ord``, its position among the parsed
-records; lines are worked out from it only for the few records that end up in quarantine (see
+file. Parquet keeps its own types. Records are not numbered while they are read (a row number
+over the whole file would halve the reader's speed): their order once stored is the file's order,
+and lines are worked out from it only for the few records that end up in quarantine (see
 :func:`line_sql`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +69,7 @@ class StagedFile:
     format: FileFormat
     columns: tuple[str, ...]  # the file's column names, in file order
     column_types: dict[str, str]  # DuckDB type of each column (all VARCHAR except Parquet)
-    relation: str  # SQL relation yielding ``_ord`` and the file's columns, one row per parsed record
+    relation: str  # SQL relation yielding the file's columns, one row per parsed record, in file order
     header_lines: int  # lines before the first record
 
     def value_sql(self, column: str) -> str:
@@ -127,10 +129,21 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
         raise read_error(path, exc) from None
 
 
+SCRATCH_PREFIX = "_scratch_"
+
+
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary tables of a previous read."""
-    for table in (STAGE, REJECTED, _REJECT_ERRORS, _REJECT_SCANS):
-        con.execute(f"drop table if exists {table}")
+    """Drop every temporary table and view of a load (they are all named ``_scratch_*``)."""
+    objects = con.execute(
+        """
+        select 'view', view_name from duckdb_views() where temporary and starts_with(view_name, $prefix)
+        union all
+        select 'table', table_name from duckdb_tables() where temporary and starts_with(table_name, $prefix)
+        """,
+        {"prefix": SCRATCH_PREFIX},
+    ).fetchall()
+    for kind, name in sorted(objects, key=lambda o: o[0] != "view"):  # views first: they read the tables
+        con.execute(f"drop {kind} if exists {q(name)}")
 
 
 def _reject_options() -> str:
@@ -176,23 +189,40 @@ def collect_rejects(con: duckdb.DuckDBPyConnection, staged: StagedFile) -> int:
     return int(row[0]) if row else 0
 
 
-def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
-    """Sniff the dialect tolerantly, then read with it fixed, so bad lines cannot change it.
+_DELIMITERS = (",", ";", "\t", "|")
 
-    The sniffer only chooses the delimiter and reads the header; quoting is RFC 4180 (``"``
-    doubled inside quotes) unless the sniffer found another quote character. Fixing the dialect
-    and the columns keeps the read from sniffing again on a sample that bad lines may skew.
-    """
-    sniffed = con.execute(
-        "select Delimiter, Quote, Escape, Columns from sniff_csv($path, ignore_errors = true, header = true, "
-        "max_line_size = $max_line)",
-        {"path": str(path), "max_line": max_line_bytes},
+
+def _header_line(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> str:
+    """The first line of a (possibly compressed) text file, read by DuckDB."""
+    row = con.execute(
+        "select l from read_csv($path, columns = {'l': 'VARCHAR'}, header = false, auto_detect = false, "
+        "delim = $delim, quote = '', escape = '', max_line_size = $max_line, ignore_errors = true) limit 1",
+        {"path": str(path), "delim": _JSONL_DELIMITER, "max_line": max_line_bytes},
     ).fetchone()
-    assert sniffed is not None
-    delimiter, quote, escape, sniffed_columns = sniffed
-    quote = quote if quote and quote != "(empty)" else '"'
-    escape = escape if escape and escape != "(empty)" else quote
-    columns = tuple(str(c["name"]) for c in sniffed_columns)
+    return (row[0] or "") if row else ""
+
+
+def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:
+    """Read the header, fix the dialect from it, then read with it fixed so no line can change it.
+
+    The delimiter is the most frequent of ``, ; TAB |`` in the header (TAB for .tsv), and quoting
+    is RFC 4180 (``"``, doubled inside quotes). Nothing about the dialect is guessed from data
+    lines, so a sample full of bad lines cannot turn a comma file into one column.
+    """
+    header = _header_line(con, path, max_line_bytes).lstrip("\ufeff")
+    if not header.strip():
+        msg = f"{path.name} has no header line. Add one with the column names, then load it again."
+        raise UnreadableFileError(msg)
+    if ".tsv" in [x.lower() for x in path.suffixes]:
+        delimiter = "\t"
+    else:
+        delimiter = max(_DELIMITERS, key=lambda d: (header.count(d), d == ","))
+    columns = tuple(c.strip() for c in next(csv.reader([header], delimiter=delimiter)))
+    quote = escape = '"'
+    if any(not c for c in columns):
+        msg = (f"{path.name} has an empty column name in its header ({header[:200]!r}). "
+               "Name every column, then load it again.")
+        raise UnreadableFileError(msg)
     if len(set(columns)) != len(columns):
         repeated = sorted({c for c in columns if columns.count(c) > 1})
         msg = (f"{path.name} repeats the column name(s) {', '.join(repeated)} in its header. "
@@ -203,8 +233,9 @@ def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -
         f"auto_detect = false, header = true, columns = {column_spec}, delim = {_sql_string(delimiter)}, "
         f"quote = {_sql_string(quote)}, escape = {_sql_string(escape)}, max_line_size = {int(max_line_bytes)}"
     )
-    relation = (f"(select row_number() over () as _ord, * "
-                f"from read_csv({_sql_string(str(path))}, {options}, {_reject_options()}))")
+    # No row_number() here: a window over the whole file halves the reader's speed. DuckDB keeps
+    # the file's order (preserve_insertion_order), so the order of the stored rows numbers them.
+    relation = f"read_csv({_sql_string(str(path))}, {options}, {_reject_options()})"
     return StagedFile(path=path, format="csv", columns=columns, column_types=dict.fromkeys(columns, "VARCHAR"),
                       relation=relation, header_lines=1)
 
@@ -242,28 +273,32 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int
 
 
 def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
-    source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
-    described = con.execute(f"describe select * exclude (file_row_number) from {source}").fetchall()
+    relation = f"read_parquet({_sql_string(str(path))})"
+    described = con.execute(f"describe select * from {relation}").fetchall()
+    if any(str(r[0]) in ("_load_check", "_load_record") for r in described):
+        raise UnreadableFileError(f"{path.name} has a column named _load_check or _load_record; rename it.")
     types = {str(r[0]): str(r[1]) for r in described}
-    relation = f"(select file_row_number + 1 as _ord, * exclude (file_row_number) from {source})"
     return StagedFile(path=path, format="parquet", columns=tuple(types), column_types=types,
                       relation=relation, header_lines=0)
 
 
 def line_sql(staged: StagedFile, ordinal: str) -> str:
-    """SQL giving the file line of the parsed record at position ``ordinal``.
+    """SQL giving the file line of the ``ordinal``-th record loaded (1-based, in file order).
 
-    Parsed records skip the rejected lines, so the k-th parsed record sits at line
+    Records loaded skip the lines the reader rejected, so the k-th one sits at line
     ``k + header + r``, where r counts rejected lines before it. With rejected lines
     R_1 < R_2 < ... (1-based), reject j lies before record k exactly when ``R_j - j - header < k``
-    (the records before line R_j number ``R_j - 1 - header - (j - 1)``). Parquet has no rejected
+    (the records before line R_j number ``R_j - 1 - header - (j - 1)``). JSON Lines first maps k
+    to the staged line, which counts the blank lines that were dropped. Parquet has no rejected
     lines and no header: its "line" is the row number.
     """
     if staged.format == "parquet":
-        return f"({ordinal} + {staged.header_lines})"
+        return f"({ordinal})"
+    record = f"(select st._ord from {STAGE} as st where st.rowid = {ordinal} - 1)" if staged.format == "jsonl" \
+        else f"({ordinal})"
     return (
-        f"({ordinal} + {staged.header_lines} + coalesce((select max(j) from "
+        f"({record} + {staged.header_lines} + coalesce((select max(j) from "
         f"(select line - row_number() over (order by line) - {staged.header_lines} as t, "
         f"row_number() over (order by line) as j from {REJECTED}) "
-        f"where t < {ordinal}), 0))"
+        f"where t < {record}), 0))"
     )

@@ -1,0 +1,131 @@
+"""Load throughput: commetrics `load` against a bare DuckDB read of the same file into a table.
+
+    python benchmarks/load.py [--rows 10000000] [--data DIR] [--out benchmarks/results]
+
+The activities come from the demo generator (members = rows / 20), written once as Parquet and as
+CSV under ``--data`` and reused by later runs. For each format the run times, in one process and
+on fresh on-disk stores:
+
+* **bare**: ``create table t as select * from read_csv(FILE)`` (or ``read_parquet``), DuckDB's own
+  type sniffing, no validation: the limit, and
+* **commetrics**: ``Engine.load("activities", FILE)``: typed, validated, deduplicated, with the
+  quarantine and the ledger written in the same transaction.
+
+Results (rows/s, seconds, the ratio and the machine) go to ``load.json`` and ``load.md`` in
+``--out``. The target is a ratio (commetrics seconds / bare seconds) of at most 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from commetrics import Engine
+from commetrics.demo import generate
+from commetrics.store import connect
+
+TARGET_RATIO = 1.5
+
+
+def make_data(rows: int, directory: Path) -> dict[str, Path]:
+    """The activities file as Parquet and CSV, made once per row count."""
+    directory.mkdir(parents=True, exist_ok=True)
+    parquet = directory / f"activities_{rows}.parquet"
+    csv = directory / f"activities_{rows}.csv"
+    if not parquet.exists():
+        with tempfile.TemporaryDirectory(dir=directory) as tmp:
+            files = generate(max(rows // 19, 1), 1, Path(tmp), activities_per_member=20.0)  # a little over
+            con = duckdb.connect()
+            con.execute(
+                f"copy (select * from read_parquet('{files.tables['activities']}') limit {rows}) "
+                f"to '{parquet}' (format parquet)"
+            )
+    if not csv.exists():
+        con = duckdb.connect()
+        con.execute(f"copy (select * from read_parquet('{parquet}')) to '{csv}' (header, delimiter ',')")
+    return {"csv": csv, "parquet": parquet}
+
+
+def time_bare(path: Path, fmt: str, work: Path) -> tuple[float, int]:
+    con = connect(work / f"bare_{fmt}.duckdb")
+    reader = "read_csv" if fmt == "csv" else "read_parquet"
+    started = time.perf_counter()
+    con.execute(f"create table t as select * from {reader}('{path}')")
+    seconds = time.perf_counter() - started
+    row = con.execute("select count(*) from t").fetchone()
+    con.close()
+    return seconds, int(row[0]) if row else 0
+
+
+def time_commetrics(path: Path, fmt: str, work: Path) -> tuple[float, int, dict[str, int]]:
+    engine = Engine.init(work / f"ws_{fmt}")
+    started = time.perf_counter()
+    report = engine.load("activities", path)
+    seconds = time.perf_counter() - started
+    engine.close()
+    counts = {"read": report.rows_read, "loaded": report.rows_loaded,
+              "quarantined": report.rows_quarantined, "duplicates": report.rows_duplicate}
+    return seconds, report.rows_loaded, counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "commetrics-bench")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    args = parser.parse_args(argv)
+
+    files = make_data(args.rows, args.data)
+    results = []
+    for fmt in args.formats.split(","):
+        bare_runs, our_runs = [], []
+        for _ in range(args.repeat):  # interleaved, best of N: the machine's noise hits both alike
+            with tempfile.TemporaryDirectory(dir=args.data) as tmp:
+                work = Path(tmp)
+                bare_runs.append(time_bare(files[fmt], fmt, work))
+                our_runs.append(time_commetrics(files[fmt], fmt, work))
+        bare_s, bare_rows = min(bare_runs)
+        ours_s, ours_rows, counts = min(our_runs)
+        if ours_rows != bare_rows:
+            print(f"{fmt}: commetrics loaded {ours_rows} rows, bare DuckDB {bare_rows}", file=sys.stderr)
+            return 1
+        ratio = ours_s / bare_s
+        results.append({
+            "format": fmt, "rows": ours_rows, "file_bytes": files[fmt].stat().st_size,
+            "bare_seconds": round(bare_s, 2), "bare_rows_per_s": round(bare_rows / bare_s),
+            "commetrics_seconds": round(ours_s, 2), "commetrics_rows_per_s": round(ours_rows / ours_s),
+            "ratio": round(ratio, 2), "within_target": ratio <= TARGET_RATIO, "counts": counts,
+        })
+        print(f"{fmt:8s} bare {bare_s:6.2f}s  commetrics {ours_s:6.2f}s  ratio {ratio:4.2f}  "
+              f"({ours_rows / ours_s:,.0f} rows/s)")
+    record = {
+        "benchmark": "load activities", "target_ratio": TARGET_RATIO,
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "duckdb": duckdb.__version__},
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "load.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = ["# Load benchmark", "", f"Run {record['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}.",
+             "", "| format | rows | bare s | commetrics s | commetrics rows/s | ratio (target ≤ 1.5) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['format']} | {r['rows']:,} | {r['bare_seconds']} | {r['commetrics_seconds']} | "
+              f"{r['commetrics_rows_per_s']:,} | {r['ratio']} |" for r in results]
+    (args.out / "load.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0 if all(r["within_target"] for r in results) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Shared fixtures: engines over fresh stores, file writers and the store-side checks of a load."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commetrics import Engine, LoadReport, schema
+
+#: The "now" of every load in the tests, so that future-timestamp checks do not depend on the clock.
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    with Engine.in_memory() as e:
+        yield e
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    directory = tmp_path / "ws"
+    Engine.init(directory).close()
+    return directory
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    """A CSV file written by the csv module (so quoting is right)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, records: Sequence[dict[str, Any] | str]) -> Path:
+    """JSON Lines; a str record is written as the raw line."""
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_conserved(engine: Engine, report: LoadReport) -> None:
+    """The store agrees with the report: ledger row, rows with this load id, quarantine rows."""
+    con = engine.store.con
+    ledger = con.execute(
+        f"select rows_read, rows_loaded, rows_quarantined, rows_duplicate from {schema.LEDGER_TABLE} "
+        "where load_id = ?",
+        [report.load_id],
+    ).fetchall()
+    assert ledger == [(report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_duplicate)]
+    assert report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate
+    loaded = con.execute(f"select count(*) from {report.table} where load_id = ?", [report.load_id]).fetchone()
+    quarantined = con.execute(f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = ?",
+                              [report.load_id]).fetchone()
+    assert loaded == (report.rows_loaded,)
+    assert quarantined == (report.rows_quarantined,)
+    leftovers = con.execute(
+        f"select count(*) from {report.table} where {schema.LOAD_CHECK_COLUMN} is not null "
+        f"or {schema.LOAD_RECORD_COLUMN} is not null"
+    ).fetchone()
+    assert leftovers == (0,)
+
+
+def assert_keys_unique(engine: Engine, table: str) -> None:
+    keys = ", ".join(("source", *schema.TABLES[table].key))
+    repeated = engine.store.con.execute(
+        f"select {keys} from {table} group by all having count(*) > 1"
+    ).fetchall()
+    assert repeated == []
+
+
+def load(engine: Engine, table: str, path: Path, **options: Any) -> LoadReport:
+    """Load with the fixed test clock, then check conservation and key uniqueness in the store."""
+    report = engine.load(table, path, now=options.pop("now", NOW), **options)
+    assert_conserved(engine, report)
+    assert_keys_unique(engine, table)
+    return report
