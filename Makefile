@@ -25,6 +25,7 @@ demo: $(STAMP)
 ## The whole suite, slow crash drills included (this is what CI runs).
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 ## The suite without the slow drills, for the edit-test loop.

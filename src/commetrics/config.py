@@ -173,9 +173,10 @@ class ConversionDefinition(_Section):
 class Config(_Section):
     """Everything in ``commetrics.toml``."""
 
-    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Loading and validation")
-    reporting: ReportingSettings = Field(default_factory=ReportingSettings, description="Time zone and display")
-    privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Consent and suppression")
+    ingest: IngestSettings = Field(default_factory=lambda: IngestSettings(), description="Loading and validation")
+    reporting: ReportingSettings = Field(default_factory=lambda: ReportingSettings(),
+                                         description="Time zone and display")
+    privacy: PrivacySettings = Field(default_factory=lambda: PrivacySettings(), description="Consent and suppression")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=dict, description="Named conversion definitions"
     )

@@ -19,6 +19,7 @@ from .store import Store, Workspace, quote_identifier
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
+    from ibis.expr.types import Table as IbisTable
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,13 @@ class Engine:
     def ibis(self) -> IbisBackend:
         """The Ibis connection that analyses use."""
         return self.store.ibis()
+
+    def ibis_table(self, name: str) -> IbisTable:
+        """A canonical table as an Ibis expression: its columns plus ``source`` and ``load_id``."""
+        if name not in schema.TABLES:
+            msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
+            raise InputError(msg)
+        return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
 
     # -- lifetime --------------------------------------------------------------------------------
 

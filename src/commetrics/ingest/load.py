@@ -102,7 +102,7 @@ def resolve_mapping(
             raise MissingColumnError(msg)
         mapping[canonical] = file_column
     used = set(mapping.values())
-    by_normal = {}
+    by_normal: dict[str, str] = {}
     for column in staged.columns:
         by_normal.setdefault(_normalise(column), column)
     for canonical in targets:
@@ -125,20 +125,6 @@ def resolve_mapping(
         raise SchemaContractError(msg)
     attributes = extras if (contract == "evolve" and table.has_attributes) else ()
     return mapping, attributes, extras
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
-    row = con.execute(sql, params or {}).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-def _same_content(table: schema.Table, left: str, right: str) -> str:
-    return " and ".join(
-        f"{left}.{q(c)}::VARCHAR is not distinct from {right}.{q(c)}::VARCHAR"
-        if schema.SQL_TYPES[table.column(c).kind] == "JSON"
-        else f"{left}.{q(c)} is not distinct from {right}.{q(c)}"
-        for c in table.column_names
-    )
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:

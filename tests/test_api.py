@@ -1,0 +1,31 @@
+"""The public API is small and deliberate; importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import commetrics
+
+
+def test_public_api_is_exactly_all() -> None:
+    public = {name for name in vars(commetrics) if not name.startswith("_")}
+    submodules = {"cli", "config", "demo", "engine", "errors", "ingest", "reports", "schema", "store"}
+    submodules.add("annotations")  # the __future__ import
+    assert public - submodules == set(commetrics.__all__)
+    assert commetrics.__all__ == sorted(commetrics.__all__)
+
+
+def test_errors_are_value_errors_with_one_root() -> None:
+    assert issubclass(commetrics.InputError, ValueError)
+    for name in ("ConfigError", "MissingColumnError", "SchemaContractError", "UnknownNameError",
+                 "UnreadableFileError"):
+        assert issubclass(getattr(commetrics, name), commetrics.InputError)
+    assert issubclass(commetrics.WorkspaceError, commetrics.CommetricsError)
+
+
+def test_import_does_not_pull_in_the_service_or_spark() -> None:
+    code = ("import sys, commetrics; heavy = [m for m in ('fastapi', 'uvicorn', 'pyspark', 'lifelines') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
