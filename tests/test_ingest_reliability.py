@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,3 +219,65 @@ def test_ing5_evolve_keeps_new_columns_in_attributes(engine: Engine, tmp_path: P
     attributes = engine.store.con.execute(
         "select account_id, attributes->>'region' from accounts order by account_id").fetchall()
     assert attributes == [("a1", "emea"), ("a3", "apac")]
+
+
+# -- line numbers stay exact across row groups and parallel reading -------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_line_numbers_are_exact_in_a_large_file(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    import duckdb
+
+    bad_lines = [2, 122_882, 250_001, 399_999, 400_001]  # header = line 1; rows are lines 2..400_001
+    con = duckdb.connect()
+    con.execute(
+        """
+        create table rows as
+        select
+            'e' || i as activity_id,
+            'm' || (i % 97) as member_id,
+            case when i + 2 in (2, 122882, 250001, 399999, 400001) then 'never' else '2025-01-01' end as ts,
+            'post' as type
+        from range(400000) as r(i)
+        """
+    )
+    path = tmp_path / f"big.{fmt}"
+    con.execute(f"copy rows to '{path}' ({'header' if fmt == 'csv' else 'format parquet, row_group_size 50000'})")
+    report = load(engine, "activities", path)
+    assert (report.rows_loaded, report.rows_quarantined) == (400_000 - 5, 5)
+    offset = 0 if fmt == "csv" else 1  # Parquet has no header line: its "line" is the row number
+    assert sorted(engine.quarantine()["line"]) == [n - offset for n in bad_lines]
+    assert sorted(engine.quarantine()["record"].str.extract(r'"activity_id":"e(\d+)"')[0].astype(int)) == [
+        n - 2 for n in bad_lines]
+
+
+def test_order_guard_tells_batch_inserts_from_others() -> None:
+    import duckdb
+
+    from commetrics.ingest.load import _keeps_order
+
+    con = duckdb.connect()
+    con.execute("create table t (x BIGINT)")
+    source = "read_parquet($path)"
+    path = str(Path(tempfile.mkdtemp()) / "x.parquet")
+    con.execute(f"copy (select range as x from range(1000)) to '{path}' (format parquet)")
+    assert _keeps_order(con, f"insert into t select x from {source}", {"path": path})
+    joined = f"insert into t select a.x from {source} as a join range(10) as b on a.x = b.range"
+    assert not _keeps_order(con, joined, {"path": path})
+
+
+def test_lines_stay_exact_when_the_plan_does_not_keep_file_order(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commetrics.ingest import load as load_module
+
+    monkeypatch.setattr(load_module, "_keeps_order", lambda *args: False)  # take the numbered path
+    rows = [[f"e{i}", "m1", "never" if i in (0, 7, 199_998) else "2025-01-01", "post"] for i in range(200_000)]
+    rows.append(["e7", "m1", "2025-01-02", "post"])  # e7 was bad: this one loads
+    rows.append(["e8", "m2", "2025-01-01", "post"])  # conflicts with line 10
+    path = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"], rows)
+    report = load(engine, "activities", path)
+    assert (report.rows_loaded, report.rows_quarantined) == (200_000 - 3 + 1, 4)
+    quarantine = engine.quarantine().sort_values("line")
+    assert quarantine["line"].tolist() == [2, 9, 200_000, 200_003]
+    assert quarantine["detail"].iloc[-1] == "same key as line 10 of this file, other content"

@@ -7,8 +7,7 @@ row of ``load_ledger`` that wrote it). Keys are natural keys, namespaced by ``so
 
 All instants are ``TIMESTAMPTZ`` in UTC.
 
-Each table also has two load-internal columns, always NULL outside a running load (see
-``LOAD_CHECK_COLUMN``).
+Each table also has three load-internal columns (see ``LOAD_CHECK_COLUMN``).
 """
 
 from __future__ import annotations
@@ -234,10 +233,12 @@ SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces
 
 LEDGER_TABLE = "load_ledger"
 
-#: Columns of every canonical table that only a load in progress uses: the index of the first
-#: failed check and the raw record of a failing row. A load writes each parsed row once, straight
-#: into its table, then moves the failures to quarantine and deletes them in the same
-#: transaction, so outside a load both columns are NULL. Readers select the canonical columns.
+#: Columns of every canonical table that only loads use: the index of the first failed check and
+#: the raw record of a failing row, and the record's position in its file when the reader gives
+#: one. A load writes each parsed row once, straight into its table, then moves the failures to
+#: quarantine and deletes them in the same transaction, so outside a load the first two are
+#: NULL. Readers select the canonical columns (``Engine.table``, ``Engine.ibis_table``).
 LOAD_CHECK_COLUMN = "_load_check"
 LOAD_RECORD_COLUMN = "_load_record"
+LOAD_ORD_COLUMN = "_load_ord"
 QUARANTINE_TABLE = "quarantine"

@@ -41,7 +41,8 @@ def quote_identifier(identifier: str) -> str:
 def _canonical_table_sql(table: schema.Table) -> str:
     columns = [f"{quote_identifier(c.name)} {schema.SQL_TYPES[c.kind]}" for c in table.columns]
     columns += ["source VARCHAR NOT NULL", "load_id BIGINT NOT NULL",
-                f"{schema.LOAD_CHECK_COLUMN} INTEGER", f"{schema.LOAD_RECORD_COLUMN} VARCHAR"]
+                f"{schema.LOAD_CHECK_COLUMN} INTEGER", f"{schema.LOAD_RECORD_COLUMN} VARCHAR",
+                f"{schema.LOAD_ORD_COLUMN} BIGINT"]
     return f"create table if not exists {table.name} (\n    " + ",\n    ".join(columns) + "\n)"
 
 

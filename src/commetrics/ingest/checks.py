@@ -49,6 +49,17 @@ class Validation:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _one_of(expr: str, words: tuple[str, ...]) -> str:
+    """SQL true when ``expr`` is one of ``words``, as a substring test of ``'|w1|w2|'``.
+
+    DuckDB plans ``x IN (...)`` and ``list_contains`` with a constant list as a join, which is
+    slower and stores rows out of the file's order (see ingest.load); a string test stays a
+    plain projection.
+    """
+    assert all("|" not in w and "'" not in w for w in words)
+    return f"(not contains({expr}, '|') and contains('|{'|'.join(words)}|', '|' || {expr} || '|'))"
+
+
 def _is_numeric(sql_type: str) -> bool:
     return sql_type.startswith("DECIMAL") or sql_type in _NUMERIC_TYPES
 
@@ -121,14 +132,14 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
     if kind == "bool":
         if src_type == "BOOLEAN":
             return raw
-        value = (f"(case when lower({t}) in {TRUE_WORDS} then true "
-                 f"when lower({t}) in {FALSE_WORDS} then false end)")
+        value = (f"(case when {_one_of(f'lower({t})', TRUE_WORDS)} then true "
+                 f"when {_one_of(f'lower({t})', FALSE_WORDS)} then false end)")
         b.check(f"{t} is not null and {value} is null", Reason.BAD_BOOLEAN, name, "not true/false/yes/no/1/0")
         return value
     if kind == "money":
         number = f"try_cast({t} as DOUBLE)" if text_input else f"{raw}::DOUBLE"
         if text_input:
-            b.check(f"{t} is not null and lower({t}) in {NON_FINITE_WORDS}", Reason.NON_FINITE_MONEY, name,
+            b.check(f"{t} is not null and {_one_of(f'lower({t})', NON_FINITE_WORDS)}", Reason.NON_FINITE_MONEY, name,
                     "NaN or infinite")
             b.check(f"{t} is not null and not regexp_full_match({t}, $number_pattern)", Reason.BAD_NUMBER,
                     name, "not a plain number")
@@ -158,10 +169,12 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
     if kind == "enum":
         assert column.enum is not None
         param = f"enum_{column.enum}"
-        b.params[param] = list(b.settings.enum_values(column.enum))
+        # One string '|a|b|c|' and a substring test: DuckDB plans a list membership test as a join,
+        # which is slower and does not keep the file's order.
+        b.params[param] = "|" + "|".join(b.settings.enum_values(column.enum)) + "|"
         value = f"replace(replace(lower({t}), ' ', '_'), '-', '_')"
-        b.check(f"{value} is not null and not list_contains(${param}, {value})", Reason.UNKNOWN_ENUM, name,
-                f"not in ingest.{column.enum}")
+        b.check(f"{value} is not null and (contains({value}, '|') or not contains(${param}, '|' || {value} || '|'))",
+                Reason.UNKNOWN_ENUM, name, f"not in ingest.{column.enum}")
         return value
     if kind == "currency":
         value = f"upper({t})"
@@ -233,7 +246,8 @@ def build_validation(
 ) -> Validation:
     """The query that types and checks the file: one row per parsed record, in file order.
 
-    It yields ``source``, the canonical columns, ``_check`` (the index of the first failed check
+    It yields ``_ord`` (the record's position among parsed records where the reader gives one,
+    else NULL), ``source``, the canonical columns, ``_check`` (the index of the first failed check
     in ``checks``, -1 for a JSON Lines record that is not an object, NULL when valid) and
     ``_record`` (the raw record, for failures only).
 
@@ -284,10 +298,12 @@ def build_validation(
     values = "".join(f",\n        {expr} as __v_{name}" for name, expr in typed.items())
     output = "".join(f",\n    __v_{name} as {q(name)}" for name in typed)
     # Each step is its own CTE so that a text form or a cast is computed once per record.
+    ordinal = staged.ordinal or "NULL::BIGINT"
     sql = f"""
 with texts as (
     select
         s.*,
+        {ordinal} as __ord,
         {source_sql} as __v_source,
         {guard} as _guard{texts}
     from {staged.relation} as s
@@ -307,6 +323,7 @@ checked as (
 )
 
 select
+    __ord as _ord,
     __v_source as source{output},
     _check,
     case when _check is not null then {staged.record_sql()} end as _record  -- raw text of failures only

@@ -4,9 +4,10 @@ CSV is read with every column as text (typing is the validator's job, so nothing
 silently), with DuckDB's reject store catching lines it cannot parse (bad encoding, wrong column
 count, ...); the file is read once, by the validation statement itself. JSON Lines is staged one
 line per record and parsed in SQL, so a malformed line is a quarantined record, not a failed
-file. Parquet keeps its own types. Records are not numbered while they are read (a row number
-over the whole file would halve the reader's speed): their order once stored is the file's order,
-and lines are worked out from it only for the few records that end up in quarantine (see
+file. Parquet keeps its own types. Parquet and JSON Lines records carry their position; CSV
+records are numbered by the order in which they are stored when the plan keeps the file's order
+(a row number over the whole file would halve the reader's speed), else by a row number. Lines
+are worked out from positions only for the few records that end up in quarantine (see
 :func:`line_sql`).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +72,14 @@ class StagedFile:
     column_types: dict[str, str]  # DuckDB type of each column (all VARCHAR except Parquet)
     relation: str  # SQL relation yielding the file's columns, one row per parsed record, in file order
     header_lines: int  # lines before the first record
+    ordinal: str | None = None  # SQL (over row ``s``) of the record's position among parsed records
+
+    def numbered(self) -> StagedFile:
+        """The same file with an explicit position per record (slower for CSV: a row number)."""
+        if self.ordinal is not None:
+            return self
+        relation = f"(select row_number() over () as _position, * from {self.relation})"
+        return replace(self, relation=relation, ordinal="s._position")
 
     def value_sql(self, column: str) -> str:
         """SQL for the value of file column ``column`` in a row ``s`` of the stage."""
@@ -233,8 +242,8 @@ def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -
         f"auto_detect = false, header = true, columns = {column_spec}, delim = {_sql_string(delimiter)}, "
         f"quote = {_sql_string(quote)}, escape = {_sql_string(escape)}, max_line_size = {int(max_line_bytes)}"
     )
-    # No row_number() here: a window over the whole file halves the reader's speed. DuckDB keeps
-    # the file's order (preserve_insertion_order), so the order of the stored rows numbers them.
+    # No row_number() here: a window over the whole file halves the reader's speed. When the plan
+    # keeps the file's order, the order of the stored rows numbers them (see ingest.load).
     relation = f"read_csv({_sql_string(str(path))}, {options}, {_reject_options()})"
     return StagedFile(path=path, format="csv", columns=columns, column_types=dict.fromkeys(columns, "VARCHAR"),
                       relation=relation, header_lines=1)
@@ -269,36 +278,34 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int
     ).fetchall()
     columns = tuple(str(k[0]) for k in keys)
     return StagedFile(path=path, format="jsonl", columns=columns, column_types=dict.fromkeys(columns, "VARCHAR"),
-                      relation=STAGE, header_lines=0)
+                      relation=STAGE, header_lines=0, ordinal="s._ord")
 
 
 def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
-    relation = f"read_parquet({_sql_string(str(path))})"
-    described = con.execute(f"describe select * from {relation}").fetchall()
+    relation = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
+    described = con.execute(f"describe select * exclude (file_row_number) from {relation}").fetchall()
     if any(str(r[0]) in ("_load_check", "_load_record") for r in described):
         raise UnreadableFileError(f"{path.name} has a column named _load_check or _load_record; rename it.")
     types = {str(r[0]): str(r[1]) for r in described}
     return StagedFile(path=path, format="parquet", columns=tuple(types), column_types=types,
-                      relation=relation, header_lines=0)
+                      relation=relation, header_lines=0, ordinal="s.file_row_number + 1")
 
 
 def line_sql(staged: StagedFile, ordinal: str) -> str:
-    """SQL giving the file line of the ``ordinal``-th record loaded (1-based, in file order).
+    """SQL giving the file line of the record at position ``ordinal`` among the parsed records.
 
-    Records loaded skip the lines the reader rejected, so the k-th one sits at line
+    Parsed records skip the lines the reader rejected, so the k-th one sits at line
     ``k + header + r``, where r counts rejected lines before it. With rejected lines
     R_1 < R_2 < ... (1-based), reject j lies before record k exactly when ``R_j - j - header < k``
-    (the records before line R_j number ``R_j - 1 - header - (j - 1)``). JSON Lines first maps k
-    to the staged line, which counts the blank lines that were dropped. Parquet has no rejected
-    lines and no header: its "line" is the row number.
+    (the records before line R_j number ``R_j - 1 - header - (j - 1)``). JSON Lines positions
+    count blank lines, so they are lines already. Parquet has no rejected lines and no header:
+    its "line" is the row number.
     """
     if staged.format == "parquet":
         return f"({ordinal})"
-    record = f"(select st._ord from {STAGE} as st where st.rowid = {ordinal} - 1)" if staged.format == "jsonl" \
-        else f"({ordinal})"
     return (
-        f"({record} + {staged.header_lines} + coalesce((select max(j) from "
+        f"({ordinal} + {staged.header_lines} + coalesce((select max(j) from "
         f"(select line - row_number() over (order by line) - {staged.header_lines} as t, "
         f"row_number() over (order by line) as j from {REJECTED}) "
-        f"where t < {record}), 0))"
+        f"where t < {ordinal}), 0))"
     )

@@ -9,8 +9,10 @@ it or none of it, and running it again loads what is missing exactly once.
 Speed comes from reading the file once and writing each row once: in one transaction the
 validation query inserts every parsed row straight into its table, failures marked in the
 load-internal columns (``schema.LOAD_CHECK_COLUMN``); the few failures and duplicates are then
-copied to quarantine and deleted. Rows are stored in file order, so a row's position among this
-load's rows gives its line.
+copied to quarantine and deleted. Parquet and JSON Lines rows carry their position in the file.
+CSV rows do not (numbering them would halve the reader's speed): when the insert's plan keeps the
+file's order (DuckDB says so with a batch insert), a row's position among this load's stored rows
+is its position in the file; when it does not, the rows are numbered after all.
 
 Deduplication is by natural key within ``source``, without a window: a key seen before with the
 same content is a duplicate; with different content it is quarantined as
@@ -43,6 +45,12 @@ _CHECKS = "_scratch_checks"
 _QUARANTINE = "_scratch_quarantine"
 CHECK = schema.LOAD_CHECK_COLUMN
 RECORD = schema.LOAD_RECORD_COLUMN
+ORD = schema.LOAD_ORD_COLUMN
+
+
+def _ord_sql(alias: str, first_rowid: int) -> str:
+    """A row's position in its file: as the reader gave it, else from its stored order."""
+    return f"coalesce({alias}.{ORD}, {alias}.rowid - {int(first_rowid)} + 1)"
 
 DEFAULT_SOURCE = "default"
 
@@ -147,7 +155,7 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_i
     ``_scratch_infile_duplicates``: each valid row whose key appeared earlier in the file, with
     the position of the first one and whether the content is the same. ``_scratch_existing``:
     each other valid row whose key an earlier load holds, with that load and the same flag.
-    Positions are ``rowid - first_rowid + 1``: one insert stores a file's rows in order.
+    Positions are the reader's, else ``rowid - first_rowid + 1`` (see the module docstring).
     """
     key_cols = ("source", *table.key)
     keys = ", ".join(q(k) for k in key_cols)
@@ -168,7 +176,8 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_i
                     select
                         t.*,
                         t.rowid as _rowid,
-                        row_number() over (partition by {t_keys} order by t.rowid) as _rank,
+                        row_number() over (partition by {t_keys} order by {_ord_sql("t", first_rowid)}) as _rank,
+                        {_ord_sql("t", first_rowid)} as _position,
                         count(*) over (partition by {t_keys}) as _copies
                     from {table.name} as t
                     where t.load_id = {int(load_id)} and t.{CHECK} is null
@@ -178,8 +187,8 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_i
 
             select
                 b._rowid,
-                b._rowid - {int(first_rowid)} + 1 as _ord,
-                a._rowid - {int(first_rowid)} + 1 as first_ord,
+                b._position as _ord,
+                a._position as first_ord,
                 {_same_content(table, 'a', 'b')} as same  -- false: same key, other content
             from repeated as b
             join repeated as a using ({keys})
@@ -196,7 +205,7 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_i
         create temp table {_EXISTING} as
         select
             c.rowid as _rowid,
-            c.rowid - {int(first_rowid)} + 1 as _ord,
+            {_ord_sql("c", first_rowid)} as _ord,
             t.load_id as existing_load,
             {_same_content(table, 'c', 't')} as same
         from {table.name} as c
@@ -242,13 +251,12 @@ def _collect_quarantine(
 
             union all
 
-            select c.source, {line}, k.reason, k.column_name, k.detail, c.{RECORD}
+            select n.source, {line}, k.reason, k.column_name, k.detail, n.record
             from (
-                select t.rowid as _rowid, t.rowid - {int(first_rowid)} + 1 as _ord, t.{CHECK} as _check
+                select t.source, {_ord_sql("t", first_rowid)} as _ord, t.{CHECK} as _check, t.{RECORD} as record
                 from {table.name} as t
                 where t.load_id = {int(load_id)} and t.{CHECK} is not null
             ) as n
-            join {table.name} as c on c.rowid = n._rowid
             join {_CHECKS} as k on k.idx = n._check
 
             union all
@@ -284,6 +292,23 @@ def _collect_quarantine(
     )
 
 
+def _insert_sql(table: schema.Table, load_id: int, validation_sql: str) -> str:
+    columns = ", ".join(q(c) for c in table.column_names)
+    return (f"insert into {table.name} ({columns}, source, load_id, {CHECK}, {RECORD}, {ORD})\n"
+            f"select {columns}, source, {int(load_id)}, _check, _record, _ord\nfrom ({validation_sql}) as v")
+
+
+def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
+    """The parameters that ``sql`` names (DuckDB refuses unused ones)."""
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _keeps_order(con: duckdb.DuckDBPyConnection, insert: str, params: dict[str, Any]) -> bool:
+    """Whether DuckDB plans ``insert`` as a batch insert, which stores rows in the source's order."""
+    plan = "".join(str(row[-1]) for row in con.execute("explain " + insert, _used(params, insert)).fetchall())
+    return "BATCH" in plan.upper().split("INSERT")[0]
+
+
 def load_file(
     con: duckdb.DuckDBPyConnection,
     table_name: str,
@@ -312,14 +337,16 @@ def load_file(
             "default_source": default_source,
         }
         _register_checks(con, [(i, c.reason.value, c.column, c.detail) for i, c in enumerate(validation.checks)])
-        columns = ", ".join(q(c) for c in table.column_names)
         con.execute("begin transaction")
         try:
             load_id = _count(con, f"select coalesce(max(load_id), 0) + 1 from {schema.LEDGER_TABLE}")
-            insert = (f"insert into {table.name} ({columns}, source, load_id, {CHECK}, {RECORD})\n"
-                      f"select {columns}, source, {load_id}, _check, _record\nfrom ({validation.sql}) as v")
+            insert = _insert_sql(table, load_id, validation.sql)
             try:
-                con.execute(insert, {k: v for k, v in params.items() if f"${k}" in insert})
+                if staged.ordinal is None and not _keeps_order(con, insert, params):
+                    staged = staged.numbered()
+                    validation = build_validation(table, staged, resolved, attributes, settings)
+                    insert = _insert_sql(table, load_id, validation.sql)
+                con.execute(insert, _used(params, insert))
             except duckdb.Error as exc:
                 raise read_error(path, exc) from None
             report = _settle(con, table, staged, load_id, default_source, drift, attributes,
