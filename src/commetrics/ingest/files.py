@@ -130,12 +130,24 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
     drop_scratch(con)
     try:
         if fmt == "csv":
-            return _open_csv(con, path, max_line_bytes)
-        if fmt == "jsonl":
-            return _stage_jsonl(con, path, max_line_bytes)
-        return _open_parquet(con, path)
+            staged = _open_csv(con, path, max_line_bytes)
+        elif fmt == "jsonl":
+            staged = _stage_jsonl(con, path, max_line_bytes)
+        else:
+            staged = _open_parquet(con, path)
     except duckdb.Error as exc:
         raise read_error(path, exc) from None
+    reserved = [c for c in staged.columns if c.startswith("__") or c in RESERVED_COLUMNS]
+    if reserved:
+        msg = (f"{path.name} has column(s) {', '.join(reserved)}, names the loader keeps for itself "
+               "(names starting with '__' and a few starting with '_'). Rename them; nothing was loaded.")
+        raise UnreadableFileError(msg)
+    return staged
+
+
+#: Names the loader uses inside its queries; a file may not use them as column names.
+RESERVED_COLUMNS = frozenset({"_position", "_ord", "_raw", "_json", "file_row_number", "_check", "_record",
+                              "_first", "_guard", "_load_check", "_load_record", "_load_ord"})
 
 
 SCRATCH_PREFIX = "_scratch_"
@@ -284,8 +296,6 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int
 def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> StagedFile:
     relation = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
     described = con.execute(f"describe select * exclude (file_row_number) from {relation}").fetchall()
-    if any(str(r[0]) in ("_load_check", "_load_record") for r in described):
-        raise UnreadableFileError(f"{path.name} has a column named _load_check or _load_record; rename it.")
     types = {str(r[0]): str(r[1]) for r in described}
     return StagedFile(path=path, format="parquet", columns=tuple(types), column_types=types,
                       relation=relation, header_lines=0, ordinal="s.file_row_number + 1")
