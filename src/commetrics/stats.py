@@ -123,7 +123,7 @@ def kaplan_meier(
     if np.any(d > r) or np.any(r <= 0):
         msg = "every time needs 0 < events <= at risk"
         raise ValueError(msg)
-    survival = np.cumprod(1.0 - d / r)
+    survival: npt.NDArray[np.float64] = np.cumprod(1.0 - d / r).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         greenwood = np.cumsum(d / (r * (r - d)))
         log_s = np.log(survival)
