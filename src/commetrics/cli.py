@@ -6,6 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -162,6 +163,56 @@ def quarantine(
     summary["what to do"] = [REASON_HELP[Reason(r)] for r in summary["reason"]]
     typer.echo(render_frames([("Quarantine by reason", summary),
                               (f"First {limit} rows", rows.drop(columns=["record"]).head(limit))]), nl=False)
+
+
+def _parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"--as-of {value!r} is not a date; use ISO 8601, e.g. --as-of 2026-06-30 or 2026-06-30T12:00:00Z."
+        raise InputError(msg) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+@handle_errors
+def conversion(
+    name: Annotated[str | None, typer.Argument(help="A conversion defined in commetrics.toml.")] = None,
+    outcome: Annotated[list[str] | None, typer.Option(help="Outcome type(s) for an ad-hoc conversion.")] = None,
+    anchor: Annotated[str | None, typer.Option(help="join, an activity type, or program:NAME.")] = None,
+    window: Annotated[list[int] | None, typer.Option(help="Window in days, repeatable (default 7 30 60 90).")] = None,
+    by: Annotated[list[str] | None, typer.Option(help="Cohort key, repeatable: join_month, join_week, "
+                                                 "first_activity, entry_path, program, segment.")] = None,
+    unit: Annotated[str | None, typer.Option(help="person or account.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    reference: Annotated[str | None, typer.Option(help="Cohort the others are compared with.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Community Conversion Rate by cohort and window, with intervals and time to conversion.
+
+    Example: commetrics conversion --outcome trial_start --by entry_path --window 30 --window 90
+    """
+    if unit not in (None, "person", "account"):
+        raise InputError(f"--unit must be person or account, not {unit!r}.")
+    options: dict[str, Any] = {"outcome": outcome or None, "anchor": anchor, "windows": window or None,
+                               "by": by or (), "unit": unit}
+    moment = _parse_as_of(as_of)
+    with Engine(workspace, read_only=True) as engine:
+        spec = engine.conversion_spec(name, **options)
+        moment = moment or engine._as_of(None)
+        rates = engine.conversion(name, as_of=moment, reference=reference, **options)
+        timing = engine.time_to_conversion(name, as_of=moment, **options)
+    if as_json:
+        _emit({"conversion": spec.name, "as_of": moment.isoformat(), "outcomes": list(spec.outcomes),
+               "anchor": spec.anchor, "unit": spec.unit, "rates": json.loads(rates.to_json(orient="records")),
+               "time_to_conversion": json.loads(timing.to_json(orient="records"))})
+        return
+    from .reports.text import render_conversion
+
+    typer.echo(render_conversion(spec, moment, rates, timing), nl=False)
 
 
 @app.command()

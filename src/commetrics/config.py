@@ -157,9 +157,21 @@ class ConversionDefinition(_Section):
     description: str = Field("", description="What the conversion means, in one sentence")
     owner: str = Field("", description="Who may change this definition")
     outcome: str | tuple[str, ...] = Field(description="Outcome type(s) that count as converting")
-    anchor: str = Field("join", description="'join' (first join) or an activity type/program")
+    anchor: str = Field(
+        "join", description="'join' (first join), an activity type (e.g. 'question') or 'program:NAME'"
+    )
     windows: tuple[int, ...] = Field((7, 30, 60, 90), description="Windows in days after the anchor")
     unit: Literal["person", "account"] = Field("person", description="Count people or accounts")
+    family: Literal["acquisition", "activation", "retention_expansion", "advocacy", "support_deflection"] | None = (
+        Field(None, description="The family it belongs to, for grouping in reports")
+    )
+    landmark_days: int = Field(
+        30, ge=1, description="Program cohorts: participation counts within this many days of the anchor"
+    )
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        return (self.outcome,) if isinstance(self.outcome, str) else tuple(self.outcome)
 
     @field_validator("windows")
     @classmethod
@@ -270,11 +282,43 @@ min_cell_size = 10            # suppress aggregated cells with fewer people (nev
 [ingest]
 schema_contract = "evolve"    # evolve | discard_value | freeze
 
+# Conversions: `commetrics conversion NAME`. One example per family; edit, remove or add your own.
 [conversions.trial_after_join]
+family = "acquisition"
 description = "Started a trial within the window after first joining the community"
 owner = "community-team"
 outcome = "trial_start"
 anchor = "join"
 windows = [7, 30, 60, 90]
 unit = "person"
+
+[conversions.activation_after_join]
+family = "activation"
+description = "Activated in the product within the window after joining"
+owner = "community-team"
+outcome = "activation"
+windows = [7, 30, 60, 90]
+
+[conversions.expansion_after_join]
+family = "retention_expansion"
+description = "The account upgraded, added seats or bought more after its first member joined"
+owner = "customer-success"
+outcome = ["upgrade", "seat_expansion", "cross_sell"]
+windows = [30, 90, 180, 365]
+unit = "account"
+
+[conversions.advocacy_after_join]
+family = "advocacy"
+description = "Made a referral, or published a case study or review, after joining"
+owner = "community-team"
+outcome = ["referral_made", "case_study_published", "review_published"]
+windows = [30, 90, 180]
+
+[conversions.question_resolved]
+family = "support_deflection"
+description = "A member's first question got an accepted community answer"
+owner = "support"
+outcome = "accepted_answer"
+anchor = "question"
+windows = [1, 7, 30]
 """

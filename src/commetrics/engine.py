@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from . import schema
 from .config import Config
-from .errors import InputError, WorkspaceError
+from .errors import InputError, UnknownNameError, WorkspaceError
 from .ingest import LoadReport, load_file
+from .metrics.conversion import ConversionSpec, conversion_rates, cumulative_curves, data_as_of, time_to_conversion
 from .store import Store, Workspace, quote_identifier
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ class Status:
             "loads": _records(self.loads),
             "quarantine": _records(self.quarantine),
         }
+
+
+def _as_tuple(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -127,6 +132,99 @@ class Engine:
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""
         return [self.load(table, path, **options) for path in paths]
+
+    # -- conversion --------------------------------------------------------------------------------
+
+    def conversion_spec(
+        self,
+        name: str | None = None,
+        *,
+        outcome: str | Sequence[str] | None = None,
+        anchor: str | None = None,
+        windows: Sequence[int] | None = None,
+        unit: Literal["person", "account"] | None = None,
+        by: Sequence[str] = (),
+    ) -> ConversionSpec:
+        """A named conversion of ``commetrics.toml``, or an ad-hoc one from ``outcome`` (flags override)."""
+        if name is not None:
+            definitions = self.config.conversions
+            if name not in definitions:
+                raise UnknownNameError.for_name("conversion", name, definitions,
+                                                "Define it under [conversions.NAME] in commetrics.toml, "
+                                                "or pass --outcome TYPE for an ad-hoc conversion.")
+            d = definitions[name]
+            outcomes = d.outcomes if outcome is None else _as_tuple(outcome)
+            return ConversionSpec(name=name, outcomes=outcomes, anchor=anchor or d.anchor,
+                                  windows=tuple(windows or d.windows), unit=unit or d.unit,
+                                  description=d.description, owner=d.owner, family=d.family,
+                                  landmark_days=d.landmark_days, by=tuple(by))
+        if outcome is None:
+            msg = ("Name a conversion defined in commetrics.toml (commetrics config lists them) or give "
+                   "--outcome TYPE, e.g. --outcome trial_start.")
+            raise InputError(msg)
+        outcomes = _as_tuple(outcome)
+        return ConversionSpec(name="+".join(outcomes), outcomes=outcomes, anchor=anchor or "join",
+                              windows=tuple(windows or (7, 30, 60, 90)), unit=unit or "person", by=tuple(by))
+
+    def conversion(
+        self,
+        name: str | None = None,
+        *,
+        outcome: str | Sequence[str] | None = None,
+        anchor: str | None = None,
+        windows: Sequence[int] | None = None,
+        by: Sequence[str] = (),
+        unit: Literal["person", "account"] | None = None,
+        as_of: datetime | None = None,
+        reference: str | None = None,
+    ) -> pd.DataFrame:
+        """Community Conversion Rate per cohort cell and window (see :mod:`commetrics.metrics.conversion`).
+
+        Parameters
+        ----------
+        name
+            A conversion defined under ``[conversions.NAME]`` in ``commetrics.toml``.
+        outcome, anchor, windows, unit
+            An ad-hoc conversion, or overrides of the named one. ``anchor`` is ``"join"`` (first
+            join), an activity type such as ``"question"``, or ``"program:NAME"``.
+        by
+            Cohort keys: join_month, join_week, entry_path, first_activity, segment, program.
+        as_of
+            The data's "now" (default: the latest instant in the loaded data).
+        reference
+            The cohort the others are compared with (default: the one with most eligible anchors).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per cohort and window: eligible, in_progress, converters, rate, Wilson
+            ci_low/ci_high, existing_customers, small, and diff/diff_low/diff_high (Newcombe)
+            against the reference cohort.
+
+        Examples
+        --------
+        >>> engine.conversion(outcome="trial_start", by=["entry_path"], windows=[30, 90])  # doctest: +SKIP
+        """
+        spec = self.conversion_spec(name, outcome=outcome, anchor=anchor, windows=windows, unit=unit, by=by)
+        return conversion_rates(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone,
+                                reference=reference)
+
+    def time_to_conversion(self, name: str | None = None, *, as_of: datetime | None = None,
+                           **options: Any) -> pd.DataFrame:
+        """Median days among converters and the Kaplan–Meier time to conversion, per cohort."""
+        spec = self.conversion_spec(name, **options)
+        return time_to_conversion(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
+
+    def conversion_curves(self, name: str | None = None, *, as_of: datetime | None = None,
+                          **options: Any) -> pd.DataFrame:
+        """Cumulative conversion curves (1 - Kaplan–Meier) per cohort, up to the longest window."""
+        spec = self.conversion_spec(name, **options)
+        return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
+
+    def _as_of(self, as_of: datetime | None) -> datetime:
+        if as_of is None:
+            return data_as_of(self.ibis())
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
 
     # -- looking at the store ------------------------------------------------------------------
 

@@ -82,3 +82,50 @@ def render_rows(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
         table.add_row(*(_number(v) for v in row))
     console.print(table)
     return buffer.getvalue()
+
+
+def _percent(value: float) -> str:
+    return "" if value is None or pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def _days(value: float) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return "not reached" if value == float("inf") else f"{value:.1f}"
+
+
+def render_conversion(spec: Any, as_of: Any, rates: pd.DataFrame, timing: pd.DataFrame,
+                      width: int | None = None) -> str:
+    """The conversion table (one row per cohort and window) and time to conversion."""
+    console, buffer = _console(width)
+    outcomes = ", ".join(spec.outcomes)
+    console.print(f"{spec.name}: {outcomes} within the window after {spec.anchor} ({spec.unit}s); "
+                  f"data as of {as_of:%Y-%m-%d %H:%M} UTC")
+    table = Table(title="Conversion rate", title_justify="left")
+    for name in ("cohort", "window", "eligible", "in progress", "converters", "rate", "95% CI", "vs reference"):
+        table.add_column(name, justify="left" if name in ("cohort", "95% CI", "vs reference") else "right")
+    for r in rates.itertuples(index=False):
+        rate = "in progress" if r.eligible == 0 else _percent(r.rate) + (" (n<30)" if r.small else "")
+        ci = "" if r.eligible == 0 else f"{_percent(r.ci_low)}–{_percent(r.ci_high)}"
+        diff = "" if pd.isna(r.diff) else (f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to "
+                                           f"{100 * r.diff_high:+.1f})")
+        table.add_row(str(r.cohort), f"{r.window_days} d", _number(r.eligible), _number(r.in_progress),
+                      _number(r.converters), rate, ci, diff)
+    console.print(table)
+    existing = int(rates.groupby("cohort")["existing_customers"].max().sum()) if len(rates) else 0
+    reference = rates["reference"].dropna().unique()
+    notes = [f"Existing customers (converted before the anchor) excluded: {existing:,}."]
+    if len(reference):
+        notes.append(f"Differences are against {reference[0]!r} (Newcombe 95% interval).")
+    notes.append("In-progress anchors have not had the whole window yet: they are not counted as non-converters.")
+    for note in notes:
+        console.print(note, soft_wrap=True)
+    times = Table(title="Time to conversion (days)", title_justify="left")
+    share = f"{100 * float(timing['km_quantile'].iloc[0]):.0f}%" if len(timing) else "10%"
+    for name in ("cohort", "converters", "median among converters", "Kaplan–Meier median", f"KM time to {share}"):
+        times.add_column(name, justify="left" if name == "cohort" else "right")
+    for t in timing.itertuples(index=False):
+        times.add_row(str(t.cohort), _number(t.converters), _days(t.median_days_converters), _days(t.km_median_days),
+                      _days(t.km_quantile_days))
+    console.print(times)
+    return buffer.getvalue()

@@ -1,0 +1,447 @@
+"""Community Conversion Rate: converters ÷ eligible cohort, per cohort cell and window.
+
+Definitions (DESIGN.md, METHODS.md card (a)):
+
+* **Anchor** ``t0``: a member's first join (``min(joined_at)`` over the member's rows), or the
+  first activity of a type (``anchor = "question"``) or in a program (``anchor = "program:ama"``).
+  Re-joins never make a new anchor.
+* **Existing customers**: a member whose first conversion came *before* the anchor. They are
+  excluded from every denominator and counted apart.
+* **Eligible for window W** (mature): ``t0 + W days <= as_of``. Anchors that are not mature are
+  *in progress*, never non-converters.
+* **Converter within W**: the first conversion at or after the anchor lies in ``[t0, t0 + W]``,
+  elapsed time, both bounds inclusive (a conversion at exactly ``t0`` is day 0).
+* **Staff** (``is_staff`` on any of the member's rows) are left out.
+* **Cohort keys** come from the anchor: ``join_month`` / ``join_week`` (the anchor's month or ISO
+  week in the reporting time zone), ``entry_path`` (of the first join, frozen), ``first_activity``
+  (type of the first activity at or after the anchor), ``segment`` (of the member's account) and
+  ``program`` (a landmark: the first program the member took part in within ``landmark_days`` of
+  the anchor, else ``none``; members converted before the landmark are left out and every window
+  starts at the landmark, so participants are not favoured for having stayed long enough to
+  participate).
+
+Everything heavy is one Ibis expression over the canonical tables, so the same code runs on
+DuckDB and on Spark; only one row per cohort cell comes back to Python, where the Wilson and
+Newcombe intervals are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+import ibis
+import pandas as pd
+
+from ..errors import InputError, UnknownNameError
+from ..stats import kaplan_meier, newcombe_interval, wilson_interval
+
+if TYPE_CHECKING:
+    from ibis.expr.types import BooleanValue, Table, TimestampValue, Value
+
+__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "time_to_conversion"]
+
+CohortKey = Literal["join_month", "join_week", "entry_path", "first_activity", "segment", "program"]
+COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "entry_path", "first_activity", "segment",
+                                      "program")
+SMALL_CELL = 30  # cells with fewer eligible anchors are flagged (never hidden here; privacy suppresses)
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class ConversionSpec:
+    """One conversion to measure (a named definition of ``commetrics.toml`` or an ad-hoc one)."""
+
+    name: str
+    outcomes: tuple[str, ...]
+    anchor: str = "join"
+    windows: tuple[int, ...] = (7, 30, 60, 90)
+    unit: Literal["person", "account"] = "person"
+    description: str = ""
+    owner: str = ""
+    family: str | None = None
+    landmark_days: int = 30
+    by: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.outcomes:
+            raise InputError(f"Conversion {self.name!r} names no outcome type; give at least one, e.g. trial_start.")
+        if not self.windows or any(w <= 0 for w in self.windows):
+            raise InputError(f"Conversion {self.name!r}: windows must be positive day counts, e.g. 7 30 60 90.")
+        unknown = [k for k in self.by if k not in COHORT_KEYS]
+        if unknown:
+            raise UnknownNameError.for_name("cohort key", unknown[0], COHORT_KEYS, "Use one of the cohort keys.")
+
+
+# -- time zone: local wall-clock time as a portable expression ------------------------------------
+
+
+def _utc_offsets(zone: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The UTC instants at which ``zone``'s offset changes between start and end, with the new offset.
+
+    Returns ``[(since, offset_seconds), ...]`` in time order, the first entry holding the offset
+    in force at ``start``. Found by scanning hour by hour then narrowing to the second, so it
+    needs nothing but zoneinfo.
+    """
+    tz = ZoneInfo(zone)
+
+    def offset(t: datetime) -> int:
+        delta = t.astimezone(tz).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    changes = [(start, offset(start))]
+    t = start
+    step = timedelta(hours=6)
+    while t < end:
+        nxt = t + step
+        if offset(nxt) != offset(t):
+            lo, hi = t, nxt
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if offset(mid) == offset(lo) else (lo, mid)
+            changes.append((hi.replace(microsecond=0), offset(hi)))
+        t = nxt
+    return changes
+
+
+def local_time(ts: TimestampValue, zone: str, start: datetime, end: datetime) -> TimestampValue:
+    """``ts`` (UTC) as wall-clock time in ``zone``: UTC plus the offset in force at that instant.
+
+    The offsets between ``start`` and ``end`` become one ``CASE`` over the instant, which every
+    Ibis backend runs (no backend-specific time-zone function), for the session in UTC.
+    """
+    if zone == "UTC":
+        return ts
+    changes = _utc_offsets(zone, start - timedelta(days=1), end + timedelta(days=1))
+    if len(changes) == 1:
+        return ts + ibis.interval(seconds=changes[0][1])
+    branches = [(ts < ibis.literal(since), prev) for (since, _), (_, prev) in
+                zip(changes[1:], changes[:-1], strict=True)]
+    seconds = ibis.cases(*branches, else_=changes[-1][1])
+    return ts + seconds.as_interval("s")
+
+
+# -- anchors --------------------------------------------------------------------------------------
+
+
+def _members(db: Any) -> Table:
+    """One row per member id: first join, entry path and account at that join, staff flag."""
+    m = db.table("members")
+    return m.group_by("member_id").aggregate(
+        joined_at=m.joined_at.min(),
+        entry_path=m.entry_path.argmin(m.joined_at),
+        account_id=m.account_id.argmin(m.joined_at),
+        staff=m.is_staff.fill_null(False).any(),
+    )
+
+
+def _anchors(db: Any, spec: ConversionSpec) -> Table:
+    """``unit_id``, ``t0`` and the member attributes cohort keys need, staff removed."""
+    members = _members(db)
+    members = members.filter(~members.staff)
+    if spec.anchor == "join":
+        anchors = members.mutate(t0=members.joined_at)
+    else:
+        a = db.table("activities")
+        if spec.anchor.startswith("program:"):
+            hits = a.filter(a.program == spec.anchor.split(":", 1)[1])
+        else:
+            hits = a.filter(a.type == spec.anchor)
+        first = hits.group_by("member_id").aggregate(t0=hits.ts.min())
+        anchors = members.join(first, "member_id")
+    if spec.unit == "account":
+        anchors = anchors.filter(anchors.account_id.notnull())
+        anchors = anchors.group_by(unit_id=anchors.account_id).aggregate(
+            t0=anchors.t0.min(),
+            entry_path=anchors.entry_path.argmin(anchors.t0),
+            account_id=anchors.account_id.argmin(anchors.t0),
+            member_id=anchors.member_id.argmin(anchors.t0),
+        )
+    else:
+        anchors = anchors.mutate(unit_id=anchors.member_id)
+    return anchors.select("unit_id", "member_id", "account_id", "entry_path", "t0")
+
+
+def _conversions(db: Any, spec: ConversionSpec) -> Table:
+    """The outcome events of the conversion, keyed by ``unit_id``."""
+    o = db.table("outcomes")
+    o = o.filter(o.type.isin(spec.outcomes))
+    if spec.unit == "person":
+        o = o.filter(o.member_id.notnull())
+        return o.select(unit_id=o.member_id, ts=o.ts)
+    members = _members(db)
+    via_member = o.join(members, o.member_id == members.member_id).select(unit_id=members.account_id, ts=o.ts)
+    direct = o.filter(o.account_id.notnull()).select(unit_id=o.account_id, ts=o.ts)
+    both = direct.union(via_member, distinct=False)
+    return both.filter(both.unit_id.notnull())
+
+
+def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> Table:
+    """Add ``existing`` (converted before ``start``) and ``first_ts`` (first conversion at/after it)."""
+    joined = anchors.left_join(conversions, anchors.unit_id == conversions.unit_id)
+    begin = joined[start]
+    keep = list(anchors.columns)
+    return joined.group_by(keep).aggregate(
+        existing=(joined.ts < begin).any().fill_null(False),
+        first_ts=joined.ts.min(where=joined.ts >= begin),
+    )
+
+
+def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, span: tuple[datetime, datetime]) -> Table:
+    """Add the cohort key columns that ``spec.by`` asks for, and ``start`` (anchor or landmark)."""
+    keys: dict[str, Value] = {}
+    if "join_month" in spec.by or "join_week" in spec.by:
+        local = local_time(anchors.t0, zone, *span)
+        if "join_month" in spec.by:
+            keys["join_month"] = local.strftime("%Y-%m")
+        if "join_week" in spec.by:
+            keys["join_week"] = local.truncate("W").strftime("%Y-%m-%d")
+    if "entry_path" in spec.by:
+        keys["entry_path"] = anchors.entry_path.fill_null("unknown")
+    if keys:
+        anchors = anchors.mutate(**keys)
+    if "segment" in spec.by:
+        accounts = db.table("accounts")
+        segments = accounts.group_by("account_id").aggregate(segment=accounts.segment.argmax(accounts.load_id))
+        anchors = anchors.left_join(segments, "account_id").drop("account_id_right")
+        anchors = anchors.mutate(segment=anchors.segment.fill_null("unknown"))
+    activities = db.table("activities")
+    if "first_activity" in spec.by:
+        act = anchors.select("unit_id", "member_id", "t0").join(activities, "member_id")
+        act = act.filter(act.ts >= act.t0)
+        first = act.group_by("unit_id").aggregate(first_activity=act.type.argmin(act.ts))
+        anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
+        anchors = anchors.mutate(first_activity=anchors.first_activity.fill_null("none"))
+    if "program" in spec.by:
+        landmark = ibis.interval(days=spec.landmark_days)
+        act = anchors.select("unit_id", "member_id", "t0").join(activities, "member_id")
+        act = act.filter(act.program.notnull() & (act.ts >= act.t0) & (act.ts <= act.t0 + landmark))
+        first = act.group_by("unit_id").aggregate(program=act.program.argmin(act.ts))
+        anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
+        anchors = anchors.mutate(program=anchors.program.fill_null("none"), start=anchors.t0 + landmark)
+    else:
+        anchors = anchors.mutate(start=anchors.t0)
+    return anchors
+
+
+def data_as_of(db: Any) -> datetime:
+    """The latest instant in the loaded data (members, activities, outcomes): the default "now".
+
+    Exports are snapshots: measuring windows against the clock would count the weeks since the
+    export as time in which nobody converted.
+    """
+    latest: list[datetime] = []
+    for table, column in (("members", "joined_at"), ("activities", "ts"), ("outcomes", "ts")):
+        value = db.table(table)[column].max().execute()
+        if value is not None and not pd.isna(value):
+            moment: datetime = pd.Timestamp(value).to_pydatetime()
+            latest.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    if not latest:
+        raise InputError("The store holds no members, activities or outcomes yet. Load some, then measure.")
+    return max(latest)
+
+
+def _span(db: Any) -> tuple[datetime, datetime]:
+    m = db.table("members")
+    low, high = m.joined_at.min().execute(), m.joined_at.max().execute()
+    if low is None or pd.isna(low):
+        return datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC)
+    low_dt = pd.Timestamp(low).to_pydatetime()
+    high_dt = pd.Timestamp(high).to_pydatetime()
+    # activity anchors can come later than any join: reach a year past the last join
+    return low_dt, high_dt + timedelta(days=366 * 2)
+
+
+def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
+    """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
+    anchors = _cohorts(db, _anchors(db, spec), spec, zone, _span(db))
+    base = _with_first_conversions(anchors, _conversions(db, spec), "start")
+    return base.filter(base.start <= ibis.literal(as_of))
+
+
+def _window_columns(base: Table, windows: Sequence[int], as_of: datetime) -> dict[str, Value]:
+    """Aggregates per window: eligible, converters, in progress (existing customers excluded)."""
+    columns: dict[str, Value] = {"existing_customers": base.existing.sum(), "anchored": (~base.existing).sum()}
+    for w in windows:
+        mature: BooleanValue = base.start <= ibis.literal(as_of - timedelta(days=w))
+        converted = base.first_ts.notnull() & (base.first_ts <= base.start + ibis.interval(days=w))
+        fresh = ~base.existing
+        columns[f"eligible_{w}"] = (fresh & mature).sum()
+        columns[f"converters_{w}"] = (fresh & mature & converted).sum()
+        columns[f"in_progress_{w}"] = (fresh & ~mature).sum()
+    return columns
+
+
+def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> pd.DataFrame:
+    """The counts per cohort cell, wide (one row per cell, columns per window): one query."""
+    base = prepared(db, spec, as_of, zone)
+    columns = _window_columns(base, spec.windows, as_of)
+    if spec.by:
+        grouped = base.group_by(list(spec.by)).aggregate(**columns)
+        return grouped.order_by(list(spec.by)).execute()
+    return base.aggregate(**columns).execute()
+
+
+def conversion_rates(
+    db: Any,
+    spec: ConversionSpec,
+    *,
+    as_of: datetime | None = None,
+    zone: str = "UTC",
+    reference: str | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """The conversion table: one row per cohort cell and window.
+
+    Columns: ``conversion``, the cohort key columns, ``cohort`` (their values joined, ``all``
+    without keys), ``window_days``, ``eligible`` (mature anchors), ``in_progress`` (immature),
+    ``converters``, ``rate``, ``ci_low`` and ``ci_high`` (Wilson), ``existing_customers``
+    (converted before the anchor, excluded), ``small`` (fewer than 30 eligible), and with cohort
+    keys the comparison with a ``reference`` cohort (default: the one with most eligible
+    anchors): ``diff``, ``diff_low``, ``diff_high`` (Newcombe).
+    """
+    as_of = as_of or data_as_of(db)
+    wide = conversion_counts(db, spec, as_of, zone)
+    rows: list[dict[str, Any]] = []
+    for record in wide.to_dict(orient="records"):
+        labels = {k: str(record[k]) for k in spec.by}
+        for w in spec.windows:
+            eligible = int(record[f"eligible_{w}"] or 0)
+            converters = int(record[f"converters_{w}"] or 0)
+            low, high = wilson_interval(converters, eligible, confidence)
+            rows.append({
+                "conversion": spec.name, **labels, "cohort": " / ".join(labels.values()) or "all",
+                "window_days": w, "eligible": eligible, "in_progress": int(record[f"in_progress_{w}"] or 0),
+                "converters": converters, "rate": converters / eligible if eligible else math.nan,
+                "ci_low": low, "ci_high": high, "existing_customers": int(record["existing_customers"] or 0),
+                "small": eligible < SMALL_CELL,
+            })
+    table = pd.DataFrame(rows, columns=["conversion", *spec.by, "cohort", "window_days", "eligible", "in_progress",
+                                        "converters", "rate", "ci_low", "ci_high", "existing_customers", "small"])
+    return _compare(table, spec, reference, confidence)
+
+
+def _compare(table: pd.DataFrame, spec: ConversionSpec, reference: str | None, confidence: float) -> pd.DataFrame:
+    """Add the difference of each cohort's rate from the reference cohort's, per window."""
+    table["reference"] = None
+    for column in ("diff", "diff_low", "diff_high"):
+        table[column] = math.nan
+    if not spec.by or table.empty:
+        return table
+    sizes = table.groupby("cohort")["eligible"].max()
+    if reference is None:
+        reference = str(sizes.sort_values(ascending=False, kind="stable").index[0])
+    elif reference not in sizes.index:
+        raise UnknownNameError.for_name("reference cohort", reference, list(sizes.index), "Pick an existing cohort.")
+    for w in spec.windows:
+        ref = table[(table["cohort"] == reference) & (table["window_days"] == w)].iloc[0]
+        for i in table.index[(table["window_days"] == w) & (table["cohort"] != reference)]:
+            d, lo, hi = newcombe_interval(int(table.at[i, "converters"]), int(table.at[i, "eligible"]),
+                                          int(ref["converters"]), int(ref["eligible"]), confidence)
+            table.loc[i, ["diff", "diff_low", "diff_high"]] = [d, lo, hi]
+    table["reference"] = reference
+    return table
+
+
+# -- time to conversion ---------------------------------------------------------------------------
+
+
+def _durations(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
+    """Per cohort and distinct time (days): events and units leaving observation at that time."""
+    base = prepared(db, spec, as_of, zone)
+    base = base.filter(~base.existing)
+    horizon = ibis.literal(as_of)
+    event = base.first_ts.notnull()
+    end = ibis.ifelse(event, base.first_ts, horizon)
+    days = (end.epoch_seconds() - base.start.epoch_seconds()) / DAY_SECONDS
+    units = base.mutate(days=days, event=event.cast("int64"))
+    return units.group_by([*spec.by, "days"]).aggregate(events=units.event.sum(), removed=units.count())
+
+
+def _km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> dict[str, Any]:
+    counts = _durations(db, spec, as_of, zone)
+    keys = list(spec.by)
+    window = ibis.cumulative_window(group_by=keys or None, order_by=ibis.desc("days"))
+    counts = counts.mutate(at_risk=counts.removed.sum().over(window), total=counts.removed.sum().over(
+        ibis.window(group_by=keys or None)))
+    frame = counts.filter(counts.events > 0).execute()
+    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).execute() if keys else None
+    result: dict[str, Any] = {}
+    if keys:
+        assert totals is not None
+        for record in totals.to_dict(orient="records"):
+            label = " / ".join(str(record[k]) for k in keys)
+            mask = pd.Series(True, index=frame.index)
+            for k in keys:
+                mask &= frame[k].astype(str) == str(record[k])
+            part = frame[mask].sort_values("days")
+            result[label] = kaplan_meier(part["days"], part["events"], part["at_risk"], int(record["n"]))
+    else:
+        part = frame.sort_values("days")
+        n = int(part["total"].iloc[0]) if len(part) else 0
+        if n == 0:
+            n = int(counts.removed.sum().execute() or 0)
+        result["all"] = kaplan_meier(part["days"], part["events"], part["at_risk"], n)
+    return result
+
+
+def time_to_conversion(
+    db: Any, spec: ConversionSpec, *, as_of: datetime | None = None, zone: str = "UTC", quantile: float = 0.1
+) -> pd.DataFrame:
+    """Median days among converters within the longest window, and Kaplan–Meier over all eligible.
+
+    Columns: ``cohort``, ``eligible`` and ``converters`` (longest window), ``median_days_converters``
+    (conditional on converting, truncated by the window), ``km_median_days`` (``inf`` when under
+    half convert: "not reached"), ``km_quantile`` and ``km_quantile_days`` (time by which that
+    share converted), ``km_n`` (anchors in the estimate, censored at ``as_of``).
+    """
+    as_of = as_of or data_as_of(db)
+    longest = max(spec.windows)
+    base = prepared(db, spec, as_of, zone)
+    mature = base.filter(~base.existing & (base.start <= ibis.literal(as_of - timedelta(days=longest))))
+    days = (mature.first_ts.epoch_seconds() - mature.start.epoch_seconds()) / DAY_SECONDS
+    converted = mature.first_ts.notnull() & (mature.first_ts <= mature.start + ibis.interval(days=longest))
+    stats = {"eligible": mature.count(), "converters": converted.sum(),
+                 "median_days_converters": days.median(where=converted)}
+    summary = (mature.group_by(list(spec.by)).aggregate(**stats) if spec.by else mature.aggregate(**stats))
+    summary = summary.order_by(list(spec.by)).execute() if spec.by else summary.execute()
+    curves = _km_by_cohort(db, spec, as_of, zone)
+    rows = []
+    for record in summary.to_dict(orient="records"):
+        label = " / ".join(str(record[k]) for k in spec.by) or "all"
+        km = curves.get(label)
+        rows.append({
+            "cohort": label, "window_days": longest, "eligible": int(record["eligible"] or 0),
+            "converters": int(record["converters"] or 0),
+            "median_days_converters": float(record["median_days_converters"])
+            if record["median_days_converters"] is not None and not pd.isna(record["median_days_converters"])
+            else math.nan,
+            "km_median_days": km.median if km else math.inf, "km_quantile": quantile,
+            "km_quantile_days": km.quantile_time(1 - quantile) if km else math.inf, "km_n": km.n if km else 0,
+        })
+    return pd.DataFrame(rows)
+
+
+def cumulative_curves(
+    db: Any, spec: ConversionSpec, *, as_of: datetime | None = None, zone: str = "UTC", horizon_days: int | None = None
+) -> pd.DataFrame:
+    """Cumulative conversion ``1 - S(t)`` per cohort (Kaplan–Meier), up to the longest window.
+
+    Columns: ``cohort``, ``day``, ``cumulative``, ``ci_low``, ``ci_high``, ``at_risk``; one row at
+    day 0 and one per event time.
+    """
+    as_of = as_of or data_as_of(db)
+    horizon = horizon_days or max(spec.windows)
+    rows = []
+    for label, km in _km_by_cohort(db, spec, as_of, zone).items():
+        rows.append({"cohort": label, "day": 0.0, "cumulative": 0.0, "ci_low": 0.0, "ci_high": 0.0, "at_risk": km.n})
+        keep = km.times <= horizon
+        for t, s, lo, hi, r in zip(km.times[keep], km.survival[keep], km.ci_low[keep], km.ci_high[keep],
+                                   km.at_risk[keep], strict=True):
+            rows.append({"cohort": label, "day": float(t), "cumulative": 1 - float(s), "ci_low": 1 - float(hi),
+                         "ci_high": 1 - float(lo), "at_risk": int(r)})
+    return pd.DataFrame(rows, columns=["cohort", "day", "cumulative", "ci_low", "ci_high", "at_risk"])
