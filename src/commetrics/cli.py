@@ -105,6 +105,33 @@ def load(
         typer.echo(render_loads(reports), nl=False)
 
 
+@app.command("load-dump")
+@handle_errors
+def load_dump(
+    kind: Annotated[str, typer.Argument(help="Export format: stackexchange.")],
+    folder: Annotated[Path, typer.Argument(help="The unpacked export folder.")],
+    source: Annotated[str, typer.Option(help="Source name of the rows.")] = "stackexchange",
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a community platform's own export: a Stack Exchange data dump (Users.xml, Posts.xml, ...).
+
+    Example: commetrics load-dump stackexchange ./bicycles.stackexchange.com
+    """
+    if kind != "stackexchange":
+        from .errors import UnknownNameError
+
+        raise UnknownNameError.for_name("export format", kind, ["stackexchange"], "")
+    from .reports.text import render_loads
+
+    with Engine(workspace) as engine:
+        reports = engine.load_stackexchange(folder, source=source)
+    if as_json:
+        _emit([r.as_dict() for r in reports])
+    else:
+        typer.echo(render_loads(reports), nl=False)
+
+
 @app.command()
 @handle_errors
 def status(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:

@@ -190,8 +190,15 @@ class Config(_Section):
                                          description="Time zone and display")
     privacy: PrivacySettings = Field(default_factory=lambda: PrivacySettings(), description="Consent and suppression")
     conversions: dict[str, ConversionDefinition] = Field(
-        default_factory=dict, description="Named conversion definitions"
+        default_factory=lambda: _default_conversions(),
+        description="Named conversion definitions (default: one example per family, as in a new workspace)",
     )
+
+
+def _default_conversions() -> dict[str, ConversionDefinition]:
+    """The conversions of a new workspace's commetrics.toml (one per family)."""
+    data = tomllib.loads(DEFAULT_CONFIG_TEXT).get("conversions", {})
+    return {name: ConversionDefinition.model_validate(value) for name, value in data.items()}
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:

@@ -129,6 +129,17 @@ class Engine:
         return load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
                          mapping=mapping, now=now)
 
+    def load_stackexchange(self, dump_dir: str | Path, *, source: str = "stackexchange",
+                           now: datetime | None = None) -> list[LoadReport]:
+        """Load a Stack Exchange data dump (Users, Posts, Comments, Votes, Badges XML, or .xml.gz).
+
+        Members come from Users; questions, answers, comments, votes and badges become
+        activities; each accepted answer is an ``accepted_answer`` outcome of the asker.
+        """
+        from .sources import stackexchange
+
+        return stackexchange.load(self, Path(dump_dir), source=source, now=now)
+
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""
         return [self.load(table, path, **options) for path in paths]
