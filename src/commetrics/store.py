@@ -95,8 +95,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations not yet applied, each in its own transaction; return the version."""
     con.execute("create table if not exists schema_migrations "
                 "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-    row = con.execute("select coalesce(max(version), 0) from schema_migrations").fetchone()
-    current = int(row[0]) if row else 0
+    row = con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()
+    current = int(row[0][0]) if row else 0
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version <= current:
             continue
@@ -123,6 +123,7 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
         )
         raise WorkspaceError(msg) from None
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # a library prints nothing it was not asked for
     return con
 
 
@@ -149,8 +150,8 @@ class Store:
         names = [*schema.TABLES, schema.QUARANTINE_TABLE, schema.LEDGER_TABLE]
         counts: dict[str, int] = {}
         for name in names:
-            row = self.con.execute(f"select count(*) from {quote_identifier(name)}").fetchone()
-            counts[name] = int(row[0]) if row else 0
+            row = self.con.execute(f"select count(*) from {quote_identifier(name)}").fetchall()
+            counts[name] = int(row[0][0]) if row else 0
         return counts
 
     def close(self) -> None:

@@ -206,8 +206,8 @@ def collect_rejects(con: duckdb.DuckDBPyConnection, staged: StagedFile) -> int:
         group by e.line
         """
     )
-    row = con.execute(f"select count(*) from {REJECTED}").fetchone()
-    return int(row[0]) if row else 0
+    row = con.execute(f"select count(*) from {REJECTED}").fetchall()
+    return int(row[0][0]) if row else 0
 
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -219,8 +219,8 @@ def _header_line(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int
         "select l from read_csv($path, columns = {'l': 'VARCHAR'}, header = false, auto_detect = false, "
         "delim = $delim, quote = '', escape = '', max_line_size = $max_line, ignore_errors = true) limit 1",
         {"path": str(path), "delim": _JSONL_DELIMITER, "max_line": max_line_bytes},
-    ).fetchone()
-    return (row[0] or "") if row else ""
+    ).fetchall()
+    return (row[0][0] or "") if row else ""
 
 
 def _open_csv(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> StagedFile:

@@ -136,8 +136,8 @@ def resolve_mapping(
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
-    row = con.execute(sql, params or {}).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    row = con.execute(sql, params or {}).fetchall()
+    return int(row[0][0]) if row and row[0][0] is not None else 0
 
 
 def _same_content(table: schema.Table, left: str, right: str) -> str:

@@ -191,11 +191,11 @@ def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> T
     )
 
 
-def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, span: tuple[datetime, datetime]) -> Table:
+def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str) -> Table:
     """Add the cohort key columns that ``spec.by`` asks for, and ``start`` (anchor or landmark)."""
     keys: dict[str, Value] = {}
     if "join_month" in spec.by or "join_week" in spec.by:
-        local = local_time(anchors.t0, zone, *span)
+        local = local_time(anchors.t0, zone, *_span(db)) if zone != "UTC" else anchors.t0
         if "join_month" in spec.by:
             keys["join_month"] = local.strftime("%Y-%m")
         if "join_week" in spec.by:
@@ -258,7 +258,7 @@ def _span(db: Any) -> tuple[datetime, datetime]:
 
 def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
     """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
-    anchors = _cohorts(db, _anchors(db, spec), spec, zone, _span(db))
+    anchors = _cohorts(db, _anchors(db, spec), spec, zone)
     base = _with_first_conversions(anchors, _conversions(db, spec), "start")
     return base.filter(base.start <= ibis.literal(as_of))
 

@@ -1,0 +1,215 @@
+"""Conversion engine speed: the Ibis engine against one hand-written DuckDB query per table.
+
+    python benchmarks/conversion.py [--members 1000000] [--data DIR] [--out benchmarks/results]
+
+The demo community (1M members: about 20M activities; trial starts and purchases as the
+conversion: about 300k outcomes) is generated and loaded once into ``--data`` by a child process,
+so the memory figure below is the conversion work's own. Then, for every cohort key and for all
+members, with all four windows (7/30/60/90 days), the run times
+
+* **engine**: ``conversion_counts`` (the Ibis expression behind ``commetrics conversion``), and
+* **hand-written**: one DuckDB SQL query computing the same counts,
+
+checks that both give identical counts, and writes the times, the ratio (target: at most 1.3) and
+the peak resident memory of this process (target: under 4 GB) to ``conversion.json`` and
+``conversion.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from commetrics import Engine
+from commetrics.metrics.conversion import ConversionSpec, conversion_counts
+
+TARGET_RATIO = 1.3
+TARGET_PEAK_MIB = 4096
+WINDOWS = (7, 30, 60, 90)
+OUTCOMES = ("trial_start", "purchase")
+KEYS = (None, "join_month", "join_week", "entry_path", "first_activity", "segment", "program")
+LANDMARK_DAYS = 30
+
+PREPARE = """
+import sys
+from pathlib import Path
+from commetrics import Engine
+from commetrics.demo import generate
+members, directory = int(sys.argv[1]), Path(sys.argv[2])
+files = generate(members, 7, directory / "files")
+with Engine.init(directory / "ws") as engine:
+    for name, path in files.tables.items():
+        engine.load(name, path, source="demo")
+(directory / "ready").write_text("ok")
+"""
+
+
+def _key_sql(key: str | None) -> tuple[str, str, str]:
+    """(extra CTE columns and joins, the key expression, the start expression) for the hand-written query."""
+    if key is None:
+        return "", "", "t0"
+    if key == "join_month":
+        return "", "strftime(t0, '%Y-%m')", "t0"
+    if key == "join_week":
+        return "", "strftime(date_trunc('week', t0), '%Y-%m-%d')", "t0"
+    if key == "entry_path":
+        return "", "coalesce(entry_path, 'unknown')", "t0"
+    if key == "segment":
+        return "", "coalesce(segment, 'unknown')", "t0"
+    if key == "first_activity":
+        return "", "coalesce(first_activity, 'none')", "t0"
+    return "", "coalesce(program, 'none')", f"case when true then t0 + interval {LANDMARK_DAYS} day end"
+
+
+def hand_written(con: duckdb.DuckDBPyConnection, key: str | None, as_of: datetime) -> pd.DataFrame:
+    """The same counts as the engine, as one SQL query written by hand for DuckDB."""
+    _, key_expr, start = _key_sql(key)
+    extra_cols, extra_joins = "", ""
+    if key == "segment":
+        extra_cols = ", s.segment"
+        extra_joins = ("left join (select account_id, arg_max(segment, load_id) as segment from accounts "
+                       "group by account_id) as s using (account_id)")
+    if key == "first_activity":
+        extra_cols = ", f.first_activity"
+        extra_joins = ("left join (select m.member_id, arg_min(a.type, a.ts) as first_activity from m "
+                       "join activities as a on a.member_id = m.member_id and a.ts >= m.t0 group by m.member_id) "
+                       "as f using (member_id)")
+    if key == "program":
+        extra_cols = ", p.program"
+        extra_joins = (f"left join (select m.member_id, arg_min(a.program, a.ts) as program from m "
+                       f"join activities as a on a.member_id = m.member_id and a.program is not null "
+                       f"and a.ts >= m.t0 and a.ts <= m.t0 + interval {LANDMARK_DAYS} day group by m.member_id) "
+                       f"as p using (member_id)")
+    windows = ",\n".join(
+        f"sum((not existing and start <= $as_of - interval {w} day)::INT) as eligible_{w},\n"
+        f"sum((not existing and start <= $as_of - interval {w} day and first_ts is not null "
+        f"and first_ts <= start + interval {w} day)::INT) as converters_{w},\n"
+        f"sum((not existing and start > $as_of - interval {w} day)::INT) as in_progress_{w}"
+        for w in WINDOWS)
+    outcomes = ", ".join(f"'{o}'" for o in OUTCOMES)
+    group = f", {key_expr} as {key}" if key else ""
+    sql = f"""
+    with m as (
+        select member_id, min(joined_at) as t0, arg_min(entry_path, joined_at) as entry_path,
+            arg_min(account_id, joined_at) as account_id
+        from members
+        group by member_id
+        having not bool_or(coalesce(is_staff, false))
+    ),
+    anchored as (
+        select m.*{extra_cols}, {start} as start
+        from m {extra_joins}
+    ),
+    o as (
+        select member_id, ts from outcomes where type in ({outcomes}) and member_id is not null
+    ),
+    base as (
+        select a.*, coalesce(bool_or(o.ts < a.start), false) as existing,
+            min(o.ts) filter (where o.ts >= a.start) as first_ts
+        from anchored as a left join o on o.member_id = a.member_id
+        group by all
+    )
+    select {key_expr + ' as ' + key + ',' if key else ''}
+        sum(existing::INT) as existing_customers, sum((not existing)::INT) as anchored,
+        {windows}
+    from base
+    where start <= $as_of
+    {'group by all order by 1' if key else ''}
+    """
+    del group
+    return con.execute(sql, {"as_of": as_of}).df()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "commetrics-bench-conversion")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    directory = args.data / f"members_{args.members}"
+    if not (directory / "ready").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"preparing {args.members:,} members in {directory} ...", flush=True)
+        subprocess.run([sys.executable, "-c", PREPARE, str(args.members), str(directory)], check=True)
+
+    engine = Engine(directory / "ws", read_only=True)
+    db = engine.ibis()
+    con = engine.store.con
+    as_of = datetime(2026, 6, 30, tzinfo=UTC)
+    outcomes = con.execute(f"select count(*) from outcomes where type in {OUTCOMES}").fetchone()
+    sizes = {t: engine.store.row_counts()[t] for t in ("members", "activities", "outcomes")}
+    results = []
+    for key in KEYS:
+        spec = ConversionSpec("bench", OUTCOMES, windows=WINDOWS, by=(key,) if key else (),
+                              landmark_days=LANDMARK_DAYS)
+        engine_s, hand_s = [], []
+        for _ in range(args.repeat):  # interleaved, best of N
+            t = time.perf_counter()
+            ours = conversion_counts(db, spec, as_of, "UTC")
+            engine_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            theirs = hand_written(con, key, as_of)
+            hand_s.append(time.perf_counter() - t)
+        columns = list(theirs.columns)
+        counts = [c for c in columns if c != key]
+        a = ours[columns].reset_index(drop=True).astype(dict.fromkeys(counts, "int64"))
+        b = theirs[columns].reset_index(drop=True).astype(dict.fromkeys(counts, "int64"))
+        if not a.equals(b):
+            print(f"{key}: engine and hand-written query disagree", file=sys.stderr)
+            print(a.compare(b).head(), file=sys.stderr)
+            return 1
+        best_engine, best_hand = min(engine_s), min(hand_s)
+        results.append({"cohort_key": key or "(all members)", "cells": len(ours),
+                        "engine_seconds": round(best_engine, 3), "hand_written_seconds": round(best_hand, 3),
+                        "ratio": round(best_engine / best_hand, 2)})
+        print(f"{key or '(all)':15s} engine {best_engine:6.2f}s  hand-written {best_hand:6.2f}s  "
+              f"ratio {best_engine / best_hand:4.2f}  ({len(ours)} cells)", flush=True)
+    engine.close()
+    total_engine = sum(r["engine_seconds"] for r in results)
+    total_hand = sum(r["hand_written_seconds"] for r in results)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record = {
+        "benchmark": "conversion table, all windows and cohort keys",
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
+        "data": {**sizes, "conversions": int(outcomes[0]) if outcomes else 0},
+        "windows": list(WINDOWS), "results": results,
+        "total": {"engine_seconds": round(total_engine, 2), "hand_written_seconds": round(total_hand, 2),
+                  "ratio": round(total_engine / total_hand, 2), "target_ratio": TARGET_RATIO},
+        "peak_rss_mib": round(peak_mib), "target_peak_mib": TARGET_PEAK_MIB,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "conversion.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = ["# Conversion benchmark", "",
+             f"Run {record['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}: "
+             f"{sizes['members']:,} members, {sizes['activities']:,} activities, "
+             f"{record['data']['conversions']:,} conversions; windows 7/30/60/90 days.", "",
+             "| cohort key | cells | engine s | hand-written SQL s | ratio (target ≤ 1.3) |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['cohort_key']} | {r['cells']} | {r['engine_seconds']} | {r['hand_written_seconds']} | "
+              f"{r['ratio']} |" for r in results]
+    lines += [f"| **total** | | {record['total']['engine_seconds']} | {record['total']['hand_written_seconds']} | "
+              f"**{record['total']['ratio']}** |", "", f"Peak resident memory: {record['peak_rss_mib']} MiB "
+              f"(target < {TARGET_PEAK_MIB} MiB)."]
+    (args.out / "conversion.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"total: engine {total_engine:.2f}s, hand-written {total_hand:.2f}s, ratio {total_engine / total_hand:.2f}; "
+          f"peak {peak_mib:.0f} MiB")
+    ok = total_engine / total_hand <= TARGET_RATIO and peak_mib < TARGET_PEAK_MIB
+    return 0 if ok else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
