@@ -182,3 +182,25 @@ def test_demo_planted_entry_path_effect_is_recovered(tmp_path: Path) -> None:
         planted_diff = truth["conversion"]["probability"]["webinar"][str(row["window_days"])] - seo_rate
         assert row["diff_low"] <= planted_diff <= row["diff_high"]
         assert row["diff_low"] > 0  # webinar joiners convert more, clearly
+
+
+def test_community_metrics_by_hand(tmp_path: Path) -> None:
+    with _engine(tmp_path) as engine:
+        activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"], [
+            ["1", "m1", "2025-01-03", "question"], ["2", "m1", "2025-01-04", "reaction"],
+            ["3", "m2", "2025-01-05", "login"], ["4", "m2", "2025-01-06", "answer"],
+            ["5", "m4", "2025-03-21", "webinar_attended"], ["6", "m5", "2025-01-02", "post"],  # m5 is staff
+        ])
+        outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type", "value", "currency"], [
+            ["x1", "m1", "2025-01-09", "accepted_answer", "", ""], ["x2", "m2", "2025-02-01", "activation", "", ""],
+            ["x3", "m1", "2025-02-02", "purchase", "100", "EUR"], ["x4", "m6", "2025-02-03", "upgrade", "50", "EUR"],
+        ])
+        engine.load("activities", activities, now=AS_OF)
+        engine.load("outcomes", outcomes, now=AS_OF)
+        table = engine.community_metrics(as_of=AS_OF).set_index("metric")
+    members = 7  # m1 m2 m3 m4 m6 m7 m8 (m5 staff)
+    assert (table.loc["activation_rate", "numerator"], table.loc["activation_rate", "denominator"]) == (1, members)
+    assert (table.loc["contributor_share", "numerator"], table.loc["contributor_share", "denominator"]) == (2, 3)
+    assert table.loc["contribution_to_consumption", "value"] == pytest.approx(2 / 3)
+    assert table.loc["accepted_answer_rate", "value"] == pytest.approx(1 / 1)
+    assert table.loc["revenue_per_member[EUR]", "value"] == pytest.approx(150 / members)

@@ -244,6 +244,30 @@ def conversion(
 
 @app.command()
 @handle_errors
+def metrics(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only activities and outcomes from this date on.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Community health: activation rate, contributor share, contribution-to-consumption, accepted answers, revenue.
+
+    Example: commetrics metrics --since 2026-01-01
+    """
+    with Engine(workspace, read_only=True) as engine:
+        table = engine.community_metrics(as_of=_parse_as_of(as_of), since=_parse_as_of(since))
+    if as_json:
+        _emit(json.loads(table.to_json(orient="records")))
+        return
+    from .reports.text import render_frames
+
+    shown = table.assign(value=[f"{v:.3f}" for v in table["value"]])
+    typer.echo(render_frames([("Community metrics", shown[["metric", "value", "numerator", "denominator",
+                                                           "definition"]])]), nl=False)
+
+
+@app.command()
+@handle_errors
 def config(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Every setting of commetrics.toml with its default and help text.
 

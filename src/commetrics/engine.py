@@ -232,6 +232,13 @@ class Engine:
         spec = self.conversion_spec(name, **options)
         return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
 
+    def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
+        """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and
+        revenue per member (see :mod:`commetrics.metrics.community`)."""
+        from .metrics.community import community_metrics
+
+        return community_metrics(self.ibis(), as_of=self._as_of(as_of), since=since)
+
     def _as_of(self, as_of: datetime | None) -> datetime:
         if as_of is None:
             return data_as_of(self.ibis())

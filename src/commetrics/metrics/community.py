@@ -1,0 +1,109 @@
+"""Community health figures from the same tables: activation, contribution, deflection, revenue.
+
+Each figure is a ratio with its numerator and denominator shown, computed as Ibis expressions
+(so they run wherever the conversion engine runs). Staff are left out everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from ..stats import wilson_interval
+
+__all__ = ["CONSUMPTION_TYPES", "CONTRIBUTION_TYPES", "REVENUE_TYPES", "community_metrics"]
+
+#: Activities that add something others can use.
+CONTRIBUTION_TYPES = ("post", "question", "answer", "reply", "comment", "accepted_answer", "feedback_submitted",
+                      "feature_request", "case_study", "review", "referral")
+#: Activities that take part without adding content.
+CONSUMPTION_TYPES = ("reaction", "vote", "login", "event_attended", "event_registered", "webinar_attended",
+                     "webinar_registered", "user_group_attended", "course_completed", "badge", "joined")
+#: Outcomes that carry revenue.
+REVENUE_TYPES = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal")
+
+
+def _row(metric: str, numerator: float, denominator: float, definition: str, proportion: bool = True
+         ) -> dict[str, Any]:
+    value = numerator / denominator if denominator else math.nan
+    low, high = wilson_interval(int(numerator), int(denominator)) if proportion and denominator else (math.nan,
+                                                                                                          math.nan)
+    return {"metric": metric, "value": value, "numerator": numerator, "denominator": denominator,
+            "ci_low": low, "ci_high": high, "definition": definition}
+
+
+def community_metrics(db: Any, *, as_of: datetime, since: datetime | None = None) -> pd.DataFrame:
+    """Activation rate, contributor share and ratio, accepted-answer rate and revenue per member.
+
+    Parameters
+    ----------
+    db
+        An Ibis backend over the canonical tables.
+    as_of
+        Events after this instant are ignored.
+    since
+        Only activities and outcomes from this instant on (default: all history).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per figure: ``metric``, ``value``, ``numerator``, ``denominator``, ``ci_low`` and
+        ``ci_high`` (Wilson, for proportions) and the ``definition`` in words.
+    """
+    m = db.table("members")
+    members = m.group_by("member_id").aggregate(staff=m.is_staff.fill_null(False).any(),
+                                                joined_at=m.joined_at.min())
+    members = members.filter(~members.staff & (members.joined_at <= ibis.literal(as_of)))
+    a = db.table("activities")
+    o = db.table("outcomes")
+    a = a.filter(a.ts <= ibis.literal(as_of))
+    o = o.filter(o.ts <= ibis.literal(as_of))
+    if since is not None:
+        a = a.filter(a.ts >= ibis.literal(since))
+        o = o.filter(o.ts >= ibis.literal(since))
+    a = a.join(members.select("member_id"), "member_id")
+
+    n_members = int(members.count().execute())
+    activated = o.filter((o.type == "activation") & o.member_id.notnull())
+    activated = activated.join(members.select("member_id"), "member_id").member_id.nunique().execute()
+
+    per_member = a.group_by("member_id").aggregate(
+        contributions=a.type.isin(CONTRIBUTION_TYPES).sum(),
+        consumption=a.type.isin(CONSUMPTION_TYPES).sum(),
+    )
+    totals = per_member.aggregate(
+        active=per_member.count(),
+        contributors=(per_member.contributions > 0).sum(),
+        contributions=per_member.contributions.sum(),
+        consumption=per_member.consumption.sum(),
+    ).execute().iloc[0]
+
+    questions = int(a.filter(a.type == "question").count().execute())
+    accepted = o.filter((o.type == "accepted_answer") & o.member_id.notnull())
+    accepted = int(accepted.join(members.select("member_id"), "member_id").count().execute())
+
+    revenue = o.filter(o.type.isin(REVENUE_TYPES) & o.member_id.notnull() & o.value.notnull())
+    revenue = revenue.join(members.select("member_id"), "member_id")
+    by_currency = revenue.group_by(currency=revenue.currency.fill_null("(none)")).aggregate(
+        total=revenue.value.sum()).execute()
+
+    rows = [
+        _row("activation_rate", float(activated), float(n_members),
+             "members with an activation outcome ÷ members (staff excluded)"),
+        _row("contributor_share", float(totals["contributors"] or 0), float(totals["active"] or 0),
+             "active members with at least one contribution ÷ active members"),
+        _row("contribution_to_consumption", float(totals["contributions"] or 0), float(totals["consumption"] or 0),
+             "contribution activities (posts, questions, answers, ...) ÷ consumption activities (reactions, "
+             "attendance, logins, ...)", proportion=False),
+        _row("accepted_answer_rate", float(accepted), float(questions),
+             "accepted answers received by askers ÷ questions asked"),
+    ]
+    for record in by_currency.sort_values("currency").to_dict(orient="records"):
+        rows.append(_row(f"revenue_per_member[{record['currency']}]", float(record["total"]), float(n_members),
+                         "revenue outcomes (purchase, upgrade, seats, cross-sell, renewal) of members ÷ members",
+                         proportion=False))
+    return pd.DataFrame(rows)
