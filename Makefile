@@ -12,8 +12,13 @@ DEMO_WORKSPACE ?= demo-workspace
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
+
+# The report test opens the HTML in Debian's Chromium (never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 install: $(STAMP)
 
@@ -22,8 +27,8 @@ demo: $(STAMP)
 	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE)
 	$(BIN)/commetrics status --workspace $(DEMO_WORKSPACE)
 
-## The whole suite, slow crash drills included (this is what CI runs).
-test: $(STAMP)
+## The whole suite, slow crash drills and the Spark parity test included (this is what CI runs).
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -36,9 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-## Load benchmarks; results go to benchmarks/results/.
+## Benchmarks (load, conversion, demo scale); results go to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/conversion.py
+	$(BIN)/python benchmarks/demo.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache

@@ -268,6 +268,26 @@ def metrics(
 
 @app.command()
 @handle_errors
+def report(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
+    conversion_names: Annotated[list[str] | None, typer.Option(
+        "--conversion", help="Conversions to include (default: all defined).")] = None,
+    by: Annotated[list[str] | None, typer.Option(help="Cohort keys (default: entry_path, join_month).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Write a self-contained HTML report: conversion tables, charts and the definitions used.
+
+    Example: commetrics report --out community.html --by entry_path
+    """
+    with Engine(workspace, read_only=True) as engine:
+        path = engine.report(out, conversions=conversion_names or None, by=by or ("entry_path", "join_month"),
+                             as_of=_parse_as_of(as_of))
+    typer.echo(f"Wrote {path.resolve()}")
+
+
+@app.command()
+@handle_errors
 def config(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Every setting of commetrics.toml with its default and help text.
 
@@ -287,12 +307,14 @@ def config(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
 def demo(
     members: Annotated[int, typer.Option(help="Members to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    real: Annotated[bool, typer.Option("--real", help="Load the real Stack Exchange community shipped with "
+                                       "commetrics (bicycles.meta, CC BY-SA) instead of generating one.")] = False,
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Folder for the demo workspace.")] = Path(
         "demo-workspace"
     ),
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a synthetic B2B community with planted effects, load it and summarise it.
+    """Generate a synthetic B2B community with planted effects (or load a real one), report on it.
 
     Example: commetrics demo --members 50000 --seed 3
     """
@@ -302,23 +324,37 @@ def demo(
     target = Workspace.locate(workspace)
     if target.database_path.exists():
         with Engine(target.directory, read_only=True) as existing:
-            sources = set(existing.status().loads["source"])
-        if sources - {"demo"}:
+            sources = set(existing.status(last_loads=10_000).loads["source"])
+        if sources - {"demo", "stackexchange"}:
             msg = (f"{target.directory} holds data that is not demo data (sources: {', '.join(sorted(sources))}). "
                    "Pick another folder with --workspace; the demo replaces its workspace's store.")
             raise InputError(msg)
         for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
             stale.unlink(missing_ok=True)
     target.init()
-    files = demo_data.generate(members, seed, target.directory / "data")
+    truth: Path | None = None
     with Engine(target.directory) as engine:
-        reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
+        if real:
+            from .sources.stackexchange import SAMPLE_DUMP
+
+            reports = engine.load_stackexchange(SAMPLE_DUMP)
+            conversions: list[str] | None = ["question_resolved"]
+            by: tuple[str, ...] = ("join_month",)
+        else:
+            files = demo_data.generate(members, seed, target.directory / "data")
+            reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
+            truth = files.ground_truth
+            conversions, by = None, ("entry_path", "join_month")
+        report_path = engine.report(target.directory / "report.html", conversions=conversions, by=by)
     if as_json:
-        _emit({"workspace": str(target.directory), "ground_truth": str(files.ground_truth),
-               "loads": [r.as_dict() for r in reports]})
+        _emit({"workspace": str(target.directory), "ground_truth": str(truth) if truth else None,
+               "report": str(report_path), "loads": [r.as_dict() for r in reports]})
         return
     typer.echo(render_loads(reports), nl=False)
-    typer.echo(f"Demo workspace: {target.directory}\nPlanted effects: {files.ground_truth}")
+    typer.echo(f"Demo workspace: {target.directory}")
+    if truth is not None:
+        typer.echo(f"Planted effects: {truth}")
+    typer.echo(f"Report: {report_path}  (open it in a browser; it needs no network)")
 
 
 def main() -> None:

@@ -239,6 +239,13 @@ class Engine:
 
         return community_metrics(self.ibis(), as_of=self._as_of(as_of), since=since)
 
+    def report(self, path: str | Path, *, conversions: Sequence[str] | None = None,
+               by: Sequence[str] = ("entry_path", "join_month"), as_of: datetime | None = None) -> Path:
+        """Write the self-contained HTML conversion report (tables, charts, definitions) to ``path``."""
+        from .reports.build import write_report
+
+        return write_report(self, path, conversions=conversions, by=by, as_of=as_of)
+
     def _as_of(self, as_of: datetime | None) -> datetime:
         if as_of is None:
             return data_as_of(self.ibis())

@@ -1,0 +1,70 @@
+"""Assemble the conversion report from the engine's results (the HTML is ``reports.html``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .html import ConversionSection, ReportData, render_html
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+DEFAULT_BY = ("entry_path", "join_month")
+
+
+def _has_outcomes(engine: Engine, outcomes: Sequence[str]) -> bool:
+    o = engine.ibis().table("outcomes")
+    return bool(o.filter(o.type.isin(list(outcomes))).count().execute())
+
+
+def build_report(
+    engine: Engine,
+    *,
+    conversions: Sequence[str] | None = None,
+    by: Sequence[str] = DEFAULT_BY,
+    as_of: datetime | None = None,
+    title: str = "Community conversion report",
+) -> ReportData:
+    """The report's content: for each conversion, all members and one section per cohort key.
+
+    Conversions whose outcomes the store does not hold are listed under notes, not shown empty.
+    """
+    moment = engine._as_of(as_of)
+    names = list(conversions) if conversions else list(engine.config.conversions)
+    sections: list[ConversionSection] = []
+    definitions = []
+    notes = ["Staff are excluded; members who converted before their anchor are counted apart as existing "
+             "customers.", "Cells with fewer than 30 eligible anchors are flagged (n < 30).",
+             "In-progress anchors have not had the whole window yet and are never counted as non-converters.",
+             "Intervals are 95% Wilson intervals; differences use Newcombe's hybrid score interval."]
+    for name in names:
+        spec = engine.conversion_spec(name)
+        if not _has_outcomes(engine, spec.outcomes):
+            notes.append(f"{name}: no {', '.join(spec.outcomes)} outcomes in the store yet, so not shown.")
+            continue
+        definitions.append({"name": name, "description": spec.description, "owner": spec.owner,
+                            "outcomes": list(spec.outcomes), "anchor": spec.anchor, "windows": list(spec.windows),
+                            "unit": spec.unit})
+        for key in (None, *by):
+            keys = [key] if key else []
+            sections.append(ConversionSection(
+                name=name, description=spec.description, by=key,
+                table=engine.conversion(name, by=keys, as_of=moment),
+                curves=engine.conversion_curves(name, by=keys, as_of=moment),
+                timing=engine.time_to_conversion(name, by=keys, as_of=moment),
+            ))
+    return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
+                      generated_at=datetime.now(UTC).replace(microsecond=0),
+                      timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
+                      notes=notes)
+
+
+def write_report(engine: Engine, path: str | Path, **options: object) -> Path:
+    """Write the self-contained HTML report to ``path``; return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html(build_report(engine, **options)), encoding="utf-8")  # type: ignore[arg-type]
+    return target

@@ -1,0 +1,396 @@
+"""The self-contained HTML report: content, escaping, no network, determinism, and a real browser."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from commetrics.reports.html import ConversionSection, ReportData, render_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+EVIL = "<script>alert(1)</script>"
+NAN = math.nan
+INF = math.inf
+
+#: Elements that never have a closing tag in HTML.
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def _table_row(cohort: str, window: int, eligible: float, in_progress: int, converters: float, *,
+               existing: int = 0, reference: str | None = None, diff: tuple[float, float, float] | None = None,
+               ci: tuple[float, float] | None = None) -> dict[str, Any]:
+    rate = converters / eligible if eligible and not math.isnan(eligible) else NAN
+    low, high = ci if ci else ((max(0.0, rate - 0.05), min(1.0, rate + 0.05)) if not math.isnan(rate) else (NAN, NAN))
+    d, dl, dh = diff if diff else (NAN, NAN, NAN)
+    return {
+        "cohort": cohort, "window_days": window, "eligible": eligible, "in_progress": in_progress,
+        "converters": converters, "rate": rate, "ci_low": low, "ci_high": high, "existing_customers": existing,
+        "small": bool(not math.isnan(eligible) and eligible < 30), "reference": reference,
+        "diff": d, "diff_low": dl, "diff_high": dh,
+    }
+
+
+def _curve(cohort: str, days: list[float], values: list[float]) -> pd.DataFrame:
+    cum = np.array(values)
+    return pd.DataFrame({"cohort": cohort, "day": days, "cumulative": cum,
+                         "ci_low": np.clip(cum - 0.03, 0, 1), "ci_high": np.clip(cum + 0.03, 0, 1)})
+
+
+def make_report() -> ReportData:
+    """A small report with a comparison section (every special cell) and an all-members section."""
+    rows = [
+        _table_row("forum", 30, 1234, 56, 150, existing=12, reference="forum", ci=(0.1044, 0.1405)),
+        _table_row("event", 30, 410, 30, 62, existing=3, reference="forum", diff=(0.0296, -0.0110, 0.0731)),
+        _table_row(EVIL, 30, 20, 4, 5, reference="forum", diff=(0.1284, -0.0421, 0.3382)),
+        _table_row("forum", 90, 980, 310, 201, existing=12, reference="forum", ci=(0.1808, 0.2318)),
+        _table_row("event", 90, 0, 440, 0, reference="forum"),
+        _table_row(EVIL, 90, NAN, 3, NAN, reference="forum"),
+    ]
+    curves = pd.concat([
+        _curve("forum", [1, 5, 12, 30, 60, 90], [0.02, 0.05, 0.09, 0.122, 0.17, 0.205]),
+        _curve("event", [2, 10, 30, 45], [0.03, 0.08, 0.151, 0.19]),
+        _curve(EVIL, [3, 20], [0.05, 0.25]),
+    ], ignore_index=True)
+    timing = pd.DataFrame({
+        "cohort": ["forum", "event", EVIL],
+        "eligible": [1234, 410, 20],
+        "converters": [150, 62, 5],
+        "median_days_converters": [11.5, 9.0, NAN],
+        "km_median_days": [INF, INF, INF],
+        "km_quantile": [0.1, 0.1, 0.1],
+        "km_quantile_days": [27.34, 21.0, INF],
+    })
+    by_entry = ConversionSection(
+        name="trial_after_join", description="Members who start a trial after joining the community.",
+        by="entry_path", table=pd.DataFrame(rows), curves=curves, timing=timing,
+    )
+    overall = ConversionSection(
+        name="purchase_after_trial", description="Trials that become paying customers.", by=None,
+        table=pd.DataFrame([_table_row("all", 14, 5000, 800, 1100), _table_row("all", 60, 3900, 1900, 1288)]),
+        curves=_curve("all", [0, 3, 14, 30, 60], [0.01, 0.08, 0.22, 0.3, 0.33]),
+        timing=pd.DataFrame({"cohort": ["all"], "eligible": [5000], "converters": [1288],
+                             "median_days_converters": [8.25], "km_median_days": [INF],
+                             "km_quantile": [0.1], "km_quantile_days": [4.0]}),
+    )
+    definitions = [
+        {"name": "trial_after_join", "description": "Trial after joining", "owner": "growth",
+         "outcomes": ["trial_started"], "anchor": "joined", "windows": [30, 90], "unit": "member"},
+        {"name": "purchase_after_trial", "description": "Purchase after trial", "owner": "sales",
+         "outcomes": ["purchase", "upgrade"], "anchor": "trial_started", "windows": [14, 60], "unit": "account"},
+    ]
+    return ReportData(
+        title="Community value — Q2", workspace="acme-prod",
+        as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), generated_at=datetime(2026, 7, 1, 8, 15, tzinfo=UTC),
+        timezone="Europe/Berlin", definitions=definitions, sections=[by_entry, overall],
+        notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"],
+    )
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render_html(make_report())
+
+
+def _text(page: str) -> str:
+    """The page's visible-ish text, tags removed and entities left as they are."""
+    return re.sub(r"<[^>]+>", " ", page)
+
+
+# ------------------------------------------------------------------------------------------
+# Content
+# ------------------------------------------------------------------------------------------
+
+
+def test_header_and_document_basics(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert "<title>Community value — Q2 — acme-prod</title>" in page
+    assert '<meta charset="utf-8">' in page
+    for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
+        assert text in page
+    assert page.count("<h2>") == 4  # definitions, two conversions, notes
+
+
+def test_definitions_table(page: str) -> None:
+    definitions = page[page.index('id="definitions"'):page.index('class="conversion"')]
+    for text in ("trial_after_join", "purchase_after_trial", "growth", "purchase, upgrade", "trial_started",
+                 "30, 90", "14, 60", "account"):
+        assert text in definitions
+    assert '<th scope="col">Conversion</th>' in definitions
+
+
+def test_every_cohort_window_and_rate_appears(page: str) -> None:
+    report = make_report()
+    text = _text(page)
+    for section in report.sections:
+        for row in section.table.to_dict(orient="records"):
+            assert f'<th scope="row">{row["cohort"]}' in page or row["cohort"] == EVIL
+            assert f">{row['window_days']:,}<" in page
+            if row["eligible"] and not math.isnan(row["eligible"]):
+                assert f"{row['rate'] * 100:.1f}%" in text
+                assert f"{int(row['converters']):,} / {int(row['eligible']):,}" in text
+    # Rates, intervals and thousands separators, exactly as a reader sees them.
+    assert "12.2%" in text
+    assert "10.4% – 14.1%" in text
+    assert "150 / 1,234" in text
+    assert "22.0%" in text
+    assert "1,100 / 5,000" in text
+    assert "1,900" in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_in_progress_small_suppressed_and_reference_cells(page: str) -> None:
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page)
+    event_90 = next(r for r in rows if r.startswith("<tr") and "event" in r and ">90<" in r)
+    assert 'class="in-progress' in event_90
+    assert "in progress" in event_90
+    assert ">440<" in event_90  # the in-progress count is shown
+    evil_30 = next(r for r in rows if "alert(1)" in r and ">30<" in r)
+    assert "small n" in evil_30
+    evil_90 = next(r for r in rows if "alert(1)" in r and ">90<" in r and "suppressed" in r)
+    assert 'class="suppressed' in evil_90
+    forum_30 = next(r for r in rows if "forum" in r and ">30<" in r)
+    assert "reference" in forum_30
+    event_30 = next(r for r in rows if "event" in r and ">30<" in r and "<td" in r)
+    assert "+3.0 pp (−1.1 to +7.3)" in event_30
+    # In-progress cells are marked in the chart too, never drawn as a 0% dot.
+    assert re.search(r'<text class="prog"[^>]*><title>entry_path = event, 90-day window: in progress', page)
+
+
+def test_timing_table_not_reached_and_quantile(page: str) -> None:
+    timing = page[page.index('<table class="timing">'):]
+    timing = timing[:timing.index("</table>")]
+    assert "Days until 10% converted (KM)" in timing
+    assert timing.count(">not reached</td>") == 4  # three KM medians and one quantile
+    assert "27.3" in timing
+    assert "11.5" in timing
+    assert "inf" not in timing.lower().replace("info", "")
+
+
+def test_charts_are_inline_svg_with_titles(page: str) -> None:
+    assert page.count("<svg ") == 4
+    assert page.count('class="rates-chart"') == 2
+    assert page.count('class="curves-chart"') == 2
+    for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
+        assert re.match(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">', svg)
+        assert "<desc " in svg
+    # Step lines (horizontal then vertical moves) and error bars.
+    assert re.search(r'<path d="M[\d.]+,[\d.]+(H[\d.]+V[\d.]+)+" fill="none"', page)
+    assert "<circle " in page
+
+
+def test_notes(page: str) -> None:
+    notes = page[page.index('id="notes"'):]
+    assert "Staff excluded" in notes
+    assert "n &lt; 30 flagged" in notes
+
+
+# ------------------------------------------------------------------------------------------
+# Safety, validity, determinism
+# ------------------------------------------------------------------------------------------
+
+
+def test_data_strings_are_escaped(page: str) -> None:
+    assert EVIL not in page
+    assert "<script" not in page.lower()
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
+
+
+def test_no_network_references(page: str) -> None:
+    assert "http://" not in page
+    assert "https://" not in page
+    lowered = page.lower()
+    assert "<link" not in lowered
+    assert "<script" not in lowered
+    assert "<img" not in lowered
+    assert "<iframe" not in lowered
+    assert "@import" not in lowered
+    assert "url(" not in lowered
+    assert not re.search(r"\ssrc=", lowered)
+    assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', page))
+    assert "default-src 'none'" in page  # the browser is told to fetch nothing, even by mistake
+
+
+class _Checker(HTMLParser):
+    """Checks that every element is closed in order and collects ids and references to them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.refs: list[str] = []
+
+    def _attrs(self, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.append(value)
+            if name == "aria-labelledby" and value:
+                self.refs.extend(value.split())
+            if name == "href" and value and value.startswith("#"):
+                self.refs.append(value[1:])
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._attrs(attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._attrs(attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def test_markup_is_balanced_and_ids_resolve(page: str) -> None:
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == []
+    assert checker.stack == []
+    duplicates = [i for i, n in Counter(checker.ids).items() if n > 1]
+    assert duplicates == []
+    assert set(checker.refs) <= set(checker.ids)
+
+
+def test_output_is_deterministic() -> None:
+    first = render_html(make_report())
+    assert first == render_html(make_report())
+    assert first.encode("utf-8") == render_html(make_report()).encode("utf-8")
+
+
+def test_empty_and_odd_inputs_render() -> None:
+    empty = pd.DataFrame()
+    section = ConversionSection(name="nothing_yet", description="", by="join_month", table=empty, curves=empty,
+                                timing=empty)
+    report = ReportData(title="Empty", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
+                        generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC", definitions=[],
+                        sections=[section])
+    page = render_html(report)
+    assert "No rates" in page
+    assert "No cumulative conversion curves" in page
+    assert "No time-to-conversion" in page
+    assert "No conversions are defined" in page
+    # A table without comparison columns has no difference column; all-immature tables draw no dots.
+    table = pd.DataFrame([{"cohort": "2026-05", "window_days": 30, "eligible": 0, "in_progress": 12,
+                           "converters": 0, "rate": NAN, "ci_low": NAN, "ci_high": NAN,
+                           "existing_customers": 0, "small": True}])
+    section = ConversionSection(name="young", description="d", by="join_month", table=table, curves=empty,
+                                timing=empty)
+    page = render_html(ReportData(title="t", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
+                                  generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC",
+                                  definitions=[], sections=[section]))
+    assert "Difference vs reference" not in page
+    assert "in progress" in page
+    assert page.count("<circle") == 2  # the legend's two markers only: no 0% dot for an immature cell
+    assert 'class="in-progress"' in page
+
+
+def test_nullable_dtypes_and_many_cohorts() -> None:
+    months = [f"2025-{m:02d}" for m in range(1, 13)]
+    rows = [_table_row(month, window, 40 + i, 2, 10 + i % 5) for window in (30, 90) for i, month in enumerate(months)]
+    table = pd.DataFrame(rows)
+    table["eligible"] = table["eligible"].astype("Int64")
+    table.loc[0, "eligible"] = pd.NA  # suppressed, as a nullable integer
+    table["small"] = table["small"].astype("boolean")
+    curves = pd.concat([_curve(m, [1, 10, 40], [0.05, 0.1, 0.2 + i / 100]) for i, m in enumerate(months)])
+    section = ConversionSection(name="by_month", description="d", by="join_month", table=table, curves=curves,
+                                timing=pd.DataFrame())
+    page = render_html(ReportData(title="t", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
+                                  generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC",
+                                  definitions=[], sections=[section]))
+    for month in months:
+        assert f'<th scope="row">{month}</th>' in page
+    assert "suppressed" in page
+    assert "nan" not in _text(page).lower()
+    assert 'stroke-dasharray="6 3"' in page  # cohorts past the seven colours get a dash pattern
+
+
+# ------------------------------------------------------------------------------------------
+# A real browser
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium at /usr/bin/chromium "
+                    "(apt-get install chromium); CI installs it")
+def test_page_renders_in_chromium(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
+    path = tmp_path / "report.html"
+    path.write_text(render_html(make_report()), encoding="utf-8")
+    console_errors: list[str] = []
+    page_errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab.on("console", lambda m: console_errors.append(m.text) if m.type in ("error", "warning") else None)
+            tab.on("pageerror", lambda e: page_errors.append(str(e)))
+            tab.on("request", lambda r: requests.append(r.url))
+            tab.goto(path.as_uri(), wait_until="load")
+            assert tab.title() == "Community value — Q2 — acme-prod"
+            svgs = tab.locator("svg")
+            assert svgs.count() == 4
+            for i in range(svgs.count()):
+                box = svgs.nth(i).bounding_box()
+                assert box is not None
+                assert box["width"] > 100
+                assert box["height"] > 50
+            assert tab.locator("svg circle").count() >= 5  # the rate dots
+            assert tab.locator("svg path").count() >= 4  # the step curves
+            assert tab.locator("text=alert(1)").count() >= 1  # shown as text, never run
+            shot = tmp_path / "report.png"
+            tab.screenshot(path=str(shot), full_page=True)
+            tab.emulate_media(media="print")
+            tab.screenshot(path=str(tmp_path / "report-print.png"), full_page=True)
+        finally:
+            browser.close()
+    assert console_errors == []
+    assert page_errors == []
+    assert requests == [path.as_uri()]
+    assert shot.stat().st_size > 10_000
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium at /usr/bin/chromium "
+                    "(apt-get install chromium); CI installs it")
+def test_demo_report_on_the_real_community_opens_cleanly(tmp_path: Path) -> None:
+    """End to end: `commetrics demo --real` writes the report; Chromium shows it with no errors."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--real", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "ws" / "report.html"
+    assert "question_resolved" in path.read_text(encoding="utf-8")
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
+                                                                          "--disable-background-networking"])
+        try:
+            tab = browser.new_page()
+            tab.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            tab.on("pageerror", lambda e: problems.append(str(e)))
+            tab.goto(path.as_uri(), wait_until="load")
+            assert tab.locator("svg").count() >= 4  # rates and curves, for all members and by join month
+            assert tab.locator("table").count() >= 5
+        finally:
+            browser.close()
+    assert problems == []
