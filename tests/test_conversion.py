@@ -172,7 +172,13 @@ def test_demo_planted_entry_path_effect_is_recovered(tmp_path: Path) -> None:
     with Engine.init(tmp_path / "ws") as engine:
         for name, path in files.tables.items():
             engine.load(name, path, source="demo")
-        table = engine.conversion(outcome="trial_start", by=["entry_path"], as_of=as_of, reference="seo")
+        table = engine.conversion(outcome="trial_start", by=["entry_path"], as_of=as_of, reference="seo",
+                                  baseline=True)
+    baseline = table[table["cohort"] == "CRM contacts who never joined"]
+    for row in baseline.to_dict(orient="records"):  # the planted non-community rate
+        planted = truth["conversion"]["non_member_contacts"]["probability"][str(row["window_days"])]
+        assert row["ci_low"] <= planted <= row["ci_high"], row
+    table = table[table["cohort"] != "CRM contacts who never joined"]
     for row in table.to_dict(orient="records"):
         planted = truth["conversion"]["probability"][row["entry_path"]][str(row["window_days"])]
         assert row["ci_low"] <= planted <= row["ci_high"], row
@@ -204,3 +210,28 @@ def test_community_metrics_by_hand(tmp_path: Path) -> None:
     assert table.loc["contribution_to_consumption", "value"] == pytest.approx(2 / 3)
     assert table.loc["accepted_answer_rate", "value"] == pytest.approx(1 / 1)
     assert table.loc["revenue_per_member[EUR]", "value"] == pytest.approx(150 / members)
+
+
+def test_non_community_baseline_by_hand(tmp_path: Path) -> None:
+    with _engine(tmp_path) as engine:
+        members = write_csv(tmp_path / "mm.csv", ["member_id", "joined_at", "email"], [
+            ["m9", "2025-01-01T00:00:00Z", "Known@Example.com"]])
+        contacts = write_csv(tmp_path / "c.csv", ["contact_id", "email", "created_at"], [
+            ["c1", "known@example.com", "2025-01-01T00:00:00Z"],  # joined the community (same e-mail)
+            ["c2", "new@example.com", "2025-01-01T00:00:00Z"],    # never joined, converts on day 9
+            ["c3", "", "2025-03-20T00:00:00Z"],                   # never joined, window still open
+            ["c4", "old@example.com", "2025-01-01T00:00:00Z"],    # converted before: existing
+        ])
+        outcomes = write_csv(tmp_path / "oc.csv", ["outcome_id", "contact_id", "ts", "type"], [
+            ["k1", "c1", "2025-01-02T00:00:00Z", "trial_start"], ["k2", "c2", "2025-01-10T00:00:00Z", "trial_start"],
+            ["k4", "c4", "2024-12-01T00:00:00Z", "trial_start"]])
+        engine.load("members", members, source="events", now=AS_OF)
+        engine.load("contacts", contacts, now=AS_OF)
+        engine.load("outcomes", outcomes, source="crm2", now=AS_OF)
+        table = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=True)
+    rows = {r["cohort"]: r for r in table.to_dict(orient="records")}
+    base = rows["CRM contacts who never joined"]
+    assert (base["eligible"], base["in_progress"], base["converters"], base["existing_customers"]) == (1, 1, 1, 1)
+    community = rows["all"]
+    assert community["reference"] == "CRM contacts who never joined"
+    assert community["diff"] == pytest.approx(community["rate"] - 1.0)

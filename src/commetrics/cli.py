@@ -215,6 +215,7 @@ def conversion(
     unit: Annotated[str | None, typer.Option(help="person or account.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
     reference: Annotated[str | None, typer.Option(help="Cohort the others are compared with.")] = None,
+    baseline: Annotated[bool, typer.Option(help="Add CRM contacts who never joined, as a baseline.")] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -230,7 +231,7 @@ def conversion(
     with Engine(workspace, read_only=True) as engine:
         spec = engine.conversion_spec(name, **options)
         moment = moment or engine._as_of(None)
-        rates = engine.conversion(name, as_of=moment, reference=reference, **options)
+        rates = engine.conversion(name, as_of=moment, reference=reference, baseline=baseline, **options)
         timing = engine.time_to_conversion(name, as_of=moment, **options)
     if as_json:
         _emit({"conversion": spec.name, "as_of": moment.isoformat(), "outcomes": list(spec.outcomes),

@@ -188,6 +188,7 @@ class Engine:
         unit: Literal["person", "account"] | None = None,
         as_of: datetime | None = None,
         reference: str | None = None,
+        baseline: bool = False,
     ) -> pd.DataFrame:
         """Community Conversion Rate per cohort cell and window (see :mod:`commetrics.metrics.conversion`).
 
@@ -203,7 +204,11 @@ class Engine:
         as_of
             The data's "now" (default: the latest instant in the loaded data).
         reference
-            The cohort the others are compared with (default: the one with most eligible anchors).
+            The cohort the others are compared with (default: the one with most eligible anchors;
+            with ``baseline`` and no cohort keys, the baseline).
+        baseline
+            Add the non-community baseline: CRM contacts who never joined, anchored at their
+            creation (person conversions anchored at the join only).
 
         Returns
         -------
@@ -218,7 +223,7 @@ class Engine:
         """
         spec = self.conversion_spec(name, outcome=outcome, anchor=anchor, windows=windows, unit=unit, by=by)
         return conversion_rates(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone,
-                                reference=reference)
+                                reference=reference, baseline=baseline)
 
     def time_to_conversion(self, name: str | None = None, *, as_of: datetime | None = None,
                            **options: Any) -> pd.DataFrame:

@@ -286,6 +286,30 @@ def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str)
     return base.aggregate(**columns).execute()
 
 
+BASELINE_LABEL = "CRM contacts who never joined"
+
+
+def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
+    """The same counts for CRM contacts who never joined the community (the non-community baseline).
+
+    A contact never joined when no member has its e-mail address (compared in lower case); its
+    anchor is ``contacts.created_at`` and its conversions are outcomes keyed by ``contact_id``.
+    """
+    c = db.table("contacts")
+    m = db.table("members")
+    emails = m.filter(m.email.notnull()).select(email=m.email.lower()).distinct()
+    contacts = c.filter(c.created_at.notnull()).group_by("contact_id").aggregate(
+        t0=c.created_at.min(), email=c.email.lower().max())
+    never = contacts.anti_join(emails, contacts.email == emails.email)
+    never = never.select(unit_id=never.contact_id, t0=never.t0, start=never.t0)
+    o = db.table("outcomes")
+    o = o.filter(o.type.isin(spec.outcomes) & o.contact_id.notnull())
+    base = _with_first_conversions(never, o.select(unit_id=o.contact_id, ts=o.ts), "start")
+    base = base.filter(base.start <= ibis.literal(as_of))
+    result: pd.DataFrame = base.aggregate(**_window_columns(base, spec.windows, as_of)).execute()
+    return result
+
+
 def conversion_rates(
     db: Any,
     spec: ConversionSpec,
@@ -294,6 +318,7 @@ def conversion_rates(
     zone: str = "UTC",
     reference: str | None = None,
     confidence: float = 0.95,
+    baseline: bool = False,
 ) -> pd.DataFrame:
     """The conversion table: one row per cohort cell and window.
 
@@ -306,6 +331,16 @@ def conversion_rates(
     """
     as_of = as_of or data_as_of(db)
     wide = conversion_counts(db, spec, as_of, zone)
+    if baseline:
+        if spec.unit != "person" or spec.anchor != "join":
+            raise InputError("The non-community baseline compares people anchored at their first join (or contact "
+                             "creation); drop --baseline for account or activity-anchored conversions.")
+        extra = baseline_counts(db, spec, as_of)
+        for k in spec.by:
+            extra[k] = BASELINE_LABEL
+        wide = pd.concat([wide.assign(_baseline=False), extra.assign(_baseline=True)], ignore_index=True)
+        if reference is None and not spec.by:
+            reference = BASELINE_LABEL
     rows: list[dict[str, Any]] = []
     for record in wide.to_dict(orient="records"):
         labels = {k: str(record[k]) for k in spec.by}
@@ -313,8 +348,9 @@ def conversion_rates(
             eligible = int(record[f"eligible_{w}"] or 0)
             converters = int(record[f"converters_{w}"] or 0)
             low, high = wilson_interval(converters, eligible, confidence)
+            cohort = BASELINE_LABEL if record.get("_baseline") is True else (" / ".join(labels.values()) or "all")
             rows.append({
-                "conversion": spec.name, **labels, "cohort": " / ".join(labels.values()) or "all",
+                "conversion": spec.name, **labels, "cohort": cohort,
                 "window_days": w, "eligible": eligible, "in_progress": int(record[f"in_progress_{w}"] or 0),
                 "converters": converters, "rate": converters / eligible if eligible else math.nan,
                 "ci_low": low, "ci_high": high, "existing_customers": int(record["existing_customers"] or 0),
@@ -330,7 +366,7 @@ def _compare(table: pd.DataFrame, spec: ConversionSpec, reference: str | None, c
     table["reference"] = None
     for column in ("diff", "diff_low", "diff_high"):
         table[column] = math.nan
-    if not spec.by or table.empty:
+    if table.empty or table["cohort"].nunique() < 2:
         return table
     sizes = table.groupby("cohort")["eligible"].max()
     if reference is None:
