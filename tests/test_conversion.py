@@ -235,3 +235,16 @@ def test_non_community_baseline_by_hand(tmp_path: Path) -> None:
     community = rows["all"]
     assert community["reference"] == "CRM contacts who never joined"
     assert community["diff"] == pytest.approx(community["rate"] - 1.0)
+
+
+def test_join_at_2359_local_stays_in_its_month() -> None:
+    import ibis
+
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+    instants = [datetime(2025, 1, 31, 22, 59, tzinfo=UTC),  # 23:59 on 31 January in Berlin
+                datetime(2025, 1, 31, 23, 0, tzinfo=UTC)]   # 00:00 on 1 February in Berlin
+    con = ibis.duckdb.connect()
+    con.raw_sql("set TimeZone = 'UTC'")
+    t = ibis.memtable({"ts": instants})
+    months = con.execute(t.select(m=local_time(t.ts, "Europe/Berlin", start, end).strftime("%Y-%m"))["m"])
+    assert list(months) == ["2025-01", "2025-02"]
