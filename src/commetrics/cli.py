@@ -215,7 +215,8 @@ def conversion(
     unit: Annotated[str | None, typer.Option(help="person or account.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
     reference: Annotated[str | None, typer.Option(help="Cohort the others are compared with.")] = None,
-    baseline: Annotated[bool, typer.Option(help="Add CRM contacts who never joined, as a baseline.")] = False,
+    baseline: Annotated[bool | None, typer.Option("--baseline/--no-baseline", help="Add CRM contacts who never "
+                                                  "joined as a baseline (default: when there are any).")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:

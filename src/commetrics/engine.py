@@ -15,7 +15,14 @@ from . import schema
 from .config import Config
 from .errors import InputError, UnknownNameError, WorkspaceError
 from .ingest import LoadReport, load_file
-from .metrics.conversion import ConversionSpec, conversion_rates, cumulative_curves, data_as_of, time_to_conversion
+from .metrics.conversion import (
+    ConversionSpec,
+    conversion_rates,
+    cumulative_curves,
+    data_as_of,
+    has_never_joined_contacts,
+    time_to_conversion,
+)
 from .store import Store, Workspace, quote_identifier
 
 if TYPE_CHECKING:
@@ -188,7 +195,7 @@ class Engine:
         unit: Literal["person", "account"] | None = None,
         as_of: datetime | None = None,
         reference: str | None = None,
-        baseline: bool = False,
+        baseline: bool | None = None,
     ) -> pd.DataFrame:
         """Community Conversion Rate per cohort cell and window (see :mod:`commetrics.metrics.conversion`).
 
@@ -208,7 +215,8 @@ class Engine:
             with ``baseline`` and no cohort keys, the baseline).
         baseline
             Add the non-community baseline: CRM contacts who never joined, anchored at their
-            creation (person conversions anchored at the join only).
+            creation (person conversions anchored at the join only). ``None`` (default): add it
+            whenever such contacts exist and the conversion allows it.
 
         Returns
         -------
@@ -222,6 +230,8 @@ class Engine:
         >>> engine.conversion(outcome="trial_start", by=["entry_path"], windows=[30, 90])  # doctest: +SKIP
         """
         spec = self.conversion_spec(name, outcome=outcome, anchor=anchor, windows=windows, unit=unit, by=by)
+        if baseline is None:
+            baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(self.ibis())
         return conversion_rates(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone,
                                 reference=reference, baseline=baseline)
 

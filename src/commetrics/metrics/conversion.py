@@ -289,19 +289,28 @@ def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str)
 BASELINE_LABEL = "CRM contacts who never joined"
 
 
-def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
-    """The same counts for CRM contacts who never joined the community (the non-community baseline).
-
-    A contact never joined when no member has its e-mail address (compared in lower case); its
-    anchor is ``contacts.created_at`` and its conversions are outcomes keyed by ``contact_id``.
-    """
+def _never_joined(db: Any) -> Table:
     c = db.table("contacts")
     m = db.table("members")
     emails = m.filter(m.email.notnull()).select(email=m.email.lower()).distinct()
     contacts = c.filter(c.created_at.notnull()).group_by("contact_id").aggregate(
         t0=c.created_at.min(), email=c.email.lower().max())
     never = contacts.anti_join(emails, contacts.email == emails.email)
-    never = never.select(unit_id=never.contact_id, t0=never.t0, start=never.t0)
+    return never.select(unit_id=never.contact_id, t0=never.t0, start=never.t0)
+
+
+def has_never_joined_contacts(db: Any) -> bool:
+    """Whether the store holds CRM contacts who never joined (so a baseline can be measured)."""
+    return bool(_never_joined(db).count().execute())
+
+
+def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
+    """The same counts for CRM contacts who never joined the community (the non-community baseline).
+
+    A contact never joined when no member has its e-mail address (compared in lower case); its
+    anchor is ``contacts.created_at`` and its conversions are outcomes keyed by ``contact_id``.
+    """
+    never = _never_joined(db)
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes) & o.contact_id.notnull())
     base = _with_first_conversions(never, o.select(unit_id=o.contact_id, ts=o.ts), "start")
