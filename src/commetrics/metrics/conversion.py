@@ -472,12 +472,18 @@ def time_to_conversion(
 
 
 def cumulative_curves(
-    db: Any, spec: ConversionSpec, *, as_of: datetime | None = None, zone: str = "UTC", horizon_days: int | None = None
+    db: Any,
+    spec: ConversionSpec,
+    *,
+    as_of: datetime | None = None,
+    zone: str = "UTC",
+    horizon_days: int | None = None,
+    points: int = 150,
 ) -> pd.DataFrame:
     """Cumulative conversion ``1 - S(t)`` per cohort (Kaplan–Meier), up to the longest window.
 
     Columns: ``cohort``, ``day``, ``cumulative``, ``ci_low``, ``ci_high``, ``at_risk``; one row at
-    day 0 and one per event time.
+    day 0 and one per event time (at most about ``points`` per cohort: see :func:`_thin`).
     """
     as_of = as_of or data_as_of(db)
     horizon = horizon_days or max(spec.windows)
@@ -489,4 +495,18 @@ def cumulative_curves(
                                    km.at_risk[keep], strict=True):
             rows.append({"cohort": label, "day": float(t), "cumulative": 1 - float(s), "ci_low": 1 - float(hi),
                          "ci_high": 1 - float(lo), "at_risk": int(r)})
-    return pd.DataFrame(rows, columns=["cohort", "day", "cumulative", "ci_low", "ci_high", "at_risk"])
+    curves = pd.DataFrame(rows, columns=["cohort", "day", "cumulative", "ci_low", "ci_high", "at_risk"])
+    return _thin(curves, horizon, points)
+
+
+def _thin(curves: pd.DataFrame, horizon: float, points: int) -> pd.DataFrame:
+    """At most about ``points`` steps per cohort: the last step in each of ``points`` equal slices of time.
+
+    A step curve drawn from the last value in each slice looks the same at report size, and the
+    file stays small however many members converted.
+    """
+    if curves.empty or curves.groupby("cohort").size().max() <= points:
+        return curves
+    bucket = (curves["day"] / (horizon / points)).astype(int)
+    keep = ~curves.assign(_b=bucket).duplicated(subset=["cohort", "_b"], keep="last") | (curves["day"] == 0)
+    return curves[keep].reset_index(drop=True)
