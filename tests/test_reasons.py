@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from commetrics import Engine, Reason, schema
@@ -138,3 +139,17 @@ def test_every_table_loads_csv_on_the_order_keeping_path(engine: Engine, tmp_pat
                     encoding="utf-8")
     report = load(engine, table.name, path)  # the row is empty, so it is quarantined; the plan is what counts
     assert report.rows_read == 1
+
+
+def test_tags_are_split_the_same_on_the_fast_and_the_careful_path(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("activity_id,member_id,ts,type,tags\n"
+                    "1,m1,2025-01-01,post,api|sso\n"           # plain: split on '|'
+                    "2,m1,2025-01-01,post,\" api ; sso ,, x|\"\n"  # blanks, mixed and doubled separators
+                    "3,m1,2025-01-01,post,solo\n4,m1,2025-01-01,post,\n", encoding="utf-8")
+    load(engine, "activities", path)
+    tags = dict(zip(engine.table("activities")["activity_id"], engine.table("activities")["tags"], strict=True))
+    assert list(tags["1"]) == ["api", "sso"]
+    assert list(tags["2"]) == ["api", "sso", "x"]
+    assert list(tags["3"]) == ["solo"]
+    assert tags["4"] is None or tags["4"] is pd.NA

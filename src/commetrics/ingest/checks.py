@@ -184,8 +184,12 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
     if kind == "tags":
         if src_type.endswith("[]"):
             return f"{raw}::VARCHAR[]"
-        # One regular-expression split (separators with the blanks around them), then drop empties.
-        return f"list_filter(regexp_split_to_array({t}, '\\s*[,;|]\\s*'), lambda x: x <> '')"
+        # Usual case, plain labels joined by '|': a plain split. Otherwise one regular-expression
+        # split (separators with the blanks around them), then drop empties.
+        plain = (f"not (contains({t}, ' ') or contains({t}, ',') or contains({t}, ';') or contains({t}, '||') "
+                 f"or contains({t}, chr(9)) or starts_with({t}, '|') or ends_with({t}, '|'))")
+        return (f"(case when {plain} then string_split({t}, '|') else "
+                f"list_filter(regexp_split_to_array({t}, '\\s*[,;|]\\s*'), lambda x: x <> '') end)")
     if kind == "json":
         b.check(f"{t} is not null and not (json_valid({t}) and json_type({t}) = 'OBJECT')", Reason.BAD_JSON,
                 name, "not a JSON object")
