@@ -1,0 +1,190 @@
+"""Attribution of conversions and value to touchpoint classes, over aggregated paths.
+
+The input is the aggregated path table of the common attribution libraries: one row per distinct
+path (the sequence of touchpoint classes before a conversion, or before the end of a journey that
+did not convert) with ``conversions``, ``value`` and ``nulls`` (journeys of that path that did not
+convert). Every model returns, per class, attributed conversions and attributed value that sum
+exactly to the totals over converting paths.
+
+Heuristic models (per converting path, credit split over its touches):
+
+* ``first``: all credit to the first touch; ``last``: to the last touch.
+* ``linear``: an equal share to every touch (a class touched twice gets two shares).
+* ``position``: 40 % to the first touch, 40 % to the last and 20 % shared by the touches between
+  (configurable); a path of one touch gives it everything, a path of two splits the credit in
+  proportion to the first and last weights (50/50 by default), since there is no middle.
+
+Markov removal effect, order 1, solved exactly (no simulation): the journeys define a Markov chain
+``start -> classes -> (conversion | null)`` with transition probabilities estimated from the
+counts (converting paths weighted by ``conversions``, others by ``nulls``). ``P`` is the
+probability of reaching ``conversion`` from ``start``, found by solving ``(I - Q) x = r``.
+Removing class k sends every transition into k to ``null``; its removal effect is
+``1 - P_k / P``. Conversions and value are split in proportion to the removal effects.
+Consecutive repeats of a class are kept as self-loops, which do not change absorption
+probabilities.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+__all__ = ["HEURISTIC_MODELS", "Paths", "heuristic_attribution", "markov_attribution", "read_paths"]
+
+HEURISTIC_MODELS = ("first", "last", "linear", "position")
+PATH_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Aggregated journeys: each path once, with its conversions, value and non-converting count."""
+
+    paths: tuple[tuple[str, ...], ...]
+    conversions: np.ndarray
+    value: np.ndarray
+    nulls: np.ndarray
+
+    @classmethod
+    def from_records(cls, records: Iterable[tuple[Sequence[str], float, float, float]]) -> Paths:
+        """Build from ``(path, conversions, value, nulls)``; equal paths are added together."""
+        merged: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        for path, conversions, value, nulls in records:
+            key = tuple(str(t).strip() for t in path if str(t).strip())
+            if not key:
+                continue
+            if conversions < 0 or nulls < 0 or value < 0:
+                raise InputError(f"Path {PATH_SEPARATOR.join(key)!r} has a negative count or value; "
+                                 "conversions, value and nulls must be 0 or more.")
+            row = merged[key]
+            row[0] += conversions
+            row[1] += value
+            row[2] += nulls
+        keys = tuple(sorted(merged))
+        return cls(paths=keys, conversions=np.array([merged[k][0] for k in keys], dtype=float),
+                   value=np.array([merged[k][1] for k in keys], dtype=float),
+                   nulls=np.array([merged[k][2] for k in keys], dtype=float))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(sorted({t for p in self.paths for t in p}))
+
+    @property
+    def total_conversions(self) -> float:
+        return float(self.conversions.sum())
+
+    @property
+    def total_value(self) -> float:
+        return float(self.value.sum())
+
+
+def read_paths(frame: pd.DataFrame) -> Paths:
+    """Paths from a table with ``path`` (touches joined by " > "), ``total_conversions``,
+    ``total_conversion_value`` and ``total_null`` (the format of the common attribution libraries).
+    """
+    missing = [c for c in ("path", "total_conversions") if c not in frame.columns]
+    if missing:
+        raise InputError(f"The path table needs the column(s) {', '.join(missing)}; columns found: "
+                         f"{', '.join(map(str, frame.columns))}. Expected: path, total_conversions, "
+                         "total_conversion_value, total_null.")
+    value = frame.get("total_conversion_value", 0.0)
+    nulls = frame.get("total_null", 0.0)
+    table = pd.DataFrame({"path": frame["path"].astype(str), "c": frame["total_conversions"], "v": value,
+                          "n": nulls}).fillna(0.0)
+    return Paths.from_records(
+        (p.split(">"), float(c), float(v), float(n)) for p, c, v, n in table.itertuples(index=False))
+
+
+def _shares(path: tuple[str, ...], model: str, first: float, last: float) -> list[float]:
+    n = len(path)
+    if model == "first":
+        return [1.0] + [0.0] * (n - 1)
+    if model == "last":
+        return [0.0] * (n - 1) + [1.0]
+    if model == "linear":
+        return [1.0 / n] * n
+    if model == "position":
+        if n == 1:
+            return [1.0]
+        if n == 2:
+            return [first / (first + last), last / (first + last)]
+        middle = (1.0 - first - last) / (n - 2)
+        return [first] + [middle] * (n - 2) + [last]
+    raise InputError(f"Unknown heuristic model {model!r}; use one of {', '.join(HEURISTIC_MODELS)}.")
+
+
+def heuristic_attribution(paths: Paths, model: str, *, first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
+    """Attributed ``conversions`` and ``value`` per class under a heuristic model.
+
+    Returns a frame with ``class``, ``conversions``, ``value`` (sorted by class); the columns sum
+    to the totals of the converting paths.
+    """
+    if not (first >= 0 and last >= 0 and first + last <= 1 and first + last > 0):
+        raise InputError("Position weights must be between 0 and 1, with first + last between 0 and 1.")
+    conversions: dict[str, float] = dict.fromkeys(paths.classes, 0.0)
+    value: dict[str, float] = dict.fromkeys(paths.classes, 0.0)
+    for path, c, v in zip(paths.paths, paths.conversions, paths.value, strict=True):
+        if c == 0 and v == 0:
+            continue
+        for touch, share in zip(path, _shares(path, model, first, last), strict=True):
+            conversions[touch] += c * share
+            value[touch] += v * share
+    return pd.DataFrame({"class": list(conversions), "conversions": list(conversions.values()),
+                         "value": list(value.values())})
+
+
+def _conversion_probability(paths: Paths, classes: Sequence[str], removed: str | None) -> float:
+    """P(reach conversion from start) in the order-1 chain, with ``removed`` sent to null."""
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+    counts = np.zeros((k + 1, k + 2))  # rows: start + classes; columns: classes, conversion, null
+    start, conv, null = k, k, k + 1
+    for path, c, n in zip(paths.paths, paths.conversions, paths.nulls, strict=True):
+        weight = c + n
+        if weight == 0:
+            continue
+        previous = start
+        for touch in path:
+            counts[previous, index[touch]] += weight
+            previous = index[touch]
+        counts[previous, conv] += c
+        counts[previous, null] += n
+    if removed is not None:  # every transition into the removed class goes to null instead
+        r = index[removed]
+        counts[:, null] += counts[:, r]
+        counts[:, r] = 0.0
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probabilities = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 0.0)
+    q = np.zeros((k + 1, k + 1))
+    q[:, :k] = probabilities[:, :k]
+    r_conv = probabilities[:, conv]
+    # States nobody reaches or that lead nowhere have all-zero rows: (I - Q) stays invertible.
+    x = np.linalg.solve(np.eye(k + 1) - q, r_conv)
+    return float(x[start])
+
+
+def markov_attribution(paths: Paths) -> pd.DataFrame:
+    """Attributed ``conversions`` and ``value`` per class by the order-1 Markov removal effect.
+
+    Also returns ``removal_effect`` per class. Classes found only on non-converting paths can still
+    carry a removal effect of 0 (removing them never lowers conversion); a class that appears on
+    no path that leads to a conversion gets 0.
+    """
+    classes = paths.classes
+    base = _conversion_probability(paths, classes, None)
+    effects = {c: (1.0 - _conversion_probability(paths, classes, c) / base) if base > 0 else 0.0 for c in classes}
+    effects = {c: max(e, 0.0) for c, e in effects.items()}
+    total_effect = sum(effects.values())
+    shares = {c: (e / total_effect if total_effect > 0 else 0.0) for c, e in effects.items()}
+    return pd.DataFrame({
+        "class": list(classes),
+        "conversions": [paths.total_conversions * shares[c] for c in classes],
+        "value": [paths.total_value * shares[c] for c in classes],
+        "removal_effect": [effects[c] for c in classes],
+    })

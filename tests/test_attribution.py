@@ -1,0 +1,150 @@
+"""Attribution over aggregated paths: hand-computed answers and the properties every model keeps."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commetrics import InputError
+from commetrics.metrics.attribution import (
+    HEURISTIC_MODELS,
+    Paths,
+    heuristic_attribution,
+    markov_attribution,
+    read_paths,
+)
+
+PATHS = Paths.from_records([
+    (["webinar", "forum", "ama"], 2, 300.0, 1),
+    (["forum"], 1, 50.0, 3),
+    (["ama", "forum"], 1, 100.0, 0),
+    (["slack"], 0, 0.0, 4),
+])
+
+
+def _credit(frame: pd.DataFrame, column: str = "conversions") -> dict[str, float]:
+    return {k: round(v, 12) for k, v in zip(frame["class"], frame[column], strict=True)}
+
+
+def test_heuristics_by_hand() -> None:
+    assert _credit(heuristic_attribution(PATHS, "first")) == {"ama": 1.0, "forum": 1.0, "slack": 0.0, "webinar": 2.0}
+    assert _credit(heuristic_attribution(PATHS, "last")) == {"ama": 2.0, "forum": 2.0, "slack": 0.0, "webinar": 0.0}
+    assert _credit(heuristic_attribution(PATHS, "linear")) == pytest.approx(
+        {"ama": 2 / 3 + 0.5, "forum": 2 / 3 + 1 + 0.5, "slack": 0.0, "webinar": 2 / 3})
+    position = _credit(heuristic_attribution(PATHS, "position"))
+    assert position == pytest.approx({"ama": 0.8 + 0.5, "forum": 0.4 + 1 + 0.5, "slack": 0.0, "webinar": 0.8})
+    value = _credit(heuristic_attribution(PATHS, "position"), "value")
+    assert value == pytest.approx({"ama": 120 + 50, "forum": 60 + 50 + 50, "slack": 0.0, "webinar": 120})
+
+
+def test_markov_by_hand() -> None:
+    # start -> A (1); A -> B (1/2), null (1/2); B -> conversion. P = 1/2; removing either gives 0.
+    two = markov_attribution(Paths.from_records([(["A", "B"], 1, 10.0, 0), (["A"], 0, 0.0, 1)]))
+    assert _credit(two) == {"A": 0.5, "B": 0.5}
+    assert list(two["removal_effect"]) == [1.0, 1.0]
+    # start -> A (1/3), B (2/3); A converts always, B half the time: P = 2/3, each removal leaves 1/3.
+    split = markov_attribution(Paths.from_records([(["A"], 1, 0.0, 0), (["B"], 1, 0.0, 1)]))
+    assert list(split["removal_effect"]) == pytest.approx([0.5, 0.5])
+    assert _credit(split) == pytest.approx({"A": 1.0, "B": 1.0})
+
+
+def _absorption_by_iteration(paths: Paths, removed: str | None) -> float:
+    """An independent answer: push probability mass through the chain until it is absorbed."""
+    counts: dict[str, dict[str, float]] = {}
+    for path, c, n in zip(paths.paths, paths.conversions, paths.nulls, strict=True):
+        states = ["(start)", *path]
+        for a, b in itertools.pairwise(states):
+            counts.setdefault(a, {}).setdefault(b, 0.0)
+            counts[a][b] += c + n
+        counts.setdefault(path[-1], {}).setdefault("(conversion)", 0.0)
+        counts[path[-1]]["(conversion)"] += c
+        counts[path[-1]].setdefault("(null)", 0.0)
+        counts[path[-1]]["(null)"] += n
+    mass = {"(start)": 1.0}
+    converted = 0.0
+    for _ in range(5_000):
+        nxt: dict[str, float] = {}
+        for state, m in mass.items():
+            out = counts.get(state, {})
+            total = sum(out.values())
+            for target, w in out.items():
+                if total == 0:
+                    continue
+                target = "(null)" if target == removed else target
+                nxt[target] = nxt.get(target, 0.0) + m * w / total
+        converted += nxt.pop("(conversion)", 0.0)
+        nxt.pop("(null)", None)
+        mass = nxt
+        if sum(mass.values()) < 1e-15:
+            break
+    return converted
+
+
+def test_markov_equals_an_independent_iteration_of_the_chain() -> None:
+    base = _absorption_by_iteration(PATHS, None)
+    result = markov_attribution(PATHS)
+    for cls, effect in zip(result["class"], result["removal_effect"], strict=True):
+        expected = max(1 - _absorption_by_iteration(PATHS, cls) / base, 0.0)
+        assert effect == pytest.approx(expected, abs=1e-9)
+
+
+def test_path_file_reader_and_errors() -> None:
+    frame = pd.DataFrame({"path": ["a > b", "b", "a>b"], "total_conversions": [1, 2, 1],
+                          "total_conversion_value": [10.0, 20.0, 5.0], "total_null": [0, 1, 2]})
+    paths = read_paths(frame)
+    assert paths.paths == (("a", "b"), ("b",))
+    assert list(paths.conversions) == [2.0, 2.0]
+    assert list(paths.nulls) == [2.0, 1.0]
+    with pytest.raises(InputError, match="total_conversions"):
+        read_paths(pd.DataFrame({"path": ["a"]}))
+    with pytest.raises(InputError, match="Unknown heuristic model"):
+        heuristic_attribution(paths, "u_shaped")
+
+
+journeys = st.lists(
+    st.tuples(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=6),
+              st.integers(0, 5), st.floats(0, 1000, allow_nan=False), st.integers(0, 5)),
+    min_size=1, max_size=12,
+).map(lambda rows: [(p, c, v if c else 0.0, n) for p, c, v, n in rows])
+
+
+def _models(paths: Paths) -> dict[str, pd.DataFrame]:
+    models = {m: heuristic_attribution(paths, m) for m in HEURISTIC_MODELS}
+    models["markov"] = markov_attribution(paths)
+    return models
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=journeys)
+def test_every_model_conserves_totals(rows) -> None:  # type: ignore[no-untyped-def]
+    paths = Paths.from_records(rows)
+    for name, frame in _models(paths).items():
+        if paths.total_conversions == 0:
+            continue
+        assert frame["conversions"].sum() == pytest.approx(paths.total_conversions), name
+        assert frame["value"].sum() == pytest.approx(paths.total_value, abs=1e-6), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=journeys)
+def test_renaming_classes_changes_nothing(rows) -> None:  # type: ignore[no-untyped-def]
+    rename = {"a": "zeta", "b": "alpha", "c": "mu", "d": "beta", "e": "omega"}
+    original = _models(Paths.from_records(rows))
+    renamed = _models(Paths.from_records([([rename[t] for t in p], c, v, n) for p, c, v, n in rows]))
+    for name in original:
+        left = dict(zip(original[name]["class"].map(rename), original[name]["conversions"], strict=True))
+        right = dict(zip(renamed[name]["class"], renamed[name]["conversions"], strict=True))
+        assert right == pytest.approx(left, abs=1e-9), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=journeys)
+def test_a_class_on_no_converting_path_gets_nothing(rows) -> None:  # type: ignore[no-untyped-def]
+    rows = [*rows, (["ghost"], 0, 0.0, 3)]
+    for name, frame in _models(Paths.from_records(rows)).items():
+        credit = dict(zip(frame["class"], frame["conversions"], strict=True))
+        assert credit["ghost"] == pytest.approx(0.0, abs=1e-12), name
