@@ -16,6 +16,8 @@ from commetrics.metrics.attribution import (
     heuristic_attribution,
     markov_attribution,
     read_paths,
+    shapley_attribution,
+    time_decay_attribution,
 )
 
 PATHS = Paths.from_records([
@@ -115,6 +117,7 @@ journeys = st.lists(
 def _models(paths: Paths) -> dict[str, pd.DataFrame]:
     models = {m: heuristic_attribution(paths, m) for m in HEURISTIC_MODELS}
     models["markov"] = markov_attribution(paths)
+    models["shapley"] = shapley_attribution(paths)
     return models
 
 
@@ -148,3 +151,31 @@ def test_a_class_on_no_converting_path_gets_nothing(rows) -> None:  # type: igno
     for name, frame in _models(Paths.from_records(rows)).items():
         credit = dict(zip(frame["class"], frame["conversions"], strict=True))
         assert credit["ghost"] == pytest.approx(0.0, abs=1e-12), name
+
+
+def test_shapley_by_hand_and_efficiency() -> None:
+    # v({a}) = 1, v({b}) = 2, v({a, b}) = 1 + 2 + 3: phi_a = (1 + (6 - 2)) / 2 = 2.5, phi_b = (2 + (6 - 1)) / 2 = 3.5
+    paths = Paths.from_records([(["a"], 1, 10.0, 0), (["b"], 2, 0.0, 0), (["a", "b", "a"], 3, 30.0, 5)])
+    result = shapley_attribution(paths)
+    assert _credit(result) == pytest.approx({"a": 2.5, "b": 3.5})
+    assert result["value"].sum() == pytest.approx(40.0)
+
+
+def test_shapley_sampling_beyond_the_exact_limit_reports_its_error() -> None:
+    rows = [([f"c{i}", f"c{(i + 1) % 17}"], 1, 1.0, 0) for i in range(17)]
+    result = shapley_attribution(Paths.from_records(rows), samples=400)
+    assert result["conversions"].sum() == pytest.approx(17.0)
+    assert (result["conversions_se"] > 0).any()
+    assert result["conversions"].to_numpy() == pytest.approx(1.0, abs=6 * result["conversions_se"].max())
+
+
+def test_time_decay_by_hand() -> None:
+    touches = pd.DataFrame({"journey": [1, 1, 2], "class": ["forum", "webinar", "forum"],
+                            "days_before": [7.0, 0.0, 3.0], "conversions": [1.0, 1.0, 1.0],
+                            "value": [90.0, 90.0, 10.0]})
+    result = time_decay_attribution(touches, half_life_days=7)
+    # journey 1: weights 0.5 and 1 -> 1/3, 2/3
+    assert _credit(result) == pytest.approx({"forum": 1 / 3 + 1, "webinar": 2 / 3})
+    assert _credit(result, "value") == pytest.approx({"forum": 30 + 10, "webinar": 60})
+    with pytest.raises(InputError, match="half-life"):
+        time_decay_attribution(touches, half_life_days=0)
