@@ -179,3 +179,54 @@ def test_time_decay_by_hand() -> None:
     assert _credit(result, "value") == pytest.approx({"forum": 30 + 10, "webinar": 60})
     with pytest.raises(InputError, match="half-life"):
         time_decay_attribution(touches, half_life_days=0)
+
+
+def test_journeys_from_the_store_by_hand(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from commetrics import Engine
+
+    from .conftest import NOW, write_csv
+
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type", "program"], [
+        ["1", "m1", "2024-12-01", "webinar_attended", "ama"],         # 100 days before: outside the lookback
+        ["2", "m1", "2025-03-01", "webinar_attended", "ama"],         # 10 days before
+        ["3", "m1", "2025-03-09", "user_group_attended", "user_group"],  # 2 days before
+        ["4", "m1", "2025-03-20", "webinar_attended", "ama"],         # after the conversion
+        ["5", "m2", "2025-03-05", "webinar_attended", "ama"],         # never converts
+    ])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type", "value"], [
+        ["p1", "m1", "2025-03-11", "purchase", "100"], ["p3", "m3", "2025-03-11", "purchase", "40"]])
+    with Engine.in_memory() as engine:
+        engine.load("activities", activities, now=NOW)
+        engine.load("outcomes", outcomes, now=NOW)
+        result = engine.attribution("all", outcome="purchase", lookback_days=90, by="program",
+                                    as_of=datetime(2025, 3, 31, tzinfo=UTC))
+    credit = {(m, c): v for m, c, v in result[["model", "class", "value"]].itertuples(index=False)}
+    assert credit[("first", "ama")] == 100.0
+    assert credit[("last", "user_group")] == 100.0
+    assert credit[("linear", "ama")] == pytest.approx(50.0)
+    assert credit[("time_decay", "user_group")] == pytest.approx(100 / (1 + 0.5 ** (8 / 7)))
+    for model, part in result.groupby("model"):
+        assert part["value"].sum() == pytest.approx(100.0), model
+    assert result.attrs["conversions_without_touch"] == 1
+    assert result.attrs["value_without_touch"] == pytest.approx(40.0)
+
+
+def test_cli_reads_a_semicolon_path_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    path = tmp_path / "paths.csv"
+    path.write_text("path;total_conversions;total_conversion_value;total_null\n"
+                    "a > b;1;10;0\na;0;0;1\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "-w", str(tmp_path / "ws")]).exit_code == 0
+    result = runner.invoke(app, ["attribution", "--paths", str(path), "--model", "markov", "--json",
+                                 "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["models"]
+    assert {r["class"]: r["conversions"] for r in rows} == pytest.approx({"a": 0.5, "b": 0.5})

@@ -244,6 +244,56 @@ def conversion(
     typer.echo(render_conversion(spec, moment, rates, timing), nl=False)
 
 
+def _read_path_file(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.exists():
+        raise InputError(f"Path file not found: {path}. Check the path and run the command again.")
+    head = path.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+    separator = ";" if head and head[0].count(";") > head[0].count(",") else ","
+    return pd.read_csv(path, sep=separator)
+
+
+@app.command()
+@handle_errors
+def attribution(
+    model: Annotated[str, typer.Option(help="first, last, linear, position, time_decay, markov, shapley or all.")
+                     ] = "all",
+    outcome: Annotated[list[str] | None, typer.Option(help="Outcome type(s) to attribute (default: revenue "
+                                                      "outcomes).")] = None,
+    lookback: Annotated[int, typer.Option(help="Days of touches before a conversion.")] = 90,
+    by: Annotated[str, typer.Option(help="Touchpoint class: type, channel or program.")] = "program",
+    half_life: Annotated[float, typer.Option("--half-life", help="Time decay half-life in days.")] = 7.0,
+    paths: Annotated[Path | None, typer.Option(help="An aggregated path file (path, total_conversions, "
+                                               "total_conversion_value, total_null) instead of the store.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Credit conversions and revenue to community touchpoints, model by model (credit allocation, not lift).
+
+    Example: commetrics attribution --outcome purchase --by program --lookback 90
+    """
+    options: dict[str, Any] = {"lookback_days": lookback, "by": by, "half_life_days": half_life,
+                               "as_of": _parse_as_of(as_of)}
+    if outcome:
+        options["outcome"] = outcome
+    frame = _read_path_file(paths) if paths is not None else None
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.attribution(model, paths=frame, **options)
+    if as_json:
+        _emit({"models": json.loads(result.to_json(orient="records")), **result.attrs})
+        return
+    from .reports.text import render_frames
+
+    shown = result.assign(conversions=result["conversions"].round(2), value=result["value"].round(2),
+                          share=[f"{100 * v:.1f}%" for v in result["share"]])
+    typer.echo(render_frames([("Attribution (credit allocation; it shows where credit goes, not what caused "
+                               "the conversions)", shown)]), nl=False)
+    typer.echo(f"Conversions with no community touch in the lookback (not attributed): "
+               f"{result.attrs.get('conversions_without_touch', 0):,}")
+
+
 @app.command()
 @handle_errors
 def metrics(

@@ -247,6 +247,57 @@ class Engine:
         spec = self.conversion_spec(name, **options)
         return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
 
+    def attribution(
+        self,
+        model: str | Sequence[str] = "all",
+        *,
+        outcome: str | Sequence[str] = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal"),
+        lookback_days: int = 90,
+        by: str = "program",
+        half_life_days: float = 7.0,
+        as_of: datetime | None = None,
+        paths: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Credit for conversions and their value per community touchpoint class, model by model.
+
+        Parameters
+        ----------
+        model
+            first, last, linear, position, time_decay, markov, shapley, or ``"all"``.
+        outcome
+            The outcome types whose conversions are attributed (default: the revenue outcomes).
+        lookback_days
+            Touches up to this many days before a conversion count; later touches never do.
+        by
+            The touchpoint class: the activity's ``type``, ``channel`` or ``program``.
+        half_life_days
+            Time decay: a touch this many days before the conversion weighs half as much.
+        paths
+            An aggregated path table (path, total_conversions, total_conversion_value,
+            total_null) to attribute instead of the store's journeys.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``model``, ``class``, ``conversions``, ``value``, ``share``; per model the columns sum
+            to the conversions (and value) that had at least one community touch. ``attrs``
+            holds ``conversions_without_touch`` and ``value_without_touch``.
+        """
+        from .metrics.attribution import MODELS, attribute, build_journeys, read_paths
+
+        models = list(MODELS) if model == "all" else ([model] if isinstance(model, str) else list(model))
+        if paths is not None:
+            models = [m for m in models if m != "time_decay"] if model == "all" else models
+            result = attribute(read_paths(paths), models, half_life_days=half_life_days)
+            result.attrs.update(conversions_without_touch=0, value_without_touch=0.0)
+            return result
+        journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days, grain=by,
+                                  as_of=self._as_of(as_of))
+        result = attribute(journeys, models, half_life_days=half_life_days)
+        result.attrs.update(conversions_without_touch=journeys.conversions_without_touch,
+                            value_without_touch=journeys.value_without_touch)
+        return result
+
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and
         revenue per member (see :mod:`commetrics.metrics.community`)."""

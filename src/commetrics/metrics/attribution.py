@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,11 @@ from ..errors import InputError
 
 __all__ = [
     "HEURISTIC_MODELS",
+    "MODELS",
+    "Journeys",
     "Paths",
+    "attribute",
+    "build_journeys",
     "heuristic_attribution",
     "markov_attribution",
     "read_paths",
@@ -292,3 +298,98 @@ def time_decay_attribution(touches: pd.DataFrame, *, half_life_days: float = 7.0
     credit = frame.groupby("class", sort=True)[["conversions_credit", "value_credit"]].sum()
     return pd.DataFrame({"class": credit.index, "conversions": credit["conversions_credit"].to_numpy(),
                          "value": credit["value_credit"].to_numpy()})
+
+
+# -- journeys from the store -----------------------------------------------------------------------
+
+GRAINS = ("type", "channel", "program")
+MODELS = (*HEURISTIC_MODELS, "time_decay", "markov", "shapley")
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """Journeys built from the store: aggregated paths, and the touches of converting journeys."""
+
+    paths: Paths
+    touches: pd.DataFrame  # journey, class, days_before, conversions, value
+    conversions_without_touch: int  # conversions with no community touch in the lookback
+    value_without_touch: float
+
+
+def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grain: str, as_of: datetime
+                   ) -> Journeys:
+    """For each conversion (outcome of ``outcomes``, keyed by member), the member's touches within
+    ``lookback_days`` before it, in time order (touches after it excluded); and for members who
+    never converted, their touches within ``lookback_days`` before ``as_of`` (non-converting
+    journeys, which the Markov model needs).
+    """
+    import ibis
+
+    if grain not in GRAINS:
+        raise InputError(f"Touchpoints are grouped by {', '.join(GRAINS)}; {grain!r} is not one of them.")
+    if lookback_days <= 0:
+        raise InputError(f"The lookback must be a positive number of days, not {lookback_days}.")
+    moment = ibis.literal(as_of)
+    lookback = ibis.interval(days=lookback_days)
+    a = db.table("activities")
+    a = a.filter(a[grain].notnull() & (a.ts <= moment)).select("member_id", "ts", cls=a[grain])
+    o = db.table("outcomes")
+    o = o.filter(o.type.isin(list(outcomes)) & o.member_id.notnull() & (o.ts <= moment))
+    o = o.select(journey=o.source.concat(":", o.outcome_id), member_id=o.member_id, cts=o.ts,
+                 value=o.value.cast("float64").fill_null(0.0))
+    touched = o.join(a, (o.member_id == a.member_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
+    touches = touched.select(
+        journey=touched.journey, cls=touched.cls, value=touched.value,
+        days_before=(touched.cts.epoch_seconds() - touched.ts.epoch_seconds()) / 86_400,
+        ts=touched.ts,
+    )
+    per_journey = touches.group_by(["journey", "value"]).aggregate(
+        path=touches.cls.collect(order_by=[touches.ts, touches.cls]).join(PATH_SEPARATOR))
+    converting = per_journey.group_by("path").aggregate(conversions=per_journey.count(),
+                                                        value=per_journey.value.sum()).execute()
+    all_conversions = o.aggregate(n=o.count(), value=o.value.sum()).execute().iloc[0]
+    touched_count = int(converting["conversions"].sum()) if len(converting) else 0
+    touched_value = float(converting["value"].sum()) if len(converting) else 0.0
+
+    converters = o.select("member_id").distinct()
+    idle = a.anti_join(converters, "member_id")
+    idle = idle.filter(idle.ts >= moment - lookback)
+    idle_paths = idle.group_by("member_id").aggregate(
+        path=idle.cls.collect(order_by=[idle.ts, idle.cls]).join(PATH_SEPARATOR))
+    nulls = idle_paths.group_by("path").aggregate(nulls=idle_paths.count()).execute()
+
+    records: list[tuple[Sequence[str], float, float, float]] = [
+        (p.split(PATH_SEPARATOR), float(c), float(v), 0.0)
+        for p, c, v in converting[["path", "conversions", "value"]].itertuples(index=False)]
+    records += [(p.split(PATH_SEPARATOR), 0.0, 0.0, float(n)) for p, n in nulls[["path", "nulls"]].itertuples(
+        index=False)]
+    touch_rows = touches.select("journey", "cls", "days_before", "value").execute().rename(columns={"cls": "class"})
+    touch_rows["conversions"] = 1.0
+    return Journeys(paths=Paths.from_records(records), touches=touch_rows,
+                    conversions_without_touch=int(all_conversions["n"] or 0) - touched_count,
+                    value_without_touch=float(all_conversions["value"] or 0.0) - touched_value)
+
+
+def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_days: float = 7.0,
+              first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
+    """Run ``models`` and stack their results: ``model``, ``class``, ``conversions``, ``value``, ``share``."""
+    paths = journeys.paths if isinstance(journeys, Journeys) else journeys
+    frames = []
+    for model in models:
+        if model in HEURISTIC_MODELS:
+            frame = heuristic_attribution(paths, model, first=first, last=last)
+        elif model == "markov":
+            frame = markov_attribution(paths)
+        elif model == "shapley":
+            frame = shapley_attribution(paths)
+        elif model == "time_decay":
+            if not isinstance(journeys, Journeys):
+                raise InputError("Time decay needs the time of every touch; aggregated path files do not have it.")
+            frame = time_decay_attribution(journeys.touches, half_life_days=half_life_days)
+        else:
+            raise InputError(f"Unknown attribution model {model!r}; use one of {', '.join(MODELS)} or all.")
+        total = frame["conversions"].sum()
+        frame = frame.assign(model=model, share=frame["conversions"] / total if total else np.nan)
+        frames.append(frame[["model", "class", "conversions", "value", "share"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["model", "class", "conversions", "value", "share"])
