@@ -230,3 +230,21 @@ def test_cli_reads_a_semicolon_path_file(tmp_path) -> None:  # type: ignore[no-u
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["models"]
     assert {r["class"]: r["conversions"] for r in rows} == pytest.approx({"a": 0.5, "b": 0.5})
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_narrow_with_more_journeys() -> None:
+    from commetrics.metrics.attribution import bootstrap_intervals
+
+    small = Paths.from_records([(["a", "b"], 20, 200.0, 30), (["b"], 10, 100.0, 40), (["a"], 5, 50.0, 10)])
+    large = Paths.from_records([(p, c * 100, v * 100, n * 100) for p, c, v, n in
+                                zip(small.paths, small.conversions, small.value, small.nulls, strict=True)])
+    for model in ("linear", "markov", "shapley"):
+        estimate = markov_attribution(small) if model == "markov" else (
+            shapley_attribution(small) if model == "shapley" else heuristic_attribution(small, model))
+        ci = bootstrap_intervals(small, model, replicates=300, seed=1).set_index("class")
+        for cls, value in zip(estimate["class"], estimate["conversions"], strict=True):
+            assert ci.loc[cls, "conversions_low"] <= value <= ci.loc[cls, "conversions_high"], (model, cls)
+        wide = (ci["conversions_high"] - ci["conversions_low"]) / small.total_conversions
+        ci_large = bootstrap_intervals(large, model, replicates=300, seed=1).set_index("class")
+        narrow = (ci_large["conversions_high"] - ci_large["conversions_low"]) / large.total_conversions
+        assert (narrow < wide).all(), model

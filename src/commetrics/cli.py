@@ -267,6 +267,7 @@ def attribution(
     paths: Annotated[Path | None, typer.Option(help="An aggregated path file (path, total_conversions, "
                                                "total_conversion_value, total_null) instead of the store.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    ci: Annotated[bool, typer.Option("--ci", help="Add 95% bootstrap intervals (path models).")] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -280,14 +281,16 @@ def attribution(
         options["outcome"] = outcome
     frame = _read_path_file(paths) if paths is not None else None
     with Engine(workspace, read_only=True) as engine:
-        result = engine.attribution(model, paths=frame, **options)
+        result = engine.attribution(model, paths=frame, ci=ci, **options)
     if as_json:
         _emit({"models": json.loads(result.to_json(orient="records")), **result.attrs})
         return
     from .reports.text import render_frames
 
-    shown = result.assign(conversions=result["conversions"].round(2), value=result["value"].round(2),
-                          share=[f"{100 * v:.1f}%" for v in result["share"]])
+    shown = result.assign(share=[f"{100 * v:.1f}%" for v in result["share"]])
+    for column in shown.columns:
+        if column.startswith(("conversions", "value")):
+            shown[column] = shown[column].round(1 if column.startswith("conversions") else 0)
     typer.echo(render_frames([("Attribution (credit allocation; it shows where credit goes, not what caused "
                                "the conversions)", shown)]), nl=False)
     typer.echo(f"Conversions with no community touch in the lookback (not attributed): "

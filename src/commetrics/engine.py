@@ -257,6 +257,8 @@ class Engine:
         half_life_days: float = 7.0,
         as_of: datetime | None = None,
         paths: pd.DataFrame | None = None,
+        ci: bool = False,
+        replicates: int = 200,
     ) -> pd.DataFrame:
         """Credit for conversions and their value per community touchpoint class, model by model.
 
@@ -275,6 +277,9 @@ class Engine:
         paths
             An aggregated path table (path, total_conversions, total_conversion_value,
             total_null) to attribute instead of the store's journeys.
+        ci
+            Add 95% bootstrap intervals (``conversions_low`` ... ``value_high``) for the path
+            models, from ``replicates`` resamples of the journeys.
 
         Returns
         -------
@@ -283,19 +288,26 @@ class Engine:
             to the conversions (and value) that had at least one community touch. ``attrs``
             holds ``conversions_without_touch`` and ``value_without_touch``.
         """
-        from .metrics.attribution import MODELS, attribute, build_journeys, read_paths
+        from .metrics.attribution import MODELS, attribute, bootstrap_intervals, build_journeys, read_paths
 
         models = list(MODELS) if model == "all" else ([model] if isinstance(model, str) else list(model))
         if paths is not None:
             models = [m for m in models if m != "time_decay"] if model == "all" else models
-            result = attribute(read_paths(paths), models, half_life_days=half_life_days)
-            result.attrs.update(conversions_without_touch=0, value_without_touch=0.0)
-            return result
-        journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days, grain=by,
-                                  as_of=self._as_of(as_of))
-        result = attribute(journeys, models, half_life_days=half_life_days)
-        result.attrs.update(conversions_without_touch=journeys.conversions_without_touch,
-                            value_without_touch=journeys.value_without_touch)
+            path_table = read_paths(paths)
+            result = attribute(path_table, models, half_life_days=half_life_days)
+            without = (0, 0.0)
+        else:
+            journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days,
+                                      grain=by, as_of=self._as_of(as_of))
+            path_table = journeys.paths
+            result = attribute(journeys, models, half_life_days=half_life_days)
+            without = (journeys.conversions_without_touch, journeys.value_without_touch)
+        if ci:
+            intervals = [bootstrap_intervals(path_table, m, replicates=replicates).assign(model=m)
+                         for m in models if m != "time_decay"]
+            if intervals:
+                result = result.merge(pd.concat(intervals), on=["model", "class"], how="left")
+        result.attrs.update(conversions_without_touch=without[0], value_without_touch=without[1])
         return result
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:

@@ -43,6 +43,7 @@ __all__ = [
     "Journeys",
     "Paths",
     "attribute",
+    "bootstrap_intervals",
     "build_journeys",
     "heuristic_attribution",
     "markov_attribution",
@@ -393,3 +394,38 @@ def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_da
         frames.append(frame[["model", "class", "conversions", "value", "share"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "class", "conversions", "value", "share"])
+
+
+def bootstrap_intervals(paths: Paths, model: str, *, replicates: int = 200, seed: int = 0,
+                        confidence: float = 0.95, first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
+    """Percentile intervals of a path model's credit, resampling journeys (Poisson bootstrap).
+
+    Each replicate draws every path's converting and non-converting journey counts from Poisson
+    distributions with the observed counts as means (a path's value follows its conversions), the
+    usual large-sample stand-in for resampling journeys with replacement that also works for
+    fractional counts. Returns ``class``, ``conversions_low``, ``conversions_high``, ``value_low``,
+    ``value_high``.
+    """
+    if model == "time_decay":
+        raise InputError("Bootstrap intervals are computed over paths; time decay needs touch times.")
+    rng = np.random.default_rng(seed)
+    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
+                               where=paths.conversions > 0)
+    classes = paths.classes
+    draws_c = np.zeros((replicates, len(classes)))
+    draws_v = np.zeros((replicates, len(classes)))
+    for r in range(replicates):
+        c = rng.poisson(paths.conversions).astype(float)
+        n = rng.poisson(paths.nulls).astype(float)
+        sample = Paths(paths=paths.paths, conversions=c, value=c * per_conversion, nulls=n)
+        result = attribute(sample, [model], first=first, last=last).set_index("class")
+        draws_c[r] = result["conversions"].reindex(classes, fill_value=0.0).to_numpy()
+        draws_v[r] = result["value"].reindex(classes, fill_value=0.0).to_numpy()
+    tail = 100 * (1 - confidence) / 2
+    return pd.DataFrame({
+        "class": list(classes),
+        "conversions_low": np.percentile(draws_c, tail, axis=0),
+        "conversions_high": np.percentile(draws_c, 100 - tail, axis=0),
+        "value_low": np.percentile(draws_v, tail, axis=0),
+        "value_high": np.percentile(draws_v, 100 - tail, axis=0),
+    })
