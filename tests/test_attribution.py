@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -54,44 +52,53 @@ def test_markov_by_hand() -> None:
     assert _credit(split) == pytest.approx({"A": 1.0, "B": 1.0})
 
 
-def _absorption_by_iteration(paths: Paths, removed: str | None) -> float:
-    """An independent answer: push probability mass through the chain until it is absorbed."""
-    counts: dict[str, dict[str, float]] = {}
+def _absorption_by_iteration(paths: Paths, removed: str | None, order: int = 1) -> float:
+    """An independent answer: push probability mass through the chain until it is absorbed.
+
+    States are the last ``order`` classes; removing a class sends every step into it to null.
+    """
+    counts: dict[tuple[str, ...], dict[object, float]] = {}
     for path, c, n in zip(paths.paths, paths.conversions, paths.nulls, strict=True):
-        states = ["(start)", *path]
-        for a, b in itertools.pairwise(states):
-            counts.setdefault(a, {}).setdefault(b, 0.0)
-            counts[a][b] += c + n
-        counts.setdefault(path[-1], {}).setdefault("(conversion)", 0.0)
-        counts[path[-1]]["(conversion)"] += c
-        counts[path[-1]].setdefault("(null)", 0.0)
-        counts[path[-1]]["(null)"] += n
-    mass = {"(start)": 1.0}
+        history: tuple[str, ...] = ()
+        for touch in path:
+            nxt = (*history, touch)[-order:]
+            counts.setdefault(history, {}).setdefault(nxt, 0.0)
+            counts[history][nxt] += c + n
+            history = nxt
+        counts.setdefault(history, {}).setdefault("(conversion)", 0.0)
+        counts[history]["(conversion)"] += c
+        counts[history].setdefault("(null)", 0.0)
+        counts[history]["(null)"] += n
+    mass: dict[object, float] = {(): 1.0}
     converted = 0.0
     for _ in range(5_000):
-        nxt: dict[str, float] = {}
+        step: dict[object, float] = {}
         for state, m in mass.items():
-            out = counts.get(state, {})
+            out = counts.get(state, {})  # type: ignore[call-overload]
             total = sum(out.values())
             for target, w in out.items():
                 if total == 0:
                     continue
-                target = "(null)" if target == removed else target
-                nxt[target] = nxt.get(target, 0.0) + m * w / total
-        converted += nxt.pop("(conversion)", 0.0)
-        nxt.pop("(null)", None)
-        mass = nxt
+                if isinstance(target, tuple) and target[-1] == removed:
+                    target = "(null)"
+                step[target] = step.get(target, 0.0) + m * w / total
+        converted += step.pop("(conversion)", 0.0)
+        step.pop("(null)", None)
+        mass = step
         if sum(mass.values()) < 1e-15:
             break
     return converted
 
 
-def test_markov_equals_an_independent_iteration_of_the_chain() -> None:
-    base = _absorption_by_iteration(PATHS, None)
-    result = markov_attribution(PATHS)
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_markov_equals_an_independent_iteration_of_the_chain(order: int) -> None:
+    paths = Paths.from_records([*zip(PATHS.paths, PATHS.conversions, PATHS.value, PATHS.nulls, strict=True),
+                                (["ama", "webinar", "forum", "ama"], 1, 20.0, 2), (["forum", "forum"], 0, 0.0, 2)])
+    base = _absorption_by_iteration(paths, None, order)
+    result = markov_attribution(paths, order=order)
     for cls, effect in zip(result["class"], result["removal_effect"], strict=True):
-        expected = max(1 - _absorption_by_iteration(PATHS, cls) / base, 0.0)
-        assert effect == pytest.approx(expected, abs=1e-9)
+        expected = max(1 - _absorption_by_iteration(paths, cls, order) / base, 0.0)
+        assert effect == pytest.approx(expected, abs=1e-9), (order, cls)
 
 
 def test_path_file_reader_and_errors() -> None:

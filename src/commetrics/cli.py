@@ -268,6 +268,7 @@ def attribution(
                                                "total_conversion_value, total_null) instead of the store.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
     ci: Annotated[bool, typer.Option("--ci", help="Add 95% bootstrap intervals (path models).")] = False,
+    order: Annotated[int, typer.Option(help="Markov chain order, 1 to 4 (solved exactly).")] = 1,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -281,7 +282,7 @@ def attribution(
         options["outcome"] = outcome
     frame = _read_path_file(paths) if paths is not None else None
     with Engine(workspace, read_only=True) as engine:
-        result = engine.attribution(model, paths=frame, ci=ci, **options)
+        result = engine.attribution(model, paths=frame, ci=ci, order=order, **options)
     if as_json:
         _emit({"models": json.loads(result.to_json(orient="records")), **result.attrs})
         return

@@ -259,6 +259,7 @@ class Engine:
         paths: pd.DataFrame | None = None,
         ci: bool = False,
         replicates: int = 200,
+        order: int = 1,
     ) -> pd.DataFrame:
         """Credit for conversions and their value per community touchpoint class, model by model.
 
@@ -277,6 +278,8 @@ class Engine:
         paths
             An aggregated path table (path, total_conversions, total_conversion_value,
             total_null) to attribute instead of the store's journeys.
+        order
+            Order of the Markov chain (1 to 4), solved exactly.
         ci
             Add 95% bootstrap intervals (``conversions_low`` ... ``value_high``) for the path
             models, from ``replicates`` resamples of the journeys.
@@ -294,16 +297,16 @@ class Engine:
         if paths is not None:
             models = [m for m in models if m != "time_decay"] if model == "all" else models
             path_table = read_paths(paths)
-            result = attribute(path_table, models, half_life_days=half_life_days)
+            result = attribute(path_table, models, half_life_days=half_life_days, order=order)
             without = (0, 0.0)
         else:
             journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days,
                                       grain=by, as_of=self._as_of(as_of))
             path_table = journeys.paths
-            result = attribute(journeys, models, half_life_days=half_life_days)
+            result = attribute(journeys, models, half_life_days=half_life_days, order=order)
             without = (journeys.conversions_without_touch, journeys.value_without_touch)
         if ci:
-            intervals = [bootstrap_intervals(path_table, m, replicates=replicates).assign(model=m)
+            intervals = [bootstrap_intervals(path_table, m, replicates=replicates, order=order).assign(model=m)
                          for m in models if m != "time_decay"]
             if intervals:
                 result = result.merge(pd.concat(intervals), on=["model", "class"], how="left")

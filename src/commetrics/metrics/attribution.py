@@ -14,7 +14,7 @@ Heuristic models (per converting path, credit split over its touches):
   (configurable); a path of one touch gives it everything, a path of two splits the credit in
   proportion to the first and last weights (50/50 by default), since there is no middle.
 
-Markov removal effect, order 1, solved exactly (no simulation): the journeys define a Markov chain
+Markov removal effect, orders 1 to 4, solved exactly (no simulation): the journeys define a chain
 ``start -> classes -> (conversion | null)`` with transition probabilities estimated from the
 counts (converting paths weighted by ``conversions``, others by ``nulls``). ``P`` is the
 probability of reaching ``conversion`` from ``start``, found by solving ``(I - Q) x = r``.
@@ -153,47 +153,67 @@ def heuristic_attribution(paths: Paths, model: str, *, first: float = 0.4, last:
                          "value": list(value.values())})
 
 
-def _conversion_probability(paths: Paths, classes: Sequence[str], removed: str | None) -> float:
-    """P(reach conversion from start) in the order-1 chain, with ``removed`` sent to null."""
-    index = {c: i for i, c in enumerate(classes)}
-    k = len(classes)
-    counts = np.zeros((k + 1, k + 2))  # rows: start + classes; columns: classes, conversion, null
-    start, conv, null = k, k, k + 1
+def _conversion_probability(paths: Paths, order: int, removed: str | None) -> float:
+    """P(reach conversion from start) in the order-``order`` chain, with ``removed`` sent to null.
+
+    A state is the last ``order`` classes visited (the start is the empty history). Removing a
+    class sends every transition into a state that ends with it (the moment it is visited) to
+    null. The absorption probabilities solve the sparse system ``(I - Q) x = r``.
+    """
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import spsolve
+
+    states: dict[tuple[str, ...], int] = {(): 0}
+    edges: dict[tuple[int, int], float] = defaultdict(float)
+    to_conversion: dict[int, float] = defaultdict(float)
+    out_total: dict[int, float] = defaultdict(float)
     for path, c, n in zip(paths.paths, paths.conversions, paths.nulls, strict=True):
         weight = c + n
         if weight == 0:
             continue
-        previous = start
+        history: tuple[str, ...] = ()
+        current = 0
         for touch in path:
-            counts[previous, index[touch]] += weight
-            previous = index[touch]
-        counts[previous, conv] += c
-        counts[previous, null] += n
-    if removed is not None:  # every transition into the removed class goes to null instead
-        r = index[removed]
-        counts[:, null] += counts[:, r]
-        counts[:, r] = 0.0
-    totals = counts.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        probabilities = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 0.0)
-    q = np.zeros((k + 1, k + 1))
-    q[:, :k] = probabilities[:, :k]
-    r_conv = probabilities[:, conv]
-    # States nobody reaches or that lead nowhere have all-zero rows: (I - Q) stays invertible.
-    x = np.linalg.solve(np.eye(k + 1) - q, r_conv)
-    return float(x[start])
+            history = (*history, touch)[-order:]
+            target = states.setdefault(history, len(states))
+            edges[(current, target)] += weight
+            out_total[current] += weight
+            current = target
+        out_total[current] += weight
+        to_conversion[current] += c
+    if not to_conversion:
+        return 0.0
+    # The chain is estimated from all journeys; removal then sends transitions into the class to null.
+    last_class = {index: history[-1] if history else None for history, index in states.items()}
+    size = len(states)
+    rows, cols, data = [], [], []
+    for (i, j), w in edges.items():
+        if removed is not None and last_class[j] == removed:
+            continue
+        rows.append(i)
+        cols.append(j)
+        data.append(w / out_total[i])
+    q = csr_matrix((data, (rows, cols)), shape=(size, size))
+    r = np.zeros(size)
+    for i, w in to_conversion.items():
+        if removed is None or last_class[i] != removed:
+            r[i] = w / out_total[i]
+    x = spsolve((identity(size, format="csr") - q).tocsc(), r)
+    return float(np.atleast_1d(x)[0])
 
 
-def markov_attribution(paths: Paths) -> pd.DataFrame:
-    """Attributed ``conversions`` and ``value`` per class by the order-1 Markov removal effect.
+def markov_attribution(paths: Paths, *, order: int = 1) -> pd.DataFrame:
+    """Attributed ``conversions`` and ``value`` per class by the Markov removal effect.
 
-    Also returns ``removal_effect`` per class. Classes found only on non-converting paths can still
-    carry a removal effect of 0 (removing them never lowers conversion); a class that appears on
-    no path that leads to a conversion gets 0.
+    ``order`` 1 to 4; every order is solved exactly (a sparse linear system over the histories
+    that occur), never simulated. Also returns ``removal_effect`` per class. A class that appears
+    on no path that leads to a conversion gets 0 (removing it never lowers conversion).
     """
+    if not 1 <= order <= 4:
+        raise InputError(f"The Markov order must be 1 to 4, not {order}.")
     classes = paths.classes
-    base = _conversion_probability(paths, classes, None)
-    effects = {c: (1.0 - _conversion_probability(paths, classes, c) / base) if base > 0 else 0.0 for c in classes}
+    base = _conversion_probability(paths, order, None)
+    effects = {c: (1.0 - _conversion_probability(paths, order, c) / base) if base > 0 else 0.0 for c in classes}
     effects = {c: max(e, 0.0) for c, e in effects.items()}
     total_effect = sum(effects.values())
     shares = {c: (e / total_effect if total_effect > 0 else 0.0) for c, e in effects.items()}
@@ -372,7 +392,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
 
 
 def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_days: float = 7.0,
-              first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
+              first: float = 0.4, last: float = 0.4, order: int = 1) -> pd.DataFrame:
     """Run ``models`` and stack their results: ``model``, ``class``, ``conversions``, ``value``, ``share``."""
     paths = journeys.paths if isinstance(journeys, Journeys) else journeys
     frames = []
@@ -380,7 +400,7 @@ def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_da
         if model in HEURISTIC_MODELS:
             frame = heuristic_attribution(paths, model, first=first, last=last)
         elif model == "markov":
-            frame = markov_attribution(paths)
+            frame = markov_attribution(paths, order=order)
         elif model == "shapley":
             frame = shapley_attribution(paths)
         elif model == "time_decay":
@@ -397,7 +417,8 @@ def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_da
 
 
 def bootstrap_intervals(paths: Paths, model: str, *, replicates: int = 200, seed: int = 0,
-                        confidence: float = 0.95, first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
+                        confidence: float = 0.95, first: float = 0.4, last: float = 0.4, order: int = 1
+                        ) -> pd.DataFrame:
     """Percentile intervals of a path model's credit, resampling journeys (Poisson bootstrap).
 
     Each replicate draws every path's converting and non-converting journey counts from Poisson
@@ -418,7 +439,7 @@ def bootstrap_intervals(paths: Paths, model: str, *, replicates: int = 200, seed
         c = rng.poisson(paths.conversions).astype(float)
         n = rng.poisson(paths.nulls).astype(float)
         sample = Paths(paths=paths.paths, conversions=c, value=c * per_conversion, nulls=n)
-        result = attribute(sample, [model], first=first, last=last).set_index("class")
+        result = attribute(sample, [model], first=first, last=last, order=order).set_index("class")
         draws_c[r] = result["conversions"].reindex(classes, fill_value=0.0).to_numpy()
         draws_v[r] = result["value"].reindex(classes, fill_value=0.0).to_numpy()
     tail = 100 * (1 - confidence) / 2
