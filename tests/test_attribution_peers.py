@@ -118,13 +118,15 @@ def test_random_tables_are_what_the_tests_claim() -> None:
 
 
 def _channel_attribution() -> ModuleType:
-    return pytest.importorskip("ChannelAttribution", reason="ChannelAttribution is not installed "
-                               "(pip install ChannelAttribution; builds C++ from source)")
+    # ImportError too: a failed C++ build, or matplotlib missing (CA imports pyplot without declaring it).
+    return pytest.importorskip("ChannelAttribution", reason="ChannelAttribution is not importable "
+                               "(pip install ChannelAttribution matplotlib; builds C++ from source)",
+                               exc_type=ImportError)
 
 
 def _mam() -> ModuleType:
-    return pytest.importorskip("mam", reason="marketing-attribution-models is not installed "
-                               "(pip install marketing-attribution-models)")
+    return pytest.importorskip("mam", reason="marketing-attribution-models is not importable "
+                               "(pip install 'marketing-attribution-models>=2.1,<3')", exc_type=ImportError)
 
 
 def _ours(table: pd.DataFrame, model: str) -> pd.DataFrame:
