@@ -49,15 +49,25 @@ class Validation:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _one_of(expr: str, words: tuple[str, ...]) -> str:
-    """SQL true when ``expr`` is one of ``words``, as a substring test of ``'|w1|w2|'``.
+def _listing(words: tuple[str, ...]) -> str:
+    """The words as one string ``'|w1|w2|'``, the list form :func:`_in_listing` tests against."""
+    return "|" + "|".join(words) + "|"
+
+
+def _in_listing(expr: str, listing_sql: str) -> str:
+    """SQL true when ``expr`` is one of the words of ``listing_sql`` (a ``'|w1|w2|'`` string).
 
     DuckDB plans ``x IN (...)`` and ``list_contains`` with a constant list as a join, which is
-    slower and stores rows out of the file's order (see ingest.load); a string test stays a
+    slower and stores rows out of the file's order (see ingest.load); a substring test stays a
     plain projection.
     """
+    return f"(not contains({expr}, '|') and contains({listing_sql}, '|' || {expr} || '|'))"
+
+
+def _one_of(expr: str, words: tuple[str, ...]) -> str:
+    """SQL true when ``expr`` is one of the fixed ``words`` (written into the statement)."""
     assert all("|" not in w and "'" not in w for w in words)
-    return f"(not contains({expr}, '|') and contains('|{'|'.join(words)}|', '|' || {expr} || '|'))"
+    return _in_listing(expr, f"'{_listing(words)}'")
 
 
 def _is_numeric(sql_type: str) -> bool:
@@ -169,12 +179,11 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
     if kind == "enum":
         assert column.enum is not None
         param = f"enum_{column.enum}"
-        # One string '|a|b|c|' and a substring test: DuckDB plans a list membership test as a join,
-        # which is slower and does not keep the file's order.
-        b.params[param] = "|" + "|".join(b.settings.enum_values(column.enum)) + "|"
+        # The configured values are bound as a parameter (they come from the user's config).
+        b.params[param] = _listing(b.settings.enum_values(column.enum))
         value = f"replace(replace(lower({t}), ' ', '_'), '-', '_')"
-        b.check(f"{value} is not null and (contains({value}, '|') or not contains(${param}, '|' || {value} || '|'))",
-                Reason.UNKNOWN_ENUM, name, f"not in ingest.{column.enum}")
+        b.check(f"{value} is not null and not {_in_listing(value, f'${param}')}", Reason.UNKNOWN_ENUM, name,
+                f"not in ingest.{column.enum}")
         return value
     if kind == "currency":
         value = f"upper({t})"
