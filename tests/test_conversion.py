@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from commetrics import Config, Engine, InputError
@@ -107,6 +108,9 @@ def test_time_to_conversion_and_curves(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
         timing = engine.time_to_conversion(outcome="trial_start", windows=[30], as_of=AS_OF)
         curves = engine.conversion_curves(outcome="trial_start", windows=[30], as_of=AS_OF)
+        together = engine.conversion_timing(outcome="trial_start", windows=[30], as_of=AS_OF)
+    pd.testing.assert_frame_equal(together[0], timing)
+    pd.testing.assert_frame_equal(together[1], curves)
     row = timing.iloc[0]
     # converters within 30 d among the 5 mature: m8 at 0, m1 at 7, m2 at 7 d + 1 s, m6 at 29 days
     assert row["converters"] == 4

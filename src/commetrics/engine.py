@@ -21,6 +21,7 @@ from .metrics.conversion import (
     cumulative_curves,
     data_as_of,
     has_never_joined_contacts,
+    km_by_cohort,
     time_to_conversion,
 )
 from .store import Store, Workspace, quote_identifier
@@ -246,6 +247,15 @@ class Engine:
         """Cumulative conversion curves (1 - Kaplan–Meier) per cohort, up to the longest window."""
         spec = self.conversion_spec(name, **options)
         return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
+
+    def conversion_timing(self, name: str | None = None, *, as_of: datetime | None = None,
+                          **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Time to conversion and the cumulative curves together, estimating Kaplan–Meier once."""
+        spec = self.conversion_spec(name, **options)
+        moment, zone = self._as_of(as_of), self.config.reporting.timezone
+        km = km_by_cohort(self.ibis(), spec, moment, zone)
+        return (time_to_conversion(self.ibis(), spec, as_of=moment, zone=zone, km=km),
+                cumulative_curves(self.ibis(), spec, as_of=moment, zone=zone, km=km))
 
     def attribution(
         self,

@@ -38,12 +38,13 @@ import ibis
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
-from ..stats import kaplan_meier, newcombe_interval, wilson_interval
+from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
 
 if TYPE_CHECKING:
     from ibis.expr.types import BooleanValue, Table, TimestampValue, Value
 
-__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "time_to_conversion"]
+__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
+           "time_to_conversion"]
 
 CohortKey = Literal["join_month", "join_week", "entry_path", "first_activity", "segment", "program"]
 COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "entry_path", "first_activity", "segment",
@@ -407,7 +408,12 @@ def _durations(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Tab
     return units.group_by([*spec.by, "days"]).aggregate(events=units.event.sum(), removed=units.count())
 
 
-def _km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> dict[str, Any]:
+def km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> dict[str, KaplanMeier]:
+    """The Kaplan–Meier estimate of time to conversion per cohort label (one query's counts).
+
+    :func:`time_to_conversion` and :func:`cumulative_curves` both read it; pass it to them as
+    ``km`` to compute it once.
+    """
     counts = _durations(db, spec, as_of, zone)
     keys = list(spec.by)
     window = ibis.cumulative_window(group_by=keys or None, order_by=ibis.desc("days"))
@@ -415,7 +421,7 @@ def _km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> 
         ibis.window(group_by=keys or None)))
     frame = counts.filter(counts.events > 0).execute()
     totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).execute() if keys else None
-    result: dict[str, Any] = {}
+    result: dict[str, KaplanMeier] = {}
     if keys:
         assert totals is not None
         for record in totals.to_dict(orient="records"):
@@ -435,14 +441,21 @@ def _km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> 
 
 
 def time_to_conversion(
-    db: Any, spec: ConversionSpec, *, as_of: datetime | None = None, zone: str = "UTC", quantile: float = 0.1
+    db: Any,
+    spec: ConversionSpec,
+    *,
+    as_of: datetime | None = None,
+    zone: str = "UTC",
+    quantile: float = 0.1,
+    km: dict[str, KaplanMeier] | None = None,
 ) -> pd.DataFrame:
     """Median days among converters within the longest window, and Kaplan–Meier over all eligible.
 
     Columns: ``cohort``, ``eligible`` and ``converters`` (longest window), ``median_days_converters``
     (conditional on converting, truncated by the window), ``km_median_days`` (``inf`` when under
     half convert: "not reached"), ``km_quantile`` and ``km_quantile_days`` (time by which that
-    share converted), ``km_n`` (anchors in the estimate, censored at ``as_of``).
+    share converted), ``km_n`` (anchors in the estimate, censored at ``as_of``). ``km`` is
+    :func:`km_by_cohort`'s result when the caller already has it.
     """
     as_of = as_of or data_as_of(db)
     longest = max(spec.windows)
@@ -451,22 +464,23 @@ def time_to_conversion(
     days = (mature.first_ts.epoch_seconds() - mature.start.epoch_seconds()) / DAY_SECONDS
     converted = mature.first_ts.notnull() & (mature.first_ts <= mature.start + ibis.interval(days=longest))
     stats = {"eligible": mature.count(), "converters": converted.sum(),
-                 "median_days_converters": days.median(where=converted)}
+             "median_days_converters": days.median(where=converted)}
     summary = (mature.group_by(list(spec.by)).aggregate(**stats) if spec.by else mature.aggregate(**stats))
     summary = summary.order_by(list(spec.by)).execute() if spec.by else summary.execute()
-    curves = _km_by_cohort(db, spec, as_of, zone)
+    curves = km if km is not None else km_by_cohort(db, spec, as_of, zone)
     rows = []
     for record in summary.to_dict(orient="records"):
         label = " / ".join(str(record[k]) for k in spec.by) or "all"
-        km = curves.get(label)
+        estimate = curves.get(label)
         rows.append({
             "cohort": label, "window_days": longest, "eligible": int(record["eligible"] or 0),
             "converters": int(record["converters"] or 0),
             "median_days_converters": float(record["median_days_converters"])
             if record["median_days_converters"] is not None and not pd.isna(record["median_days_converters"])
             else math.nan,
-            "km_median_days": km.median if km else math.inf, "km_quantile": quantile,
-            "km_quantile_days": km.quantile_time(1 - quantile) if km else math.inf, "km_n": km.n if km else 0,
+            "km_median_days": estimate.median if estimate else math.inf, "km_quantile": quantile,
+            "km_quantile_days": estimate.quantile_time(1 - quantile) if estimate else math.inf,
+            "km_n": estimate.n if estimate else 0,
         })
     return pd.DataFrame(rows)
 
@@ -479,20 +493,24 @@ def cumulative_curves(
     zone: str = "UTC",
     horizon_days: int | None = None,
     points: int = 150,
+    km: dict[str, KaplanMeier] | None = None,
 ) -> pd.DataFrame:
     """Cumulative conversion ``1 - S(t)`` per cohort (Kaplan–Meier), up to the longest window.
 
     Columns: ``cohort``, ``day``, ``cumulative``, ``ci_low``, ``ci_high``, ``at_risk``; one row at
-    day 0 and one per event time (at most about ``points`` per cohort: see :func:`_thin`).
+    day 0 and one per event time (at most about ``points`` per cohort: see :func:`_thin`). ``km``
+    is :func:`km_by_cohort`'s result when the caller already has it.
     """
     as_of = as_of or data_as_of(db)
     horizon = horizon_days or max(spec.windows)
     rows = []
-    for label, km in _km_by_cohort(db, spec, as_of, zone).items():
-        rows.append({"cohort": label, "day": 0.0, "cumulative": 0.0, "ci_low": 0.0, "ci_high": 0.0, "at_risk": km.n})
-        keep = km.times <= horizon
-        for t, s, lo, hi, r in zip(km.times[keep], km.survival[keep], km.ci_low[keep], km.ci_high[keep],
-                                   km.at_risk[keep], strict=True):
+    estimates = km if km is not None else km_by_cohort(db, spec, as_of, zone)
+    for label, estimate in estimates.items():
+        rows.append({"cohort": label, "day": 0.0, "cumulative": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+                     "at_risk": estimate.n})
+        keep = estimate.times <= horizon
+        for t, s, lo, hi, r in zip(estimate.times[keep], estimate.survival[keep], estimate.ci_low[keep],
+                                   estimate.ci_high[keep], estimate.at_risk[keep], strict=True):
             rows.append({"cohort": label, "day": float(t), "cumulative": 1 - float(s), "ci_low": 1 - float(hi),
                          "ci_high": 1 - float(lo), "at_risk": int(r)})
     curves = pd.DataFrame(rows, columns=["cohort", "day", "cumulative", "ci_low", "ci_high", "at_risk"])

@@ -50,12 +50,10 @@ def build_report(
                             "unit": spec.unit})
         for key in (None, *by):
             keys = [key] if key else []
-            sections.append(ConversionSection(
-                name=name, description=spec.description, by=key,
-                table=engine.conversion(name, by=keys, as_of=moment),
-                curves=engine.conversion_curves(name, by=keys, as_of=moment),
-                timing=engine.time_to_conversion(name, by=keys, as_of=moment),
-            ))
+            timing, curves = engine.conversion_timing(name, by=keys, as_of=moment)
+            sections.append(ConversionSection(name=name, description=spec.description, by=key,
+                                              table=engine.conversion(name, by=keys, as_of=moment),
+                                              curves=curves, timing=timing))
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
