@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from commetrics import schema
 from commetrics.errors import InputError
 
 __all__ = ["DEFAULT_AS_OF", "GENERATOR_VERSION", "DemoFiles", "generate"]
@@ -650,18 +651,7 @@ def _tag_labels() -> tuple[str, ...]:
 
 _TAG_LABELS = _tag_labels()
 
-ACTIVITY_SCHEMA = pa.schema(
-    [
-        ("activity_id", pa.string()),
-        ("member_id", pa.string()),
-        ("ts", _TS),
-        ("type", pa.string()),
-        ("channel", pa.string()),
-        ("program", pa.string()),
-        ("tags", pa.string()),
-        ("ref_id", pa.string()),
-    ]
-)
+ACTIVITY_SCHEMA = schema.arrow_file_schema(schema.ACTIVITIES)
 
 
 @dataclass

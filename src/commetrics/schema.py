@@ -12,8 +12,12 @@ Each table also has three load-internal columns (see ``LOAD_CHECK_COLUMN``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ColumnKind = Literal[
     "id",  # an identifier: trimmed text, never empty when it is a key
@@ -242,3 +246,23 @@ LOAD_CHECK_COLUMN = "_load_check"
 LOAD_RECORD_COLUMN = "_load_record"
 LOAD_ORD_COLUMN = "_load_ord"
 QUARANTINE_TABLE = "quarantine"
+
+
+def arrow_file_schema(
+    table: Table, columns: Sequence[str] | None = None, extra: Sequence[tuple[str, pa.DataType]] = ()
+) -> pa.Schema:
+    """The Arrow schema of a file that ``commetrics load`` reads into ``table`` as it is.
+
+    For writers of canonical files (the demo, platform-export converters): ``columns`` (default:
+    all but ``attributes``) in schema order, then the ``extra`` columns, which land in
+    ``attributes``. Tags are one text of labels joined by ``|``; instants are UTC microseconds.
+    """
+    import pyarrow as pa
+
+    kinds: dict[ColumnKind, pa.DataType] = {
+        "timestamp": pa.timestamp("us", tz="UTC"), "bool": pa.bool_(), "money": pa.float64(),
+        "int": pa.int64(), "score": pa.int64(),
+    }
+    chosen = columns if columns is not None else [c for c in table.column_names if c != "attributes"]
+    fields = [(name, kinds.get(table.column(name).kind, pa.string())) for name in chosen]
+    return pa.schema([*fields, *extra])

@@ -62,6 +62,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import schema
 from ..engine import Engine
 from ..errors import UnreadableFileError
 from ..ingest import LoadReport
@@ -81,38 +82,13 @@ QUESTION, ANSWER = "1", "2"  # PostTypeId
 ACCEPTANCE_VOTE = "1"  # VoteTypeId
 BATCH_ROWS = 50_000
 
-_TS = pa.timestamp("us", tz="UTC")
-MEMBERS_SCHEMA = pa.schema([
-    ("member_id", pa.string()),
-    ("handle", pa.string()),
-    ("name", pa.string()),
-    ("joined_at", _TS),
-    ("consent", pa.bool_()),
-    ("is_staff", pa.bool_()),
-    ("reputation", pa.int64()),
-    ("views", pa.int64()),
-    ("up_votes", pa.int64()),
-    ("down_votes", pa.int64()),
-    ("location", pa.string()),
-    ("website_url", pa.string()),
-    ("network_account_id", pa.string()),
-])
-ACTIVITIES_SCHEMA = pa.schema([
-    ("activity_id", pa.string()),
-    ("member_id", pa.string()),
-    ("ts", _TS),
-    ("type", pa.string()),
-    ("channel", pa.string()),
-    ("program", pa.string()),
-    ("tags", pa.string()),
-    ("ref_id", pa.string()),
-])
-OUTCOMES_SCHEMA = pa.schema([
-    ("outcome_id", pa.string()),
-    ("member_id", pa.string()),
-    ("ts", _TS),
-    ("type", pa.string()),
-])
+MEMBERS_SCHEMA = schema.arrow_file_schema(
+    schema.MEMBERS, ("member_id", "handle", "name", "joined_at", "consent", "is_staff"),
+    extra=[("reputation", pa.int64()), ("views", pa.int64()), ("up_votes", pa.int64()), ("down_votes", pa.int64()),
+           ("location", pa.string()), ("website_url", pa.string()), ("network_account_id", pa.string())],
+)
+ACTIVITIES_SCHEMA = schema.arrow_file_schema(schema.ACTIVITIES)
+OUTCOMES_SCHEMA = schema.arrow_file_schema(schema.OUTCOMES, ("outcome_id", "member_id", "ts", "type"))
 
 #: every count :func:`convert` reports, in a fixed order (all present, zero or not)
 COUNT_KEYS = (
