@@ -25,8 +25,8 @@ def test_errors_are_value_errors_with_one_root() -> None:
     assert issubclass(commetrics.WorkspaceError, commetrics.CommetricsError)
 
 
-def test_import_does_not_pull_in_the_service_or_spark() -> None:
-    code = ("import sys, commetrics; heavy = [m for m in ('fastapi', 'uvicorn', 'pyspark', 'lifelines') "
-            "if m in sys.modules]; print(heavy)")
+def test_import_does_not_pull_in_the_service_spark_or_the_analysis_stack() -> None:
+    code = ("import sys, commetrics; heavy = [m for m in ('fastapi', 'uvicorn', 'pyspark', 'lifelines', 'ibis', "
+            "'scipy') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -15,20 +15,13 @@ from . import schema
 from .config import Config
 from .errors import InputError, UnknownNameError, WorkspaceError
 from .ingest import LoadReport, load_file
-from .metrics.conversion import (
-    ConversionSpec,
-    conversion_rates,
-    cumulative_curves,
-    data_as_of,
-    has_never_joined_contacts,
-    km_by_cohort,
-    time_to_conversion,
-)
 from .store import Store, Workspace, quote_identifier
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
     from ibis.expr.types import Table as IbisTable
+
+    from .metrics.conversion import ConversionSpec
 
 
 @dataclass(frozen=True)
@@ -165,6 +158,7 @@ class Engine:
         by: Sequence[str] = (),
     ) -> ConversionSpec:
         """A named conversion of ``commetrics.toml``, or an ad-hoc one from ``outcome`` (flags override)."""
+        from .metrics.conversion import ConversionSpec  # analyses load Ibis only when used
         if name is not None:
             definitions = self.config.conversions
             if name not in definitions:
@@ -230,6 +224,8 @@ class Engine:
         --------
         >>> engine.conversion(outcome="trial_start", by=["entry_path"], windows=[30, 90])  # doctest: +SKIP
         """
+        from .metrics.conversion import conversion_rates, has_never_joined_contacts
+
         spec = self.conversion_spec(name, outcome=outcome, anchor=anchor, windows=windows, unit=unit, by=by)
         if baseline is None:
             baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(self.ibis())
@@ -239,18 +235,24 @@ class Engine:
     def time_to_conversion(self, name: str | None = None, *, as_of: datetime | None = None,
                            **options: Any) -> pd.DataFrame:
         """Median days among converters and the Kaplan–Meier time to conversion, per cohort."""
+        from .metrics.conversion import time_to_conversion
+
         spec = self.conversion_spec(name, **options)
         return time_to_conversion(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
 
     def conversion_curves(self, name: str | None = None, *, as_of: datetime | None = None,
                           **options: Any) -> pd.DataFrame:
         """Cumulative conversion curves (1 - Kaplan–Meier) per cohort, up to the longest window."""
+        from .metrics.conversion import cumulative_curves
+
         spec = self.conversion_spec(name, **options)
         return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
 
     def conversion_timing(self, name: str | None = None, *, as_of: datetime | None = None,
                           **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Time to conversion and the cumulative curves together, estimating Kaplan–Meier once."""
+        from .metrics.conversion import cumulative_curves, km_by_cohort, time_to_conversion
+
         spec = self.conversion_spec(name, **options)
         moment, zone = self._as_of(as_of), self.config.reporting.timezone
         km = km_by_cohort(self.ibis(), spec, moment, zone)
@@ -339,6 +341,8 @@ class Engine:
 
     def _as_of(self, as_of: datetime | None) -> datetime:
         if as_of is None:
+            from .metrics.conversion import data_as_of
+
             return data_as_of(self.ibis())
         return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
 
