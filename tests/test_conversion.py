@@ -163,7 +163,7 @@ def test_named_definitions_and_errors(tmp_path: Path) -> None:
 
 def test_data_as_of_defaults_to_the_latest_loaded_instant(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        assert engine._as_of(None) == datetime(2025, 3, 21, tzinfo=UTC)
+        assert engine.as_of(None) == datetime(2025, 3, 21, tzinfo=UTC)
 
 
 @pytest.mark.slow

@@ -231,7 +231,7 @@ def conversion(
     moment = _parse_as_of(as_of)
     with Engine(workspace, read_only=True) as engine:
         spec = engine.conversion_spec(name, **options)
-        moment = moment or engine._as_of(None)
+        moment = moment or engine.as_of(None)
         rates = engine.conversion(name, as_of=moment, reference=reference, baseline=baseline, **options)
         timing = engine.time_to_conversion(name, as_of=moment, **options)
     if as_json:

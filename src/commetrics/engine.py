@@ -229,7 +229,7 @@ class Engine:
         spec = self.conversion_spec(name, outcome=outcome, anchor=anchor, windows=windows, unit=unit, by=by)
         if baseline is None:
             baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(self.ibis())
-        return conversion_rates(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone,
+        return conversion_rates(self.ibis(), spec, as_of=self.as_of(as_of), zone=self.config.reporting.timezone,
                                 reference=reference, baseline=baseline)
 
     def time_to_conversion(self, name: str | None = None, *, as_of: datetime | None = None,
@@ -238,7 +238,7 @@ class Engine:
         from .metrics.conversion import time_to_conversion
 
         spec = self.conversion_spec(name, **options)
-        return time_to_conversion(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
+        return time_to_conversion(self.ibis(), spec, as_of=self.as_of(as_of), zone=self.config.reporting.timezone)
 
     def conversion_curves(self, name: str | None = None, *, as_of: datetime | None = None,
                           **options: Any) -> pd.DataFrame:
@@ -246,7 +246,7 @@ class Engine:
         from .metrics.conversion import cumulative_curves
 
         spec = self.conversion_spec(name, **options)
-        return cumulative_curves(self.ibis(), spec, as_of=self._as_of(as_of), zone=self.config.reporting.timezone)
+        return cumulative_curves(self.ibis(), spec, as_of=self.as_of(as_of), zone=self.config.reporting.timezone)
 
     def conversion_timing(self, name: str | None = None, *, as_of: datetime | None = None,
                           **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -254,7 +254,7 @@ class Engine:
         from .metrics.conversion import cumulative_curves, km_by_cohort, time_to_conversion
 
         spec = self.conversion_spec(name, **options)
-        moment, zone = self._as_of(as_of), self.config.reporting.timezone
+        moment, zone = self.as_of(as_of), self.config.reporting.timezone
         km = km_by_cohort(self.ibis(), spec, moment, zone)
         return (time_to_conversion(self.ibis(), spec, as_of=moment, zone=zone, km=km),
                 cumulative_curves(self.ibis(), spec, as_of=moment, zone=zone, km=km))
@@ -313,7 +313,7 @@ class Engine:
             without = (0, 0.0)
         else:
             journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days,
-                                      grain=by, as_of=self._as_of(as_of))
+                                      grain=by, as_of=self.as_of(as_of))
             path_table = journeys.paths
             result = attribute(journeys, models, half_life_days=half_life_days, order=order)
             without = (journeys.conversions_without_touch, journeys.value_without_touch)
@@ -330,7 +330,7 @@ class Engine:
         revenue per member (see :mod:`commetrics.metrics.community`)."""
         from .metrics.community import community_metrics
 
-        return community_metrics(self.ibis(), as_of=self._as_of(as_of), since=since)
+        return community_metrics(self.ibis(), as_of=self.as_of(as_of), since=since)
 
     def report(self, path: str | Path, *, conversions: Sequence[str] | None = None,
                by: Sequence[str] = ("entry_path", "join_month"), as_of: datetime | None = None) -> Path:
@@ -339,7 +339,12 @@ class Engine:
 
         return write_report(self, path, conversions=conversions, by=by, as_of=as_of)
 
-    def _as_of(self, as_of: datetime | None) -> datetime:
+    def as_of(self, as_of: datetime | None = None) -> datetime:
+        """The "now" analyses use: ``as_of`` (naive read as UTC), else the latest instant loaded.
+
+        Exports are snapshots: measuring against the clock would count the time since the export
+        as time in which nobody converted.
+        """
         if as_of is None:
             from .metrics.conversion import data_as_of
 

@@ -32,7 +32,7 @@ def build_report(
 
     Conversions whose outcomes the store does not hold are listed under notes, not shown empty.
     """
-    moment = engine._as_of(as_of)
+    moment = engine.as_of(as_of)
     names = list(conversions) if conversions else list(engine.config.conversions)
     sections: list[ConversionSection] = []
     definitions = []
