@@ -14,30 +14,46 @@ Heuristic models (per converting path, credit split over its touches):
   (configurable); a path of one touch gives it everything, a path of two splits the credit in
   proportion to the first and last weights (50/50 by default), since there is no middle.
 
-Markov removal effect, orders 1 to 4, solved exactly (no simulation): the journeys define a chain
+Markov removal effect, orders 1 to 4, solved without simulation: the journeys define a chain
 ``start -> classes -> (conversion | null)`` with transition probabilities estimated from the
 counts (converting paths weighted by ``conversions``, others by ``nulls``). ``P`` is the
 probability of reaching ``conversion`` from ``start``, found by solving ``(I - Q) x = r``.
 Removing class k sends every transition into k to ``null``; its removal effect is
 ``1 - P_k / P``. Conversions and value are split in proportion to the removal effects.
-Consecutive repeats of a class are kept as self-loops, which do not change absorption
-probabilities.
+Consecutive repeats of a class are self-loops, which do not change absorption probabilities (they
+are folded into the state's other transitions). Chains of up to 2,000 states (every order-1 chain
+of fewer than 2,000 classes) are solved exactly by sparse LU; larger ones (orders 3-4 over many
+classes, where LU fills in) by pushing the probability mass through the chain until less than
+1e-13 is in transit, with that bound reported as ``removal_effect_error``.
+
+Shapley value with the "set" characteristic function of Zhao et al. (2018): ``v(S)`` is the total
+of the converting journeys whose set of classes lies within S. ``v`` is then a weighted sum of
+unanimity games, so the Shapley value has a closed form — each journey's credit split equally over
+the distinct classes it touched — which is exact for any number of classes (no sampling, no
+truncation of players). The tests check it against the definition, coalition by coalition.
+
+Paths are held column-wise (class codes of all touches end to end, with path offsets), so every
+model is a handful of array operations whatever the number of distinct paths: no Python loop runs
+per path or per touch.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
 
 __all__ = [
+    "GRAINS",
     "HEURISTIC_MODELS",
     "MODELS",
     "Journeys",
@@ -54,40 +70,111 @@ __all__ = [
 
 HEURISTIC_MODELS = ("first", "last", "linear", "position")
 PATH_SEPARATOR = " > "
+_JOIN = "\x1f"  # joins touches inside the engine: a control character no class name contains
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Paths:
-    """Aggregated journeys: each path once, with its conversions, value and non-converting count."""
+    """Aggregated journeys: each path once, with its conversions, value and non-converting count.
 
-    paths: tuple[tuple[str, ...], ...]
+    ``codes`` holds the class index (into ``classes``, which is sorted) of every touch of every
+    path, end to end; path ``i`` is ``codes[offsets[i]:offsets[i + 1]]``. Paths are never empty
+    and keep the order of their rows. A path may appear on several rows: every model adds rows up,
+    so that gives the same credit as one row with the summed counts (and merging would cost a
+    grouping of every path for nothing).
+    """
+
+    classes: tuple[str, ...]
+    codes: np.ndarray
+    offsets: np.ndarray
     conversions: np.ndarray
     value: np.ndarray
     nulls: np.ndarray
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[Sequence[str], float, float, float]]) -> Paths:
-        """Build from ``(path, conversions, value, nulls)``; equal paths are added together."""
-        merged: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for path, conversions, value, nulls in records:
-            key = tuple(str(t).strip() for t in path if str(t).strip())
-            if not key:
-                continue
-            if conversions < 0 or nulls < 0 or value < 0:
-                raise InputError(f"Path {PATH_SEPARATOR.join(key)!r} has a negative count or value; "
-                                 "conversions, value and nulls must be 0 or more.")
-            row = merged[key]
-            row[0] += conversions
-            row[1] += value
-            row[2] += nulls
-        keys = tuple(sorted(merged))
-        return cls(paths=keys, conversions=np.array([merged[k][0] for k in keys], dtype=float),
-                   value=np.array([merged[k][1] for k in keys], dtype=float),
-                   nulls=np.array([merged[k][2] for k in keys], dtype=float))
+        """Build from ``(path, conversions, value, nulls)`` records."""
+        rows = [(_JOIN.join(str(t) for t in path), float(c), float(v), float(n)) for path, c, v, n in records]
+        path, c, v, n = ([r[i] for r in rows] for i in range(4))
+        return cls.from_arrow(pa.array(path, pa.string()), pa.array(c, pa.float64()), pa.array(v, pa.float64()),
+                              pa.array(n, pa.float64()), separator=_JOIN)
 
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(sorted({t for p in self.paths for t in p}))
+    @classmethod
+    def from_arrow(cls, path: pa.Array | pa.ChunkedArray, conversions: Any, value: Any, nulls: Any, *,
+                   separator: str = ">") -> Paths:
+        """Build from Arrow columns: ``path`` strings of touches joined by ``separator`` (each touch
+        trimmed; empty touches and empty paths dropped) and the three counts (missing read as 0).
+
+        Runs in Arrow's and numpy's vectorised kernels: the touches are dictionary-encoded as they
+        are, and only the distinct names are trimmed and sorted.
+        """
+        numbers = [np.asarray(pc.fill_null(pc.cast(x, pa.float64()), 0.0), dtype=float)
+                   for x in (conversions, value, nulls)]
+        text = pc.fill_null(pc.cast(path, pa.string()), "")
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        parts = pc.split_pattern(text, separator)
+        encoded = pc.dictionary_encode(pc.list_flatten(parts))
+        raw = [str(name).strip() for name in encoded.dictionary.to_pylist()]
+        names = sorted(set(raw) - {""})
+        number = {name: i for i, name in enumerate(names)}
+        code_of_raw = np.array([number.get(name, -1) for name in raw], dtype=np.int32)
+        codes = code_of_raw[np.asarray(encoded.indices, dtype=np.int64)] if len(raw) else np.zeros(0, np.int32)
+        keep = codes >= 0
+        parent = np.asarray(pc.list_parent_indices(parts), dtype=np.int64)[keep]
+        lengths = np.bincount(parent, minlength=len(parts))
+        rows = lengths > 0
+        negative = rows & ((numbers[0] < 0) | (numbers[1] < 0) | (numbers[2] < 0))
+        if negative.any():
+            first = int(np.flatnonzero(negative)[0])
+            shown = PATH_SEPARATOR.join(t.strip() for t in str(text[first].as_py()).split(separator) if t.strip())
+            raise InputError(f"Path {shown!r} has a negative count or value; conversions, value and nulls must "
+                             f"be 0 or more ({int(negative.sum()):,} such row(s)). Fix them and run again.")
+        return cls(classes=tuple(names), codes=codes[keep],
+                   offsets=np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64),
+                   conversions=numbers[0][rows], value=numbers[1][rows], nulls=numbers[2][rows])
+
+    def with_counts(self, conversions: np.ndarray, value: np.ndarray, nulls: np.ndarray) -> Paths:
+        """The same paths with other counts (a bootstrap replicate)."""
+        return Paths(self.classes, self.codes, self.offsets, conversions, value, nulls)
+
+    def subset(self, keep: np.ndarray) -> Paths:
+        """Only the paths where ``keep`` is true (classes unchanged)."""
+        lengths = np.diff(self.offsets)[keep]
+        touch_keep = np.repeat(keep, np.diff(self.offsets))
+        return Paths(self.classes, self.codes[touch_keep], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                     self.conversions[keep], self.value[keep], self.nulls[keep])
+
+    @cached_property
+    def converting(self) -> Paths:
+        """The paths with conversions or value (the only ones that receive credit)."""
+        keep = (self.conversions != 0) | (self.value != 0)
+        return self if keep.all() else self.subset(keep)
+
+    @cached_property
+    def observed(self) -> Paths:
+        """The paths seen at least once (converting or not): the ones that shape a Markov chain."""
+        keep = (self.conversions + self.nulls) > 0
+        return self if keep.all() else self.subset(keep)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @cached_property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """The paths as tuples of class names (for small tables: it builds Python objects)."""
+        names = np.asarray(self.classes, dtype=object)[self.codes]
+        return tuple(tuple(names[a:b]) for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True))
+
+    @cached_property
+    def path_of_touch(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.offsets))
+
+    @cached_property
+    def position(self) -> np.ndarray:
+        """Each touch's 0-based position in its path."""
+        position: np.ndarray = np.arange(len(self.codes), dtype=np.int64) - self.offsets[:-1][self.path_of_touch]
+        return position
 
     @property
     def total_conversions(self) -> float:
@@ -98,39 +185,57 @@ class Paths:
         return float(self.value.sum())
 
 
-def read_paths(frame: pd.DataFrame) -> Paths:
+def read_paths(frame: pd.DataFrame | pa.Table) -> Paths:
     """Paths from a table with ``path`` (touches joined by " > "), ``total_conversions``,
     ``total_conversion_value`` and ``total_null`` (the format of the common attribution libraries).
     """
-    missing = [c for c in ("path", "total_conversions") if c not in frame.columns]
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    missing = [c for c in ("path", "total_conversions") if c not in table.column_names]
     if missing:
         raise InputError(f"The path table needs the column(s) {', '.join(missing)}; columns found: "
-                         f"{', '.join(map(str, frame.columns))}. Expected: path, total_conversions, "
+                         f"{', '.join(map(str, table.column_names))}. Expected: path, total_conversions, "
                          "total_conversion_value, total_null.")
-    value = frame.get("total_conversion_value", 0.0)
-    nulls = frame.get("total_null", 0.0)
-    table = pd.DataFrame({"path": frame["path"].astype(str), "c": frame["total_conversions"], "v": value,
-                          "n": nulls}).fillna(0.0)
-    return Paths.from_records(
-        (p.split(">"), float(c), float(v), float(n)) for p, c, v, n in table.itertuples(index=False))
+    zeros = pa.nulls(table.num_rows, pa.float64())
+    columns = {}
+    for name in ("total_conversions", "total_conversion_value", "total_null"):
+        column = table[name] if name in table.column_names else zeros
+        try:
+            columns[name] = pc.cast(column, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise InputError(f"The path table's column {name} must hold numbers: {error}. Fix the file and "
+                             "run the command again.") from error
+    return Paths.from_arrow(table["path"], columns["total_conversions"], columns["total_conversion_value"],
+                            columns["total_null"], separator=">")
 
 
-def _shares(path: tuple[str, ...], model: str, first: float, last: float) -> list[float]:
-    n = len(path)
-    if model == "first":
-        return [1.0] + [0.0] * (n - 1)
-    if model == "last":
-        return [0.0] * (n - 1) + [1.0]
-    if model == "linear":
-        return [1.0 / n] * n
-    if model == "position":
-        if n == 1:
-            return [1.0]
-        if n == 2:
-            return [first / (first + last), last / (first + last)]
-        middle = (1.0 - first - last) / (n - 2)
-        return [first] + [middle] * (n - 2) + [last]
-    raise InputError(f"Unknown heuristic model {model!r}; use one of {', '.join(HEURISTIC_MODELS)}.")
+def read_path_file(path: str | Any) -> Paths:
+    """Paths from a CSV path file, comma or semicolon separated (told apart by the header line)."""
+    from pathlib import Path
+
+    import pyarrow.csv as pacsv
+
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"Path file not found: {file}. Check the path and run the command again.")
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.readline()
+    delimiter = ";" if head.count(";") > head.count(",") else ","
+    try:
+        table = pacsv.read_csv(file, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                               convert_options=pacsv.ConvertOptions(column_types={"path": pa.string()}))
+    except pa.ArrowInvalid as error:
+        raise InputError(f"Could not read the path file {file}: {error}. Expected a header line "
+                         "path, total_conversions, total_conversion_value, total_null.") from error
+    return read_paths(table)
+
+
+def _credit(paths: Paths, class_of_touch: np.ndarray, share: np.ndarray, path_of_share: np.ndarray,
+            columns: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    k = len(paths.classes)
+    frame = {"class": list(paths.classes),
+             "conversions": np.bincount(class_of_touch, weights=share * paths.conversions[path_of_share], minlength=k),
+             "value": np.bincount(class_of_touch, weights=share * paths.value[path_of_share], minlength=k)}
+    return pd.DataFrame({**frame, **(columns or {})})
 
 
 def heuristic_attribution(paths: Paths, model: str, *, first: float = 0.4, last: float = 0.4) -> pd.DataFrame:
@@ -139,162 +244,201 @@ def heuristic_attribution(paths: Paths, model: str, *, first: float = 0.4, last:
     Returns a frame with ``class``, ``conversions``, ``value`` (sorted by class); the columns sum
     to the totals of the converting paths.
     """
+    if model not in HEURISTIC_MODELS:
+        raise InputError(f"Unknown heuristic model {model!r}; use one of {', '.join(HEURISTIC_MODELS)}.")
     if not (first >= 0 and last >= 0 and first + last <= 1 and first + last > 0):
         raise InputError("Position weights must be between 0 and 1, with first + last between 0 and 1.")
-    conversions: dict[str, float] = dict.fromkeys(paths.classes, 0.0)
-    value: dict[str, float] = dict.fromkeys(paths.classes, 0.0)
-    for path, c, v in zip(paths.paths, paths.conversions, paths.value, strict=True):
-        if c == 0 and v == 0:
-            continue
-        for touch, share in zip(path, _shares(path, model, first, last), strict=True):
-            conversions[touch] += c * share
-            value[touch] += v * share
-    return pd.DataFrame({"class": list(conversions), "conversions": list(conversions.values()),
-                         "value": list(value.values())})
+    live = paths.converting
+    position, owner = live.position, live.path_of_touch
+    n = np.diff(live.offsets)[owner]
+    is_first, is_last = position == 0, position == n - 1
+    if model == "first":
+        share = is_first.astype(float)
+    elif model == "last":
+        share = is_last.astype(float)
+    elif model == "linear":
+        share = 1.0 / n
+    else:
+        middle = (1.0 - first - last) / np.maximum(n - 2, 1)
+        share = np.where(is_first, first, np.where(is_last, last, middle))
+        share = np.where(n == 1, 1.0, np.where(n == 2, share / (first + last), share))
+    return _credit(live, live.codes, share, owner)
 
 
-def _conversion_probability(paths: Paths, order: int, removed: str | None) -> float:
-    """P(reach conversion from start) in the order-``order`` chain, with ``removed`` sent to null.
+def _markov_states(paths: Paths, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(state key of each touch, state key before each touch, key base): a state is the last
+    ``order`` classes visited, as digits ``code + 1`` in base ``len(classes) + 1`` (0 = the start)."""
+    base = len(paths.classes) + 1
+    if float(base) ** order >= 2.0**62:
+        raise InputError(f"{len(paths.classes):,} classes are too many for a Markov chain of order {order}; "
+                         "use a lower --order or a coarser --by.")
+    position = paths.position
+    digit = paths.codes.astype(np.int64) + 1
+    key = digit.copy()
+    for j in range(1, order):  # the class j touches back, where the path has one
+        back = np.zeros_like(digit)
+        back[j:] = digit[:-j]
+        key += np.where(position >= j, back, 0) * base**j
+    before = np.zeros_like(key)
+    before[1:] = key[:-1]
+    before[position == 0] = 0
+    return key, before, paths.path_of_touch, base
 
-    A state is the last ``order`` classes visited (the start is the empty history). Removing a
-    class sends every transition into a state that ends with it (the moment it is visited) to
-    null. The absorption probabilities solve the sparse system ``(I - Q) x = r``.
+
+#: Chains up to this many states are solved directly (sparse LU); larger ones by propagation.
+DIRECT_STATES = 2_000
+#: Propagation stops once the probability mass still in transit is below this (an error bound).
+TRANSIT_TOLERANCE = 1e-13
+MAX_STEPS = 100_000
+
+
+def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The absorbing chain of the journeys: (Q among transient states, r = P(state -> conversion),
+    the last class of each state (-1 for the start, state 0)).
+
+    A state is the last ``order`` classes visited (the start is the empty history). Self-loops
+    (consecutive repeats) are folded into the other transitions of their state — a state that
+    loops with probability s leaves by each other way with probability q / (1 - s) — which keeps
+    every absorption probability and removes the slowest mode of the chain.
     """
-    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse import csr_matrix
+
+    key, before, owner, base = _markov_states(paths, order)
+    if base**order <= 1 << 24:  # small key space: number the states through a dense lookup, no sort
+        present = np.zeros(base**order, dtype=bool)
+        present[0] = True
+        present[key] = True
+        states = np.flatnonzero(present)
+        number = np.cumsum(present) - 1
+        to_id, from_id = number[key], number[before]
+    else:
+        states, to_id = np.unique(np.concatenate([[0], key]), return_inverse=True)
+        to_id = to_id[1:]
+        from_id = np.searchsorted(states, before)
+    weight = (paths.conversions + paths.nulls)[owner]
+    end_id = to_id[paths.offsets[1:] - 1]
+    size = len(states)
+    move = from_id != to_id
+    from_id, to_id, weight = from_id[move], to_id[move], weight[move]
+    out_total = (np.bincount(from_id, weights=weight, minlength=size)
+                 + np.bincount(end_id, weights=paths.conversions + paths.nulls, minlength=size))
+    scale = np.divide(1.0, out_total, out=np.zeros(size), where=out_total > 0)
+    if size <= 1_024:  # add up the edges in a dense table: no sort of the touches
+        table = np.bincount(from_id * size + to_id, weights=weight, minlength=size * size).reshape(size, size)
+        q = csr_matrix(table * scale[:, None])
+    else:
+        q = csr_matrix((weight * scale[from_id], (from_id, to_id)), shape=(size, size))  # duplicates are summed
+    r = np.bincount(end_id, weights=paths.conversions, minlength=size) * scale
+    return q, r, states % base - 1
+
+
+def _conversion_probabilities(paths: Paths, order: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """P(reach conversion from start); the same with each class removed (every transition into a
+    state that ends with it sent to null); and an upper bound on the error of each of those.
+
+    Small chains solve ``(I - Q) x = r`` exactly by sparse LU (error 0). Large ones (high orders
+    over many classes, where LU fills in) push the start's probability mass through the chain for
+    the base and every removal at once, until the mass still in transit — the bound on what is
+    not yet counted — is below ``TRANSIT_TOLERANCE``.
+    """
+    from scipy.sparse import csr_matrix, diags, identity
     from scipy.sparse.linalg import spsolve
 
-    states: dict[tuple[str, ...], int] = {(): 0}
-    edges: dict[tuple[int, int], float] = defaultdict(float)
-    to_conversion: dict[int, float] = defaultdict(float)
-    out_total: dict[int, float] = defaultdict(float)
-    for path, c, n in zip(paths.paths, paths.conversions, paths.nulls, strict=True):
-        weight = c + n
-        if weight == 0:
-            continue
-        history: tuple[str, ...] = ()
-        current = 0
-        for touch in path:
-            history = (*history, touch)[-order:]
-            target = states.setdefault(history, len(states))
-            edges[(current, target)] += weight
-            out_total[current] += weight
-            current = target
-        out_total[current] += weight
-        to_conversion[current] += c
-    if not to_conversion:
-        return 0.0
-    # The chain is estimated from all journeys; removal then sends transitions into the class to null.
-    last_class = {index: history[-1] if history else None for history, index in states.items()}
-    size = len(states)
-    rows, cols, data = [], [], []
-    for (i, j), w in edges.items():
-        if removed is not None and last_class[j] == removed:
-            continue
-        rows.append(i)
-        cols.append(j)
-        data.append(w / out_total[i])
-    q = csr_matrix((data, (rows, cols)), shape=(size, size))
-    r = np.zeros(size)
-    for i, w in to_conversion.items():
-        if removed is None or last_class[i] != removed:
-            r[i] = w / out_total[i]
-    x = spsolve((identity(size, format="csr") - q).tocsc(), r)
-    return float(np.atleast_1d(x)[0])
+    k = len(paths.classes)
+    live = paths.observed
+    if live.conversions.sum() <= 0:
+        return 0.0, np.zeros(k), np.zeros(k + 1)
+    q, r, last_class = _chain(live, order)
+    size = q.shape[0]
+    keep = np.ones((k + 1, size))  # row 0: nothing removed; row 1 + c: class c removed
+    present = last_class >= 0
+    keep[1 + last_class[present], np.flatnonzero(present)] = 0.0
+    if size <= DIRECT_STATES:
+        found = np.zeros(k + 1)
+        for row in range(k + 1):
+            if row and keep[row].all():  # the class is never visited: nothing changes
+                found[row] = found[0]
+                continue
+            q_row = csr_matrix(q @ diags(keep[row]))
+            solution = spsolve((identity(size, format="csr") - q_row).tocsc(), r * keep[row])
+            found[row] = float(np.atleast_1d(solution)[0])
+        return found[0], found[1:], np.zeros(k + 1)
+    mass = np.zeros((k + 1, size))
+    mass[:, 0] = 1.0
+    found = np.zeros(k + 1)
+    forward = csr_matrix(q.T)
+    in_transit = np.ones(k + 1)
+    for _ in range(MAX_STEPS):
+        found += mass @ r
+        mass = (forward @ mass.T).T * keep
+        in_transit = mass.sum(axis=1)
+        if in_transit.max() <= TRANSIT_TOLERANCE:
+            break
+    return found[0], found[1:], in_transit
 
 
 def markov_attribution(paths: Paths, *, order: int = 1) -> pd.DataFrame:
     """Attributed ``conversions`` and ``value`` per class by the Markov removal effect.
 
-    ``order`` 1 to 4; every order is solved exactly (a sparse linear system over the histories
-    that occur), never simulated. Also returns ``removal_effect`` per class. A class that appears
-    on no path that leads to a conversion gets 0 (removing it never lowers conversion).
+    ``order`` 1 to 4, never simulated: chains of up to ``DIRECT_STATES`` states are solved
+    exactly; larger ones by propagating the probability mass until less than
+    ``TRANSIT_TOLERANCE`` is in transit. Also returns ``removal_effect`` per class and
+    ``removal_effect_error``, an upper bound on its error (0 when solved exactly). A class that
+    appears on no path that leads to a conversion gets 0 (removing it never lowers conversion).
     """
     if not 1 <= order <= 4:
         raise InputError(f"The Markov order must be 1 to 4, not {order}.")
     classes = paths.classes
-    base = _conversion_probability(paths, order, None)
-    effects = {c: (1.0 - _conversion_probability(paths, order, c) / base) if base > 0 else 0.0 for c in classes}
-    effects = {c: max(e, 0.0) for c, e in effects.items()}
-    total_effect = sum(effects.values())
-    shares = {c: (e / total_effect if total_effect > 0 else 0.0) for c, e in effects.items()}
+    base, removed, error = _conversion_probabilities(paths, order)
+    if base > 0:
+        effects = np.maximum(1.0 - removed / base, 0.0)
+        # P and P_k each lie in [found, found + error]: the widest removal effect that allows.
+        low = 1.0 - (removed + error[1:]) / base
+        high = 1.0 - removed / (base + error[0])
+        bound = np.maximum(np.abs(effects - np.maximum(low, 0.0)), np.abs(np.maximum(high, 0.0) - effects))
+    else:
+        effects = bound = np.zeros(len(classes))
+    total_effect = effects.sum()
+    shares = effects / total_effect if total_effect > 0 else np.zeros(len(classes))
     return pd.DataFrame({
         "class": list(classes),
-        "conversions": [paths.total_conversions * shares[c] for c in classes],
-        "value": [paths.total_value * shares[c] for c in classes],
-        "removal_effect": [effects[c] for c in classes],
+        "conversions": paths.total_conversions * shares,
+        "value": paths.total_value * shares,
+        "removal_effect": effects,
+        "removal_effect_error": bound,
     })
 
 
-# -- Shapley value --------------------------------------------------------------------------------
-
-SHAPLEY_EXACT_LIMIT = 15
-
-
-def shapley_attribution(paths: Paths, *, samples: int = 20_000, seed: int = 0) -> pd.DataFrame:
+def shapley_attribution(paths: Paths) -> pd.DataFrame:
     """Attributed ``conversions`` and ``value`` per class by the Shapley value.
 
     Characteristic function (the "set" form of Zhao et al., 2018): ``v(S)`` is the total over
     converting journeys whose *set* of classes lies within S — order and repeats do not matter.
-    The Shapley value then splits ``v(all classes)`` = the totals exactly (efficiency). Exact for
-    up to 15 classes (every coalition, no truncation of players); beyond, estimated from ``samples``
-    random orderings, with the standard error in ``conversions_se``.
+    ``v`` is the sum over journeys of ``weight x [set within S]``, a weighted sum of unanimity
+    games, and the Shapley value is linear, so each journey's credit is split equally over its
+    distinct classes. This is exact for any number of classes and splits ``v(all classes)`` = the
+    totals exactly (efficiency).
     """
-    classes = paths.classes
-    n = len(classes)
-    index = {c: i for i, c in enumerate(classes)}
-    masks = np.array([sum(1 << index[t] for t in set(p)) for p in paths.paths], dtype=np.int64)
-    if n == 0:
-        return pd.DataFrame(columns=["class", "conversions", "value", "conversions_se"])
-    if n <= SHAPLEY_EXACT_LIMIT:
-        conversions = _shapley_exact(masks, paths.conversions, n)
-        value = _shapley_exact(masks, paths.value, n)
-        se = np.zeros(n)
-    else:
-        conversions, se = _shapley_sampled(masks, paths.conversions, n, samples, seed)
-        value, _ = _shapley_sampled(masks, paths.value, n, samples, seed)
-    return pd.DataFrame({"class": list(classes), "conversions": conversions, "value": value, "conversions_se": se})
-
-
-def _coalition_values(masks: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """v(S) for every coalition S (bit mask): the weights of journeys whose class set is within S."""
-    v = np.zeros(1 << n)
-    np.add.at(v, masks, weights)
-    for bit in range(n):  # sum over subsets (zeta transform)
-        step = 1 << bit
-        for start in range(0, 1 << n, step << 1):
-            v[start + step:start + (step << 1)] += v[start:start + step]
-    return v
-
-
-def _shapley_exact(masks: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    from math import factorial
-
-    v = _coalition_values(masks, weights, n)
-    all_masks = np.arange(1 << n)
-    sizes = np.array([bin(m).count("1") for m in range(1 << n)])
-    coefficient = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) if s < n else 0.0
-                            for s in range(n + 1)])
-    phi = np.zeros(n)
-    for i in range(n):
-        without = all_masks[(all_masks >> i) & 1 == 0]
-        phi[i] = float(np.sum(coefficient[sizes[without]] * (v[without | (1 << i)] - v[without])))
-    return phi
-
-
-def _shapley_sampled(masks: np.ndarray, weights: np.ndarray, n: int, samples: int, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    contributions = np.zeros((samples, n))
-    for s in range(samples):
-        order = rng.permutation(n)
-        coalition = 0
-        before = 0.0
-        for player in order:
-            coalition |= 1 << int(player)
-            after = float(weights[(masks & ~coalition) == 0].sum())
-            contributions[s, player] = after - before
-            before = after
-    return contributions.mean(axis=0), contributions.std(axis=0, ddof=1) / np.sqrt(samples)
+    live = paths.converting
+    k = len(live.classes)
+    owner = live.path_of_touch
+    if k <= 62:  # the set of classes of each path as a bit mask: one pass over the touches
+        masks = np.bitwise_or.reduceat(np.left_shift(np.int64(1), live.codes.astype(np.int64)),
+                                       live.offsets[:-1]) if len(live) else np.zeros(0, np.int64)
+        weight = 1.0 / np.bitwise_count(masks)
+        member = [((masks >> c) & 1).astype(bool) for c in range(k)]
+        return pd.DataFrame({
+            "class": list(live.classes),
+            "conversions": [float(np.sum((weight * live.conversions)[m])) for m in member],
+            "value": [float(np.sum((weight * live.value)[m])) for m in member],
+        }) if k else pd.DataFrame(columns=["class", "conversions", "value"])
+    # Many classes: find each class's first touch in its path by sorting the (path, class) pairs.
+    pair = owner * k + live.codes
+    order = np.argsort(pair, kind="stable")
+    first_seen = np.ones(len(pair), dtype=bool)
+    first_seen[order[1:][pair[order][1:] == pair[order][:-1]]] = False
+    distinct = np.bincount(owner[first_seen], minlength=len(live))
+    return _credit(live, live.codes[first_seen], 1.0 / distinct[owner[first_seen]], owner[first_seen])
 
 
 # -- time decay (needs the time of every touch) ----------------------------------------------------
@@ -307,23 +451,34 @@ def time_decay_attribution(touches: pd.DataFrame, *, half_life_days: float = 7.0
     ``days_before`` (>= 0), and the journey's ``conversions`` and ``value`` (repeated on its
     rows). Returns ``class``, ``conversions``, ``value`` summing to the journeys' totals.
     """
+    _, classes, names, share = _time_decay_shares(touches, half_life_days)
+    k = len(names)
+    return pd.DataFrame({
+        "class": names,
+        "conversions": np.bincount(classes, weights=share * touches["conversions"].to_numpy(float), minlength=k),
+        "value": np.bincount(classes, weights=share * touches["value"].to_numpy(float), minlength=k),
+    })
+
+
+def _time_decay_shares(touches: pd.DataFrame, half_life_days: float
+                       ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """(journey code, class code, class names, share of its journey's credit) per touch."""
     if half_life_days <= 0:
         raise InputError(f"The half-life must be a positive number of days, not {half_life_days}.")
-    if touches.empty:
-        return pd.DataFrame(columns=["class", "conversions", "value"])
-    weight = np.power(0.5, touches["days_before"].to_numpy(float) / half_life_days)
-    frame = touches.assign(_w=weight)
-    frame["_share"] = frame["_w"] / frame.groupby("journey")["_w"].transform("sum")
-    frame["conversions_credit"] = frame["_share"] * frame["conversions"]
-    frame["value_credit"] = frame["_share"] * frame["value"]
-    credit = frame.groupby("class", sort=True)[["conversions_credit", "value_credit"]].sum()
-    return pd.DataFrame({"class": credit.index, "conversions": credit["conversions_credit"].to_numpy(),
-                         "value": credit["value_credit"].to_numpy()})
+    journey = pd.factorize(touches["journey"])[0]
+    classes, names = pd.factorize(touches["class"], sort=True)
+    days = touches["days_before"].to_numpy(float)
+    # Weights relative to each journey's latest touch: the same shares, and no underflow for old touches.
+    latest = pd.Series(days).groupby(journey).transform("min").to_numpy() if len(days) else days
+    weight = np.power(0.5, (days - latest) / half_life_days)
+    share = weight / np.bincount(journey, weights=weight)[journey] if len(days) else weight
+    return journey, classes, [str(x) for x in names], share
 
 
 # -- journeys from the store -----------------------------------------------------------------------
 
-GRAINS = ("type", "channel", "program")
+GRAINS = ("type", "channel", "program", "tag")
+UNITS = ("person", "account")
 MODELS = (*HEURISTIC_MODELS, "time_decay", "markov", "shapley")
 
 
@@ -337,78 +492,117 @@ class Journeys:
     value_without_touch: float
 
 
-def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grain: str, as_of: datetime
-                   ) -> Journeys:
-    """For each conversion (outcome of ``outcomes``, keyed by member), the member's touches within
-    ``lookback_days`` before it, in time order (touches after it excluded); and for members who
-    never converted, their touches within ``lookback_days`` before ``as_of`` (non-converting
-    journeys, which the Markov model needs).
+def _touchpoints(db: Any, grain: str, unit: str) -> Any:
+    """``unit_id``, ``ts``, ``cls``: one row per touch; a tagged activity is one touch per tag."""
+    a = db.table("activities")
+    cls = a.tags.unnest() if grain == "tag" else a[grain]
+    a = a.select("member_id", "ts", cls=cls)
+    a = a.filter(a.cls.notnull() & (a.cls.strip() != ""))
+    if unit == "person":
+        return a.select(unit_id=a.member_id, ts=a.ts, cls=a.cls)
+    accounts = _member_accounts(db)
+    joined = a.join(accounts, "member_id")
+    return joined.select(unit_id=joined.account_id, ts=joined.ts, cls=joined.cls)
+
+
+def _member_accounts(db: Any) -> Any:
+    """``member_id`` -> ``account_id`` (the account at the member's first join)."""
+    m = db.table("members")
+    m = m.group_by("member_id").aggregate(account_id=m.account_id.argmin(m.joined_at))
+    return m.filter(m.account_id.notnull())
+
+
+def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, moment: Any) -> Any:
+    """``journey``, ``unit_id``, ``cts``, ``value``: one row per outcome event of ``outcomes``."""
+    o = db.table("outcomes")
+    o = o.filter(o.type.isin(list(outcomes)) & (o.ts <= moment))
+    if unit == "person":
+        o = o.filter(o.member_id.notnull()).mutate(unit_id=o.member_id)
+    else:  # the outcome's own account, else the account of its member
+        o = o.left_join(_member_accounts(db), "member_id")
+        o = o.mutate(unit_id=o.account_id.fill_null(o.account_id_right))
+        o = o.filter(o.unit_id.notnull())
+    return o.select(journey=o.source.concat(":", o.outcome_id), unit_id=o.unit_id, cts=o.ts,
+                    value=o.value.cast("float64").fill_null(0.0))
+
+
+def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grain: str, as_of: datetime,
+                   unit: str = "person") -> Journeys:
+    """Journeys for attribution, aggregated into paths in the engine.
+
+    ``unit="person"``: for each conversion (an outcome of ``outcomes`` keyed by a member), that
+    member's touches within ``lookback_days`` before it, in time order (touches after it excluded).
+    ``unit="account"``: the conversion is the account's (an outcome keyed by the account, or by
+    one of its members), and its journey holds the touches of every member of the account, in
+    time order — so the credit is split across the members' touches. Units that never converted
+    give non-converting journeys: their touches within ``lookback_days`` before ``as_of`` (the
+    Markov model needs them).
     """
     import ibis
 
     if grain not in GRAINS:
         raise InputError(f"Touchpoints are grouped by {', '.join(GRAINS)}; {grain!r} is not one of them.")
+    if unit not in UNITS:
+        raise InputError(f"Journeys are per {' or '.join(UNITS)}; {unit!r} is neither.")
     if lookback_days <= 0:
         raise InputError(f"The lookback must be a positive number of days, not {lookback_days}.")
     moment = ibis.literal(as_of)
     lookback = ibis.interval(days=lookback_days)
-    a = db.table("activities")
-    a = a.filter(a[grain].notnull() & (a.ts <= moment)).select("member_id", "ts", cls=a[grain])
-    o = db.table("outcomes")
-    o = o.filter(o.type.isin(list(outcomes)) & o.member_id.notnull() & (o.ts <= moment))
-    o = o.select(journey=o.source.concat(":", o.outcome_id), member_id=o.member_id, cts=o.ts,
-                 value=o.value.cast("float64").fill_null(0.0))
-    touched = o.join(a, (o.member_id == a.member_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
+    a = _touchpoints(db, grain, unit)
+    a = a.filter(a.ts <= moment)
+    o = _conversion_events(db, outcomes, unit, moment)
+    touched = o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
     touches = touched.select(
         journey=touched.journey, cls=touched.cls, value=touched.value,
         days_before=(touched.cts.epoch_seconds() - touched.ts.epoch_seconds()) / 86_400,
         ts=touched.ts,
     )
     per_journey = touches.group_by(["journey", "value"]).aggregate(
-        path=touches.cls.collect(order_by=[touches.ts, touches.cls]).join(PATH_SEPARATOR))
-    converting = per_journey.group_by("path").aggregate(conversions=per_journey.count(),
-                                                        value=per_journey.value.sum()).execute()
+        path=touches.cls.collect(order_by=[touches.ts, touches.cls]).join(_JOIN))
+    converting = per_journey.group_by("path").aggregate(c=per_journey.count().cast("float64"),
+                                                        v=per_journey.value.sum(), n=ibis.literal(0.0))
     all_conversions = o.aggregate(n=o.count(), value=o.value.sum()).execute().iloc[0]
-    touched_count = int(converting["conversions"].sum()) if len(converting) else 0
-    touched_value = float(converting["value"].sum()) if len(converting) else 0.0
 
-    converters = o.select("member_id").distinct()
-    idle = a.anti_join(converters, "member_id")
+    converters = o.select("unit_id").distinct()
+    idle = a.anti_join(converters, "unit_id")
     idle = idle.filter(idle.ts >= moment - lookback)
-    idle_paths = idle.group_by("member_id").aggregate(
-        path=idle.cls.collect(order_by=[idle.ts, idle.cls]).join(PATH_SEPARATOR))
-    nulls = idle_paths.group_by("path").aggregate(nulls=idle_paths.count()).execute()
-
-    records: list[tuple[Sequence[str], float, float, float]] = [
-        (p.split(PATH_SEPARATOR), float(c), float(v), 0.0)
-        for p, c, v in converting[["path", "conversions", "value"]].itertuples(index=False)]
-    records += [(p.split(PATH_SEPARATOR), 0.0, 0.0, float(n)) for p, n in nulls[["path", "nulls"]].itertuples(
-        index=False)]
+    idle_paths = idle.group_by("unit_id").aggregate(
+        path=idle.cls.collect(order_by=[idle.ts, idle.cls]).join(_JOIN))
+    nulls = idle_paths.group_by("path").aggregate(c=ibis.literal(0.0), v=ibis.literal(0.0),
+                                                  n=idle_paths.count().cast("float64"))
+    table = pa.concat_tables([converting.to_pyarrow(), nulls.to_pyarrow()], promote_options="permissive")
+    paths = Paths.from_arrow(table["path"], table["c"], table["v"], table["n"], separator=_JOIN)
     touch_rows = touches.select("journey", "cls", "days_before", "value").execute().rename(columns={"cls": "class"})
     touch_rows["conversions"] = 1.0
-    return Journeys(paths=Paths.from_records(records), touches=touch_rows,
-                    conversions_without_touch=int(all_conversions["n"] or 0) - touched_count,
-                    value_without_touch=float(all_conversions["value"] or 0.0) - touched_value)
+    converted, converted_value = (float(pc.sum(table[c]).as_py() or 0.0) for c in ("c", "v"))
+    return Journeys(paths=paths, touches=touch_rows,
+                    conversions_without_touch=int(all_conversions["n"] or 0) - round(converted),
+                    value_without_touch=float(all_conversions["value"] or 0.0) - converted_value)
+
+
+def _run(paths: Paths, touches: pd.DataFrame | None, model: str, *, half_life_days: float, first: float,
+         last: float, order: int) -> pd.DataFrame:
+    if model in HEURISTIC_MODELS:
+        return heuristic_attribution(paths, model, first=first, last=last)
+    if model == "markov":
+        return markov_attribution(paths, order=order)
+    if model == "shapley":
+        return shapley_attribution(paths)
+    if model == "time_decay":
+        if touches is None:
+            raise InputError("Time decay needs the time of every touch; aggregated path files do not have it.")
+        return time_decay_attribution(touches, half_life_days=half_life_days)
+    raise InputError(f"Unknown attribution model {model!r}; use one of {', '.join(MODELS)} or all.")
 
 
 def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_days: float = 7.0,
               first: float = 0.4, last: float = 0.4, order: int = 1) -> pd.DataFrame:
     """Run ``models`` and stack their results: ``model``, ``class``, ``conversions``, ``value``, ``share``."""
     paths = journeys.paths if isinstance(journeys, Journeys) else journeys
+    touches = journeys.touches if isinstance(journeys, Journeys) else None
     frames = []
     for model in models:
-        if model in HEURISTIC_MODELS:
-            frame = heuristic_attribution(paths, model, first=first, last=last)
-        elif model == "markov":
-            frame = markov_attribution(paths, order=order)
-        elif model == "shapley":
-            frame = shapley_attribution(paths)
-        elif model == "time_decay":
-            if not isinstance(journeys, Journeys):
-                raise InputError("Time decay needs the time of every touch; aggregated path files do not have it.")
-            frame = time_decay_attribution(journeys.touches, half_life_days=half_life_days)
-        else:
-            raise InputError(f"Unknown attribution model {model!r}; use one of {', '.join(MODELS)} or all.")
+        frame = _run(paths, touches, model, half_life_days=half_life_days, first=first, last=last, order=order)
         total = frame["conversions"].sum()
         frame = frame.assign(model=model, share=frame["conversions"] / total if total else np.nan)
         frames.append(frame[["model", "class", "conversions", "value", "share"]])
@@ -416,30 +610,43 @@ def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_da
         columns=["model", "class", "conversions", "value", "share"])
 
 
-def bootstrap_intervals(paths: Paths, model: str, *, replicates: int = 200, seed: int = 0,
-                        confidence: float = 0.95, first: float = 0.4, last: float = 0.4, order: int = 1
-                        ) -> pd.DataFrame:
-    """Percentile intervals of a path model's credit, resampling journeys (Poisson bootstrap).
+def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: int = 200, seed: int = 0,
+                        confidence: float = 0.95, half_life_days: float = 7.0, first: float = 0.4,
+                        last: float = 0.4, order: int = 1) -> pd.DataFrame:
+    """Percentile intervals of a model's credit, resampling journeys (Poisson bootstrap).
 
-    Each replicate draws every path's converting and non-converting journey counts from Poisson
-    distributions with the observed counts as means (a path's value follows its conversions), the
-    usual large-sample stand-in for resampling journeys with replacement that also works for
-    fractional counts. Returns ``class``, ``conversions_low``, ``conversions_high``, ``value_low``,
-    ``value_high``.
+    Each replicate gives every journey a Poisson(1) number of copies — for aggregated paths,
+    every path's converting and non-converting counts are drawn from Poissons with the observed
+    counts as means (a path's value follows its conversions), which is the same thing and also
+    works for fractional counts. It is the usual large-sample stand-in for resampling journeys
+    with replacement. Time decay resamples the journeys of its touches. Returns ``class``,
+    ``conversions_low``, ``conversions_high``, ``value_low``, ``value_high``.
     """
-    if model == "time_decay":
-        raise InputError("Bootstrap intervals are computed over paths; time decay needs touch times.")
+    paths = journeys.paths if isinstance(journeys, Journeys) else journeys
+    touches = journeys.touches if isinstance(journeys, Journeys) else None
+    if model == "time_decay" and touches is None:
+        raise InputError("Time decay needs the time of every touch; aggregated path files do not have it.")
     rng = np.random.default_rng(seed)
-    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
-                               where=paths.conversions > 0)
     classes = paths.classes
     draws_c = np.zeros((replicates, len(classes)))
     draws_v = np.zeros((replicates, len(classes)))
+    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
+                               where=paths.conversions > 0)
+    if model == "time_decay" and touches is not None:
+        journey, codes, names, share = _time_decay_shares(touches, half_life_days)
+        credit_c = share * touches["conversions"].to_numpy(float)
+        credit_v = share * touches["value"].to_numpy(float)
     for r in range(replicates):
-        c = rng.poisson(paths.conversions).astype(float)
-        n = rng.poisson(paths.nulls).astype(float)
-        sample = Paths(paths=paths.paths, conversions=c, value=c * per_conversion, nulls=n)
-        result = attribute(sample, [model], first=first, last=last, order=order).set_index("class")
+        if model == "time_decay" and touches is not None:
+            copies = rng.poisson(1.0, int(journey.max()) + 1 if len(journey) else 0).astype(float)[journey]
+            result = pd.DataFrame({"conversions": np.bincount(codes, weights=credit_c * copies, minlength=len(names)),
+                                   "value": np.bincount(codes, weights=credit_v * copies, minlength=len(names))},
+                                  index=pd.Index(names, name="class"))
+        else:
+            c = rng.poisson(paths.conversions).astype(float)
+            n = rng.poisson(paths.nulls).astype(float)
+            result = _run(paths.with_counts(c, c * per_conversion, n), None, model, half_life_days=half_life_days,
+                          first=first, last=last, order=order).set_index("class")
         draws_c[r] = result["conversions"].reindex(classes, fill_value=0.0).to_numpy()
         draws_v[r] = result["value"].reindex(classes, fill_value=0.0).to_numpy()
     tail = 100 * (1 - confidence) / 2
