@@ -41,11 +41,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-## Benchmarks (load, conversion, demo scale); results go to benchmarks/results/.
+## Benchmarks (load, conversion, demo scale, attribution); results go to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/conversion.py
 	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/attribution.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache

@@ -111,7 +111,8 @@ def test_markov_equals_an_independent_iteration_of_the_chain(order: int, direct:
 def test_path_file_reader_and_errors() -> None:
     frame = pd.DataFrame({"path": ["a > b", "b", " a>b ", "> >", None, "c >> a"],
                           "total_conversions": [1, 2, 1, 4, 4, 1],
-                          "total_conversion_value": [10.0, 20.0, 5.0, 1.0, 1.0, None], "total_null": [0, 1, 2, 0, 0, 0]})
+                          "total_conversion_value": [10.0, 20.0, 5.0, 1.0, 1.0, None],
+                          "total_null": [0, 1, 2, 0, 0, 0]})
     paths = read_paths(frame)  # touches trimmed, empty touches and paths dropped, missing counts 0
     assert paths.paths == (("a", "b"), ("b",), ("a", "b"), ("c", "a"))
     assert list(paths.conversions) == [1.0, 2.0, 1.0, 1.0]
@@ -315,3 +316,147 @@ def test_bootstrap_intervals_cover_the_estimate_and_narrow_with_more_journeys() 
         ci_large = bootstrap_intervals(large, model, replicates=300, seed=1).set_index("class")
         narrow = (ci_large["conversions_high"] - ci_large["conversions_low"]) / large.total_conversions
         assert (narrow < wide).all(), model
+
+
+def _b2b_store(tmp_path):  # type: ignore[no-untyped-def]
+    """Two members of account A, one of B; tagged activities; a renewal keyed by the account."""
+    from .conftest import write_csv
+
+    members = write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "account_id"], [
+        ["m1", "2025-01-01", "A"], ["m2", "2025-01-01", "A"], ["m3", "2025-01-01", "B"], ["m4", "2025-01-01", ""]])
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type", "program", "tags"], [
+        ["1", "m1", "2025-03-01", "webinar_attended", "ama", "security|sso"],   # A: 10 days before the renewal
+        ["2", "m2", "2025-03-05", "post", "forum", ""],                         # A: 6 days before
+        ["3", "m1", "2025-03-09", "event_attended", "user_group", "sso"],       # A: 2 days before
+        ["4", "m3", "2025-03-02", "post", "forum", "billing"],                  # B: never converts
+        ["5", "m4", "2025-03-03", "post", "forum", "billing"],                  # no account
+    ])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "account_id", "ts", "type", "value"], [
+        ["r1", "", "A", "2025-03-11", "renewal", "1000"], ["p1", "m2", "", "2025-03-08", "purchase", "300"]])
+    return members, activities, outcomes
+
+
+def test_account_journeys_hold_every_members_touches(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from commetrics import Engine
+
+    from .conftest import NOW
+
+    members, activities, outcomes = _b2b_store(tmp_path)
+    with Engine.in_memory() as engine:
+        engine.load("members", members, now=NOW)
+        engine.load("activities", activities, now=NOW)
+        engine.load("outcomes", outcomes, now=NOW)
+        as_of = datetime(2025, 3, 31, tzinfo=UTC)
+        account = engine.attribution(["first", "last", "linear", "markov"], outcome=["renewal", "purchase"],
+                                     unit="account", by="program", as_of=as_of)
+        person = engine.attribution(["first", "linear"], outcome=["renewal", "purchase"], unit="person",
+                                    by="program", as_of=as_of)
+        tags = engine.attribution(["linear", "time_decay"], outcome="renewal", unit="account", by="tag",
+                                  as_of=as_of, half_life_days=7)
+        with pytest.raises(InputError, match="person or account"):
+            engine.attribution("first", unit="household", as_of=as_of)
+    value = {(m, c): v for m, c, v in account[["model", "class", "value"]].itertuples(index=False)}
+    # Renewal of A (1000): ama (m1) > forum (m2) > user_group (m1). Purchase by m2 counts for A (300):
+    # ama > forum, the touches up to 2025-03-08.
+    assert value[("first", "ama")] == pytest.approx(1300.0)
+    assert value[("last", "user_group")] == pytest.approx(1000.0)
+    assert value[("last", "forum")] == pytest.approx(300.0)
+    assert value[("linear", "forum")] == pytest.approx(1000 / 3 + 150)
+    assert account.attrs["conversions_without_touch"] == 0
+    # Markov: B's journey (forum, no conversion) is the non-converting one; m4 has no account.
+    markov = account[account["model"] == "markov"].set_index("class")
+    assert markov["conversions"].sum() == pytest.approx(2.0)
+    # Per person, the account-keyed renewal has no member and is not attributed; m1 never converted,
+    # so m1's touches form a non-converting journey (its classes get 0).
+    first = {c: v for m, c, v in person[["model", "class", "value"]].itertuples(index=False) if m == "first"}
+    assert first == pytest.approx({"forum": 300.0, "ama": 0.0, "user_group": 0.0})
+    # By tag: an activity with two tags is two touches at the same moment.
+    linear = {c: v for m, c, v in tags[["model", "class", "value"]].itertuples(index=False) if m == "linear"}
+    assert linear == pytest.approx({"security": 1000 / 3, "sso": 2000 / 3, "billing": 0.0})  # billing: B, no conversion
+    decay = {c: v for m, c, v in tags[["model", "class", "value"]].itertuples(index=False) if m == "time_decay"}
+    w10, w2 = 0.5 ** (10 / 7), 0.5 ** (2 / 7)
+    assert decay == pytest.approx({"security": 1000 * w10 / (2 * w10 + w2), "sso": 1000 * (w10 + w2) / (2 * w10 + w2)})
+
+
+def test_time_decay_has_bootstrap_intervals_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from commetrics import Engine
+
+    from .conftest import NOW
+
+    members, activities, outcomes = _b2b_store(tmp_path)
+    with Engine.in_memory() as engine:
+        engine.load("members", members, now=NOW)
+        engine.load("activities", activities, now=NOW)
+        engine.load("outcomes", outcomes, now=NOW)
+        result = engine.attribution("all", outcome=["renewal", "purchase"], unit="account", ci=True, replicates=50,
+                                    as_of=datetime(2025, 3, 31, tzinfo=UTC))
+    assert set(result["model"]) == {"first", "last", "linear", "position", "time_decay", "markov", "shapley"}
+    assert result[["conversions_low", "conversions_high", "value_low", "value_high"]].notna().all().all()
+    assert (result["conversions_low"] <= result["conversions"] + 1e-9).all()
+    assert (result["conversions"] <= result["conversions_high"] + 1e-9).all()
+
+
+def test_values_in_several_currencies_are_not_added_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from commetrics import Engine
+    from commetrics.cli import app
+
+    from .conftest import NOW, write_csv
+
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type", "program"], [
+        ["1", "m1", "2025-03-01", "webinar_attended", "ama"], ["2", "m2", "2025-03-02", "post", "forum"]])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type", "value", "currency"], [
+        ["p1", "m1", "2025-03-11", "purchase", "100", "EUR"], ["p2", "m2", "2025-03-11", "purchase", "70", "USD"],
+        ["p3", "m2", "2025-03-12", "purchase", "", ""]])
+    as_of = datetime(2025, 3, 31, tzinfo=UTC)
+    with Engine.init(tmp_path / "ws") as engine:
+        engine.load("activities", activities, now=NOW)
+        engine.load("outcomes", outcomes, now=NOW)
+        with pytest.raises(InputError, match=r"2 currencies \(EUR, USD\).*--currency EUR"):
+            engine.attribution("first", outcome="purchase", as_of=as_of)
+        euros = engine.attribution("first", outcome="purchase", currency="eur", as_of=as_of)
+    # EUR: p1 (100) and p3 (no value, counted in any currency).
+    assert dict(zip(euros["class"], euros["value"], strict=True)) == {"ama": 100.0, "forum": 0.0}
+    assert dict(zip(euros["class"], euros["conversions"], strict=True)) == {"ama": 1.0, "forum": 1.0}
+    result = CliRunner().invoke(app, ["attribution", "--outcome", "purchase", "--as-of", "2025-03-31",
+                                      "-w", str(tmp_path / "ws")])
+    assert result.exit_code != 0
+    assert "--currency" in result.output
+
+
+def test_planted_effect_every_model_ranks_the_class_that_drives_conversion_first() -> None:
+    # Four equally frequent classes; only touching "webinar" raises the chance to convert (5% -> 30%).
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(3)
+    names = np.array(["docs", "forum", "slack", "webinar"], dtype=object)
+    lengths = rng.integers(1, 6, 20_000)
+    codes = rng.integers(0, 4, int(lengths.sum()))
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    touched = np.bincount(owner, weights=codes == 3, minlength=len(lengths)) > 0
+    converted = rng.random(len(lengths)) < np.where(touched, 0.30, 0.05)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    path = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(names[codes], pa.string()))
+    paths = Paths.from_arrow(pc.binary_join(path, " > "), converted.astype(float), converted * 100.0,
+                             (~converted).astype(float))
+    models = _models(paths)
+    touches = pd.DataFrame({"journey": owner, "class": names[codes], "days_before": lengths[owner] - 1 -
+                            (np.arange(len(codes)) - offsets[:-1][owner]), "conversions": 1.0,
+                            "value": 100.0}).loc[converted[owner]]
+    models["time_decay"] = time_decay_attribution(touches)
+    for name, frame in models.items():
+        credit = _credit(frame)
+        assert max(credit, key=credit.__getitem__) == "webinar", name
+        assert sum(credit.values()) == pytest.approx(converted.sum()), name
+    removal = dict(zip(models["markov"]["class"], models["markov"]["removal_effect"], strict=True))
+    # Removing any class cuts the journeys through it, so every removal effect is large; the driver's is larger.
+    assert removal["webinar"] > 0.1 + max(removal[c] for c in ("docs", "forum", "slack"))

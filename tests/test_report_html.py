@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from commetrics.reports.html import ConversionSection, ReportData, render_html
+from commetrics.reports.html_attribution import MODEL_LABELS, AttributionSection
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"
@@ -91,8 +92,28 @@ def make_report() -> ReportData:
         title="Community value — Q2", workspace="acme-prod",
         as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), generated_at=datetime(2026, 7, 1, 8, 15, tzinfo=UTC),
         timezone="Europe/Berlin", definitions=definitions, sections=[by_entry, overall],
-        notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"],
+        notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"], attribution=[make_attribution()],
     )
+
+
+#: Attributed value per (model, class): every model splits the same 10,000.
+CREDIT = {
+    "first": {"ama": 6000.0, "user_group": 3000.0, EVIL: 1000.0},
+    "last": {"ama": 2000.0, "user_group": 7000.0, EVIL: 1000.0},
+    "linear": {"ama": 4500.0, "user_group": 4500.0, EVIL: 1000.0},
+    "position": {"ama": 4800.0, "user_group": 4400.0, EVIL: 800.0},
+    "time_decay": {"ama": 3000.0, "user_group": 6500.0, EVIL: 500.0},
+    "markov": {"ama": 5200.0, "user_group": 4100.0, EVIL: 700.0},
+    "shapley": {"ama": 4700.0, "user_group": 4600.0, EVIL: 700.0},
+}
+
+
+def make_attribution() -> AttributionSection:
+    rows = [{"model": m, "class": c, "conversions": v / 1000, "value": v, "share": v / 10_000,
+             "value_low": v * 0.8, "value_high": v * 1.25} for m, credit in CREDIT.items() for c, v in credit.items()]
+    return AttributionSection(outcomes=["purchase", "renewal"], by="program", unit="person", lookback_days=90,
+                              half_life_days=7.0, currency="EUR", result=pd.DataFrame(rows),
+                              conversions_without_touch=4, value_without_touch=2500.0, replicates=200)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +137,7 @@ def test_header_and_document_basics(page: str) -> None:
     assert '<meta charset="utf-8">' in page
     for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
         assert text in page
-    assert page.count("<h2>") == 4  # definitions, two conversions, notes
+    assert page.count("<h2>") == 5  # definitions, two conversions, attribution, notes
 
 
 def test_definitions_table(page: str) -> None:
@@ -176,9 +197,10 @@ def test_timing_table_not_reached_and_quantile(page: str) -> None:
 
 
 def test_charts_are_inline_svg_with_titles(page: str) -> None:
-    assert page.count("<svg ") == 4
+    assert page.count("<svg ") == 5
     assert page.count('class="rates-chart"') == 2
     assert page.count('class="curves-chart"') == 2
+    assert page.count('class="attribution-chart"') == 1
     for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
         assert re.match(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">', svg)
         assert "<desc " in svg
@@ -251,6 +273,26 @@ class _Checker(HTMLParser):
             self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
         else:
             self.stack.pop()
+
+
+def test_attribution_section_shows_models_side_by_side_with_the_caveat(page: str) -> None:
+    section = page[page.index('<section class="attribution"'):]
+    section = section[:section.index("</section>")]
+    assert "Credit allocation, not cause." in section
+    assert "10 purchase, renewal conversions worth EUR 10,000" in section
+    header = section[section.index("<thead>"):section.index("</thead>")]
+    assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r'<th scope="col" class="num">.*?</th>', header)] == list(
+        MODEL_LABELS.values())
+    # Classes by Markov value, every model's value with its interval, and the same total under every model.
+    body = section[section.index("<tbody>"):section.index("</tbody>")]
+    assert [re.sub(r"<[^>]+>", "", r) for r in re.findall(r'<th scope="row">.*?</th>', body)] == [
+        "ama", "user_group", "&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert "EUR 6,000<br><span class=\"muted\">4,800–7,500</span>" in body
+    assert section.count("<td class=\"num\">EUR 10,000</td>") == len(CREDIT)
+    assert "4 conversions worth EUR 2,500 had no community touch" in section
+    assert EVIL not in section
+    assert '<a href="#attribution-1">Attributed value by program</a>' in page
+    assert section.count("<circle") == 3 * len(CREDIT) + len(CREDIT)  # a dot per model and class, plus legend
 
 
 def test_markup_is_balanced_and_ids_resolve(page: str) -> None:
@@ -345,7 +387,7 @@ def test_page_renders_in_chromium(tmp_path: Path) -> None:
             tab.goto(path.as_uri(), wait_until="load")
             assert tab.title() == "Community value — Q2 — acme-prod"
             svgs = tab.locator("svg")
-            assert svgs.count() == 4
+            assert svgs.count() == 5  # rates and curves of two sections, and the attribution chart
             for i in range(svgs.count()):
                 box = svgs.nth(i).bounding_box()
                 assert box is not None

@@ -244,16 +244,6 @@ def conversion(
     typer.echo(render_conversion(spec, moment, rates, timing), nl=False)
 
 
-def _read_path_file(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.exists():
-        raise InputError(f"Path file not found: {path}. Check the path and run the command again.")
-    head = path.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
-    separator = ";" if head and head[0].count(";") > head[0].count(",") else ","
-    return pd.read_csv(path, sep=separator)
-
-
 @app.command()
 @handle_errors
 def attribution(
@@ -262,12 +252,16 @@ def attribution(
     outcome: Annotated[list[str] | None, typer.Option(help="Outcome type(s) to attribute (default: revenue "
                                                       "outcomes).")] = None,
     lookback: Annotated[int, typer.Option(help="Days of touches before a conversion.")] = 90,
-    by: Annotated[str, typer.Option(help="Touchpoint class: type, channel or program.")] = "program",
+    by: Annotated[str, typer.Option(help="Touchpoint class: type, channel, program or tag.")] = "program",
+    unit: Annotated[str, typer.Option(help="person, or account: the touches of all the account's members form "
+                                      "one journey.")] = "person",
+    currency: Annotated[str | None, typer.Option(help="Only outcomes in this currency (needed when values are "
+                                                 "in several).")] = None,
     half_life: Annotated[float, typer.Option("--half-life", help="Time decay half-life in days.")] = 7.0,
     paths: Annotated[Path | None, typer.Option(help="An aggregated path file (path, total_conversions, "
                                                "total_conversion_value, total_null) instead of the store.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
-    ci: Annotated[bool, typer.Option("--ci", help="Add 95% bootstrap intervals (path models).")] = False,
+    ci: Annotated[bool, typer.Option("--ci", help="Add 95% bootstrap intervals (resampling journeys).")] = False,
     order: Annotated[int, typer.Option(help="Markov chain order, 1 to 4 (solved exactly).")] = 1,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -276,13 +270,12 @@ def attribution(
 
     Example: commetrics attribution --outcome purchase --by program --lookback 90
     """
-    options: dict[str, Any] = {"lookback_days": lookback, "by": by, "half_life_days": half_life,
-                               "as_of": _parse_as_of(as_of)}
+    options: dict[str, Any] = {"lookback_days": lookback, "by": by, "unit": unit, "currency": currency,
+                               "half_life_days": half_life, "as_of": _parse_as_of(as_of)}
     if outcome:
         options["outcome"] = outcome
-    frame = _read_path_file(paths) if paths is not None else None
     with Engine(workspace, read_only=True) as engine:
-        result = engine.attribution(model, paths=frame, ci=ci, order=order, **options)
+        result = engine.attribution(model, paths=paths, ci=ci, order=order, **options)
     if as_json:
         _emit({"models": json.loads(result.to_json(orient="records")), **result.attrs})
         return

@@ -263,12 +263,14 @@ class Engine:
         self,
         model: str | Sequence[str] = "all",
         *,
-        outcome: str | Sequence[str] = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal"),
+        outcome: str | Sequence[str] | None = None,
         lookback_days: int = 90,
         by: str = "program",
+        unit: str = "person",
+        currency: str | None = None,
         half_life_days: float = 7.0,
         as_of: datetime | None = None,
-        paths: pd.DataFrame | None = None,
+        paths: pd.DataFrame | str | Path | None = None,
         ci: bool = False,
         replicates: int = 200,
         order: int = 1,
@@ -280,21 +282,31 @@ class Engine:
         model
             first, last, linear, position, time_decay, markov, shapley, or ``"all"``.
         outcome
-            The outcome types whose conversions are attributed (default: the revenue outcomes).
+            The outcome types whose conversions are attributed (default: the revenue outcomes
+            purchase, upgrade, seat_expansion, cross_sell, renewal).
         lookback_days
             Touches up to this many days before a conversion count; later touches never do.
         by
-            The touchpoint class: the activity's ``type``, ``channel`` or ``program``.
+            The touchpoint class: the activity's ``type``, ``channel``, ``program`` or ``tag``
+            (a tagged activity is one touch per tag).
+        unit
+            ``person``: a conversion's journey is its member's touches. ``account``: the
+            conversion is the account's (keyed by the account or one of its members) and its
+            journey holds the touches of every member of the account, so credit is split across
+            the members' touches.
+        currency
+            Attribute only the outcomes in this currency (and those without a value); needed when
+            the outcomes' values are in more than one currency.
         half_life_days
             Time decay: a touch this many days before the conversion weighs half as much.
         paths
             An aggregated path table (path, total_conversions, total_conversion_value,
-            total_null) to attribute instead of the store's journeys.
+            total_null), as a DataFrame or a CSV file, to attribute instead of the store's journeys.
         order
             Order of the Markov chain (1 to 4), solved exactly.
         ci
-            Add 95% bootstrap intervals (``conversions_low`` ... ``value_high``) for the path
-            models, from ``replicates`` resamples of the journeys.
+            Add 95% bootstrap intervals (``conversions_low`` ... ``value_high``) from
+            ``replicates`` resamples of the journeys.
 
         Returns
         -------
@@ -303,23 +315,33 @@ class Engine:
             to the conversions (and value) that had at least one community touch. ``attrs``
             holds ``conversions_without_touch`` and ``value_without_touch``.
         """
-        from .metrics.attribution import MODELS, attribute, bootstrap_intervals, build_journeys, read_paths
+        from .metrics.attribution import (
+            MODELS,
+            REVENUE_OUTCOMES,
+            Journeys,
+            Paths,
+            attribute,
+            bootstrap_intervals,
+            build_journeys,
+            read_path_file,
+            read_paths,
+        )
 
         models = list(MODELS) if model == "all" else ([model] if isinstance(model, str) else list(model))
+        data: Journeys | Paths
         if paths is not None:
             models = [m for m in models if m != "time_decay"] if model == "all" else models
-            path_table = read_paths(paths)
-            result = attribute(path_table, models, half_life_days=half_life_days, order=order)
+            data = read_paths(paths) if isinstance(paths, pd.DataFrame) else read_path_file(paths)
             without = (0, 0.0)
         else:
-            journeys = build_journeys(self.ibis(), outcomes=_as_tuple(outcome), lookback_days=lookback_days,
-                                      grain=by, as_of=self.as_of(as_of))
-            path_table = journeys.paths
-            result = attribute(journeys, models, half_life_days=half_life_days, order=order)
-            without = (journeys.conversions_without_touch, journeys.value_without_touch)
+            data = build_journeys(self.ibis(), outcomes=_as_tuple(outcome or REVENUE_OUTCOMES),
+                                  lookback_days=lookback_days,
+                                  grain=by, as_of=self.as_of(as_of), unit=unit, currency=currency)
+            without = (data.conversions_without_touch, data.value_without_touch)
+        result = attribute(data, models, half_life_days=half_life_days, order=order)
         if ci:
-            intervals = [bootstrap_intervals(path_table, m, replicates=replicates, order=order).assign(model=m)
-                         for m in models if m != "time_decay"]
+            intervals = [bootstrap_intervals(data, m, replicates=replicates, order=order,
+                                             half_life_days=half_life_days).assign(model=m) for m in models]
             if intervals:
                 result = result.merge(pd.concat(intervals), on=["model", "class"], how="left")
         result.attrs.update(conversions_without_touch=without[0], value_without_touch=without[1])

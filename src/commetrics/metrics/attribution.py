@@ -56,6 +56,7 @@ __all__ = [
     "GRAINS",
     "HEURISTIC_MODELS",
     "MODELS",
+    "REVENUE_OUTCOMES",
     "Journeys",
     "Paths",
     "attribute",
@@ -69,6 +70,8 @@ __all__ = [
 ]
 
 HEURISTIC_MODELS = ("first", "last", "linear", "position")
+#: The outcome types attributed by default: the ones that bring revenue.
+REVENUE_OUTCOMES = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal")
 PATH_SEPARATOR = " > "
 _JOIN = "\x1f"  # joins touches inside the engine: a control character no class name contains
 
@@ -119,10 +122,12 @@ class Paths:
         names = sorted(set(raw) - {""})
         number = {name: i for i, name in enumerate(names)}
         code_of_raw = np.array([number.get(name, -1) for name in raw], dtype=np.int32)
-        codes = code_of_raw[np.asarray(encoded.indices, dtype=np.int64)] if len(raw) else np.zeros(0, np.int32)
+        codes = code_of_raw[np.asarray(encoded.indices)] if len(raw) else np.zeros(0, np.int32)
         keep = codes >= 0
-        parent = np.asarray(pc.list_parent_indices(parts), dtype=np.int64)[keep]
-        lengths = np.bincount(parent, minlength=len(parts))
+        parent = np.asarray(pc.list_parent_indices(parts))[keep]
+        del encoded, parts
+        lengths = np.bincount(parent, minlength=len(text))
+        del parent
         rows = lengths > 0
         negative = rows & ((numbers[0] < 0) | (numbers[1] < 0) | (numbers[2] < 0))
         if negative.any():
@@ -130,9 +135,11 @@ class Paths:
             shown = PATH_SEPARATOR.join(t.strip() for t in str(text[first].as_py()).split(separator) if t.strip())
             raise InputError(f"Path {shown!r} has a negative count or value; conversions, value and nulls must "
                              f"be 0 or more ({int(negative.sum()):,} such row(s)). Fix them and run again.")
-        return cls(classes=tuple(names), codes=codes[keep],
-                   offsets=np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64),
-                   conversions=numbers[0][rows], value=numbers[1][rows], nulls=numbers[2][rows])
+        paths = cls(classes=tuple(names), codes=codes if keep.all() else codes[keep],
+                    offsets=np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64),
+                    conversions=numbers[0][rows], value=numbers[1][rows], nulls=numbers[2][rows])
+        pa.default_memory_pool().release_unused()  # hand the Arrow buffers of the parse back
+        return paths
 
     def with_counts(self, conversions: np.ndarray, value: np.ndarray, nulls: np.ndarray) -> Paths:
         """The same paths with other counts (a bootstrap replicate)."""
@@ -168,12 +175,17 @@ class Paths:
 
     @cached_property
     def path_of_touch(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.offsets))
+        return np.repeat(np.arange(len(self), dtype=self._index_type), np.diff(self.offsets))
+
+    @property
+    def _index_type(self) -> type[np.signedinteger[Any]]:
+        return np.int32 if len(self.codes) < 2**31 - 1 else np.int64
 
     @cached_property
     def position(self) -> np.ndarray:
         """Each touch's 0-based position in its path."""
-        position: np.ndarray = np.arange(len(self.codes), dtype=np.int64) - self.offsets[:-1][self.path_of_touch]
+        starts = self.offsets[:-1].astype(self._index_type)
+        position: np.ndarray = np.arange(len(self.codes), dtype=self._index_type) - starts[self.path_of_touch]
         return position
 
     @property
@@ -309,8 +321,9 @@ def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
         present[0] = True
         present[key] = True
         states = np.flatnonzero(present)
-        number = np.cumsum(present) - 1
+        number = (np.cumsum(present) - 1).astype(np.int32)
         to_id, from_id = number[key], number[before]
+        del key, before
     else:
         states, to_id = np.unique(np.concatenate([[0], key]), return_inverse=True)
         to_id = to_id[1:]
@@ -512,10 +525,33 @@ def _member_accounts(db: Any) -> Any:
     return m.filter(m.account_id.notnull())
 
 
-def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, moment: Any) -> Any:
-    """``journey``, ``unit_id``, ``cts``, ``value``: one row per outcome event of ``outcomes``."""
+def outcome_currencies(db: Any, outcomes: Sequence[str], as_of: datetime) -> list[str]:
+    """The currencies of the valued outcomes of ``outcomes`` up to ``as_of`` (``(none)`` when unrecorded)."""
+    import ibis
+
     o = db.table("outcomes")
-    o = o.filter(o.type.isin(list(outcomes)) & (o.ts <= moment))
+    o = o.filter(o.type.isin(list(outcomes)) & (o.ts <= ibis.literal(as_of)) & (o.value > 0))
+    return sorted(str(c) for c in o.select(c=o.currency.upper().fill_null("(none)")).distinct().execute()["c"])
+
+
+def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, as_of: datetime, currency: str | None) -> Any:
+    """``journey``, ``unit_id``, ``cts``, ``value``: one row per outcome event of ``outcomes``.
+
+    Values in several currencies cannot be added: then ``currency`` must pick one (outcomes with no
+    value count in any currency).
+    """
+    import ibis
+
+    o = db.table("outcomes")
+    o = o.filter(o.type.isin(list(outcomes)) & (o.ts <= ibis.literal(as_of)))
+    if currency is not None:
+        o = o.filter((o.currency.upper() == currency.upper()) | o.value.isnull() | (o.value == 0))
+    else:
+        found = outcome_currencies(db, outcomes, as_of)
+        if len(found) > 1:
+            raise InputError(f"The {', '.join(outcomes)} outcomes carry values in {len(found)} currencies "
+                             f"({', '.join(found)}), which cannot be added up. Attribute one at a time with "
+                             f"--currency {found[0] if found[0] != '(none)' else found[-1]} (currency= in Python).")
     if unit == "person":
         o = o.filter(o.member_id.notnull()).mutate(unit_id=o.member_id)
     else:  # the outcome's own account, else the account of its member
@@ -527,7 +563,7 @@ def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, moment: Any)
 
 
 def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grain: str, as_of: datetime,
-                   unit: str = "person") -> Journeys:
+                   unit: str = "person", currency: str | None = None) -> Journeys:
     """Journeys for attribution, aggregated into paths in the engine.
 
     ``unit="person"``: for each conversion (an outcome of ``outcomes`` keyed by a member), that
@@ -536,7 +572,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     one of its members), and its journey holds the touches of every member of the account, in
     time order — so the credit is split across the members' touches. Units that never converted
     give non-converting journeys: their touches within ``lookback_days`` before ``as_of`` (the
-    Markov model needs them).
+    Markov model needs them). Values must share one currency, or ``currency`` must pick one.
     """
     import ibis
 
@@ -550,7 +586,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     lookback = ibis.interval(days=lookback_days)
     a = _touchpoints(db, grain, unit)
     a = a.filter(a.ts <= moment)
-    o = _conversion_events(db, outcomes, unit, moment)
+    o = _conversion_events(db, outcomes, unit, as_of, currency)
     touched = o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
     touches = touched.select(
         journey=touched.journey, cls=touched.cls, value=touched.value,

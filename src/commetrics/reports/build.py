@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .html import ConversionSection, ReportData, render_html
+from .html_attribution import AttributionSection
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -54,10 +55,41 @@ def build_report(
             sections.append(ConversionSection(name=name, description=spec.description, by=key,
                                               table=engine.conversion(name, by=keys, as_of=moment),
                                               curves=curves, timing=timing))
+    attribution = _attribution(engine, moment, notes)
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
-                      notes=notes)
+                      notes=notes, attribution=attribution)
+
+
+def _attribution(engine: Engine, moment: datetime, notes: list[str], *, by: str = "program",
+                 lookback_days: int = 90, half_life_days: float = 7.0, replicates: int = 200
+                 ) -> list[AttributionSection]:
+    """Revenue outcomes attributed to programs, every model with bootstrap intervals; one section per
+    currency of the values."""
+    from ..metrics.attribution import REVENUE_OUTCOMES, outcome_currencies
+
+    if not _has_outcomes(engine, REVENUE_OUTCOMES):
+        notes.append(f"Attribution: no {', '.join(REVENUE_OUTCOMES)} outcomes in the store yet, so not shown.")
+        return []
+    currencies = outcome_currencies(engine.ibis(), REVENUE_OUTCOMES, moment)
+    sections = []
+    for currency in currencies if len(currencies) > 1 else [currencies[0] if currencies else None]:
+        chosen = None if currency in (None, "(none)") else currency
+        result = engine.attribution("all", outcome=REVENUE_OUTCOMES, by=by, lookback_days=lookback_days,
+                                    half_life_days=half_life_days, as_of=moment, ci=True, replicates=replicates,
+                                    currency=chosen if len(currencies) > 1 else None)
+        sections.append(AttributionSection(
+            outcomes=sorted(_present_outcomes(engine, REVENUE_OUTCOMES)), by=by, unit="person",
+            lookback_days=lookback_days, half_life_days=half_life_days, currency=chosen, result=result,
+            conversions_without_touch=int(result.attrs["conversions_without_touch"]),
+            value_without_touch=float(result.attrs["value_without_touch"]), replicates=replicates))
+    return sections
+
+
+def _present_outcomes(engine: Engine, outcomes: Sequence[str]) -> list[str]:
+    o = engine.ibis().table("outcomes")
+    return [str(t) for t in o.filter(o.type.isin(list(outcomes))).select("type").distinct().execute()["type"]]
 
 
 def write_report(engine: Engine, path: str | Path, **options: object) -> Path:

@@ -15,9 +15,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .html_attribution import AttributionSection
 
 __all__ = ["ConversionSection", "ReportData", "render_html"]
 
@@ -78,6 +81,8 @@ class ReportData:
         One :class:`ConversionSection` per conversion.
     notes
         Free-text notes shown at the end (e.g. "Staff excluded").
+    attribution
+        Attribution sections (one per currency of the attributed values), after the conversions.
     """
 
     title: str
@@ -88,6 +93,7 @@ class ReportData:
     definitions: list[dict[str, Any]]
     sections: list[ConversionSection]
     notes: list[str] = field(default_factory=list)
+    attribution: list[AttributionSection] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,6 +467,10 @@ def _nav(report: ReportData) -> str:
     for index, section in enumerate(report.sections, start=1):
         label = f"{section.name} · by {section.by}" if section.by else f"{section.name} · all members"
         items.append(f'<li><a href="#{_slug(index, "section")}">{_e(label)}</a></li>')
+    for index, attribution in enumerate(report.attribution, start=1):
+        label = f"Attributed value by {attribution.by}" + (
+            f" ({attribution.currency})" if len(report.attribution) > 1 else "")
+        items.append(f'<li><a href="#attribution-{index}">{_e(label)}</a></li>')
     items.append('<li><a href="#notes">Notes</a></li>')
     return '<nav aria-label="Contents">\n<strong>Contents</strong>\n<ol>\n' + "\n".join(items) + "\n</ol>\n</nav>\n"
 
@@ -952,6 +962,11 @@ def render_html(report: ReportData) -> str:
         parts.append(_section(index, section))
     if not report.sections:
         parts.append('<p class="empty">No conversion results.</p>\n')
+    if report.attribution:
+        from .html_attribution import render_attribution
+
+        for index, attribution in enumerate(report.attribution, start=1):
+            parts.append(render_attribution(attribution, index))
     parts.append(_notes(report.notes))
     parts.append("</main>\n")
     parts.append(f"<footer>Made by commetrics from workspace {_e(report.workspace)}, data as of "

@@ -1,0 +1,214 @@
+"""The report's attribution section: attributed value per touchpoint class, models side by side.
+
+Like the rest of the report it is plain HTML and inline SVG; every data string is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .html import _DASH, _e, _float, _num, _records, _shorten, _style, _text, _text_width, _ticks
+
+__all__ = ["MODEL_LABELS", "AttributionSection", "render_attribution"]
+
+#: Models in the order they are shown, with their labels.
+MODEL_LABELS = {
+    "first": "First touch",
+    "last": "Last touch",
+    "linear": "Linear",
+    "position": "Position 40/20/40",
+    "time_decay": "Time decay",
+    "markov": "Markov",
+    "shapley": "Shapley",
+}
+
+
+@dataclass(frozen=True)
+class AttributionSection:
+    """Attribution results, ready to render.
+
+    Attributes
+    ----------
+    outcomes
+        The outcome types attributed (e.g. purchase, renewal).
+    by
+        The touchpoint class (``program``, ``type``, ``channel`` or ``tag``).
+    unit
+        ``person`` or ``account`` journeys.
+    lookback_days, half_life_days
+        The lookback window and the time-decay half-life.
+    currency
+        The currency of the values, or ``None`` when not recorded.
+    result
+        :meth:`Engine.attribution` output: ``model``, ``class``, ``conversions``, ``value`` and,
+        with intervals, ``value_low``/``value_high``.
+    conversions_without_touch, value_without_touch
+        Conversions (and their value) with no community touch in the lookback: not attributed.
+    replicates
+        Bootstrap replicates behind the intervals (0 when there are none).
+    """
+
+    outcomes: list[str]
+    by: str
+    unit: str
+    lookback_days: int
+    half_life_days: float
+    currency: str | None
+    result: pd.DataFrame
+    conversions_without_touch: int
+    value_without_touch: float
+    replicates: int
+
+
+def _money(value: float | None, currency: str | None) -> str:
+    """An amount rounded to whole units with thousands separators and the currency code."""
+    if value is None:
+        return _DASH
+    text = f"{round(value):,}"
+    return f"{currency} {text}" if currency else text
+
+
+def _money_tick(value: float) -> str:
+    """A compact axis label: 12k, 1.5M."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:,.4g}{suffix}"
+    return f"{value:,.0f}"
+
+
+def _layout(section: AttributionSection) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, float | None]]]:
+    """(models in display order, classes by descending Markov value (else the first model's), cells)."""
+    rows = _records(section.result, ("model", "class", "conversions", "value", "value_low", "value_high"))
+    cells = {(str(r["model"]), _text(r["class"]) or ""): {k: _float(r[k]) for k in
+                                                          ("conversions", "value", "value_low", "value_high")}
+             for r in rows}
+    present = {m for m, _ in cells}
+    models = [m for m in MODEL_LABELS if m in present] + sorted(present - set(MODEL_LABELS))
+    lead = "markov" if "markov" in present else (models[0] if models else "")
+    classes = sorted({c for _, c in cells}, key=lambda c: (-(cells.get((lead, c), {}).get("value") or 0.0), c))
+    return models, classes, cells
+
+
+def _table(section: AttributionSection, models: Sequence[str], classes: Sequence[str],
+           cells: dict[tuple[str, str], dict[str, float | None]]) -> str:
+    interval = f" with its 95% interval ({section.replicates} bootstrap resamples of the journeys)" \
+        if section.replicates else ""
+    out = ['<div class="scroll"><table class="attribution">',
+           f"<caption>Value attributed to each {_e(section.by)} by each model{_e(interval)}. Every column adds up "
+           "to the same total: the models differ only in how they split it.</caption>",
+           "<thead><tr>" + f'<th scope="col">{_e(section.by.capitalize())}</th>'
+           + "".join(f'<th scope="col" class="num">{_e(MODEL_LABELS.get(m, m))}</th>' for m in models)
+           + "</tr></thead>", "<tbody>"]
+    for cls in classes:
+        row = [f'<th scope="row">{_e(cls)}</th>']
+        for model in models:
+            cell = cells.get((model, cls), {})
+            text = _e(_money(cell.get("value"), section.currency))
+            low, high = cell.get("value_low"), cell.get("value_high")
+            if low is not None and high is not None:
+                text += (f'<br><span class="muted">{_e(_money(low, None))}–{_e(_money(high, None))}</span>')
+            row.append(f'<td class="num">{text}</td>')
+        out.append("<tr>" + "".join(row) + "</tr>")
+    totals = [sum((cells.get((m, c), {}).get("value") or 0.0) for c in classes) for m in models]
+    out.append('</tbody><tfoot><tr><th scope="row">Total attributed</th>'
+               + "".join(f'<td class="num">{_e(_money(t, section.currency))}</td>' for t in totals)
+               + "</tr></tfoot></table></div>")
+    return "\n".join(out) + "\n"
+
+
+def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence[str],
+           cells: dict[tuple[str, str], dict[str, float | None]], index: int) -> str:
+    """One row per class; in it, one dot per model (with its interval when there is one)."""
+    values = [v for cell in cells.values() for v in (cell.get("value"), cell.get("value_high")) if v is not None]
+    if not classes or not models or not values or max(values) <= 0:
+        return ""
+    upper, ticks = _ticks(max(values))
+    font = 12.0
+    labels = [_shorten(c) for c in classes]
+    left = 20 + max(_text_width(label, font) for label in labels)
+    inner, lane, top = 420.0, 9.0, 16.0
+    row_h = lane * len(models) + 12
+    legend_w = 16 + max(_text_width(MODEL_LABELS.get(m, m), 11) for m in models) + 24
+    width = left + inner + 24 + legend_w
+    plot_bottom = top + row_h * len(classes)
+    height = max(plot_bottom + 40, top + 20 * len(models) + 20)
+
+    def sx(value: float) -> float:
+        return left + inner * max(0.0, min(value, upper)) / upper
+
+    title = f"Attributed value by {section.by}, one dot per model"
+    desc = "; ".join(f"{cls}: " + ", ".join(
+        f"{MODEL_LABELS.get(m, m)} {_money(cells.get((m, cls), {}).get('value'), section.currency)}" for m in models)
+        for cls in classes)
+    out = [f'<svg class="attribution-chart" width="{_num(width)}" height="{_num(height)}" '
+           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="a{index}-title a{index}-desc">',
+           f'<title id="a{index}-title">{_e(title)}</title>', f'<desc id="a{index}-desc">{_e(desc)}</desc>']
+    for tick in ticks:
+        x = sx(tick)
+        out.append(f'<line class="grid" x1="{_num(x)}" y1="{_num(top - 4)}" x2="{_num(x)}" y2="{_num(plot_bottom)}"/>')
+        out.append(f'<text class="muted" x="{_num(x)}" y="{_num(plot_bottom + 16)}" text-anchor="middle" '
+                   f'font-size="11">{_e(_money_tick(tick))}</text>')
+    for row, (cls, label) in enumerate(zip(classes, labels, strict=True)):
+        y0 = top + row * row_h
+        out.append(f'<text x="{_num(left - 8)}" y="{_num(y0 + row_h / 2 + 4)}" text-anchor="end" '
+                   f'font-size="{_num(font)}"><title>{_e(cls)}</title>{_e(label)}</text>')
+        for lane_index, model in enumerate(models):
+            cell = cells.get((model, cls), {})
+            value = cell.get("value")
+            if value is None:
+                continue
+            colour, _ = _style(lane_index)
+            y = y0 + 6 + lane * lane_index + lane / 2
+            summary = f"{cls}, {MODEL_LABELS.get(model, model)}: {_money(value, section.currency)}"
+            parts = [f"<g><title>{_e(summary)}</title>"]
+            low, high = cell.get("value_low"), cell.get("value_high")
+            if low is not None and high is not None:
+                parts.append(f'<line x1="{_num(sx(low))}" y1="{_num(y)}" x2="{_num(sx(high))}" y2="{_num(y)}" '
+                             f'stroke="{colour}" stroke-width="1.5"/>')
+            parts.append(f'<circle cx="{_num(sx(value))}" cy="{_num(y)}" r="3.5" fill="{colour}"/></g>')
+            out.append("".join(parts))
+    out.append(f'<line class="axis" x1="{_num(left)}" y1="{_num(plot_bottom)}" x2="{_num(left + inner)}" '
+               f'y2="{_num(plot_bottom)}"/>')
+    legend_x = left + inner + 24
+    for lane_index, model in enumerate(models):
+        colour, _ = _style(lane_index)
+        ly = top + 8 + lane_index * 20
+        out.append(f'<g class="legend-item"><circle cx="{_num(legend_x + 4)}" cy="{_num(ly)}" r="4" fill="{colour}"/>'
+                   f'<text x="{_num(legend_x + 14)}" y="{_num(ly + 4)}" font-size="11">'
+                   f"{_e(MODEL_LABELS.get(model, model))}</text></g>")
+    out.append("</svg>")
+    return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
+
+
+def render_attribution(section: AttributionSection, index: int = 1) -> str:
+    """The attribution section: caveat, models side by side (table and chart), what was left out."""
+    models, classes, cells = _layout(section)
+    attributed = sum((cells.get((models[0], c), {}).get("conversions") or 0.0) for c in classes) if models else 0.0
+    value = sum((cells.get((models[0], c), {}).get("value") or 0.0) for c in classes) if models else 0.0
+    journeys = "of the account's members" if section.unit == "account" else "of the member"
+    out = [f'<section class="attribution" id="attribution-{index}">',
+           f"<h2>Attributed value by {_e(section.by)}</h2>",
+           '<p class="caveat"><strong>Credit allocation, not cause.</strong> These figures split the credit for '
+           f"{attributed:,.0f} {_e(', '.join(section.outcomes))} conversions worth "
+           f"{_e(_money(value, section.currency))} over the community touches {_e(journeys)} in the "
+           f"{section.lookback_days:,} days before each one. They say where credit can go, not what the "
+           "community caused: the models split the same total differently, which is why they are shown side by "
+           "side. Where they agree, the split is robust to the choice of model.</p>"]
+    if not classes:
+        out.append('<p class="empty">No conversion had a community touch in the lookback.</p>')
+    else:
+        out.append(_table(section, models, classes, cells))
+        out.append(_chart(section, models, classes, cells, index))
+    out.append(f"<p>Not attributed: {section.conversions_without_touch:,} conversions worth "
+               f"{_e(_money(section.value_without_touch, section.currency))} had no community touch in the "
+               "lookback.</p>")
+    out.append("<p>Models: first and last touch give everything to one touch; linear splits equally over the "
+               "touches; position gives 40% to the first and last touch and 20% to those between; time decay "
+               f"halves a touch's weight every {section.half_life_days:g} days before the conversion; Markov splits "
+               "in proportion to how much the conversion probability falls when a class is removed from the "
+               "journeys; Shapley splits each journey's credit equally over the classes it touched.</p>")
+    out.append("</section>")
+    return "\n".join(part for part in out if part) + "\n"
