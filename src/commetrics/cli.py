@@ -317,6 +317,78 @@ def metrics(
 
 @app.command()
 @handle_errors
+def scores(
+    accounts: Annotated[bool, typer.Option("--accounts/--members", help="Account health (--accounts) or member "
+                                           "engagement (--members, the default).")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    validate: Annotated[bool, typer.Option("--validate", help="Check health against later renewals: AUC, "
+                                           "churn per band, learned weights.")] = False,
+    changes: Annotated[int | None, typer.Option("--changes", help="Show tiers/bands that changed since the "
+                                                "snapshot this many days earlier.")] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Keep a snapshot of today's scores "
+                                       "(history for trends and changes).")] = True,
+    limit: Annotated[int, typer.Option(help="Rows to show in the terminal (JSON has all).")] = 20,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Engagement scores of members (with consent) and health scores of accounts; validation and history.
+
+    Example: commetrics scores --accounts --validate
+    """
+    level = "accounts" if accounts else "members"
+    from .reports.text import render_frames
+
+    with Engine(workspace, read_only=not save) as engine:
+        if validate:
+            result = engine.validate_health(as_of=_parse_as_of(as_of))
+            if as_json:
+                _emit(result)
+                return
+            typer.echo(_validation_text(result))
+            import pandas as pd
+
+            bands = pd.DataFrame(result["bands"]).round(3)
+            typer.echo(render_frames([("Churn per band (95% Wilson intervals)", bands)]), nl=False)
+            return
+        if changes is not None:
+            table = engine.score_changes(level, days=changes)
+            title = f"{level.capitalize()} whose {'band' if accounts else 'tier'} changed over {changes} days"
+        else:
+            table = engine.scores(level, as_of=_parse_as_of(as_of), save=save)
+            title = f"{'Account health' if accounts else 'Member engagement'} as of {table.attrs['as_of'][:10]}"
+    if as_json:
+        _emit({"rows": json.loads(table.to_json(orient="records", date_format="iso")), **table.attrs})
+        return
+    order = "health" if accounts and "health" in table else ("score" if "score" in table else None)
+    shown = table.sort_values(order, ascending=False) if order else table
+    if accounts and changes is None:
+        shown = shown[["account_id", "segment", "health", "band", "trend", "community", "product_usage", "support",
+                       "relationship", "commercial", "active_members", "missing"]]
+    typer.echo(render_frames([(title, shown.head(limit).round(1))]), nl=False)
+    if "withheld_without_consent" in table.attrs:
+        typer.echo(f"{len(table):,} members with consent shown; {table.attrs['withheld_without_consent']:,} without "
+                   "consent are counted in account figures but never listed.")
+
+
+def _validation_text(result: dict[str, Any]) -> str:
+    lines = [
+        f"Health taken before {result['renewals']:,} decided renewals ({result['churned']:,} churned):",
+        f"  AUC for churn {result['auc']:.3f} (95% bootstrap {result['auc_low']:.3f}-{result['auc_high']:.3f})",
+        f"  without the community component {result['auc_without_community']:.3f}; community adds "
+        f"{result['community_gain']:+.3f} ({result['community_gain_low']:+.3f} to "
+        f"{result['community_gain_high']:+.3f})",
+    ]
+    if result.get("learned_weights"):
+        pairs = ", ".join(f"{k} {result['expert_weights'][k]:.0f} -> {v:.0f}"
+                          for k, v in result["learned_weights"].items())
+        lines.append(f"  weights, configured -> learned: {pairs}")
+        lines.append(f"  on the latest {result['holdout_renewals']:,} renewals: AUC "
+                     f"{result['holdout_auc_expert']:.3f} configured, {result['holdout_auc_learned']:.3f} learned")
+    return "\n".join(lines)
+
+
+@app.command()
+@handle_errors
 def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
     conversion_names: Annotated[list[str] | None, typer.Option(

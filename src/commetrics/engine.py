@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -346,6 +347,118 @@ class Engine:
                 result = result.merge(pd.concat(intervals), on=["model", "class"], how="left")
         result.attrs.update(conversions_without_touch=without[0], value_without_touch=without[1])
         return result
+
+    def scores(self, level: str = "members", *, as_of: datetime | None = None, save: bool = False) -> pd.DataFrame:
+        """Engagement scores of members or health scores of accounts at ``as_of``.
+
+        Parameters
+        ----------
+        level
+            ``members``: ``member_id``, ``account_id``, ``score``, ``activities``, ``last_active``,
+            ``active``, ``tier`` — only members who gave consent (person-level output; missing
+            consent counts as no), with the number withheld in ``attrs``. ``accounts``: the
+            roll-up (``engagement``, ``members``, ``active_members``, ``active_ratio``,
+            ``days_since_active``), the 0-100 components, ``health``, ``band``, ``missing``
+            (components without data) and ``trend`` (change since ``trend_days`` earlier).
+        save
+            Keep a snapshot of the scores for this as-of date (replacing one of the same date)
+            in ``score_snapshots``, so trends and changes can be read later.
+        """
+        from .metrics.scores import account_health, member_engagement
+
+        if level not in ("members", "accounts"):
+            raise InputError(f"Scores are for members or accounts, not {level!r}.")
+        moment = self.as_of(as_of)
+        settings = self.config.scores
+        if level == "members":
+            every = member_engagement(self.ibis(), settings.engagement, moment)
+            consented = every["member_id"].isin(self._consenting_members())
+            frame = every[consented].reset_index(drop=True)
+            frame.attrs["withheld_without_consent"] = int((~consented).sum())
+            snapshot = every.assign(id=every["member_id"], label=every["tier"],
+                                    details=every[["activities", "active"]].to_dict(orient="records"))
+        elif level == "accounts":
+            accounts = self.ibis().table("accounts").select("account_id").distinct().execute()["account_id"]
+            earlier = moment - timedelta(days=settings.health.trend_days)
+            points = pd.DataFrame({"account_id": [*accounts, *accounts],
+                                   "t": [moment] * len(accounts) + [earlier] * len(accounts)})
+            both = account_health(self.ibis(), settings.engagement, settings.health, points)
+            now = both[both["t"] == pd.Timestamp(moment)].drop(columns="t")
+            before = both[both["t"] == pd.Timestamp(earlier)][["account_id", "health"]]
+            frame = now.merge(before.rename(columns={"health": "health_before"}), on="account_id", how="left")
+            frame = frame.assign(trend=frame["health"] - frame["health_before"]).drop(columns="health_before")
+            frame = frame.sort_values("account_id", ignore_index=True)
+            from .metrics.scores import COMPONENTS
+
+            kept = ["engagement", "members", "active_members", "active_ratio", *COMPONENTS]
+            snapshot = frame.assign(id=frame["account_id"], score=frame["health"], label=frame["band"],
+                                    details=frame[kept].astype(float).round(4).to_dict(orient="records"))
+        if save:
+            self._save_snapshot(level[:-1], moment, snapshot)
+        frame.attrs["as_of"] = moment.isoformat()
+        return frame
+
+    def _consenting_members(self) -> set[str]:
+        """Members with consent = true on every record of theirs (missing consent counts as no)."""
+        m = self.ibis().table("members")
+        agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
+        return set(agreed.filter(agreed.ok).execute()["member_id"])
+
+    def _save_snapshot(self, level: str, moment: datetime, snapshot: pd.DataFrame) -> None:
+        if self.store.read_only:
+            raise InputError("Saving score snapshots needs a writable workspace; open it without read_only.")
+        day = moment.date()
+        rows = pd.DataFrame({"snapshot_date": day, "level": level, "id": snapshot["id"].astype(str),
+                             "score": snapshot["score"].astype(float), "label": snapshot["label"].astype(object),
+                             "details": [json.dumps(d, default=str) for d in snapshot["details"]]})
+        con = self.store.con
+        con.execute("begin transaction")
+        try:
+            con.execute("delete from score_snapshots where snapshot_date = ? and level = ?", [day, level])
+            con.register("_snapshot_rows", rows)
+            con.execute("insert into score_snapshots select snapshot_date, level, id, score, label, "
+                        "details::JSON, now() from _snapshot_rows")
+            con.unregister("_snapshot_rows")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+    def score_changes(self, level: str = "accounts", *, days: int = 30) -> pd.DataFrame:
+        """What changed: members (tier) or accounts (band) whose label differs between the latest
+        snapshot and the latest one at least ``days`` earlier; ``id``, ``date_before``, ``label_before``,
+        ``score_before``, ``date_now``, ``label_now``, ``score_now``."""
+        if level not in ("members", "accounts"):
+            raise InputError(f"Scores are for members or accounts, not {level!r}.")
+        rows = self.store.con.execute(
+            """
+            with s as (select * from score_snapshots where level = ?),
+            latest as (select max(snapshot_date) as d from s),
+            earlier as (select max(snapshot_date) as d from s, latest where snapshot_date <= latest.d - ?::INTEGER)
+            select n.id, b.snapshot_date as date_before, b.label as label_before, b.score as score_before,
+                   n.snapshot_date as date_now, n.label as label_now, n.score as score_now
+            from s n join latest on n.snapshot_date = latest.d
+            join s b on b.id = n.id join earlier on b.snapshot_date = earlier.d
+            where b.label is distinct from n.label
+            order by n.id
+            """, [level[:-1], days]).fetchdf()
+        return rows
+
+    def validate_health(self, *, as_of: datetime | None = None, replicates: int = 1000) -> dict[str, Any]:
+        """Health taken ``lead_days`` before each decided renewal against its outcome: AUC with a bootstrap
+        interval, the AUC the community component adds, churn per band, learned weights beside the
+        configured ones (see :func:`commetrics.metrics.scores.validate_health`)."""
+        from .metrics.scores import account_health, validate_health
+
+        moment = self.as_of(as_of)
+        settings = self.config.scores
+        s = self.ibis().table("subscriptions")
+        decided = s.filter(s.renewed.notnull() & (s.period_end <= moment)).execute()
+        lead = pd.Timedelta(days=settings.health.lead_days)
+        snapshots = pd.DataFrame({"account_id": decided["account_id"], "t": decided["period_end"] - lead,
+                                  "churned": ~decided["renewed"].astype(bool)})
+        frame = account_health(self.ibis(), settings.engagement, settings.health, snapshots)
+        return validate_health(frame, settings.health, replicates=replicates)
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and

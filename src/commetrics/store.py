@@ -88,7 +88,26 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(QUARANTINE_SQL)
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+SNAPSHOTS_SQL = """
+create table if not exists score_snapshots (
+    snapshot_date DATE NOT NULL,        -- the as-of date the scores describe (one snapshot per date)
+    level VARCHAR NOT NULL,             -- member or account
+    id VARCHAR NOT NULL,                -- member_id or account_id
+    score DOUBLE,                       -- engagement (members) or health (accounts)
+    label VARCHAR,                      -- tier (members) or band (accounts)
+    details JSON,                       -- the roll-up figures and components behind the score
+    saved_at TIMESTAMPTZ NOT NULL,
+    primary key (snapshot_date, level, id)
+)
+"""
+
+
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Score history: one snapshot of every member's and account's score per date."""
+    con.execute(SNAPSHOTS_SQL)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -133,6 +152,7 @@ class Store:
     def __init__(self, path: str | Path = ":memory:", *, read_only: bool = False) -> None:
         self.path = path
         self.con = connect(path, read_only=read_only)
+        self.read_only = read_only
         if not read_only:
             migrate(self.con)
         self._ibis: IbisBackend | None = None

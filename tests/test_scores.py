@@ -1,0 +1,164 @@
+"""Engagement and health scores: hand-computed arithmetic, consent, history, and validation on the demo."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from commetrics import Engine, InputError
+from commetrics.config import Config, HealthSettings
+from commetrics.demo import generate
+from commetrics.metrics.scores import auc, tier_of
+
+from .conftest import NOW, write_csv
+
+AS_OF = datetime(2025, 6, 30, tzinfo=UTC)
+
+
+def _store(tmp_path: Path, engine: Engine) -> None:
+    members = write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "account_id", "consent", "is_staff", "email"], [
+        ["m1", "2025-01-01", "A", "true", "false", "one@a.example"],
+        ["m2", "2025-01-01", "A", "false", "false", "two@a.example"],
+        ["m3", "2025-01-01", "A", "true", "true", "staff@vendor.example"],
+        ["m4", "2025-01-01", "B", "", "false", "four@b.example"],
+    ])
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"], [
+        ["1", "m1", "2025-06-20", "post"],              # 10 days old, contribution: 3 x 1.0
+        ["2", "m1", "2025-06-30", "webinar_attended"],  # today, consumption: 5 x 0.5
+        ["3", "m1", "2025-07-05", "referral"],          # after as of: never counts
+        ["4", "m2", "2025-04-01", "referral"],          # 90 days old: 8 x 0.5^3
+        ["5", "m2", "2025-06-29", "login"],             # worth no points
+        ["6", "m3", "2025-06-29", "post"],              # staff: left out
+    ])
+    accounts = write_csv(tmp_path / "acc.csv", ["account_id", "segment", "seats", "arr", "product_usage",
+                                                "support_tickets", "domain"], [
+        ["A", "smb", "10", "1000", "80", "2", "a.example"], ["B", "smb", "5", "3000", "40", "", "b.example"]])
+    surveys = write_csv(tmp_path / "s.csv", ["response_id", "member_id", "ts", "kind", "score"], [
+        ["r1", "m1", "2025-05-01", "nps", "10"], ["r2", "m2", "2025-05-02", "nps", "6"],
+        ["r3", "m2", "2023-05-02", "nps", "10"]])  # older than a year: not counted
+    for table, path in (("members", members), ("activities", activities), ("accounts", accounts),
+                        ("surveys", surveys)):
+        engine.load(table, path, now=NOW)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:  # type: ignore[misc]
+    with Engine.init(tmp_path / "ws") as e:
+        _store(tmp_path, e)
+        yield e
+
+
+def test_member_engagement_by_hand(engine: Engine) -> None:
+    result = engine.scores("members", as_of=AS_OF)
+    m1 = 3 * 0.5 ** (10 / 30) + 5 * 0.5
+    assert list(result["member_id"]) == ["m1"]  # m2 declined consent, m4 gave none, m3 is staff
+    assert result.loc[0, "score"] == pytest.approx(m1, rel=1e-9)
+    assert result.loc[0, "activities"] == 2
+    assert bool(result.loc[0, "active"])
+    assert result.loc[0, "tier"] == "casual"  # 4.39 >= 3
+    assert result.attrs["withheld_without_consent"] == 2
+    assert tier_of(50.0, Config().scores.engagement.tiers) == "champion"
+    assert tier_of(0.0, Config().scores.engagement.tiers) == "dormant"
+
+
+def test_account_health_by_hand(engine: Engine) -> None:
+    result = engine.scores("accounts", as_of=AS_OF).set_index("account_id")
+    a, b = result.loc["A"], result.loc["B"]
+    m1 = 3 * 0.5 ** (10 / 30) + 5 * 0.5
+    m2 = 8 * 0.5 ** (90 / 30)
+    assert a["engagement"] == pytest.approx(m1 + m2)  # consent does not hide a member from aggregates
+    assert (a["members"], a["active_members"], a["active_ratio"]) == (2, 1, pytest.approx(0.1))
+    community = 100 * (min(1.0, math.log1p(m1 + m2) / math.log1p(50)) + 1.0) / 2  # last activity today
+    assert a["community"] == pytest.approx(community)
+    # Two smb accounts: mid-percentiles 75 (higher) and 25 (lower); support reverses (B has no ticket count).
+    assert (a["product_usage"], b["product_usage"]) == (75.0, 25.0)
+    assert (a["commercial"], b["commercial"]) == (25.0, 75.0)
+    assert a["support"] == pytest.approx(50.0)  # the only account with a count in its segment
+    assert math.isnan(b["support"])
+    assert a["relationship"] == pytest.approx((0.0 + 100) / 2)  # one promoter, one detractor: NPS 0
+    weights = {"community": 30, "product_usage": 25, "support": 15, "relationship": 15, "commercial": 15}
+    expected = (30 * community + 25 * 75 + 15 * 50 + 15 * 50 + 15 * 25) / 100
+    assert a["health"] == pytest.approx(expected)
+    assert a["band"] == ("green" if expected >= 75 else "yellow" if expected >= 50 else "red")
+    # B: no members (community 0), no tickets, no answers: renormalised over what is there.
+    assert b["community"] == 0.0
+    assert b["missing"] == "support, relationship"
+    assert b["health"] == pytest.approx((30 * 0 + 25 * 25 + 15 * 75) / (30 + 25 + 15))
+    assert b["band"] == "red"
+    assert sum(weights.values()) == 100
+    # Trend: the change since the score 30 days earlier (then only m2's referral, 60 days old, counted).
+    before = engine.scores("accounts", as_of=AS_OF - timedelta(days=30)).set_index("account_id")
+    assert a["trend"] == pytest.approx(a["health"] - before.loc["A", "health"])
+
+
+def test_snapshots_keep_history_and_show_what_changed(engine: Engine) -> None:
+    engine.scores("accounts", as_of=AS_OF - timedelta(days=60), save=True)
+    engine.scores("accounts", as_of=AS_OF, save=True)
+    engine.scores("accounts", as_of=AS_OF, save=True)  # the same date again replaces, never duplicates
+    rows = engine.store.con.execute("select snapshot_date, count(*) from score_snapshots where level = 'account' "
+                                    "group by 1 order by 1").fetchall()
+    assert [n for _, n in rows] == [2, 2]
+    changes = engine.score_changes("accounts", days=30)
+    before = engine.store.con.execute("select id, label from score_snapshots where snapshot_date = ? "
+                                      "order by id", [(AS_OF - timedelta(days=60)).date()]).fetchall()
+    now = engine.scores("accounts", as_of=AS_OF).set_index("account_id")["band"]
+    expected = sorted(i for i, label in before if label != now[i])
+    assert list(changes["id"]) == expected
+    details = json.loads(engine.store.con.execute("select details from score_snapshots where id = 'A' "
+                                                  "order by snapshot_date desc limit 1").fetchall()[0][0])
+    assert set(details) >= {"community", "engagement", "active_members"}
+
+
+def test_bad_settings_and_too_little_history_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="weights"):
+        HealthSettings(weights={"community": 1.0, "vibes": 2.0})
+    with Engine.init(tmp_path / "empty") as e:
+        with pytest.raises(InputError, match="at least 20 decided renewals"):
+            e.validate_health(as_of=AS_OF)
+        with pytest.raises(InputError, match="members or accounts"):
+            e.scores("people")
+
+
+def test_auc_known_answers() -> None:
+    assert auc([1, 2, 3, 4], [False, False, True, True]) == 1.0
+    assert auc([1, 2, 3, 4], [True, True, False, False]) == 0.0
+    assert auc([1, 1, 1, 1], [True, False, True, False]) == 0.5  # ties count half
+    assert auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75  # the scikit-learn doc example
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Engine:  # type: ignore[misc]
+    directory = tmp_path_factory.mktemp("scores-demo")
+    files = generate(40_000, 7, directory / "data")
+    with Engine.init(directory / "ws") as engine:
+        for name, path in files.tables.items():
+            engine.load(name, path, source="demo")
+        yield engine
+
+
+@pytest.mark.slow
+def test_demo_health_foresees_churn_and_the_community_component_adds(demo: Engine) -> None:
+    result = demo.validate_health(replicates=400)
+    assert result["renewals"] > 1000
+    assert result["auc_low"] > 0.6  # clearly above chance
+    assert result["community_gain_low"] > 0.0  # the planted engagement effect is measurable
+    rates = [b["churn_rate"] for b in result["bands"]]  # red, yellow, green
+    assert rates == sorted(rates, reverse=True)
+    assert result["bands"][0]["ci_low"] > result["bands"][1]["ci_high"]  # red clearly above yellow
+    assert set(result["learned_weights"]) == set(result["expert_weights"])
+    assert sum(result["learned_weights"].values()) == pytest.approx(100.0, abs=0.5)
+
+
+@pytest.mark.slow
+def test_demo_engagement_tiers_follow_activity(demo: Engine) -> None:
+    members = demo.scores("members")
+    by_tier = members.groupby("tier")["activities"].median()
+    assert by_tier["champion"] > by_tier["active"] > by_tier["casual"] >= by_tier["dormant"]
+    assert len(members) + members.attrs["withheld_without_consent"] == int(
+        demo.ibis().table("members").filter(lambda m: ~m.is_staff.fill_null(False)).member_id.nunique().execute())
+    assert (pd.Series(members["score"]) >= 0).all()
