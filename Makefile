@@ -41,12 +41,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-## Benchmarks (load, conversion, demo scale, attribution); results go to benchmarks/results/.
+## Benchmarks (load, conversion, demo scale, attribution, scores); results go to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/conversion.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/attribution.py
+	$(BIN)/python benchmarks/scores.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache

@@ -162,3 +162,76 @@ def test_demo_engagement_tiers_follow_activity(demo: Engine) -> None:
     assert len(members) + members.attrs["withheld_without_consent"] == int(
         demo.ibis().table("members").filter(lambda m: ~m.is_staff.fill_null(False)).member_id.nunique().execute())
     assert (pd.Series(members["score"]) >= 0).all()
+
+
+def test_crm_export_holds_only_members_with_consent(engine: Engine, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    engine.close()
+    out = tmp_path / "crm"
+    result = CliRunner().invoke(app, ["export", "crm", "--target", "hubspot", "--out", str(out), "--as-of",
+                                      "2025-06-30", "-w", str(engine.workspace.directory)])
+    assert result.exit_code == 0, result.output
+    assert "1 contacts with consent, 2 companies; 2 members without consent left out" in result.output
+    contacts = (out / "hubspot_contacts.csv").read_text(encoding="utf-8")
+    assert "one@a.example" in contacts
+    for withheld in ("two@a.example", "four@b.example", "staff@vendor.example"):
+        assert withheld not in contacts
+    assert "community-casual;community-active" in contacts
+    companies = (out / "hubspot_companies.csv").read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[1] for line in companies[1:]] == ["A", "B"]
+    refused = CliRunner().invoke(app, ["export", "crm", "--target", "pipedrive", "-w",
+                                       str(engine.workspace.directory)])
+    assert refused.exit_code != 0
+    assert "hubspot, salesforce" in refused.output
+
+
+def test_crm_push_from_the_command_line_sends_consenting_members_once(engine: Engine, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    from .test_crm import TOKEN, FakeCrm
+
+    engine.close()
+    fake = FakeCrm("hubspot")
+    try:
+        monkeypatch.setenv("COMMETRICS_CRM_TOKEN", TOKEN)
+        args = ["export", "crm", "--target", "hubspot", "--out", str(tmp_path / "crm"), "--push", "--url", fake.url,
+                "--as-of", "2025-06-30", "-w", str(engine.workspace.directory)]
+        first = CliRunner().invoke(app, args)
+        assert first.exit_code == 0, first.output
+        assert "Pushed 1 contacts and 2 companies" in first.output
+        assert set(fake.records["contacts"]) == {"one@a.example"}
+        assert set(fake.records["companies"]) == {"A", "B"}
+        again = CliRunner().invoke(app, args)  # the journal in the workspace: nothing is sent twice
+        assert again.exit_code == 0, again.output
+        assert "already sent" in again.output
+        assert set(fake.effective.values()) == {1}
+        monkeypatch.delenv("COMMETRICS_CRM_TOKEN")
+        missing = CliRunner().invoke(app, args)
+        assert missing.exit_code != 0
+        assert "COMMETRICS_CRM_TOKEN" in missing.output
+    finally:
+        fake.close()
+
+
+def test_roll_up_at_many_instants_equals_one_instant_at_a_time(engine: Engine) -> None:
+    # Validation rolls up at many instants in one join; today's scores use one constant-clock query per
+    # instant. Both must give the same numbers.
+    from commetrics.metrics.scores import FEW_INSTANTS, account_health
+
+    settings = engine.config.scores
+    instants = [AS_OF - timedelta(days=d) for d in (0, 5, 20, 40, 61, 95)]
+    assert len(instants) > FEW_INSTANTS
+    many = pd.DataFrame({"account_id": ["A", "B"] * len(instants), "t": [t for t in instants for _ in "AB"]})
+    together = account_health(engine.ibis(), settings.engagement, settings.health, many)
+    for t in instants:
+        alone = account_health(engine.ibis(), settings.engagement, settings.health,
+                               pd.DataFrame({"account_id": ["A", "B"], "t": [t, t]}))
+        part = together[together["t"] == pd.Timestamp(t)]
+        for column in ("engagement", "active_members", "community", "health"):
+            assert part[column].to_numpy() == pytest.approx(alone[column].to_numpy(), rel=1e-12, nan_ok=True), column

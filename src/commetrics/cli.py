@@ -387,6 +387,59 @@ def _validation_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+export_app = typer.Typer(help="Write results out to other systems.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("crm")
+@handle_errors
+def export_crm(
+    target: Annotated[str, typer.Option(help="hubspot or salesforce.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the import files.")] = Path("crm-export"),
+    push: Annotated[bool, typer.Option("--push", help="Also send the records through the CRM's REST API.")] = False,
+    url: Annotated[str | None, typer.Option(help="API base URL (default: https://api.hubapi.com for HubSpot; "
+                                            "your instance URL for Salesforce).")] = None,
+    token_env: Annotated[str, typer.Option("--token-env", help="Environment variable holding the API token "
+                                           "(never put tokens on the command line).")] = "COMMETRICS_CRM_TOKEN",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Write engagement and health scores as CRM import files (members with consent only); --push sends them.
+
+    Example: commetrics export crm --target hubspot --out crm/ --push
+    """
+    from .crm import TARGETS, export_files
+    from .crm import push as push_records
+
+    if target not in TARGETS:
+        raise InputError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}.")
+    with Engine(workspace, read_only=True) as engine:
+        contacts, companies = engine.crm_records(as_of=_parse_as_of(as_of))
+        directory = engine.workspace.directory
+    for path in export_files(contacts, companies, target, out):
+        typer.echo(f"Wrote {path}")
+    typer.echo(f"{len(contacts):,} contacts with consent, {len(companies):,} companies; "
+               f"{contacts.attrs.get('withheld_without_consent', 0):,} members without consent left out.")
+    if not push:
+        return
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        raise InputError(f"--push needs an API token in the environment variable {token_env}; set it and run again.")
+    base = url or ("https://api.hubapi.com" if target == "hubspot" else None)
+    if base is None:
+        raise InputError("--push to Salesforce needs --url, your instance URL (https://NAME.my.salesforce.com).")
+    import hashlib
+
+    # One journal per destination: batches sent to one portal or org say nothing about another.
+    journal = directory / f".crm-{target}-{hashlib.sha256(base.encode()).hexdigest()[:12]}-journal.jsonl"
+    result = push_records(contacts, companies, target, base_url=base, token=token, journal=journal)
+    typer.echo(f"Pushed {result.contacts_sent:,} contacts and {result.companies_sent:,} companies in "
+               f"{result.batches_sent:,} batches ({result.batches_skipped:,} already sent, "
+               f"{result.retries:,} retries); {len(result.failed_records):,} records refused.")
+    for failure in result.failed_records[:20]:
+        typer.echo(f"  refused: {failure}")
+
+
 @app.command()
 @handle_errors
 def report(

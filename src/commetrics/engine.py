@@ -398,11 +398,46 @@ class Engine:
         frame.attrs["as_of"] = moment.isoformat()
         return frame
 
+    def crm_records(self, *, as_of: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The CRM write-back: (contacts, companies).
+
+        Contacts are members **with consent** (person-level): ``email``, ``member_id``,
+        ``community_engagement_score``, ``community_tier``, ``community_last_active`` and
+        ``community_tags`` (``community-<tier>``, plus ``community-active`` when active). Companies
+        are accounts: ``account_id``, ``domain``, ``health_score``, ``health_band``,
+        ``community_engagement_score`` and ``community_active_members``.
+        """
+        from .metrics import fetch
+
+        members = self.scores("members", as_of=as_of)
+        withheld = members.attrs.get("withheld_without_consent", 0)
+        m = self.ibis().table("members")
+        emails = m.filter(m.email.notnull()).group_by("member_id").aggregate(email=m.email.argmax(m.load_id))
+        members = members.merge(fetch(emails), on="member_id", how="left")
+        tags = ["community-" + str(t) + (";community-active" if a else "")
+                for t, a in zip(members["tier"], members["active"], strict=True)]
+        contacts = pd.DataFrame({
+            "email": members["email"], "member_id": members["member_id"],
+            "community_engagement_score": members["score"], "community_tier": members["tier"],
+            "community_last_active": members["last_active"], "community_tags": tags,
+        })
+        accounts = self.scores("accounts", as_of=as_of)
+        companies = pd.DataFrame({
+            "account_id": accounts["account_id"], "domain": accounts["domain"],
+            "health_score": accounts["health"], "health_band": accounts["band"],
+            "community_engagement_score": accounts["engagement"],
+            "community_active_members": accounts["active_members"],
+        })
+        contacts.attrs["withheld_without_consent"] = withheld
+        return contacts, companies
+
     def _consenting_members(self) -> set[str]:
         """Members with consent = true on every record of theirs (missing consent counts as no)."""
+        from .metrics import fetch
+
         m = self.ibis().table("members")
         agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
-        return set(agreed.filter(agreed.ok).execute()["member_id"])
+        return set(fetch(agreed.filter(agreed.ok).select("member_id"))["member_id"])
 
     def _save_snapshot(self, level: str, moment: datetime, snapshot: pd.DataFrame) -> None:
         if self.store.read_only:

@@ -51,6 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
+from . import fetch
 
 __all__ = [
     "GRAINS",
@@ -608,7 +609,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
                                                   n=idle_paths.count().cast("float64"))
     table = pa.concat_tables([converting.to_pyarrow(), nulls.to_pyarrow()], promote_options="permissive")
     paths = Paths.from_arrow(table["path"], table["c"], table["v"], table["n"], separator=_JOIN)
-    touch_rows = touches.select("journey", "cls", "days_before", "value").execute().rename(columns={"cls": "class"})
+    touch_rows = fetch(touches.select("journey", "cls", "days_before", "value")).rename(columns={"cls": "class"})
     touch_rows["conversions"] = 1.0
     converted, converted_value = (float(pc.sum(table[c]).as_py() or 0.0) for c in ("c", "v"))
     return Journeys(paths=paths, touches=touch_rows,
