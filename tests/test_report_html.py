@@ -16,6 +16,7 @@ import pytest
 
 from commetrics.reports.html import ConversionSection, ReportData, render_html
 from commetrics.reports.html_attribution import MODEL_LABELS, AttributionSection
+from commetrics.reports.html_scores import ScoresSection
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"
@@ -93,7 +94,34 @@ def make_report() -> ReportData:
         as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), generated_at=datetime(2026, 7, 1, 8, 15, tzinfo=UTC),
         timezone="Europe/Berlin", definitions=definitions, sections=[by_entry, overall],
         notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"], attribution=[make_attribution()],
+        scores=make_scores(),
     )
+
+
+VALIDATION = {
+    "renewals": 1686, "churned": 312, "auc": 0.7116, "auc_low": 0.6832, "auc_high": 0.7423,
+    "auc_without_community": 0.65, "community_gain": 0.0612, "community_gain_low": 0.0364,
+    "community_gain_high": 0.085,
+    "bands": [
+        {"band": "red", "renewals": 902, "churned": 243, "churn_rate": 0.2694, "ci_low": 0.2415, "ci_high": 0.2993},
+        {"band": EVIL, "renewals": 744, "churned": 68, "churn_rate": 0.0914, "ci_low": 0.0727, "ci_high": 0.1143},
+        {"band": "green", "renewals": 40, "churned": 1, "churn_rate": 0.025, "ci_low": 0.0044, "ci_high": 0.1288},
+    ],
+    "learned_weights": {"community": 41.8, "product_usage": 30.7, "support": 10.0, "relationship": 0.0,
+                        "commercial": 17.5},
+    "expert_weights": {"community": 30.0, "product_usage": 25.0, "support": 15.0, "relationship": 15.0,
+                       "commercial": 15.0},
+    "holdout_renewals": 506, "holdout_auc_expert": 0.7448, "holdout_auc_learned": 0.755,
+}
+
+
+def make_scores(validation: dict[str, Any] | None = VALIDATION) -> ScoresSection:
+    return ScoresSection(
+        tiers=pd.DataFrame({"tier": ["dormant", "casual", "active", "champion"], "members": [29718, 7778, 1286, 14]}),
+        bands=pd.DataFrame({"band": ["red", EVIL, "green"], "accounts": [1085, 1725, 190],
+                            "median_health": [40.8, 60.9, 78.1]}),
+        validation=validation, lead_days=90, half_life_days=30.0,
+        validation_note="" if validation else "Validation needs at least 20 decided renewals; found 3.")
 
 
 #: Attributed value per (model, class): every model splits the same 10,000.
@@ -137,7 +165,7 @@ def test_header_and_document_basics(page: str) -> None:
     assert '<meta charset="utf-8">' in page
     for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
         assert text in page
-    assert page.count("<h2>") == 5  # definitions, two conversions, attribution, notes
+    assert page.count("<h2>") == 6  # definitions, two conversions, attribution, scores, notes
 
 
 def test_definitions_table(page: str) -> None:
@@ -197,10 +225,11 @@ def test_timing_table_not_reached_and_quantile(page: str) -> None:
 
 
 def test_charts_are_inline_svg_with_titles(page: str) -> None:
-    assert page.count("<svg ") == 5
+    assert page.count("<svg ") == 6
     assert page.count('class="rates-chart"') == 2
     assert page.count('class="curves-chart"') == 2
     assert page.count('class="attribution-chart"') == 1
+    assert page.count('class="bands-chart"') == 1
     for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
         assert re.match(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">', svg)
         assert "<desc " in svg
@@ -295,6 +324,27 @@ def test_attribution_section_shows_models_side_by_side_with_the_caveat(page: str
     assert section.count("<circle") == 3 * len(CREDIT) + len(CREDIT)  # a dot per model and class, plus legend
 
 
+def test_scores_section_shows_tiers_bands_and_the_validation(page: str) -> None:
+    section = page[page.index('<section class="scores"'):]
+    section = section[:section.index("</section>")]
+    text = re.sub(r"<[^>]+>", "", section)
+    assert "dormant29,71876.6%" in text.replace(" ", "")
+    assert "AUC for churn 0.712 (95% bootstrap interval 0.683 to 0.742" in text
+    assert "the community adds +0.061 (+0.036 to +0.085)" in text
+    assert "configured weights reach AUC 0.745, the learned ones 0.755" in text
+    assert '<td class="num">30</td><td class="num">42</td>' in section  # community: configured, learned
+    assert "26.9% of 902 renewals churned" in section  # the chart's description
+    assert 'stroke="#D55E00"' in section  # red is drawn red
+    assert EVIL not in section
+    assert '<a href="#scores">Engagement and health scores</a>' in page
+    empty = render_html(ReportData(
+        title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[],
+        scores=make_scores(None)))
+    assert "Validation needs at least 20 decided renewals; found 3." in empty
+    assert 'class="bands-chart"' not in empty
+
+
 def test_markup_is_balanced_and_ids_resolve(page: str) -> None:
     checker = _Checker()
     checker.feed(page)
@@ -387,7 +437,7 @@ def test_page_renders_in_chromium(tmp_path: Path) -> None:
             tab.goto(path.as_uri(), wait_until="load")
             assert tab.title() == "Community value — Q2 — acme-prod"
             svgs = tab.locator("svg")
-            assert svgs.count() == 5  # rates and curves of two sections, and the attribution chart
+            assert svgs.count() == 6  # rates and curves of two sections, attribution, churn per band
             for i in range(svgs.count()):
                 box = svgs.nth(i).bounding_box()
                 assert box is not None

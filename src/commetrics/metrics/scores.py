@@ -257,7 +257,9 @@ def account_health(db: Any, engagement: EngagementSettings, health: HealthSettin
                          f"the components are {', '.join(COMPONENTS)}.")
     base = snapshots.copy()
     base["t"] = pd.to_datetime(base["t"], utc=True)
-    keys = ibis.memtable(base[["account_id", "t"]].drop_duplicates())
+    base["account_id"] = base["account_id"].astype(object)
+    keys = ibis.memtable(base[["account_id", "t"]].drop_duplicates(),
+                         schema={"account_id": "string", "t": "timestamp('UTC')"})
     instants = sorted(base["t"].unique())
     if not instants:
         rollup = pd.DataFrame({"account_id": pd.Series(dtype=object), "t": base["t"],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .html import ConversionSection, ReportData, render_html
 from .html_attribution import AttributionSection
+from .html_scores import ScoresSection
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -59,7 +60,33 @@ def build_report(
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
-                      notes=notes, attribution=attribution)
+                      notes=notes, attribution=attribution, scores=_scores(engine, moment))
+
+
+def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:
+    """Tier and band counts, and the validation of health when there are enough decided renewals."""
+    from ..errors import InputError
+    from ..metrics.scores import member_engagement
+
+    settings = engine.config.scores
+    members = member_engagement(engine.ibis(), settings.engagement, moment)
+    if members.empty:
+        return None
+    order = {name: rank for rank, (name, _) in enumerate(sorted(settings.engagement.tiers.items(),
+                                                                key=lambda item: item[1]))}
+    tiers = members.groupby("tier").size().rename("members").reset_index()
+    tiers = tiers.sort_values("tier", key=lambda s: s.map(order)).reset_index(drop=True)
+    accounts = engine.scores("accounts", as_of=moment)
+    band_order = {name: rank for rank, (name, _) in enumerate(sorted(settings.health.bands.items(),
+                                                                     key=lambda item: item[1]))}
+    bands = accounts.groupby("band").agg(accounts=("account_id", "size"), median_health=("health", "median"))
+    bands = bands.reset_index().sort_values("band", key=lambda s: s.map(band_order)).reset_index(drop=True)
+    try:
+        validation, note = engine.validate_health(as_of=moment), ""
+    except InputError as error:
+        validation, note = None, str(error)
+    return ScoresSection(tiers=tiers, bands=bands, validation=validation, lead_days=settings.health.lead_days,
+                         half_life_days=settings.engagement.half_life_days, validation_note=note)
 
 
 def _attribution(engine: Engine, moment: datetime, notes: list[str], *, by: str = "program",

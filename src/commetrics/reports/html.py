@@ -21,6 +21,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from .html_attribution import AttributionSection
+    from .html_scores import ScoresSection
 
 __all__ = ["ConversionSection", "ReportData", "render_html"]
 
@@ -83,6 +84,8 @@ class ReportData:
         Free-text notes shown at the end (e.g. "Staff excluded").
     attribution
         Attribution sections (one per currency of the attributed values), after the conversions.
+    scores
+        Engagement tiers, health bands and the validation of health, or ``None``.
     """
 
     title: str
@@ -94,6 +97,7 @@ class ReportData:
     sections: list[ConversionSection]
     notes: list[str] = field(default_factory=list)
     attribution: list[AttributionSection] = field(default_factory=list)
+    scores: ScoresSection | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,6 +475,8 @@ def _nav(report: ReportData) -> str:
         label = f"Attributed value by {attribution.by}" + (
             f" ({attribution.currency})" if len(report.attribution) > 1 else "")
         items.append(f'<li><a href="#attribution-{index}">{_e(label)}</a></li>')
+    if report.scores is not None:
+        items.append('<li><a href="#scores">Engagement and health scores</a></li>')
     items.append('<li><a href="#notes">Notes</a></li>')
     return '<nav aria-label="Contents">\n<strong>Contents</strong>\n<ol>\n' + "\n".join(items) + "\n</ol>\n</nav>\n"
 
@@ -967,6 +973,10 @@ def render_html(report: ReportData) -> str:
 
         for index, attribution in enumerate(report.attribution, start=1):
             parts.append(render_attribution(attribution, index))
+    if report.scores is not None:
+        from .html_scores import render_scores
+
+        parts.append(render_scores(report.scores))
     parts.append(_notes(report.notes))
     parts.append("</main>\n")
     parts.append(f"<footer>Made by commetrics from workspace {_e(report.workspace)}, data as of "

@@ -1,0 +1,149 @@
+"""The report's scores section: tiers and bands, and how well health foresaw renewals.
+
+Plain HTML and inline SVG like the rest of the report; every data string is escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .html import _DASH, _e, _float, _num, _pct, _records, _style, _text, _text_width, _ticks
+
+__all__ = ["ScoresSection", "render_scores"]
+
+#: Bands named after traffic lights get their colour (Okabe–Ito vermillion, orange, bluish green).
+BAND_COLOURS = {"red": "#D55E00", "yellow": "#E69F00", "amber": "#E69F00", "green": "#009E73"}
+
+
+@dataclass(frozen=True)
+class ScoresSection:
+    """Scores, ready to render.
+
+    Attributes
+    ----------
+    tiers
+        ``tier``, ``members`` (every non-staff member: an aggregate may count members without
+        consent), lowest tier first.
+    bands
+        ``band``, ``accounts``, ``median_health``, lowest band first.
+    validation
+        :func:`commetrics.metrics.scores.validate_health` output, or ``None`` when there are too
+        few decided renewals (then ``validation_note`` says why).
+    lead_days
+        How long before each renewal health was taken.
+    """
+
+    tiers: pd.DataFrame
+    bands: pd.DataFrame
+    validation: dict[str, Any] | None
+    lead_days: int
+    half_life_days: float
+    validation_note: str = ""
+
+
+def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, extra: str | None = None) -> str:
+    """A count per label with its share; ``caption`` is short (it is as wide as the table)."""
+    rows = _records(frame, (label, count, extra) if extra else (label, count))
+    total = sum((_float(r[count]) or 0.0) for r in rows)
+    head = f'<th scope="col">{_e(label.capitalize())}</th><th scope="col" class="num">{_e(count.capitalize())}</th>'
+    head += '<th scope="col" class="num">Share</th>'
+    if extra:
+        head += f'<th scope="col" class="num">{_e(extra.replace("_", " ").capitalize())}</th>'
+    out = [f'<table class="counts"><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>']
+    for r in rows:
+        n = _float(r[count]) or 0.0
+        cells = (f'<th scope="row">{_e(_text(r[label]) or _DASH)}</th><td class="num">{n:,.0f}</td>'
+                 f'<td class="num">{_e(_pct(n / total if total else None))}</td>')
+        if extra:
+            value = _float(r[extra])
+            cells += f'<td class="num">{_e(f"{value:.1f}" if value is not None else _DASH)}</td>'
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def _band_chart(bands: list[dict[str, Any]]) -> str:
+    """Churn rate per band with its Wilson interval: it should fall from the first band to the last."""
+    shown = [b for b in bands if b["renewals"]]
+    if not shown:
+        return ""
+    highs = [b["ci_high"] for b in shown]
+    upper, ticks = _ticks(max(0.05, max(highs)))
+    left = 20 + max(_text_width(str(b["band"])) for b in shown)
+    inner, row_h, top = 360.0, 28.0, 12.0
+    bottom = top + row_h * len(shown)
+    width, height = left + inner + 20, bottom + 34
+
+    def sx(value: float) -> float:
+        return left + inner * max(0.0, min(value, upper)) / upper
+
+    desc = "; ".join(f"{b['band']}: {_pct(b['churn_rate'])} of {b['renewals']:,} renewals churned "
+                     f"(95% interval {_pct(b['ci_low'])} to {_pct(b['ci_high'])})" for b in shown)
+    out = [f'<svg class="bands-chart" width="{_num(width)}" height="{_num(height)}" '
+           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="bands-title bands-desc">',
+           '<title id="bands-title">Churn rate per health band with 95% Wilson intervals</title>',
+           f'<desc id="bands-desc">{_e(desc)}</desc>']
+    for tick in ticks:
+        out.append(f'<line class="grid" x1="{_num(sx(tick))}" y1="{_num(top - 4)}" x2="{_num(sx(tick))}" '
+                   f'y2="{_num(bottom)}"/>')
+        out.append(f'<text class="muted" x="{_num(sx(tick))}" y="{_num(bottom + 16)}" text-anchor="middle" '
+                   f'font-size="11">{_e(f"{tick * 100:.0f}%")}</text>')
+    for row, band in enumerate(shown):
+        y = top + row * row_h + row_h / 2
+        colour = BAND_COLOURS.get(str(band["band"]).lower(), _style(row)[0])
+        out.append(f'<text x="{_num(left - 8)}" y="{_num(y + 4)}" text-anchor="end" font-size="12">'
+                   f"{_e(band['band'])}</text>")
+        out.append(f'<g><title>{_e(desc.split("; ")[row])}</title>'
+                   f'<line x1="{_num(sx(band["ci_low"]))}" y1="{_num(y)}" x2="{_num(sx(band["ci_high"]))}" '
+                   f'y2="{_num(y)}" stroke="{colour}" stroke-width="2"/>'
+                   f'<circle cx="{_num(sx(band["churn_rate"]))}" cy="{_num(y)}" r="4.5" fill="{colour}"/></g>')
+    out.append(f'<line class="axis" x1="{_num(left)}" y1="{_num(bottom)}" x2="{_num(left + inner)}" '
+               f'y2="{_num(bottom)}"/>')
+    out.append("</svg>")
+    return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
+
+
+def _weights_table(validation: dict[str, Any]) -> str:
+    learned = validation.get("learned_weights")
+    if not learned:
+        return ""
+    expert = validation["expert_weights"]
+    rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td class="num">{expert[k]:.0f}</td>'
+                   f'<td class="num">{v:.0f}</td></tr>' for k, v in learned.items())
+    return (f"<p>Learned weights come from a regularised logistic regression of non-renewal on the components, "
+            f"fitted on the earlier renewals. On the latest {validation['holdout_renewals']:,} renewals the "
+            f"configured weights reach AUC {validation['holdout_auc_expert']:.3f}, the learned ones "
+            f"{validation['holdout_auc_learned']:.3f}.</p>\n"
+            '<table class="weights"><caption>Component weights (points out of 100)</caption>'
+            '<thead><tr><th scope="col">Component</th>'
+            '<th scope="col" class="num">Configured</th><th scope="col" class="num">Learned</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>\n")
+
+
+def render_scores(section: ScoresSection) -> str:
+    """Tiers and bands, then the validation of health against later renewals."""
+    out = ['<section class="scores" id="scores">', "<h2>Engagement and health scores</h2>",
+           "<p>Engagement: points per activity, contributions above consumption, halving every "
+           f"{section.half_life_days:g} days. Health: the weighted 0–100 components of each account. Every member "
+           "is counted here; only members with consent are ever listed or exported.</p>",
+           _counts_table(section.tiers, "tier", "members", "Members by engagement tier"),
+           _counts_table(section.bands, "band", "accounts", "Accounts by health band", extra="median_health"),
+           "<h3>Does health foresee renewals?</h3>"]
+    v = section.validation
+    if v is None:
+        out.append(f'<p class="empty">{_e(section.validation_note)}</p>')
+    else:
+        out.append(
+            f"<p>Health taken {section.lead_days} days before each of {v['renewals']:,} decided renewals "
+            f"({v['churned']:,} churned), from the data known then: AUC for churn <strong>{v['auc']:.3f}</strong> "
+            f"(95% bootstrap interval {v['auc_low']:.3f} to {v['auc_high']:.3f}; 0.5 is a coin toss). Without the "
+            f"community component it is {v['auc_without_community']:.3f}: the community adds "
+            f"<strong>{v['community_gain']:+.3f}</strong> ({v['community_gain_low']:+.3f} to "
+            f"{v['community_gain_high']:+.3f}).</p>")
+        out.append(_band_chart(v["bands"]))
+        out.append(_weights_table(v))
+    out.append("</section>")
+    return "\n".join(part for part in out if part) + "\n"
