@@ -22,15 +22,14 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+from demo_data import DEFAULT_DATA, prepared_workspace
 
 from commetrics import Engine
 from commetrics.metrics.conversion import ConversionSpec, conversion_counts
@@ -41,20 +40,6 @@ WINDOWS = (7, 30, 60, 90)
 OUTCOMES = ("trial_start", "purchase")
 KEYS = (None, "join_month", "join_week", "entry_path", "first_activity", "segment", "program")
 LANDMARK_DAYS = 30
-
-PREPARE = """
-import sys
-from pathlib import Path
-from commetrics import Engine
-from commetrics.demo import generate
-members, directory = int(sys.argv[1]), Path(sys.argv[2])
-files = generate(members, 7, directory / "files")
-with Engine.init(directory / "ws") as engine:
-    for name, path in files.tables.items():
-        engine.load(name, path, source="demo")
-(directory / "ready").write_text("ok")
-"""
-
 
 def _key_sql(key: str | None) -> tuple[str, str, str]:
     """(extra CTE columns and joins, the key expression, the start expression) for the hand-written query."""
@@ -135,17 +120,11 @@ def hand_written(con: duckdb.DuckDBPyConnection, key: str | None, as_of: datetim
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1_000_000)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "commetrics-bench-conversion")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
-    directory = args.data / f"members_{args.members}"
-    if not (directory / "ready").exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        print(f"preparing {args.members:,} members in {directory} ...", flush=True)
-        subprocess.run([sys.executable, "-c", PREPARE, str(args.members), str(directory)], check=True)
-
-    engine = Engine(directory / "ws", read_only=True)
+    engine = Engine(prepared_workspace(args.members, args.data), read_only=True)
     db = engine.ibis()
     con = engine.store.con
     as_of = datetime(2026, 6, 30, tzinfo=UTC)

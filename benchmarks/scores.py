@@ -24,9 +24,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +31,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from demo_data import DEFAULT_DATA, prepared_workspace
 
 from commetrics import Engine
 from commetrics.config import EngagementSettings
@@ -42,20 +40,6 @@ from commetrics.metrics.community import CONTRIBUTION_TYPES
 from commetrics.metrics.scores import _rollup_at, member_engagement
 
 TARGET_RATIO = 1.3
-PREPARE = """
-import sys
-from pathlib import Path
-from commetrics import Engine
-from commetrics.demo import generate
-members, directory = int(sys.argv[1]), Path(sys.argv[2])
-files = generate(members, 7, directory / "files")
-with Engine.init(directory / "ws") as engine:
-    for name, path in files.tables.items():
-        engine.load(name, path, source="demo")
-(directory / "ready").write_text("ok")
-"""
-
-
 def _points_sql(settings: EngagementSettings) -> str:
     rows = ", ".join(
         f"('{t}', {p * (settings.contribution_weight if t in CONTRIBUTION_TYPES else settings.consumption_weight)})"
@@ -130,17 +114,11 @@ def _same(left: pd.DataFrame, right: pd.DataFrame, column: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1_000_000)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "commetrics-bench-conversion")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    directory = args.data / f"members_{args.members}"
-    if not (directory / "ready").exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        print(f"preparing {args.members:,} members in {directory} ...", flush=True)
-        subprocess.run([sys.executable, "-c", PREPARE, str(args.members), str(directory)], check=True)
-
-    engine = Engine(directory / "ws", read_only=True)
+    engine = Engine(prepared_workspace(args.members, args.data), read_only=True)
     con = engine.store.con
     settings = engine.config.scores.engagement
     as_of = datetime(2026, 6, 30, tzinfo=UTC)

@@ -336,9 +336,8 @@ def _b2b_store(tmp_path):  # type: ignore[no-untyped-def]
     return members, activities, outcomes
 
 
-def test_account_journeys_hold_every_members_touches(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+@pytest.fixture
+def b2b(tmp_path):  # type: ignore[no-untyped-def]
     from commetrics import Engine
 
     from .conftest import NOW
@@ -348,15 +347,21 @@ def test_account_journeys_hold_every_members_touches(tmp_path) -> None:  # type:
         engine.load("members", members, now=NOW)
         engine.load("activities", activities, now=NOW)
         engine.load("outcomes", outcomes, now=NOW)
-        as_of = datetime(2025, 3, 31, tzinfo=UTC)
-        account = engine.attribution(["first", "last", "linear", "markov"], outcome=["renewal", "purchase"],
-                                     unit="account", by="program", as_of=as_of)
-        person = engine.attribution(["first", "linear"], outcome=["renewal", "purchase"], unit="person",
-                                    by="program", as_of=as_of)
-        tags = engine.attribution(["linear", "time_decay"], outcome="renewal", unit="account", by="tag",
-                                  as_of=as_of, half_life_days=7)
-        with pytest.raises(InputError, match="person or account"):
-            engine.attribution("first", unit="household", as_of=as_of)
+        yield engine
+
+
+def test_account_journeys_hold_every_members_touches(b2b) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    as_of = datetime(2025, 3, 31, tzinfo=UTC)
+    account = b2b.attribution(["first", "last", "linear", "markov"], outcome=["renewal", "purchase"],
+                              unit="account", by="program", as_of=as_of)
+    person = b2b.attribution(["first", "linear"], outcome=["renewal", "purchase"], unit="person",
+                             by="program", as_of=as_of)
+    tags = b2b.attribution(["linear", "time_decay"], outcome="renewal", unit="account", by="tag",
+                           as_of=as_of, half_life_days=7)
+    with pytest.raises(InputError, match="person or account"):
+        b2b.attribution("first", unit="household", as_of=as_of)
     value = {(m, c): v for m, c, v in account[["model", "class", "value"]].itertuples(index=False)}
     # Renewal of A (1000): ama (m1) > forum (m2) > user_group (m1). Purchase by m2 counts for A (300):
     # ama > forum, the touches up to 2025-03-08.
@@ -380,20 +385,11 @@ def test_account_journeys_hold_every_members_touches(tmp_path) -> None:  # type:
     assert decay == pytest.approx({"security": 1000 * w10 / (2 * w10 + w2), "sso": 1000 * (w10 + w2) / (2 * w10 + w2)})
 
 
-def test_time_decay_has_bootstrap_intervals_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_time_decay_has_bootstrap_intervals_too(b2b) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from commetrics import Engine
-
-    from .conftest import NOW
-
-    members, activities, outcomes = _b2b_store(tmp_path)
-    with Engine.in_memory() as engine:
-        engine.load("members", members, now=NOW)
-        engine.load("activities", activities, now=NOW)
-        engine.load("outcomes", outcomes, now=NOW)
-        result = engine.attribution("all", outcome=["renewal", "purchase"], unit="account", ci=True, replicates=50,
-                                    as_of=datetime(2025, 3, 31, tzinfo=UTC))
+    result = b2b.attribution("all", outcome=["renewal", "purchase"], unit="account", ci=True, replicates=50,
+                             as_of=datetime(2025, 3, 31, tzinfo=UTC))
     assert set(result["model"]) == {"first", "last", "linear", "position", "time_decay", "markov", "shapley"}
     assert result[["conversions_low", "conversions_high", "value_low", "value_high"]].notna().all().all()
     assert (result["conversions_low"] <= result["conversions"] + 1e-9).all()

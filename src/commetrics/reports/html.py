@@ -658,6 +658,16 @@ def _timing_table(section: ConversionSection) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _x_grid(ticks: Sequence[tuple[float, str]], top: float, bottom: float) -> list[str]:
+    """Vertical grid lines from ``top`` to ``bottom`` at each ``(x, label)``, labelled under the axis."""
+    out = []
+    for x, label in ticks:
+        out.append(f'<line class="grid" x1="{_num(x)}" y1="{_num(top)}" x2="{_num(x)}" y2="{_num(bottom)}"/>')
+        out.append(f'<text class="muted" x="{_num(x)}" y="{_num(bottom + 16)}" text-anchor="middle" '
+                   f'font-size="11">{_e(label)}</text>')
+    return out
+
+
 def _style(index: int) -> tuple[str, str]:
     """The colour and dash pattern of the ``index``-th cohort."""
     return _PALETTE[index % len(_PALETTE)], _DASHES[(index // len(_PALETTE)) % len(_DASHES)]
@@ -706,12 +716,7 @@ def _rates_chart(index: int, section: ConversionSection, cells: Sequence[_Cell],
         out.append(f'<g class="panel" aria-label="{_e(_window_label(window))}">')
         out.append(f'<text x="{_num(x0 + inner / 2)}" y="{_num(top - 22)}" text-anchor="middle" '
                    f'font-size="13" font-weight="600">{_e(_window_label(window))}</text>')
-        for tick in ticks:
-            x = sx(tick)
-            out.append(f'<line class="grid" x1="{_num(x)}" y1="{_num(top - 6)}" x2="{_num(x)}" '
-                       f'y2="{_num(plot_bottom)}"/>')
-            out.append(f'<text class="muted" x="{_num(x)}" y="{_num(plot_bottom + 16)}" text-anchor="middle" '
-                       f'font-size="11">{_e(_pct_tick(tick, step))}</text>')
+        out += _x_grid([(sx(tick), _pct_tick(tick, step)) for tick in ticks], top - 6, plot_bottom)
         out.append(f'<line class="axis" x1="{_num(x0)}" y1="{_num(plot_bottom)}" x2="{_num(x0 + inner)}" '
                    f'y2="{_num(plot_bottom)}"/>')
         for row, cohort in enumerate(cohorts):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .html import _DASH, _e, _float, _num, _records, _shorten, _style, _text, _text_width, _ticks
+from .html import _DASH, _e, _float, _num, _records, _shorten, _style, _text, _text_width, _ticks, _x_grid
 
 __all__ = ["MODEL_LABELS", "AttributionSection", "render_attribution"]
 
@@ -146,11 +146,7 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
     out = [f'<svg class="attribution-chart" width="{_num(width)}" height="{_num(height)}" '
            f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="a{index}-title a{index}-desc">',
            f'<title id="a{index}-title">{_e(title)}</title>', f'<desc id="a{index}-desc">{_e(desc)}</desc>']
-    for tick in ticks:
-        x = sx(tick)
-        out.append(f'<line class="grid" x1="{_num(x)}" y1="{_num(top - 4)}" x2="{_num(x)}" y2="{_num(plot_bottom)}"/>')
-        out.append(f'<text class="muted" x="{_num(x)}" y="{_num(plot_bottom + 16)}" text-anchor="middle" '
-                   f'font-size="11">{_e(_money_tick(tick))}</text>')
+    out += _x_grid([(sx(tick), _money_tick(tick)) for tick in ticks], top - 4, plot_bottom)
     for row, (cls, label) in enumerate(zip(classes, labels, strict=True)):
         y0 = top + row * row_h
         out.append(f'<text x="{_num(left - 8)}" y="{_num(y0 + row_h / 2 + 4)}" text-anchor="end" '

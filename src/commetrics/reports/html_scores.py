@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .html import _DASH, _e, _float, _num, _pct, _records, _style, _text, _text_width, _ticks
+from .html import _DASH, _e, _float, _num, _pct, _records, _style, _text, _text_width, _ticks, _x_grid
 
 __all__ = ["ScoresSection", "render_scores"]
 
@@ -86,11 +86,7 @@ def _band_chart(bands: list[dict[str, Any]]) -> str:
            f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="bands-title bands-desc">',
            '<title id="bands-title">Churn rate per health band with 95% Wilson intervals</title>',
            f'<desc id="bands-desc">{_e(desc)}</desc>']
-    for tick in ticks:
-        out.append(f'<line class="grid" x1="{_num(sx(tick))}" y1="{_num(top - 4)}" x2="{_num(sx(tick))}" '
-                   f'y2="{_num(bottom)}"/>')
-        out.append(f'<text class="muted" x="{_num(sx(tick))}" y="{_num(bottom + 16)}" text-anchor="middle" '
-                   f'font-size="11">{_e(f"{tick * 100:.0f}%")}</text>')
+    out += _x_grid([(sx(tick), f"{tick * 100:.0f}%") for tick in ticks], top - 4, bottom)
     for row, band in enumerate(shown):
         y = top + row * row_h + row_h / 2
         colour = BAND_COLOURS.get(str(band["band"]).lower(), _style(row)[0])
