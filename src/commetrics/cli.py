@@ -387,6 +387,48 @@ def _validation_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+impact_app = typer.Typer(help="Impact of engagement on business outcomes, adjusted for selection bias.",
+                         no_args_is_help=True)
+app.add_typer(impact_app, name="impact")
+
+
+@impact_app.command("renewal")
+@handle_errors
+def impact_renewal(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Renewal of engaged vs not engaged accounts: the raw difference and the adjusted association (AIPW).
+
+    Example: commetrics impact renewal --json
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("renewal", as_of=_parse_as_of(as_of))
+    if as_json:
+        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        return
+    from .reports.text import render_frames
+
+    raw, adjusted = result["raw"], result["adjusted"]
+    typer.echo(render_frames([("Renewal rate by participation level (95% Wilson intervals)",
+                               result["levels"].round(3))]), nl=False)
+    typer.echo(f"Engaged minus not engaged, {result['renewals']:,} decided renewals ({result['engaged']:,} engaged):")
+    typer.echo(f"  raw difference      {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
+               f"{100 * raw['ci_high']:+.1f})")
+    typer.echo(f"  adjusted (AIPW)     {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} to "
+               f"{100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
+               f"{', '.join(result['covariates'])}")
+    for name, label in (("ipw", "weighted (IPW)"), ("matched", "matched pairs")):
+        e = result[name]
+        typer.echo(f"  {label:<19} {100 * e['estimate']:+.1f} points ({100 * e['ci_low']:+.1f} to "
+                   f"{100 * e['ci_high']:+.1f})")
+    typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
+                               result["balance"].round(3))]), nl=False)
+    if result["e_value"]:
+        typer.echo(result["e_value"])
+
+
 export_app = typer.Typer(help="Write results out to other systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

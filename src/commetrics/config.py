@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -221,6 +221,42 @@ class HealthSettings(_Section):
         return values
 
 
+class ImpactSettings(_Section):
+    """How participation is measured before an outcome, and what the adjustment controls for."""
+
+    exposure_start_days: int = Field(
+        180, ge=1, description="Participation counts from this many days before the outcome (renewal date) ..."
+    )
+    exposure_end_days: int = Field(
+        60, ge=0, description="... up to this many days before it, so it comes before the decision"
+    )
+    levels: dict[str, float] = Field(
+        default_factory=lambda: {"none": 0.0, "low": 1.0, "medium": 5.0, "high": 15.0},
+        description="Participation level -> lowest number of activities in the exposure window",
+    )
+    engaged_level: str = Field(
+        "medium", description="Accounts at this level or above are 'engaged' in the engaged vs not comparison"
+    )
+    covariates: tuple[str, ...] = Field(
+        ("log:arr", "segment", "product_usage"),
+        description="Account columns or attributes the adjustment controls for; 'log:NAME' takes ln(1 + value); "
+        "text values become categories",
+    )
+
+    @model_validator(mode="after")
+    def _window_and_levels(self) -> ImpactSettings:
+        if self.exposure_end_days >= self.exposure_start_days:
+            msg = "exposure_end_days must be smaller than exposure_start_days (the window ends before the outcome)"
+            raise ValueError(msg)
+        if self.engaged_level not in self.levels:
+            msg = f"engaged_level {self.engaged_level!r} is not one of the levels {', '.join(self.levels)}"
+            raise ValueError(msg)
+        if min(self.levels.values()) > 0:
+            msg = "one level must start at 0 activities, so that every account has a level"
+            raise ValueError(msg)
+        return self
+
+
 class ScoreSettings(_Section):
     """Engagement and health scores."""
 
@@ -268,6 +304,8 @@ class Config(_Section):
                                          description="Time zone and display")
     privacy: PrivacySettings = Field(default_factory=lambda: PrivacySettings(), description="Consent and suppression")
     scores: ScoreSettings = Field(default_factory=lambda: ScoreSettings(), description="Engagement and health scores")
+    impact: ImpactSettings = Field(default_factory=lambda: ImpactSettings(),
+                                   description="Participation and adjustment for impact analyses")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
