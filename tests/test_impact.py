@@ -69,3 +69,37 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
         engine.config = Config.model_validate({"impact": {"levels": levels, "engaged_level": "legend"}})
         with pytest.raises(InputError, match="Every decided renewal is not engaged at the 'legend' level"):
             engine.impact("renewal")
+
+
+def test_nps_counts_only_participation_before_each_answer(tmp_path: Path) -> None:
+    from commetrics.metrics.impact import nps_table
+
+    from .conftest import NOW, write_csv
+
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"], [
+        ["1", "m1", "2025-01-10", "post"],  # 171 days before the answer: counts
+        ["2", "m1", "2024-12-01", "post"],  # 211 days before: outside the 180-day window
+        ["3", "m1", "2025-06-30", "post"],  # the day of the answer, after it: never counts
+        ["4", "m2", "2025-06-01", "reply"]])
+    surveys = write_csv(tmp_path / "s.csv", ["response_id", "member_id", "ts", "kind", "score"], [
+        ["r1", "m1", "2025-06-30T00:00:00", "nps", "9"], ["r2", "m2", "2025-06-02", "nps", "3"],
+        ["r3", "m2", "2025-06-03", "csat", "5"]])
+    with Engine.in_memory() as engine:
+        engine.load("activities", activities, now=NOW)
+        engine.load("surveys", surveys, now=NOW)
+        table = nps_table(engine.ibis(), ImpactSettings(), datetime(2025, 7, 1, tzinfo=UTC)).set_index("response_id")
+    assert list(table.index) == ["r1", "r2"]  # NPS answers only
+    assert (table.loc["r1", "activities"], table.loc["r2", "activities"]) == (1, 1)
+    assert (table.loc["r1", "level"], table.loc["r2", "level"]) == ("low", "low")
+
+
+@pytest.mark.slow
+def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
+    engine, _ = _demo(tmp_path, 3)
+    with engine:
+        result = engine.impact("nps")
+    levels = result["levels"].set_index("level")
+    assert list(levels["nps"]) == sorted(levels["nps"])  # none < low < medium < high
+    assert levels.loc["none", "ci_high"] < levels.loc["high", "ci_low"]
+    assert result["spearman"]["ci_low"] > 0.2
+    assert result["response"]["members"].sum() > 0

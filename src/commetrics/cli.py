@@ -429,6 +429,36 @@ def impact_renewal(
         typer.echo(result["e_value"])
 
 
+@impact_app.command("nps")
+@handle_errors
+def impact_nps(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """NPS by participation level (participation before each answer), who answers, and the rank correlation.
+
+    Example: commetrics impact nps
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("nps", as_of=_parse_as_of(as_of))
+    if as_json:
+        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        return
+    from .reports.text import render_frames
+
+    typer.echo(render_frames([
+        (f"NPS by participation level (activities in the {result['window_days']} days before each answer; "
+         "95% intervals)", result["levels"].round(1)),
+        ("Who answers: members by participation over the last year (non-response differs by level)",
+         result["response"].round(3)),
+    ]), nl=False)
+    rho = result["spearman"]
+    typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
+               f"{rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — an "
+               "association, not proof that taking part raises scores.")
+
+
 export_app = typer.Typer(help="Write results out to other systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

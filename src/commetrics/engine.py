@@ -498,18 +498,23 @@ class Engine:
     def impact(self, question: str = "renewal", *, as_of: datetime | None = None) -> dict[str, Any]:
         """Renewal of engaged vs not engaged accounts: raw and adjusted (AIPW) differences with diagnostics.
 
-        ``question`` is ``renewal`` (the only one so far). Returns a dict with ``levels`` (renewal rate
+        ``question`` is ``renewal`` or ``nps``. For ``nps``: NPS with its interval per participation
+        level (participation in the window before each answer), response rates per level, and the
+        Spearman correlation of participation with the score (bootstrap interval over members).
+        For ``renewal``, a dict with ``levels`` (renewal rate
         per participation level with Wilson intervals), ``quarters`` (per renewal quarter), ``raw``,
         ``adjusted`` (AIPW, the headline), ``ipw``, ``matched`` (1:1 nearest neighbour on the logit
         propensity, caliper 0.2 SD), ``balance`` (standardised mean differences before/after
         weighting), ``overlap``, ``ess`` and ``e_value``. See :mod:`commetrics.metrics.impact`.
         """
-        from .metrics.impact import renewal_impact, renewal_table
+        from .metrics.impact import nps_impact, renewal_impact, renewal_table
 
-        if question != "renewal":
-            raise InputError(f"Impact questions available: renewal; {question!r} is not one of them yet.")
         settings = self.config.impact
-        return renewal_impact(renewal_table(self.ibis(), settings, self.as_of(as_of)), settings)
+        if question == "renewal":
+            return renewal_impact(renewal_table(self.ibis(), settings, self.as_of(as_of)), settings)
+        if question == "nps":
+            return nps_impact(self.ibis(), settings, self.as_of(as_of))
+        raise InputError(f"Impact questions available: renewal, nps; {question!r} is not one of them yet.")
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and

@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..stats import wilson_interval
 from . import causal, fetch
 
-__all__ = ["renewal_impact", "renewal_table"]
+__all__ = ["nps_impact", "nps_table", "renewal_impact", "renewal_table"]
 
 MIN_RENEWALS = 40
 
@@ -56,10 +56,7 @@ def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Data
     counted = joined.group_by([s.account_id, s.period_end, s.renewed]).aggregate(activities=joined.ts.count())
     frame = fetch(counted.order_by(["account_id", "period_end"]))
     frame["renewed"] = frame["renewed"].astype(bool)
-    order = sorted(settings.levels.items(), key=lambda item: item[1])
-    cuts = np.array([threshold for _, threshold in order])
-    names = np.array([name for name, _ in order], dtype=object)
-    frame["level"] = names[np.searchsorted(cuts, frame["activities"].to_numpy(float), side="right") - 1]
+    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
     frame["engaged"] = frame["activities"] >= settings.levels[settings.engaged_level]
     return frame.merge(_covariates(db, settings), on="account_id", how="left")
 
@@ -189,3 +186,104 @@ def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int =
 def _estimate(estimate: Any) -> dict[str, float]:
     return {"estimate": float(estimate.estimate), "se": float(estimate.se), "ci_low": float(estimate.ci_low),
             "ci_high": float(estimate.ci_high)}
+
+
+# -- NPS by participation --------------------------------------------------------------------------------
+
+
+def _level_of(counts: np.ndarray, settings: ImpactSettings) -> np.ndarray:
+    order = sorted(settings.levels.items(), key=lambda item: item[1])
+    cuts = np.array([threshold for _, threshold in order])
+    names = np.array([name for name, _ in order], dtype=object)
+    levels: np.ndarray = names[np.searchsorted(cuts, counts.astype(float), side="right") - 1]
+    return levels
+
+
+def nps_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
+    """One row per NPS answer of a member: ``member_id``, ``ts``, ``score`` and ``activities`` — the
+    member's activities in the ``exposure_start_days`` before the answer (only participation before
+    the response counts) — with its ``level``."""
+    import ibis
+
+    s = db.table("surveys")
+    s = s.filter((s.kind == "nps") & s.member_id.notnull() & (s.ts <= ibis.literal(as_of)))
+    s = s.select("response_id", "member_id", "ts", "score")
+    activities = db.table("activities")
+    a = activities.select(member=activities.member_id, at=activities.ts)
+    joined = s.left_join(a, (s.member_id == a.member) & (a.at < s.ts)
+                         & (a.at >= s.ts - ibis.interval(days=settings.exposure_start_days)))
+    counted = joined.group_by([s.response_id, s.member_id, s.ts, s.score]).aggregate(activities=joined.at.count())
+    frame = fetch(counted.order_by(["member_id", "ts", "response_id"]))
+    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    return frame
+
+
+def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
+    """Who answers: members (non-staff) by their level over the last year, and the share who gave an NPS
+    answer in that year (non-response differs by level, which colours every NPS by level)."""
+    import ibis
+
+    start = ibis.literal(as_of) - ibis.interval(days=365)
+    m = db.table("members")
+    members = m.group_by("member_id").aggregate(staff=m.is_staff.fill_null(False).any(), joined=m.joined_at.min())
+    members = members.filter(~members.staff & (members.joined <= ibis.literal(as_of)))
+    a = db.table("activities")
+    a = a.filter((a.ts > start) & (a.ts <= ibis.literal(as_of)))
+    a = a.group_by("member_id").aggregate(n=a.count())
+    s = db.table("surveys")
+    s = s.filter((s.kind == "nps") & (s.ts > start) & (s.ts <= ibis.literal(as_of)))
+    answered = s.select("member_id").distinct().mutate(answered=ibis.literal(True))
+    joined = members.left_join(a, "member_id").left_join(answered, "member_id")
+    frame = fetch(joined.select(activities=joined.n.fill_null(0), answered=joined.answered.fill_null(False)))
+    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    rows = []
+    for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
+        part = frame[frame["level"] == name]
+        n, k = len(part), int(part["answered"].sum())
+        low, high = wilson_interval(k, n) if n else (math.nan, math.nan)
+        rows.append({"level": name, "members": n, "answered": k, "response_rate": k / n if n else math.nan,
+                     "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+def nps_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, replicates: int = 1000, seed: int = 0
+               ) -> dict[str, Any]:
+    """NPS by participation level (participation before each answer), who answers, and the rank
+    correlation of participation with the score (Spearman, with a percentile bootstrap interval over
+    members, so repeated answers of one member move together)."""
+    from scipy.stats import spearmanr
+
+    frame = nps_table(db, settings, as_of)
+    if len(frame) < MIN_RENEWALS:
+        raise InputError(f"NPS by participation needs at least {MIN_RENEWALS} NPS answers of members; the store "
+                         f"holds {len(frame)}. Load surveys with kind nps and a member_id.")
+    rows = []
+    for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
+        scores = frame.loc[frame["level"] == name, "score"].to_numpy(float)
+        if len(scores) == 0:
+            rows.append({"level": name, "answers": 0, "nps": math.nan, "se": math.nan, "ci_low": math.nan,
+                         "ci_high": math.nan})
+            continue
+        value = causal.nps(scores)
+        rows.append({"level": name, "answers": len(scores), "nps": value.nps, "se": value.se,
+                     "ci_low": value.ci_low, "ci_high": value.ci_high})
+    x, y = frame["activities"].to_numpy(float), frame["score"].to_numpy(float)
+    rho = float(spearmanr(x, y).statistic)
+    # Cluster bootstrap over members: a resample takes each member's answers as many times as it drew them.
+    ids, index = np.unique(frame["member_id"].to_numpy(), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(replicates)
+    for r in range(replicates):
+        copies = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
+        rows_ = np.repeat(np.arange(len(frame)), copies[index])
+        draws[r] = spearmanr(x[rows_], y[rows_]).statistic
+    return {
+        "levels": pd.DataFrame(rows),
+        "response": _response_rates(db, settings, as_of),
+        "answers": len(frame), "members": len(ids),
+        "spearman": {"rho": rho, "ci_low": float(np.nanpercentile(draws, 2.5)),
+                     "ci_high": float(np.nanpercentile(draws, 97.5))},
+        "window_days": settings.exposure_start_days,
+        "wording": "association: members who take part more give higher scores; not proof that taking part "
+                   "raises them",
+    }
