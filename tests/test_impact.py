@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from commetrics import Engine, InputError
@@ -103,3 +104,38 @@ def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
     assert levels.loc["none", "ci_high"] < levels.loc["high", "ci_low"]
     assert result["spearman"]["ci_low"] > 0.2
     assert result["response"]["members"].sum() > 0
+
+
+def test_logrank_and_event_counts_match_lifelines() -> None:
+    lifelines = pytest.importorskip("lifelines", reason="lifelines gives the independent answers (dev extra)")
+    from lifelines.datasets import load_waltons
+    from lifelines.statistics import multivariate_logrank_test
+
+    from commetrics.stats import event_counts, kaplan_meier, logrank_test
+
+    waltons = load_waltons()
+    chi2, df, p = logrank_test(waltons["T"], waltons["E"], waltons["group"])
+    assert (round(chi2, 2), df) == (122.25, 1)  # the published value
+    assert p == pytest.approx(2.0e-28, rel=0.05)
+    rng = np.random.default_rng(4)
+    t, e, g = rng.exponential(10, 400).round(), rng.random(400) < 0.7, rng.integers(0, 3, 400)
+    assert logrank_test(t, e, g)[0] == pytest.approx(multivariate_logrank_test(t, g, e).test_statistic, rel=1e-9)
+    km = kaplan_meier(*event_counts(t, e))
+    reference = lifelines.KaplanMeierFitter().fit(t, e).survival_function_
+    expected = reference.loc[km.times].to_numpy()[:, 0]
+    assert km.survival == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_retention_by_level_on_the_demo(tmp_path: Path) -> None:
+    engine, _ = _demo(tmp_path, 2)
+    with engine:
+        result = engine.impact("retention")
+    levels = result["levels"].set_index("level")
+    assert levels.loc["high", "retained_730d"] > levels.loc["none", "retained_730d"]
+    assert result["logrank"]["p"] < 0.05
+    assert result["cox_converged"]
+    cox = result["cox"].set_index("term")
+    assert cox.loc["log:arr", "hazard_ratio"] < 1  # bigger accounts churn less, as planted
+    assert np.isfinite(cox[["ci_low", "ci_high"]].to_numpy()).all()
+    assert result["accounts"] == levels["accounts"].sum()

@@ -429,6 +429,37 @@ def impact_renewal(
         typer.echo(result["e_value"])
 
 
+@impact_app.command("retention")
+@handle_errors
+def impact_retention(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retention curves by participation level (Kaplan–Meier), the log-rank test and a Cox model with covariates.
+
+    Example: commetrics impact retention
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("retention", as_of=_parse_as_of(as_of))
+    if as_json:
+        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        return
+    from .reports.text import render_frames
+
+    rank = result["logrank"]
+    typer.echo(render_frames([
+        (f"Retention by participation level in the first {result['landmark_days']} days (Kaplan–Meier, from then)",
+         result["levels"].round(3)),
+        ("Cox model of churn: hazard ratios (below 1: fewer churn), adjusted for the covariates",
+         result["cox"].round(3)),
+    ]), nl=False)
+    typer.echo(f"Log-rank test across levels: chi-square {rank['chi2']:.2f} on {rank['df']} df, p = {rank['p']:.2g}.")
+    for group in result["cox_left_out"]:
+        typer.echo(f"Left out of the Cox model ({group['accounts']:,} accounts): {group['group']} has no churn, "
+                   "so its hazard ratio cannot be estimated.")
+
+
 @impact_app.command("nps")
 @handle_errors
 def impact_nps(

@@ -496,25 +496,35 @@ class Engine:
         return validate_health(frame, settings.health, replicates=replicates)
 
     def impact(self, question: str = "renewal", *, as_of: datetime | None = None) -> dict[str, Any]:
-        """Renewal of engaged vs not engaged accounts: raw and adjusted (AIPW) differences with diagnostics.
+        """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
-        ``question`` is ``renewal`` or ``nps``. For ``nps``: NPS with its interval per participation
-        level (participation in the window before each answer), response rates per level, and the
-        Spearman correlation of participation with the score (bootstrap interval over members).
-        For ``renewal``, a dict with ``levels`` (renewal rate
-        per participation level with Wilson intervals), ``quarters`` (per renewal quarter), ``raw``,
-        ``adjusted`` (AIPW, the headline), ``ipw``, ``matched`` (1:1 nearest neighbour on the logit
-        propensity, caliper 0.2 SD), ``balance`` (standardised mean differences before/after
-        weighting), ``overlap``, ``ess`` and ``e_value``. See :mod:`commetrics.metrics.impact`.
+        ``question``:
+
+        * ``renewal``: engaged vs not engaged decided renewals. ``levels`` (renewal rate per
+          participation level, Wilson intervals), ``quarters``, ``raw`` (Newcombe), ``adjusted``
+          (AIPW, the headline), ``ipw``, ``matched`` (1:1 nearest neighbour on the logit propensity,
+          caliper 0.2 SD), ``balance`` (standardised mean differences before/after weighting),
+          ``overlap``, ``ess`` and ``e_value``.
+        * ``retention``: Kaplan–Meier retention per participation level from a landmark
+          (participation before it), the log-rank test, and a Cox model of churn on the level with
+          the covariates (hazard ratios; groups with no churn are listed and left out).
+        * ``nps``: NPS with its interval per participation level (participation before each
+          answer), response rates per level, and the Spearman correlation with a bootstrap
+          interval over members.
+
+        See :mod:`commetrics.metrics.impact`.
         """
-        from .metrics.impact import nps_impact, renewal_impact, renewal_table
+        from .metrics.impact import nps_impact, renewal_impact, renewal_table, retention_impact, retention_table
 
         settings = self.config.impact
+        moment = self.as_of(as_of)
         if question == "renewal":
-            return renewal_impact(renewal_table(self.ibis(), settings, self.as_of(as_of)), settings)
+            return renewal_impact(renewal_table(self.ibis(), settings, moment), settings)
+        if question == "retention":
+            return retention_impact(retention_table(self.ibis(), settings, moment), settings)
         if question == "nps":
-            return nps_impact(self.ibis(), settings, self.as_of(as_of))
-        raise InputError(f"Impact questions available: renewal, nps; {question!r} is not one of them yet.")
+            return nps_impact(self.ibis(), settings, moment)
+        raise InputError(f"Impact questions available: renewal, retention, nps; {question!r} is not one of them yet.")
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and

@@ -137,3 +137,51 @@ def kaplan_meier(
     high = np.where(survival >= 1, 1.0, high)
     return KaplanMeier(times=t, at_risk=r, events=d, survival=survival, ci_low=np.nan_to_num(low, nan=0.0),
                        ci_high=np.nan_to_num(high, nan=1.0), n=int(n))
+
+
+def event_counts(durations: npt.ArrayLike, events: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(event times, events at each, at risk just before each, n) from one duration and event flag per
+    subject — the input :func:`kaplan_meier` takes."""
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=bool)
+    times = np.unique(t[e])
+    order = np.sort(t)
+    at_risk = len(t) - np.searchsorted(order, times, side="left")
+    dead = np.sort(t[e])
+    counts = np.searchsorted(dead, times, side="right") - np.searchsorted(dead, times, side="left")
+    return times, counts, at_risk, len(t)
+
+
+def logrank_test(durations: npt.ArrayLike, events: npt.ArrayLike, groups: npt.ArrayLike) -> tuple[float, int, float]:
+    """The log-rank test that two or more groups share one survival curve: (chi-square, df, p).
+
+    Observed minus expected events per group at every event time, with the hypergeometric
+    covariance; equals ``lifelines.statistics.multivariate_logrank_test``.
+    """
+    from scipy.stats import chi2
+
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=bool)
+    labels, g = np.unique(np.asarray(groups), return_inverse=True)
+    k = len(labels)
+    if k < 2:
+        msg = "the log-rank test needs at least two groups"
+        raise ValueError(msg)
+    times = np.unique(t[e])
+    at_risk = np.zeros((len(times), k))
+    died = np.zeros((len(times), k))
+    for j in range(k):
+        everyone, dead = np.sort(t[g == j]), np.sort(t[(g == j) & e])
+        at_risk[:, j] = len(everyone) - np.searchsorted(everyone, times, side="left")
+        died[:, j] = np.searchsorted(dead, times, side="right") - np.searchsorted(dead, times, side="left")
+    n, d = at_risk.sum(axis=1), died.sum(axis=1)
+    expected = at_risk * (d / n)[:, None]
+    observed_minus_expected = (died - expected).sum(axis=0)
+    factor = np.divide(d * (n - d), n * n * (n - 1), out=np.zeros_like(n), where=n > 1)
+    variance = np.zeros((k, k))
+    for j in range(k):
+        for i in range(k):
+            variance[j, i] = np.sum(factor * at_risk[:, j] * ((n if i == j else 0) - at_risk[:, i]))
+    u, v = observed_minus_expected[:-1], variance[:-1, :-1]
+    statistic = float(u @ np.linalg.solve(v, u))
+    return statistic, k - 1, float(chi2.sf(statistic, k - 1))
