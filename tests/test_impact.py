@@ -64,8 +64,10 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
         assert legend["renewals"] == 0
         assert math.isnan(legend["rate"])
         assert math.isnan(legend["ci_low"])
-        with pytest.raises(InputError, match="renewal; 'nps' is not one of them yet"):
-            engine.impact("nps")
+        with pytest.raises(InputError, match="renewal, retention, nps, exposure; 'upsell' is not one of them yet"):
+            engine.impact("upsell")
+        with pytest.raises(InputError, match="needs exposure= .* and outcome="):
+            engine.impact("exposure", exposure="webinar_attended")
         # Nobody reaches the engaged level: nothing to compare, said plainly.
         engine.config = Config.model_validate({"impact": {"levels": levels, "engaged_level": "legend"}})
         with pytest.raises(InputError, match="Every decided renewal is not engaged at the 'legend' level"):
@@ -139,3 +141,40 @@ def test_retention_by_level_on_the_demo(tmp_path: Path) -> None:
     assert cox.loc["log:arr", "hazard_ratio"] < 1  # bigger accounts churn less, as planted
     assert np.isfinite(cox[["ci_low", "ci_high"]].to_numpy()).all()
     assert result["accounts"] == levels["accounts"].sum()
+
+
+def test_exposure_question_recovers_a_planted_effect(tmp_path: Path) -> None:
+    # Senior members attend more webinars and book more demos anyway; attending adds a planted effect.
+    from .conftest import NOW, write_csv
+
+    rng = np.random.default_rng(11)
+    n = 6_000
+    seniority = rng.normal(0, 1, n)
+    attended = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 1.2 * seniority)))
+    p0 = 1 / (1 + np.exp(-(-2.0 + 0.9 * seniority)))
+    p1 = 1 / (1 + np.exp(-(-2.0 + 0.9 * seniority + 0.8)))
+    booked = rng.random(n) < np.where(attended, p1, p0)
+    true_ate = float(np.mean(p1 - p0))
+    ids = [f"m{i:05d}" for i in range(n)]
+    members = write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "seniority"],
+                        [[i, "2024-01-01", f"{s:.4f}"] for i, s in zip(ids, seniority, strict=True)])
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],
+                           [[f"a{k}", i, "2025-05-01", "webinar_attended"] for k, i in enumerate(ids) if attended[k]]
+                           + [[f"p{k}", i, "2024-06-01", "post"] for k, i in enumerate(ids) if k % 3 == 0])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type"],
+                         [[f"o{k}", i, "2025-06-10", "demo_request"] for k, i in enumerate(ids) if booked[k]])
+    with Engine.in_memory() as engine:
+        for table, path in (("members", members), ("activities", activities), ("outcomes", outcomes)):
+            engine.load(table, path, now=NOW)
+        result = engine.impact("exposure", exposure="webinar_attended", outcome="demo_request", window_days=30,
+                               exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC))
+        with pytest.raises(InputError, match="No eligible member had a 'webinar' activity"):
+            engine.impact("exposure", exposure="webinar", outcome="demo_request", as_of=datetime(2025, 6, 30,
+                                                                                                tzinfo=UTC))
+    assert result["members"] == n
+    assert result["exposed"] == int(attended.sum())
+    assert result["raw"]["difference"] > result["adjusted"]["ci_high"]  # confounded by seniority
+    assert result["adjusted"]["ci_low"] <= true_ate <= result["adjusted"]["ci_high"]
+    balance = result["balance"].set_index("covariate")
+    assert abs(balance.loc["seniority", "smd_before"]) > 0.5
+    assert abs(balance.loc["seniority", "smd_after"]) < 0.1

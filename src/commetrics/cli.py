@@ -429,6 +429,48 @@ def impact_renewal(
         typer.echo(result["e_value"])
 
 
+@impact_app.command("exposure")
+@handle_errors
+def impact_exposure(
+    exposure: Annotated[str, typer.Option(help="Activity type (or program:NAME) that exposes a member, e.g. "
+                                          "webinar_attended.")],
+    outcome: Annotated[str, typer.Option(help="Outcome type to compare, e.g. demo_request.")],
+    window: Annotated[int, typer.Option(help="Days after the landmark in which the outcome counts.")] = 30,
+    exposure_days: Annotated[int, typer.Option("--exposure-days", help="Days before the landmark in which the "
+                                               "exposure counts.")] = 90,
+    covariates: Annotated[str, typer.Option(help="Member attributes to control for, comma-separated (tenure and "
+                                            "prior activity are always included).")] = "",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Did members exposed to X go on to Y more often? Raw and adjusted (AIPW) differences with diagnostics.
+
+    Example: commetrics impact exposure --exposure webinar_attended --outcome demo_request --window 30
+    """
+    names = [c.strip() for c in covariates.split(",") if c.strip()]
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("exposure", as_of=_parse_as_of(as_of), exposure=exposure, outcome=outcome,
+                               window_days=window, exposure_days=exposure_days, covariates=names)
+    if as_json:
+        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        return
+    from .reports.text import render_frames
+
+    raw, adjusted = result["raw"], result["adjusted"]
+    typer.echo(f"{result['members']:,} eligible members, {result['exposed']:,} with {exposure} in the "
+               f"{exposure_days} days before the landmark; {outcome} within {window} days after it:")
+    typer.echo(f"  rate: exposed {100 * result['rate_exposed']:.1f}%, "
+               f"not exposed {100 * result['rate_unexposed']:.1f}%")
+    typer.echo(f"  raw difference   {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
+               f"{100 * raw['ci_high']:+.1f})")
+    typer.echo(f"  adjusted (AIPW)  {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} to "
+               f"{100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
+               f"{', '.join(result['covariates'])}")
+    typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
+                               result["balance"][["covariate", "smd_before", "smd_after"]].round(3))]), nl=False)
+
+
 @impact_app.command("retention")
 @handle_errors
 def impact_retention(

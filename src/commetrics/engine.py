@@ -495,7 +495,9 @@ class Engine:
         frame = account_health(self.ibis(), settings.engagement, settings.health, snapshots)
         return validate_health(frame, settings.health, replicates=replicates)
 
-    def impact(self, question: str = "renewal", *, as_of: datetime | None = None) -> dict[str, Any]:
+    def impact(self, question: str = "renewal", *, as_of: datetime | None = None, exposure: str | None = None,
+               outcome: str | None = None, window_days: int = 30, exposure_days: int = 90,
+               covariates: Sequence[str] = ()) -> dict[str, Any]:
         """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
         ``question``:
@@ -511,10 +513,22 @@ class Engine:
         * ``nps``: NPS with its interval per participation level (participation before each
           answer), response rates per level, and the Spearman correlation with a bootstrap
           interval over members.
+        * ``exposure``: "did members with an ``exposure`` activity (type, or ``program:NAME``) in
+          the ``exposure_days`` before a landmark have the ``outcome`` more often in the
+          ``window_days`` after it?" — raw and adjusted (AIPW) differences controlling for tenure,
+          prior activity and the member attributes in ``covariates``, with balance and overlap.
 
         See :mod:`commetrics.metrics.impact`.
         """
-        from .metrics.impact import nps_impact, renewal_impact, renewal_table, retention_impact, retention_table
+        from .metrics.impact import (
+            exposure_impact,
+            exposure_table,
+            nps_impact,
+            renewal_impact,
+            renewal_table,
+            retention_impact,
+            retention_table,
+        )
 
         settings = self.config.impact
         moment = self.as_of(as_of)
@@ -524,7 +538,15 @@ class Engine:
             return retention_impact(retention_table(self.ibis(), settings, moment), settings)
         if question == "nps":
             return nps_impact(self.ibis(), settings, moment)
-        raise InputError(f"Impact questions available: renewal, retention, nps; {question!r} is not one of them yet.")
+        if question == "exposure":
+            if not exposure or not outcome:
+                raise InputError("The exposure question needs exposure= (an activity type or program:NAME) and "
+                                 "outcome= (an outcome type).")
+            table = exposure_table(self.ibis(), exposure=exposure, outcome=outcome, window_days=window_days,
+                                   exposure_days=exposure_days, covariates=tuple(covariates), as_of=moment)
+            return exposure_impact(table, exposure=exposure, outcome=outcome)
+        raise InputError(f"Impact questions available: renewal, retention, nps, exposure; {question!r} is not one "
+                         "of them yet.")
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and

@@ -34,7 +34,8 @@ from ..errors import InputError
 from ..stats import event_counts, kaplan_meier, logrank_test, wilson_interval
 from . import causal, fetch
 
-__all__ = ["nps_impact", "nps_table", "renewal_impact", "renewal_table", "retention_impact", "retention_table"]
+__all__ = ["exposure_impact", "exposure_table", "nps_impact", "nps_table", "renewal_impact", "renewal_table",
+           "retention_impact", "retention_table"]
 
 MIN_RENEWALS = 40
 
@@ -106,7 +107,11 @@ def _design(frame: pd.DataFrame) -> tuple[np.ndarray, list[str], pd.Series]:
     if not parts:
         raise InputError("The adjusted estimate needs covariates; set impact.covariates in commetrics.toml "
                          "(account columns or attributes such as log:arr, segment, product_usage).")
-    return np.hstack(parts), names, complete
+    matrix = np.hstack(parts)
+    rows = complete.to_numpy()
+    varies = np.nanstd(matrix[rows], axis=0) > 0 if rows.any() else np.ones(matrix.shape[1], dtype=bool)
+    # A covariate with one value everywhere cannot adjust anything: it is left out (the names say which stay).
+    return matrix[:, varies], [n for n, keep in zip(names, varies, strict=True) if keep], complete
 
 
 def _levels(frame: pd.DataFrame, settings: ImpactSettings) -> pd.DataFrame:
@@ -380,4 +385,97 @@ def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons:
         "cox": cox, "cox_converged": converged, "cox_left_out": left_out,
         "accounts": len(frame), "landmark_days": settings.exposure_start_days,
         "wording": "adjusted association: hazard ratios control only for the listed covariates",
+    }
+
+
+# -- the general member-level question --------------------------------------------------------------------
+
+
+def exposure_table(db: Any, *, exposure: str, outcome: str, window_days: int, exposure_days: int,
+                   covariates: tuple[str, ...], as_of: datetime) -> pd.DataFrame:
+    """One row per eligible member for "did members exposed to X go on to Y more often?".
+
+    A landmark design, so that both groups' clocks start together: the landmark is
+    ``T = as_of - window_days``. A member is *exposed* with an activity of type ``exposure`` (or of
+    program ``program:NAME``) in ``[T - exposure_days, T)``; the *outcome* is an outcome of type
+    ``outcome`` in ``[T, T + window_days]``. Eligible: non-staff members who joined before the
+    exposure window and had no such outcome before ``T``. Covariates: ``tenure_days`` and
+    ``prior_activities`` (before the exposure window) always, plus the named member attributes
+    (extra columns of a loaded members file); text values become categories.
+    """
+    import ibis
+
+    landmark = as_of - pd.Timedelta(days=window_days)
+    start = landmark - pd.Timedelta(days=exposure_days)
+    t, t0, t1 = ibis.literal(landmark), ibis.literal(start), ibis.literal(as_of)
+    m = db.table("members")
+    attrs = {name: m.attributes[name] for name in covariates}
+    members = m.group_by("member_id").aggregate(
+        joined=m.joined_at.min(), staff=m.is_staff.fill_null(False).any(),
+        **{f"cov:{name}": field.str.fill_null(field.float.cast("string")).max() for name, field in attrs.items()})
+    members = members.filter(~members.staff & (members.joined < t0))
+    a = db.table("activities")
+    hit = a.program == exposure.split(":", 1)[1] if exposure.startswith("program:") else a.type == exposure
+    exposed = a.filter(hit & (a.ts >= t0) & (a.ts < t)).select("member_id").distinct()
+    exposed = exposed.mutate(exposed=ibis.literal(True))
+    earlier = a.filter(a.ts < t0)
+    prior = earlier.group_by("member_id").aggregate(prior_activities=earlier.count())
+    o = db.table("outcomes")
+    o = o.filter((o.type == outcome) & o.member_id.notnull())
+    before = o.filter(o.ts < t).select("member_id").distinct().mutate(before=ibis.literal(True))
+    after = o.filter((o.ts >= t) & (o.ts <= t1)).select("member_id").distinct().mutate(converted=ibis.literal(True))
+    joined = (members.left_join(exposed, "member_id").drop("member_id_right")
+              .left_join(prior, "member_id").drop("member_id_right")
+              .left_join(before, "member_id").drop("member_id_right")
+              .left_join(after, "member_id").drop("member_id_right"))
+    joined = joined.filter(joined.before.isnull())
+    frame = fetch(joined.select(
+        "member_id", *[f"cov:{name}" for name in covariates],
+        exposed=joined.exposed.fill_null(False), converted=joined.converted.fill_null(False),
+        tenure=(t.epoch_seconds() - joined.joined.epoch_seconds()) / 86_400,
+        prior=joined.prior_activities.fill_null(0)).order_by("member_id"))
+    frame["cov:tenure_days"] = frame.pop("tenure").astype(float)
+    frame["cov:prior_activities"] = np.log1p(frame.pop("prior").astype(float))
+    for name in covariates:
+        numbers = pd.to_numeric(frame[f"cov:{name}"], errors="coerce")
+        if numbers.notna().sum() == frame[f"cov:{name}"].notna().sum():
+            frame[f"cov:{name}"] = numbers
+    return frame
+
+
+def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str) -> dict[str, Any]:
+    """Raw and adjusted (AIPW) differences in the outcome rate of exposed vs unexposed members, with
+    the balance and overlap diagnostics. An adjusted association, not proof that X caused Y."""
+    if len(frame) < MIN_RENEWALS:
+        raise InputError(f"The comparison needs at least {MIN_RENEWALS} eligible members; found {len(frame)}. "
+                         "Use a longer --window or check that members joined before the exposure window.")
+    t = frame["exposed"].to_numpy(bool)
+    y = frame["converted"].to_numpy(bool)
+    if t.all() or not t.any():
+        raise InputError(f"{'Every' if t.any() else 'No'} eligible member had a {exposure!r} activity in the exposure "
+                         "window, so there is nothing to compare; check the activity type (see commetrics status) "
+                         "or widen --exposure-days.")
+    if y.all() or not y.any():
+        raise InputError(f"{'Every' if y.any() else 'No'} eligible member had a {outcome!r} outcome in the window; "
+                         "check the outcome type or change --window.")
+    raw = causal.newcombe_difference(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()))
+    x, names, complete = _design(frame)
+    keep = complete.to_numpy()
+    x, yy, tt = x[keep], y[keep].astype(float), t[keep]
+    ps = causal.propensity(x, tt)
+    adjusted = causal.aipw(yy, tt, x, ps=ps, outcome_model="logistic")
+    weights = np.where(tt, 1 / ps, 1 / (1 - ps))
+    balance = causal.balance(pd.DataFrame(x, columns=names), tt, weights)
+    balance = balance.rename_axis("covariate").reset_index() if "covariate" not in balance else balance
+    return {
+        "exposure": exposure, "outcome": outcome, "members": len(frame), "exposed": int(t.sum()),
+        "rate_exposed": float(y[t].mean()), "rate_unexposed": float(y[~t].mean()),
+        "raw": {"difference": raw.difference, "ci_low": raw.low, "ci_high": raw.high},
+        "adjusted": _estimate(adjusted), "ipw": _estimate(causal.ipw(yy, tt, ps)),
+        "balance": balance, "overlap": causal.overlap(ps, tt)._asdict(),
+        "ess": {"exposed": causal.ess(weights[tt]), "unexposed": causal.ess(weights[~tt])},
+        "left_out_missing_covariates": int((~keep).sum()),
+        "covariates": [c.removeprefix("cov:") for c in frame.columns if c.startswith("cov:")],
+        "design_columns": names,
+        "wording": "adjusted association (controls only for the listed covariates)",
     }
