@@ -114,13 +114,16 @@ def _design(frame: pd.DataFrame) -> tuple[np.ndarray, list[str], pd.Series]:
     return matrix[:, varies], [n for n, keep in zip(names, varies, strict=True) if keep], complete
 
 
-def _levels(frame: pd.DataFrame, settings: ImpactSettings) -> pd.DataFrame:
+def _rate_per_level(frame: pd.DataFrame, settings: ImpactSettings, flag: str, names: tuple[str, str, str]
+                    ) -> pd.DataFrame:
+    """Per level, lowest first: the rows (``names[0]``), those with ``flag`` (``names[1]``) and their share
+    (``names[2]``) with its Wilson interval; a level nobody is in shows no rate."""
     rows = []
     for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
         part = frame[frame["level"] == name]
-        n, k = len(part), int(part["renewed"].sum())
+        n, k = len(part), int(part[flag].sum())
         low, high = wilson_interval(k, n) if n else (math.nan, math.nan)
-        rows.append({"level": name, "renewals": n, "renewed": k, "rate": k / n if n else math.nan,
+        rows.append({"level": name, names[0]: n, names[1]: k, names[2]: k / n if n else math.nan,
                      "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
@@ -172,7 +175,7 @@ def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int =
     ratio = [(base_rate + d) / base_rate if base_rate > 0 else math.nan
              for d in (adjusted.estimate, adjusted.ci_low, adjusted.ci_high)]
     return {
-        "levels": _levels(frame, settings),
+        "levels": _rate_per_level(frame, settings, "renewed", ("renewals", "renewed", "rate")),
         "quarters": _quarters(frame),
         "renewals": len(frame), "engaged": int(engaged.sum()), "left_out_missing_covariates": int((~keep).sum()),
         "raw": {"difference": raw.difference, "ci_low": raw.low, "ci_high": raw.high},
@@ -242,14 +245,7 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
     joined = members.left_join(a, "member_id").left_join(answered, "member_id")
     frame = fetch(joined.select(activities=joined.n.fill_null(0), answered=joined.answered.fill_null(False)))
     frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
-    rows = []
-    for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
-        part = frame[frame["level"] == name]
-        n, k = len(part), int(part["answered"].sum())
-        low, high = wilson_interval(k, n) if n else (math.nan, math.nan)
-        rows.append({"level": name, "members": n, "answered": k, "response_rate": k / n if n else math.nan,
-                     "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows)
+    return _rate_per_level(frame, settings, "answered", ("members", "answered", "response_rate"))
 
 
 def nps_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, replicates: int = 1000, seed: int = 0
