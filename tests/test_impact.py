@@ -64,9 +64,9 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
         assert legend["renewals"] == 0
         assert math.isnan(legend["rate"])
         assert math.isnan(legend["ci_low"])
-        with pytest.raises(InputError, match="renewal, retention, nps, exposure; 'upsell' is not one of them yet"):
+        with pytest.raises(InputError, match="nps, exposure, experiment; 'upsell' is not one of them yet"):
             engine.impact("upsell")
-        with pytest.raises(InputError, match="needs exposure= .* and outcome="):
+        with pytest.raises(InputError, match=r"needs exposure= .* and outcome="):
             engine.impact("exposure", exposure="webinar_attended")
         # Nobody reaches the engaged level: nothing to compare, said plainly.
         engine.config = Config.model_validate({"impact": {"levels": levels, "engaged_level": "legend"}})
@@ -178,3 +178,47 @@ def test_exposure_question_recovers_a_planted_effect(tmp_path: Path) -> None:
     balance = result["balance"].set_index("covariate")
     assert abs(balance.loc["seniority", "smd_before"]) > 0.5
     assert abs(balance.loc["seniority", "smd_after"]) < 0.1
+
+
+
+def test_experiment_analysis_on_a_planted_ab_test(tmp_path: Path) -> None:
+    from commetrics.metrics.causal import assign
+
+    from .conftest import NOW, write_csv
+
+    rng = np.random.default_rng(5)
+    n = 8_000
+    ids = [f"m{i:05d}" for i in range(n)]
+    variant = [assign(i, "welcome-email", ["control", "treatment"]) for i in ids]
+    treated = np.array([v == "treatment" for v in variant])
+    prior = rng.poisson(2.0, n)
+    p = np.clip(0.02 + 0.08 * prior + np.where(treated, 0.03, 0.0), 0, 1)  # planted: +3 points (below the cap)
+    activated = rng.random(n) < p
+    experiments = write_csv(tmp_path / "e.csv", ["experiment", "unit_id", "variant", "exposed_at"],
+                            [["welcome-email", i, v, "2025-05-01"] for i, v in zip(ids, variant, strict=True)]
+                            + [["welcome-email", "late", "control", "2025-06-25"]])  # window not over: left out
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],
+                           [[f"a{k}-{j}", i, "2025-04-10", "post"] for k, i in enumerate(ids) for j in range(prior[k])])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type"],
+                         [[f"o{k}", i, "2025-05-08", "activation"] for k, i in enumerate(ids) if activated[k]])
+    with Engine.in_memory() as engine:
+        for table, path in (("experiments", experiments), ("activities", activities), ("outcomes", outcomes)):
+            engine.load(table, path, now=NOW)
+        result = engine.impact("experiment", experiment="welcome-email", outcome="activation", window_days=14,
+                               as_of=datetime(2025, 6, 30, tzinfo=UTC))
+        with pytest.raises(InputError, match="control 'holdout' is not a variant"):
+            engine.impact("experiment", experiment="welcome-email", outcome="activation", control="holdout")
+        with pytest.raises(InputError, match="No units are assigned"):
+            engine.impact("experiment", experiment="no-such-test", outcome="activation")
+    assert result["control"] == "control"
+    assert result["immature_units"] == 1
+    assert not result["srm"]["mismatch"]  # hash assignment: 50/50 as designed
+    comparison = result["comparisons"].iloc[0]
+    assert comparison["ci_low"] <= 0.03 <= comparison["ci_high"]
+    assert comparison["p_holm"] >= comparison["p"]
+    assert comparison["cuped_variance_ratio"] < 0.95  # prior activity predicts activation
+    assert comparison["cuped_ci_high"] - comparison["cuped_ci_low"] < comparison["ci_high"] - comparison["ci_low"]
+    assert comparison["cuped_ci_low"] <= 0.03 <= comparison["cuped_ci_high"]
+    rates = result["variants"].set_index("variant")
+    assert rates.loc["treatment", "analysed"] + rates.loc["control", "analysed"] == n
+    assert 0 < result["minimum_detectable_effect"] < 0.05

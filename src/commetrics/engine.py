@@ -497,7 +497,8 @@ class Engine:
 
     def impact(self, question: str = "renewal", *, as_of: datetime | None = None, exposure: str | None = None,
                outcome: str | None = None, window_days: int = 30, exposure_days: int = 90,
-               covariates: Sequence[str] = ()) -> dict[str, Any]:
+               covariates: Sequence[str] = (), experiment: str | None = None,
+               control: str | None = None) -> dict[str, Any]:
         """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
         ``question``:
@@ -517,10 +518,16 @@ class Engine:
           the ``exposure_days`` before a landmark have the ``outcome`` more often in the
           ``window_days`` after it?" — raw and adjusted (AIPW) differences controlling for tenure,
           prior activity and the member attributes in ``covariates``, with balance and overlap.
+        * ``experiment``: an A/B test of ``experiment`` on ``outcome`` (comma-separated for several)
+          within ``window_days`` of exposure: rates per variant, the sample-ratio check, each
+          variant against ``control`` (Newcombe, z-test, Holm over all comparisons), CUPED on the
+          activities in the ``exposure_days`` before exposure, and the minimum detectable effect.
 
         See :mod:`commetrics.metrics.impact`.
         """
         from .metrics.impact import (
+            experiment_impact,
+            experiment_table,
             exposure_impact,
             exposure_table,
             nps_impact,
@@ -545,8 +552,16 @@ class Engine:
             table = exposure_table(self.ibis(), exposure=exposure, outcome=outcome, window_days=window_days,
                                    exposure_days=exposure_days, covariates=tuple(covariates), as_of=moment)
             return exposure_impact(table, exposure=exposure, outcome=outcome)
-        raise InputError(f"Impact questions available: renewal, retention, nps, exposure; {question!r} is not one "
-                         "of them yet.")
+        if question == "experiment":
+            if not experiment or not outcome:
+                raise InputError("The experiment question needs experiment= (its name) and outcome= (one outcome "
+                                 "type, or several separated by commas).")
+            kinds = tuple(o.strip() for o in outcome.split(",") if o.strip())
+            table = experiment_table(self.ibis(), name=experiment, outcomes=kinds, window_days=window_days,
+                                     pre_days=exposure_days, as_of=moment)
+            return experiment_impact(table, outcomes=kinds, control=control)
+        raise InputError(f"Impact questions available: renewal, retention, nps, exposure, experiment; {question!r} "
+                         "is not one of them yet.")
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +35,18 @@ from ..errors import InputError
 from ..stats import event_counts, kaplan_meier, logrank_test, wilson_interval
 from . import causal, fetch
 
-__all__ = ["exposure_impact", "exposure_table", "nps_impact", "nps_table", "renewal_impact", "renewal_table",
-           "retention_impact", "retention_table"]
+__all__ = [
+    "experiment_impact",
+    "experiment_table",
+    "exposure_impact",
+    "exposure_table",
+    "nps_impact",
+    "nps_table",
+    "renewal_impact",
+    "renewal_table",
+    "retention_impact",
+    "retention_table",
+]
 
 MIN_RENEWALS = 40
 
@@ -474,4 +485,112 @@ def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str) -> dict
         "covariates": [c.removeprefix("cov:") for c in frame.columns if c.startswith("cov:")],
         "design_columns": names,
         "wording": "adjusted association (controls only for the listed covariates)",
+    }
+
+
+# -- experiments -------------------------------------------------------------------------------------------
+
+
+def experiment_table(db: Any, *, name: str, outcomes: Sequence[str], window_days: int, pre_days: int,
+                     as_of: datetime) -> pd.DataFrame:
+    """One row per unit of experiment ``name``: ``variant``, ``exposed_at``, ``mature`` (its window
+    has elapsed by *as of*), for each outcome type a 0/1 ``y:TYPE`` (an outcome of the unit — keyed
+    by member, contact or account id — within ``window_days`` after exposure), and ``pre``, the
+    unit's activities in the ``pre_days`` before exposure (the CUPED covariate). Units assigned to
+    more than one variant are kept with ``conflict`` set."""
+    import ibis
+
+    e = db.table("experiments")
+    e = e.filter(e.experiment == name)
+    units = e.group_by("unit_id").aggregate(variant=e.variant.min(), variants=e.variant.nunique(),
+                                            exposed_at=e.exposed_at.min())
+    o = db.table("outcomes").filter(lambda t: t.type.isin(list(outcomes)))
+    keyed = o.select(unit=o.member_id, ts=o.ts, type=o.type).union(
+        o.select(unit=o.contact_id, ts=o.ts, type=o.type), distinct=False).union(
+        o.select(unit=o.account_id, ts=o.ts, type=o.type), distinct=False)
+    keyed = keyed.filter(keyed.unit.notnull())
+    hits = units.join(keyed, (units.unit_id == keyed.unit) & (keyed.ts >= units.exposed_at)
+                      & (keyed.ts <= units.exposed_at + ibis.interval(days=window_days)))
+    flags = hits.group_by("unit_id").aggregate(**{f"y:{t}": (hits.type == t).any() for t in outcomes})
+    a = db.table("activities")
+    before = units.join(a, (units.unit_id == a.member_id) & (a.ts < units.exposed_at)
+                        & (a.ts >= units.exposed_at - ibis.interval(days=pre_days)))
+    pre = before.group_by("unit_id").aggregate(pre=before.count())
+    joined = units.left_join(flags, "unit_id").drop("unit_id_right").left_join(pre, "unit_id").drop("unit_id_right")
+    frame = fetch(joined.order_by("unit_id"))
+    for t in outcomes:
+        frame[f"y:{t}"] = frame[f"y:{t}"].astype("boolean").fillna(False).astype(bool)
+    frame["pre"] = frame["pre"].fillna(0).astype(float)
+    frame["conflict"] = frame.pop("variants") > 1
+    frame["mature"] = frame["exposed_at"].notna() & (frame["exposed_at"] + pd.Timedelta(days=window_days)
+                                                     <= pd.Timestamp(as_of))
+    return frame
+
+
+def experiment_impact(frame: pd.DataFrame, *, outcomes: Sequence[str], control: str | None = None,
+                      shares: Sequence[float] | None = None, alpha: float = 0.05, power: float = 0.8
+                      ) -> dict[str, Any]:
+    """An A/B test on conversions: per variant the rate with its Wilson interval; the sample-ratio
+    check; every other variant against the control with Newcombe's interval and a z-test, Holm-adjusted
+    over all variants and outcomes; the CUPED-adjusted difference where a pre-exposure activity count
+    varies; and the minimum detectable effect at the sample size reached."""
+    from scipy import stats as scipy_stats
+
+    if frame.empty:
+        raise InputError("No units are assigned to this experiment; load the experiments table (experiment, "
+                         "unit_id, variant, exposed_at) and check the name.")
+    variants = sorted(frame["variant"].unique())
+    if len(variants) < 2:
+        raise InputError(f"The experiment has one variant ({variants[0]}); an A/B test needs two or more.")
+    reference = control or ("control" if "control" in variants else variants[0])
+    if reference not in variants:
+        raise InputError(f"The control {reference!r} is not a variant of this experiment ({', '.join(variants)}).")
+    counts = [int((frame["variant"] == v).sum()) for v in variants]
+    srm = causal.srm_check(counts, shares or [1 / len(variants)] * len(variants))
+    usable = frame[frame["mature"] & ~frame["conflict"]]
+    rows, comparisons = [], []
+    for outcome in outcomes:
+        y = f"y:{outcome}"
+        for v in variants:
+            part = usable[usable["variant"] == v]
+            n, k = len(part), int(part[y].sum())
+            low, high = wilson_interval(k, n) if n else (math.nan, math.nan)
+            rows.append({"outcome": outcome, "variant": v, "assigned": int((frame["variant"] == v).sum()),
+                         "analysed": n, "converted": k, "rate": k / n if n else math.nan, "ci_low": low,
+                         "ci_high": high})
+        base = usable[usable["variant"] == reference]
+        for v in variants:
+            if v == reference:
+                continue
+            arm = usable[usable["variant"] == v]
+            if base.empty or arm.empty:
+                continue
+            test = causal.ab_test(int(base[y].sum()), len(base), int(arm[y].sum()), len(arm))
+            row = {"outcome": outcome, "variant": v, "control": reference, "difference": test.difference,
+                   "ci_low": test.ci_low, "ci_high": test.ci_high, "relative_lift": test.relative_lift,
+                   "p": test.pvalue}
+            both = pd.concat([base, arm])
+            if both["pre"].std() > 0:
+                adjusted = causal.cuped(both[y].astype(float), both["pre"])
+                values = pd.Series(adjusted.adjusted, index=both.index)
+                a_values, b_values = values.loc[base.index], values.loc[arm.index]
+                se = math.sqrt(a_values.var(ddof=1) / len(a_values) + b_values.var(ddof=1) / len(b_values))
+                diff = float(b_values.mean() - a_values.mean())
+                z = scipy_stats.norm.ppf(0.975)
+                row.update(cuped_difference=diff, cuped_ci_low=diff - z * se, cuped_ci_high=diff + z * se,
+                           cuped_variance_ratio=adjusted.variance_ratio)
+            comparisons.append(row)
+    table = pd.DataFrame(comparisons)
+    if not table.empty:
+        table["p_holm"] = causal.holm(table["p"].to_numpy())
+    base_rates = [r["rate"] for r in rows if r["variant"] == reference and r["outcome"] == outcomes[0]]
+    n_control = int((usable["variant"] == reference).sum())
+    mde = (causal.minimum_detectable_effect(base_rates[0], n_control, alpha=alpha, power=power)
+           if base_rates and 0 < base_rates[0] < 1 and n_control >= 2 else math.nan)
+    return {
+        "variants": pd.DataFrame(rows), "comparisons": table, "control": reference,
+        "srm": {"counts": dict(zip(variants, counts, strict=True)), "chi2": srm.statistic, "p": srm.pvalue,
+                "mismatch": srm.mismatch},
+        "conflicting_units": int(frame["conflict"].sum()), "immature_units": int((~frame["mature"]).sum()),
+        "minimum_detectable_effect": mde,
     }
