@@ -222,3 +222,29 @@ def test_experiment_analysis_on_a_planted_ab_test(tmp_path: Path) -> None:
     rates = result["variants"].set_index("variant")
     assert rates.loc["treatment", "analysed"] + rates.loc["control", "analysed"] == n
     assert 0 < result["minimum_detectable_effect"] < 0.05
+
+
+def test_impact_commands_print_tables_and_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    files = generate(5_000, 6, tmp_path / "files")
+    with Engine.init(tmp_path / "ws") as engine:
+        for name, path in files.tables.items():
+            engine.load(name, path, source="demo")
+    runner = CliRunner()
+    workspace = ["-w", str(tmp_path / "ws")]
+    renewal = runner.invoke(app, ["impact", "renewal", "--json", *workspace])
+    assert renewal.exit_code == 0, renewal.output
+    payload = json.loads(renewal.output)
+    assert {"levels", "raw", "adjusted", "balance", "e_value"} <= set(payload)
+    assert payload["balance"][0]["covariate"]
+    for command in (["impact", "retention"], ["impact", "nps"], ["impact", "renewal"]):
+        shown = runner.invoke(app, [*command, *workspace])
+        assert shown.exit_code == 0, shown.output
+    assert "adjusted (AIPW)" in shown.output
+    assert "an adjusted association" in shown.output
+    missing = runner.invoke(app, ["impact", "experiment", "--name", "none", "--outcome", "activation", *workspace])
+    assert missing.exit_code != 0
+    assert "No units are assigned" in missing.output

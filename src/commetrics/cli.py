@@ -387,6 +387,12 @@ def _validation_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _emit_frames(result: dict[str, Any]) -> None:
+    """Print an analysis result as JSON: its tables as lists of records, everything else as it is."""
+    _emit({k: json.loads(v.to_json(orient="records", date_format="iso")) if hasattr(v, "to_json") else v
+           for k, v in result.items()})
+
+
 impact_app = typer.Typer(help="Impact of engagement on business outcomes, adjusted for selection bias.",
                          no_args_is_help=True)
 app.add_typer(impact_app, name="impact")
@@ -406,7 +412,7 @@ def impact_renewal(
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("renewal", as_of=_parse_as_of(as_of))
     if as_json:
-        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        _emit_frames(result)
         return
     from .reports.text import render_frames
 
@@ -453,7 +459,7 @@ def impact_exposure(
         result = engine.impact("exposure", as_of=_parse_as_of(as_of), exposure=exposure, outcome=outcome,
                                window_days=window, exposure_days=exposure_days, covariates=names)
     if as_json:
-        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        _emit_frames(result)
         return
     from .reports.text import render_frames
 
@@ -492,7 +498,7 @@ def impact_experiment(
         result = engine.impact("experiment", as_of=_parse_as_of(as_of), experiment=name, outcome=",".join(outcome),
                                window_days=window, exposure_days=pre_days, control=control)
     if as_json:
-        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        _emit_frames(result)
         return
     from .reports.text import render_frames
 
@@ -524,7 +530,7 @@ def impact_retention(
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("retention", as_of=_parse_as_of(as_of))
     if as_json:
-        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        _emit_frames(result)
         return
     from .reports.text import render_frames
 
@@ -555,7 +561,7 @@ def impact_nps(
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("nps", as_of=_parse_as_of(as_of))
     if as_json:
-        _emit({k: json.loads(v.to_json(orient="records")) if hasattr(v, "to_json") else v for k, v in result.items()})
+        _emit_frames(result)
         return
     from .reports.text import render_frames
 

@@ -508,6 +508,27 @@ def ipw(y: Any, treated: Any, ps: Any, *, estimand: Estimand = "ate", stabilized
     return Estimate(estimate, se, low, high, int(a.size), n_trimmed, ess(w[a]), ess(w[~a]), "ipw-hajek", estimand)
 
 
+def _independent_columns(X: FloatArray) -> BoolArray:
+    """Columns that, beside an intercept, are linearly independent within these rows.
+
+    Within one arm a covariate can be constant, or categories can add up to the intercept (an arm
+    with no unit in the reference category); such columns say nothing within the arm and would make
+    its design singular, so the arm's outcome model leaves them out (QR with column pivoting).
+    """
+    from scipy.linalg import qr
+
+    keep = np.zeros(X.shape[1], dtype=bool)
+    if len(X) == 0:
+        return keep
+    design = np.column_stack([np.ones(len(X)), (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)])
+    _, r, pivots = qr(design, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(r))
+    rank = int(np.sum(diagonal > diagonal.max() * 1e-10 * max(design.shape)))
+    chosen = pivots[:rank]
+    keep[chosen[chosen > 0] - 1] = True
+    return keep
+
+
 def _outcome_predictions(X: FloatArray, y: FloatArray, a: BoolArray, train: BoolArray, model: str
                          ) -> tuple[FloatArray, FloatArray]:
     """Predicted outcome under control and under treatment for every unit, from arm-specific fits."""
@@ -516,18 +537,19 @@ def _outcome_predictions(X: FloatArray, y: FloatArray, a: BoolArray, train: Bool
     predictions = []
     for arm in (False, True):
         rows = train & (a == arm)
+        X_arm = X[:, _independent_columns(X[rows])]
         if model == "linear":
-            fit = LinearRegression().fit(X[rows], y[rows])
-            predictions.append(np.asarray(fit.predict(X), dtype=np.float64))
+            fit = LinearRegression().fit(X_arm[rows], y[rows])
+            predictions.append(np.asarray(fit.predict(X_arm), dtype=np.float64))
         else:
             if np.ptp(y[rows]) == 0:
                 msg = (f"Every {'treated' if arm else 'control'} unit has outcome {y[rows][0]:g}, so a logistic "
                        "outcome model cannot be fitted. Use outcome_model='linear' or a larger cohort.")
                 raise InputError(msg)
-            centre, scale = X[rows].mean(axis=0), X[rows].std(axis=0)
+            centre, scale = X_arm[rows].mean(axis=0), X_arm[rows].std(axis=0)
             scale = np.where(scale > 0, scale, 1.0)
-            fit = _fit_logit((X[rows] - centre) / scale, y[rows] == 1, C=math.inf, what="outcome model")
-            predictions.append(np.asarray(fit.predict_proba((X - centre) / scale)[:, 1], dtype=np.float64))
+            fit = _fit_logit((X_arm[rows] - centre) / scale, y[rows] == 1, C=math.inf, what="outcome model")
+            predictions.append(np.asarray(fit.predict_proba((X_arm - centre) / scale)[:, 1], dtype=np.float64))
     return predictions[0], predictions[1]
 
 
