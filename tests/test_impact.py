@@ -105,6 +105,9 @@ def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
     assert list(levels["nps"]) == sorted(levels["nps"])  # none < low < medium < high
     assert levels.loc["none", "ci_high"] < levels.loc["high", "ci_low"]
     assert result["spearman"]["ci_low"] > 0.2
+    ordinal = result["ordinal"]  # the planted latent slope 0.6 / SD 2 is about 0.54 on the logit scale: OR ~1.7
+    assert ordinal["converged"]
+    assert 1.3 < ordinal["ci_low"] < ordinal["odds_ratio"] < ordinal["ci_high"] < 2.2
     assert result["response"]["members"].sum() > 0
 
 

@@ -571,6 +571,10 @@ def impact_nps(
         ("Who answers: members by participation over the last year (non-response differs by level)",
          result["response"].round(3)),
     ]), nl=False)
+    ordinal = result["ordinal"]
+    typer.echo(f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score x{ordinal['odds_ratio']:.2f} "
+               f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an adjusted "
+               "association.")
     rho = result["spearman"]
     typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
                f"{rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — an "
