@@ -251,3 +251,19 @@ def test_impact_commands_print_tables_and_json(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["impact", "experiment", "--name", "none", "--outcome", "activation", *workspace])
     assert missing.exit_code != 0
     assert "No units are assigned" in missing.output
+
+
+def test_plan_prints_the_textbook_sample_size_and_its_inverse() -> None:
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    runner = CliRunner()
+    size = runner.invoke(app, ["impact", "plan", "--baseline", "0.10", "--target", "0.12"])
+    assert size.exit_code == 0, size.output
+    assert "3,841 units per arm (pooled normal; 3,835 by Cohen's h)" in size.output
+    inverse = runner.invoke(app, ["impact", "plan", "--baseline", "0.10", "--n", "3841"])
+    assert "2.00 percentage points (to 12.00%)" in inverse.output
+    neither = runner.invoke(app, ["impact", "plan", "--baseline", "0.10"])
+    assert neither.exit_code != 0
+    assert "Give either --target" in neither.output

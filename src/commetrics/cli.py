@@ -516,6 +516,37 @@ def impact_experiment(
                f"{100 * result['minimum_detectable_effect']:.1f} percentage points.")
 
 
+@impact_app.command("plan")
+@handle_errors
+def impact_plan(
+    baseline: Annotated[float, typer.Option(help="The control's conversion rate, e.g. 0.10.")],
+    target: Annotated[float | None, typer.Option(help="The rate to detect, e.g. 0.12: prints the units needed.")
+                      ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Units per arm you have: prints the smallest detectable "
+                                          "effect.")] = None,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Power.")] = 0.8,
+) -> None:
+    """Plan an A/B test: units per arm for a target rate, or the minimum detectable effect for a size.
+
+    Example: commetrics impact plan --baseline 0.10 --target 0.12
+    """
+    from .metrics.causal import minimum_detectable_effect, sample_size_two_proportions
+
+    if (target is None) == (n is None):
+        raise InputError("Give either --target (units needed to detect it) or --n (what that many units detect).")
+    if n is None and target is not None:
+        pooled = sample_size_two_proportions(baseline, target, alpha=alpha, power=power, method="pooled")
+        arcsine = sample_size_two_proportions(baseline, target, alpha=alpha, power=power, method="arcsine")
+        typer.echo(f"To detect {100 * baseline:.1f}% -> {100 * target:.1f}% with {100 * power:.0f}% power at a "
+                   f"two-sided {alpha:g}: {pooled:,} units per arm (pooled normal; {arcsine:,} by Cohen's h).")
+    elif n is not None:
+        mde = minimum_detectable_effect(baseline, n, alpha=alpha, power=power)
+        typer.echo(f"With {n:,} units per arm and a {100 * baseline:.1f}% baseline, the smallest increase detected "
+                   f"with {100 * power:.0f}% power is {100 * mde:.2f} percentage points "
+                   f"(to {100 * (baseline + mde):.2f}%).")
+
+
 @impact_app.command("retention")
 @handle_errors
 def impact_retention(
