@@ -547,6 +547,39 @@ def impact_plan(
                    f"(to {100 * (baseline + mde):.2f}%).")
 
 
+@impact_app.command("upsell")
+@handle_errors
+def impact_upsell(
+    horizon: Annotated[int, typer.Option(help="Days after participation in which an expansion counts.")] = 180,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Expansion after participation, against matched accounts that had not yet participated then.
+
+    Example: commetrics impact upsell --horizon 180
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("upsell", as_of=_parse_as_of(as_of), horizon_days=horizon)
+    if as_json:
+        _emit_frames(result)
+        return
+    from .reports.text import render_frames
+
+    rate, value = result["expansion_rate"], result["expansion_value"]
+    typer.echo(f"{result['matched']:,} of {result['participants']:,} participating accounts matched "
+               f"({result['distinct_controls']:,} distinct controls); expansion within {horizon} days of the date "
+               "each started to participate:")
+    typer.echo(f"  expanded: participants {100 * rate['participants']:.1f}%, matched {100 * rate['controls']:.1f}%; "
+               f"difference {100 * rate['difference']:+.1f} points ({100 * rate['ci_low']:+.1f} to "
+               f"{100 * rate['ci_high']:+.1f})")
+    typer.echo(f"  expansion value per account: {value['participants']:,.0f} vs {value['controls']:,.0f}; "
+               f"difference {value['difference']:+,.0f} ({value['ci_low']:+,.0f} to {value['ci_high']:+,.0f})")
+    if len(result["balance"]):
+        typer.echo(render_frames([("Balance of the matched accounts (standardised mean differences)",
+                                   result["balance"].round(3))]), nl=False)
+
+
 @impact_app.command("retention")
 @handle_errors
 def impact_retention(

@@ -498,7 +498,7 @@ class Engine:
     def impact(self, question: str = "renewal", *, as_of: datetime | None = None, exposure: str | None = None,
                outcome: str | None = None, window_days: int = 30, exposure_days: int = 90,
                covariates: Sequence[str] = (), experiment: str | None = None,
-               control: str | None = None) -> dict[str, Any]:
+               control: str | None = None, horizon_days: int = 180) -> dict[str, Any]:
         """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
         ``question``:
@@ -514,6 +514,9 @@ class Engine:
         * ``nps``: NPS with its interval per participation level (participation before each
           answer), response rates per level, and the Spearman correlation with a bootstrap
           interval over members.
+        * ``upsell``: expansion (upgrade, seat_expansion, cross_sell) in the ``horizon_days``
+          after an account's first participation, against accounts matched on the covariates
+          that had not yet participated then (risk-set matching: both clocks start together).
         * ``exposure``: "did members with an ``exposure`` activity (type, or ``program:NAME``) in
           the ``exposure_days`` before a landmark have the ``outcome`` more often in the
           ``window_days`` after it?" — raw and adjusted (AIPW) differences controlling for tenure,
@@ -535,6 +538,8 @@ class Engine:
             renewal_table,
             retention_impact,
             retention_table,
+            upsell_impact,
+            upsell_table,
         )
 
         settings = self.config.impact
@@ -552,6 +557,9 @@ class Engine:
             table = exposure_table(self.ibis(), exposure=exposure, outcome=outcome, window_days=window_days,
                                    exposure_days=exposure_days, covariates=tuple(covariates), as_of=moment)
             return exposure_impact(table, exposure=exposure, outcome=outcome)
+        if question == "upsell":
+            accounts, expansions = upsell_table(self.ibis(), settings, moment)
+            return upsell_impact(accounts, expansions, as_of=moment, horizon_days=horizon_days)
         if question == "experiment":
             if not experiment or not outcome:
                 raise InputError("The experiment question needs experiment= (its name) and outcome= (one outcome "
@@ -560,8 +568,8 @@ class Engine:
             table = experiment_table(self.ibis(), name=experiment, outcomes=kinds, window_days=window_days,
                                      pre_days=exposure_days, as_of=moment)
             return experiment_impact(table, outcomes=kinds, control=control)
-        raise InputError(f"Impact questions available: renewal, retention, nps, exposure, experiment; {question!r} "
-                         "is not one of them yet.")
+        raise InputError(f"Impact questions available: renewal, retention, nps, upsell, exposure, experiment; "
+                         f"{question!r} is not one of them yet.")
 
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and
