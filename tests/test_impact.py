@@ -319,3 +319,30 @@ def test_upsell_risk_set_matching_recovers_a_planted_effect(tmp_path: Path) -> N
     assert rate["ci_low"] <= truth <= rate["ci_high"]
     assert raw > rate["ci_high"]  # comparing with everyone else would overstate it
     assert (result["balance"]["smd_matched"].abs() < 0.1).all()
+
+
+def test_feedback_contributors_by_hand(tmp_path: Path) -> None:
+    from .conftest import NOW, write_csv
+
+    members = write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "account_id", "consent"], [
+        ["m1", "2025-01-01", "A", "true"], ["m2", "2025-01-01", "B", "true"], ["m3", "2025-01-01", "A", "false"]])
+    activities = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type", "tags"], [
+        ["1", "m1", "2025-02-01", "feedback_submitted", "sso|shipped"],  # tagged as shipped
+        ["2", "m1", "2025-03-01", "feedback_submitted", ""],
+        ["3", "m2", "2025-02-10", "feedback_submitted", "exports"],
+        ["4", "m3", "2025-02-10", "feedback_submitted", ""],           # no consent: counted, never listed
+        ["5", "m2", "2025-02-11", "post", ""]])
+    outcomes = write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "account_id", "ts", "type", "value"], [
+        ["s1", "m2", "", "2025-04-01", "feature_shipped", ""],         # m2's request shipped later
+        ["s0", "m2", "", "2025-01-15", "feature_shipped", ""],         # before any feedback: not theirs
+        ["u1", "", "A", "2025-05-01", "upgrade", "5000"],               # after m1's first feedback
+        ["u0", "", "B", "2025-01-20", "upgrade", "900"]])              # before m2's feedback: not counted
+    with Engine.in_memory() as engine:
+        for table, path in (("members", members), ("activities", activities), ("outcomes", outcomes)):
+            engine.load(table, path, now=NOW)
+        table = engine.feedback_contributors(as_of=datetime(2025, 6, 30, tzinfo=UTC)).set_index("member_id")
+    assert list(table.index) == ["m1", "m2"]  # both shipped once; m1's account then expanded by 5,000
+    assert table.attrs["withheld_without_consent"] == 1
+    assert (table.loc["m1", "feedback"], table.loc["m1", "shipped"], table.loc["m1", "expansion_value"]) == (
+        2, 1, 5000.0)
+    assert (table.loc["m2", "feedback"], table.loc["m2", "shipped"], table.loc["m2", "expansions"]) == (1, 1, 0)

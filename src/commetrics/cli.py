@@ -580,6 +580,31 @@ def impact_upsell(
                                    result["balance"].round(3))]), nl=False)
 
 
+@impact_app.command("feedback")
+@handle_errors
+def impact_feedback(
+    limit: Annotated[int, typer.Option(help="Rows to show in the terminal (JSON has all).")] = 20,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who gave feedback, whether it shipped, and their account's expansion after it: the contributors to thank.
+
+    Example: commetrics impact feedback --limit 50
+    """
+    with Engine(workspace, read_only=True) as engine:
+        table = engine.feedback_contributors(as_of=_parse_as_of(as_of))
+    if as_json:
+        _emit({"rows": json.loads(table.to_json(orient="records", date_format="iso")), **table.attrs})
+        return
+    from .reports.text import render_frames
+
+    typer.echo(render_frames([("Feedback contributors (members with consent), shipped first",
+                               table.head(limit).round(0))]), nl=False)
+    typer.echo(f"{len(table):,} contributors with consent; {table.attrs['withheld_without_consent']:,} without "
+               "consent are not listed.")
+
+
 @impact_app.command("retention")
 @handle_errors
 def impact_retention(

@@ -571,6 +571,18 @@ class Engine:
         raise InputError(f"Impact questions available: renewal, retention, nps, upsell, exposure, experiment; "
                          f"{question!r} is not one of them yet.")
 
+    def feedback_contributors(self, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """Members who gave feedback, whether it shipped and what their account did next — the
+        contributors to thank. Person-level: only members with consent are listed (the number left
+        out is in ``attrs``). See :func:`commetrics.metrics.impact.feedback_contributors`."""
+        from .metrics.impact import feedback_contributors
+
+        frame = feedback_contributors(self.ibis(), self.as_of(as_of))
+        consented = frame["member_id"].isin(self._consenting_members())
+        shown = frame[consented].reset_index(drop=True)
+        shown.attrs["withheld_without_consent"] = int((~consented).sum())
+        return shown
+
     def community_metrics(self, *, as_of: datetime | None = None, since: datetime | None = None) -> pd.DataFrame:
         """Activation rate, contributor share, contribution-to-consumption ratio, accepted-answer rate and
         revenue per member (see :mod:`commetrics.metrics.community`)."""
