@@ -16,3 +16,15 @@ def fetch(expr: Any) -> pd.DataFrame:
     """
     frame: pd.DataFrame = expr.to_pyarrow().to_pandas()
     return frame
+
+
+def latest_accounts(db: Any) -> Any:
+    """The ``accounts`` table with each account's row from its latest load only."""
+    a = db.table("accounts")
+    latest = a.group_by("account_id").aggregate(load_id=a.load_id.max())
+    return a.join(latest, ["account_id", "load_id"])
+
+
+def attribute_number(value: Any) -> Any:
+    """A JSON attribute as a float, whether it holds a number or a numeric string (CSV extras are text)."""
+    return value.float.fill_null(value.str.strip().try_cast("float64"))

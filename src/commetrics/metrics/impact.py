@@ -33,7 +33,7 @@ import pandas as pd
 from ..config import ImpactSettings
 from ..errors import InputError
 from ..stats import event_counts, kaplan_meier, logrank_test, wilson_interval
-from . import causal, fetch
+from . import attribute_number, causal, fetch, latest_accounts
 
 __all__ = [
     "EXPANSION_OUTCOMES",
@@ -55,6 +55,13 @@ __all__ = [
 MIN_RENEWALS = 40
 
 
+def _account_members(db: Any) -> Any:
+    """``member_id``, ``account_id`` for every account a member is recorded with (as the demo defines
+    an account's participation: the activities of all its members)."""
+    m = db.table("members")
+    return m.filter(m.account_id.notnull()).select("member_id", "account_id").distinct()
+
+
 def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
     """One row per decided renewal: ``account_id``, ``period_end``, ``renewed``, ``activities`` in the
     exposure window, ``level``, ``engaged`` and the covariate columns (``cov:NAME``)."""
@@ -63,8 +70,7 @@ def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Data
     s = db.table("subscriptions")
     s = s.filter(s.renewed.notnull() & (s.period_end <= ibis.literal(as_of)))
     s = s.select("account_id", "period_end", "renewed")
-    m = db.table("members")
-    m = m.filter(m.account_id.notnull()).select("member_id", "account_id").distinct()
+    m = _account_members(db)
     a = db.table("activities").select("member_id", "ts")
     touches = a.join(m, "member_id")
     joined = s.left_join(touches, (s.account_id == touches.account_id)
@@ -80,9 +86,7 @@ def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Data
 
 def _covariates(db: Any, settings: ImpactSettings) -> pd.DataFrame:
     """The configured covariates per account (latest load), as ``cov:NAME`` columns."""
-    a = db.table("accounts")
-    latest = a.group_by("account_id").aggregate(load_id=a.load_id.max())
-    a = a.join(latest, ["account_id", "load_id"])
+    a = latest_accounts(db)
     columns: dict[str, Any] = {}
     for spec in settings.covariates:
         name = spec.split(":", 1)[1] if spec.startswith("log:") else spec
@@ -90,8 +94,7 @@ def _covariates(db: Any, settings: ImpactSettings) -> pd.DataFrame:
             value = a[name]
             columns[spec] = value.cast("float64") if value.type().is_numeric() else value.cast("string")
         else:
-            field = a.attributes[name]
-            columns[spec] = field.float.fill_null(field.str.strip().try_cast("float64"))
+            columns[spec] = attribute_number(a.attributes[name])
     frame = fetch(a.select("account_id", **columns)) if columns else fetch(a.select("account_id"))
     out = pd.DataFrame({"account_id": frame["account_id"]})
     for spec in settings.covariates:
@@ -351,8 +354,7 @@ def retention_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
         start=s.period_start.min(), churn=s.period_end.min(where=(s.renewed == False) & (s.period_end <= moment)))  # noqa: E712
     first = first.mutate(landmark=first.start + ibis.interval(days=settings.exposure_start_days))
     first = first.filter((first.landmark <= moment) & (first.churn.isnull() | (first.churn > first.landmark)))
-    m = db.table("members")
-    m = m.filter(m.account_id.notnull()).select("member_id", "account_id").distinct()
+    m = _account_members(db)
     a = db.table("activities").select("member_id", "ts").join(m, "member_id")
     joined = first.left_join(a, (first.account_id == a.account_id) & (a.ts >= first.start) & (a.ts < first.landmark))
     counted = joined.group_by([first.account_id, first.landmark, first.churn]).aggregate(activities=joined.ts.count())
@@ -647,8 +649,7 @@ def upsell_table(db: Any, settings: ImpactSettings, as_of: datetime) -> tuple[pd
     periods = s.group_by("account_id").aggregate(first_period=s.period_start.min(), churn=s.period_end.min(where=lost))
     a = db.table("accounts")
     created = a.group_by("account_id").aggregate(created=a.created_at.min())
-    m = db.table("members")
-    m = m.filter(m.account_id.notnull()).select("member_id", "account_id").distinct()
+    m = _account_members(db)
     activity = db.table("activities").select("member_id", "ts").join(m, "member_id")
     first = activity.group_by("account_id").aggregate(first_participation=activity.ts.min())
     # Small per-account tables, joined in pandas (one row per account each).

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..config import EngagementSettings, HealthSettings
 from ..errors import InputError
-from . import fetch
+from . import attribute_number, fetch, latest_accounts
 from .community import CONTRIBUTION_TYPES
 
 __all__ = [
@@ -220,21 +220,14 @@ def _mid_percentile(values: pd.Series, groups: pd.Series) -> pd.Series:
     return 100.0 * (below + 0.5 * equal) / ranked.transform("count")
 
 
-def _number(value: Any) -> Any:
-    """A JSON attribute as a float, whether it holds a number or a numeric string (CSV extras are text)."""
-    return value.float.fill_null(value.str.strip().try_cast("float64"))
-
-
 def _accounts(db: Any, settings: HealthSettings) -> pd.DataFrame:
     """One row per account (its latest load): segment, seats and the static component scores."""
-    a = db.table("accounts")
-    latest = a.group_by("account_id").aggregate(load_id=a.load_id.max())
-    a = a.join(latest, ["account_id", "load_id"])
+    a = latest_accounts(db)
     frame = a.select(
         "account_id", "segment", "seats", "domain",
         arr=a.arr.cast("float64"),
-        usage=_number(a.attributes[settings.product_usage_attribute]),
-        tickets=_number(a.attributes[settings.support_attribute]),
+        usage=attribute_number(a.attributes[settings.product_usage_attribute]),
+        tickets=attribute_number(a.attributes[settings.support_attribute]),
     ).execute()
     frame = frame.drop_duplicates("account_id")
     frame["product_usage"] = _mid_percentile(frame["usage"], frame["segment"])
