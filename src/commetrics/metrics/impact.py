@@ -33,7 +33,7 @@ import pandas as pd
 from ..config import ImpactSettings
 from ..errors import InputError
 from ..stats import event_counts, kaplan_meier, logrank_test, wilson_interval
-from . import attribute_number, causal, fetch, latest_accounts
+from . import attribute_number, causal, fetch, latest_accounts, threshold_labels
 
 __all__ = [
     "EXPANSION_OUTCOMES",
@@ -79,7 +79,7 @@ def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Data
     counted = joined.group_by([s.account_id, s.period_end, s.renewed]).aggregate(activities=joined.ts.count())
     frame = fetch(counted.order_by(["account_id", "period_end"]))
     frame["renewed"] = frame["renewed"].astype(bool)
-    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    frame["level"] = threshold_labels(frame["activities"], settings.levels)
     frame["engaged"] = frame["activities"] >= settings.levels[settings.engaged_level]
     return frame.merge(_covariates(db, settings), on="account_id", how="left")
 
@@ -218,14 +218,6 @@ def _estimate(estimate: Any) -> dict[str, float]:
 # -- NPS by participation --------------------------------------------------------------------------------
 
 
-def _level_of(counts: np.ndarray, settings: ImpactSettings) -> np.ndarray:
-    order = sorted(settings.levels.items(), key=lambda item: item[1])
-    cuts = np.array([threshold for _, threshold in order])
-    names = np.array([name for name, _ in order], dtype=object)
-    levels: np.ndarray = names[np.searchsorted(cuts, counts.astype(float), side="right") - 1]
-    return levels
-
-
 def nps_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
     """One row per NPS answer of a member: ``member_id``, ``ts``, ``score`` and ``activities`` — the
     member's activities in the ``exposure_start_days`` before the answer (only participation before
@@ -241,7 +233,7 @@ def nps_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFram
                          & (a.at >= s.ts - ibis.interval(days=settings.exposure_start_days)))
     counted = joined.group_by([s.response_id, s.member_id, s.ts, s.score]).aggregate(activities=joined.at.count())
     frame = fetch(counted.order_by(["member_id", "ts", "response_id"]))
-    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    frame["level"] = threshold_labels(frame["activities"], settings.levels)
     return frame
 
 
@@ -262,7 +254,7 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
     answered = s.select("member_id").distinct().mutate(answered=ibis.literal(True))
     joined = members.left_join(a, "member_id").left_join(answered, "member_id")
     frame = fetch(joined.select(activities=joined.n.fill_null(0), answered=joined.answered.fill_null(False)))
-    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    frame["level"] = threshold_labels(frame["activities"], settings.levels)
     return _rate_per_level(frame, settings, "answered", ("members", "answered", "response_rate"))
 
 
@@ -362,7 +354,7 @@ def retention_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
     end = frame["churn"].fillna(pd.Timestamp(as_of))
     frame["churned"] = frame["churn"].notna()
     frame["days"] = (end - frame["landmark"]).dt.total_seconds() / 86_400
-    frame["level"] = _level_of(frame["activities"].to_numpy(), settings)
+    frame["level"] = threshold_labels(frame["activities"], settings.levels)
     return frame.merge(_covariates(db, settings), on="account_id", how="left")
 
 

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..config import EngagementSettings, HealthSettings
 from ..errors import InputError
-from . import attribute_number, fetch, latest_accounts
+from . import attribute_number, fetch, latest_accounts, threshold_labels
 from .community import CONTRIBUTION_TYPES
 
 __all__ = [
@@ -67,22 +67,10 @@ LN2 = math.log(2.0)
 
 def tier_of(score: float, tiers: Mapping[str, float]) -> str:
     """The highest tier whose threshold ``score`` reaches."""
-    reached = [(threshold, name) for name, threshold in tiers.items() if score >= threshold]
-    return max(reached)[1] if reached else min((t, n) for n, t in tiers.items())[1]
+    return str(threshold_labels([score], tiers)[0])
 
 
 band_of = tier_of
-
-
-def _labels(values: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
-    """``tier_of`` over an array (NaN stays missing)."""
-    order = sorted(thresholds.items(), key=lambda item: item[1])
-    names = np.array([name for name, _ in order], dtype=object)
-    cuts = np.array([threshold for _, threshold in order])
-    index = np.searchsorted(cuts, np.nan_to_num(values, nan=-np.inf), side="right") - 1
-    out: np.ndarray = names[np.clip(index, 0, len(names) - 1)]
-    out[np.isnan(values)] = None
-    return out
 
 
 def _points(db: Any, settings: EngagementSettings, until: datetime) -> Any:
@@ -144,7 +132,7 @@ def member_engagement(db: Any, settings: EngagementSettings, as_of: datetime) ->
     frame["activities"] = frame["activities"].fillna(0).astype("int64")
     cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=settings.active_days)
     frame["active"] = frame["last_active"].notna() & (frame["last_active"] > cutoff)
-    frame["tier"] = _labels(frame["score"].to_numpy(float), settings.tiers)
+    frame["tier"] = threshold_labels(frame["score"].to_numpy(float), settings.tiers)
     return frame
 
 
@@ -289,7 +277,7 @@ def account_health(db: Any, engagement: EngagementSettings, health: HealthSettin
     present = ~np.isnan(values)
     total = (present * w).sum(axis=1)
     frame["health"] = np.where(total > 0, np.nansum(values * w, axis=1) / np.where(total > 0, total, 1.0), np.nan)
-    frame["band"] = _labels(frame["health"].to_numpy(float), health.bands)
+    frame["band"] = threshold_labels(frame["health"].to_numpy(float), health.bands)
     names = np.array(list(weights), dtype=object)
     frame["missing"] = [", ".join(names[~row]) for row in present]
     return frame
