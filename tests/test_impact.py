@@ -76,7 +76,7 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_nps_counts_only_participation_before_each_answer(tmp_path: Path) -> None:
-    from commetrics.metrics.impact import nps_table
+    from commetrics.metrics.impact import survey_table
 
     from .conftest import NOW, write_csv
 
@@ -91,7 +91,7 @@ def test_nps_counts_only_participation_before_each_answer(tmp_path: Path) -> Non
     with Engine.in_memory() as engine:
         engine.load("activities", activities, now=NOW)
         engine.load("surveys", surveys, now=NOW)
-        table = nps_table(engine.ibis(), ImpactSettings(), datetime(2025, 7, 1, tzinfo=UTC)).set_index("response_id")
+        table = survey_table(engine.ibis(), ImpactSettings(), datetime(2025, 7, 1, tzinfo=UTC)).set_index("response_id")
     assert list(table.index) == ["r1", "r2"]  # NPS answers only
     assert (table.loc["r1", "activities"], table.loc["r2", "activities"]) == (1, 1)
     assert (table.loc["r1", "level"], table.loc["r2", "level"]) == ("low", "low")
@@ -102,6 +102,7 @@ def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
     engine, _ = _demo(tmp_path, 3)
     with engine:
         result = engine.impact("nps")
+        satisfaction = engine.impact("csat")
     levels = result["levels"].set_index("level")
     assert list(levels["nps"]) == sorted(levels["nps"])  # none < low < medium < high
     assert levels.loc["none", "ci_high"] < levels.loc["high", "ci_low"]
@@ -110,6 +111,28 @@ def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
     assert ordinal["converged"]
     assert 1.3 < ordinal["ci_low"] < ordinal["odds_ratio"] < ordinal["ci_high"] < 2.2
     assert result["response"]["members"].sum() > 0
+    # The demo's CSAT answers do not depend on activity (a planted null): no level stands out.
+    csat = satisfaction["levels"].set_index("level")
+    assert satisfaction["kind"] == "csat"
+    assert csat["answers"].sum() == satisfaction["answers"]
+    assert csat["csat"].dropna().between(0, 1).all()
+    assert satisfaction["ordinal"]["ci_low"] < 1 < satisfaction["ordinal"]["ci_high"]
+
+
+def test_csat_is_the_top_two_box_share_per_level_with_wilson_intervals() -> None:
+    from commetrics.metrics.impact import _score_per_level, survey_table
+    from commetrics.stats import wilson_interval
+
+    frame = pd.DataFrame({"level": ["none"] * 4 + ["high"] * 10,
+                          "score": [1, 2, 4, 5, 5, 5, 4, 4, 4, 3, 5, 5, 2, 4]})
+    table = _score_per_level(frame, ImpactSettings(), "csat").set_index("level")
+    assert table.loc["none", "csat"] == 0.5
+    assert table.loc["high", "csat"] == 0.8
+    assert (table.loc["high", "ci_low"], table.loc["high", "ci_high"]) == pytest.approx(wilson_interval(8, 10))
+    assert table.loc["low", "answers"] == 0
+    assert math.isnan(table.loc["low", "csat"])
+    with pytest.raises(InputError, match="nps and csat"):
+        survey_table(None, ImpactSettings(), datetime(2025, 1, 1, tzinfo=UTC), "ces")
 
 
 def test_logrank_and_event_counts_match_lifelines() -> None:
@@ -244,7 +267,7 @@ def test_impact_commands_print_tables_and_json(tmp_path: Path) -> None:
     payload = json.loads(renewal.output)
     assert {"levels", "raw", "adjusted", "balance", "e_value"} <= set(payload)
     assert payload["balance"][0]["covariate"]
-    for command in (["impact", "retention"], ["impact", "nps"], ["impact", "renewal"]):
+    for command in (["impact", "retention"], ["impact", "nps"], ["impact", "csat"], ["impact", "renewal"]):
         shown = runner.invoke(app, [*command, *workspace])
         assert shown.exit_code == 0, shown.output
     assert "adjusted (AIPW)" in shown.output

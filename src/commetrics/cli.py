@@ -636,38 +636,44 @@ def impact_retention(
                    "so its hazard ratio cannot be estimated.")
 
 
-@impact_app.command("nps")
-@handle_errors
-def impact_nps(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
-    workspace: WorkspaceOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """NPS by participation level (participation before each answer), who answers, and the rank correlation.
+def _survey_command(kind: str) -> None:
+    """Print NPS or CSAT by participation level (``impact nps`` and ``impact csat``)."""
 
-    Example: commetrics impact nps
-    """
-    with Engine(workspace, read_only=True) as engine:
-        result = engine.impact("nps", as_of=_parse_as_of(as_of))
-    if as_json:
-        _emit_frames(result)
-        return
-    from .reports.text import render_frames
+    def command(
+        as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")
+                         ] = None,
+        workspace: WorkspaceOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        with Engine(workspace, read_only=True) as engine:
+            result = engine.impact(kind, as_of=_parse_as_of(as_of))
+        if as_json:
+            _emit_frames(result)
+            return
+        from .reports.text import render_frames
 
-    typer.echo(render_frames([
-        (f"NPS by participation level (activities in the {result['window_days']} days before each answer; "
-         "95% intervals)", result["levels"].round(1)),
-        ("Who answers: members by participation over the last year (non-response differs by level)",
-         result["response"].round(3)),
-    ]), nl=False)
-    ordinal = result["ordinal"]
-    typer.echo(f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score x{ordinal['odds_ratio']:.2f} "
-               f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an adjusted "
-               "association.")
-    rho = result["spearman"]
-    typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
-               f"{rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — an "
-               "association, not proof that taking part raises scores.")
+        typer.echo(render_frames([
+            (f"{kind.upper()} by participation level (activities in the {result['window_days']} days before each "
+             f"answer; scale {result['scale']}; 95% intervals)", result["levels"].round(3)),
+            ("Who answers: members by participation over the last year (non-response differs by level)",
+             result["response"].round(3)),
+        ]), nl=False)
+        ordinal = result["ordinal"]
+        typer.echo(f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score "
+                   f"x{ordinal['odds_ratio']:.2f} ({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of "
+                   "ln(1 + activities) — an adjusted association.")
+        rho = result["spearman"]
+        typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} "
+                   f"to {rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — "
+                   "an association, not proof that taking part raises scores.")
+
+    command.__doc__ = (f"{kind.upper()} by participation level (participation before each answer), who answers, and "
+                       f"the rank correlation.\n\nExample: commetrics impact {kind}")
+    impact_app.command(kind)(handle_errors(command))
+
+
+_survey_command("nps")
+_survey_command("csat")
 
 
 export_app = typer.Typer(help="Write results out to other systems.", no_args_is_help=True)

@@ -512,8 +512,9 @@ class Engine:
           (participation before it), the log-rank test, and a Cox model of churn on the level with
           the covariates (hazard ratios; groups with no churn are listed and left out).
         * ``nps``: NPS with its interval per participation level (participation before each
-          answer), response rates per level, and the Spearman correlation with a bootstrap
-          interval over members.
+          answer), response rates per level, the Spearman correlation with a bootstrap interval
+          over members, and an ordinal logit with tenure.
+        * ``csat``: the same for CSAT (1-5; the share of 4s and 5s, Wilson intervals).
         * ``upsell``: expansion (upgrade, seat_expansion, cross_sell) in the ``horizon_days``
           after an account's first participation, against accounts matched on the covariates
           that had not yet participated then (risk-set matching: both clocks start together).
@@ -533,11 +534,11 @@ class Engine:
             experiment_table,
             exposure_impact,
             exposure_table,
-            nps_impact,
             renewal_impact,
             renewal_table,
             retention_impact,
             retention_table,
+            survey_impact,
             upsell_impact,
             upsell_table,
         )
@@ -548,8 +549,8 @@ class Engine:
             return renewal_impact(renewal_table(self.ibis(), settings, moment), settings)
         if question == "retention":
             return retention_impact(retention_table(self.ibis(), settings, moment), settings)
-        if question == "nps":
-            return nps_impact(self.ibis(), settings, moment)
+        if question in ("nps", "csat"):
+            return survey_impact(self.ibis(), settings, moment, kind=question)
         if question == "exposure":
             if not exposure or not outcome:
                 raise InputError("The exposure question needs exposure= (an activity type or program:NAME) and "
@@ -568,7 +569,8 @@ class Engine:
             table = experiment_table(self.ibis(), name=experiment, outcomes=kinds, window_days=window_days,
                                      pre_days=exposure_days, as_of=moment)
             return experiment_impact(table, outcomes=kinds, control=control)
-        raise InputError(f"Impact questions available: renewal, retention, nps, upsell, exposure, experiment; "
+        raise InputError(f"Impact questions available: renewal, retention, nps, csat, upsell, exposure, experiment, "
+                         f"campaign; "
                          f"{question!r} is not one of them yet.")
 
     def feedback_contributors(self, *, as_of: datetime | None = None) -> pd.DataFrame:

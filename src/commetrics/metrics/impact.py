@@ -42,12 +42,12 @@ __all__ = [
     "exposure_impact",
     "exposure_table",
     "feedback_contributors",
-    "nps_impact",
-    "nps_table",
     "renewal_impact",
     "renewal_table",
     "retention_impact",
     "retention_table",
+    "survey_impact",
+    "survey_table",
     "upsell_impact",
     "upsell_table",
 ]
@@ -215,17 +215,29 @@ def _estimate(estimate: Any) -> dict[str, float]:
             "ci_high": float(estimate.ci_high)}
 
 
-# -- NPS by participation --------------------------------------------------------------------------------
+# -- NPS and CSAT by participation --------------------------------------------------------------------------------
 
 
-def nps_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
-    """One row per NPS answer of a member: ``member_id``, ``ts``, ``score`` and ``activities`` — the
-    member's activities in the ``exposure_start_days`` before the answer (only participation before
-    the response counts) — with its ``level``."""
+#: survey kinds with a score by participation: NPS (0-10, promoters minus detractors) and CSAT (1-5,
+#: the top-2-box share of 4s and 5s)
+SURVEY_KINDS = ("nps", "csat")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SURVEY_KINDS:
+        raise InputError(f"Scores by participation are measured for {' and '.join(SURVEY_KINDS)} surveys; "
+                         f"{kind!r} is not one of them.")
+
+
+def survey_table(db: Any, settings: ImpactSettings, as_of: datetime, kind: str = "nps") -> pd.DataFrame:
+    """One row per survey answer of a member (``kind`` nps or csat): ``member_id``, ``ts``, ``score`` and
+    ``activities`` — the member's activities in the ``exposure_start_days`` before the answer (only
+    participation before the response counts) — with its ``level``."""
     import ibis
 
+    _check_kind(kind)
     s = db.table("surveys")
-    s = s.filter((s.kind == "nps") & s.member_id.notnull() & (s.ts <= ibis.literal(as_of)))
+    s = s.filter((s.kind == kind) & s.member_id.notnull() & (s.ts <= ibis.literal(as_of)))
     s = s.select("response_id", "member_id", "ts", "score")
     activities = db.table("activities")
     a = activities.select(member=activities.member_id, at=activities.ts)
@@ -237,9 +249,9 @@ def nps_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFram
     return frame
 
 
-def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.DataFrame:
-    """Who answers: members (non-staff) by their level over the last year, and the share who gave an NPS
-    answer in that year (non-response differs by level, which colours every NPS by level)."""
+def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime, kind: str) -> pd.DataFrame:
+    """Who answers: members (non-staff) by their level over the last year, and the share who gave an
+    answer of ``kind`` in that year (non-response differs by level, which colours every NPS by level)."""
     import ibis
 
     start = ibis.literal(as_of) - ibis.interval(days=365)
@@ -250,7 +262,7 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
     a = a.filter((a.ts > start) & (a.ts <= ibis.literal(as_of)))
     a = a.group_by("member_id").aggregate(n=a.count())
     s = db.table("surveys")
-    s = s.filter((s.kind == "nps") & (s.ts > start) & (s.ts <= ibis.literal(as_of)))
+    s = s.filter((s.kind == kind) & (s.ts > start) & (s.ts <= ibis.literal(as_of)))
     answered = s.select("member_id").distinct().mutate(answered=ibis.literal(True))
     joined = members.left_join(a, "member_id").left_join(answered, "member_id")
     frame = fetch(joined.select(activities=joined.n.fill_null(0), answered=joined.answered.fill_null(False)))
@@ -259,7 +271,7 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
 
 
 def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
-    """Proportional-odds (ordinal logit) model of the 0-10 score on ln(1 + participation), controlling
+    """Proportional-odds (ordinal logit) model of the score (0-10 or 1-5) on ln(1 + participation), controlling
     for the member's tenure at the answer: the odds ratio of a higher score per unit of
     ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
@@ -285,27 +297,37 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
             "converged": bool(fit.mle_retvals.get("converged", False))}
 
 
-def nps_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, replicates: int = 1000, seed: int = 0
-               ) -> dict[str, Any]:
-    """NPS by participation level (participation before each answer), who answers, and the rank
-    correlation of participation with the score (Spearman, with a percentile bootstrap interval over
-    members, so repeated answers of one member move together)."""
-    from scipy.stats import spearmanr
-
-    frame = nps_table(db, settings, as_of)
-    if len(frame) < MIN_RENEWALS:
-        raise InputError(f"NPS by participation needs at least {MIN_RENEWALS} NPS answers of members; the store "
-                         f"holds {len(frame)}. Load surveys with kind nps and a member_id.")
+def _score_per_level(frame: pd.DataFrame, settings: ImpactSettings, kind: str) -> pd.DataFrame:
+    """Per level, lowest first: the answers and the score with its interval — NPS (adjusted Wald) or the
+    CSAT top-2-box share (Wilson); a level nobody answered in shows no score."""
     rows = []
     for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
         scores = frame.loc[frame["level"] == name, "score"].to_numpy(float)
-        if len(scores) == 0:
-            rows.append({"level": name, "answers": 0, "nps": math.nan, "se": math.nan, "ci_low": math.nan,
-                         "ci_high": math.nan})
-            continue
-        value = causal.nps(scores)
-        rows.append({"level": name, "answers": len(scores), "nps": value.nps, "se": value.se,
-                     "ci_low": value.ci_low, "ci_high": value.ci_high})
+        row: dict[str, Any] = {"level": name, "answers": len(scores)}
+        if kind == "nps":
+            value = causal.nps(scores) if len(scores) else None
+            row |= {"nps": value.nps if value else math.nan, "se": value.se if value else math.nan,
+                    "ci_low": value.ci_low if value else math.nan, "ci_high": value.ci_high if value else math.nan}
+        else:
+            satisfied = int((scores >= 4).sum())
+            low, high = wilson_interval(satisfied, len(scores)) if len(scores) else (math.nan, math.nan)
+            row |= {"satisfied": satisfied, "csat": satisfied / len(scores) if len(scores) else math.nan,
+                    "ci_low": low, "ci_high": high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: str = "nps", replicates: int = 1000,
+                  seed: int = 0) -> dict[str, Any]:
+    """NPS or CSAT by participation level (participation before each answer), who answers, the rank
+    correlation of participation with the score (Spearman, with a percentile bootstrap interval over
+    members, so repeated answers of one member move together) and an ordinal logit with tenure."""
+    from scipy.stats import spearmanr
+
+    frame = survey_table(db, settings, as_of, kind)
+    if len(frame) < MIN_RENEWALS:
+        raise InputError(f"{kind.upper()} by participation needs at least {MIN_RENEWALS} {kind} answers of members; "
+                         f"the store holds {len(frame)}. Load surveys with kind {kind} and a member_id.")
     x, y = frame["activities"].to_numpy(float), frame["score"].to_numpy(float)
     rho = float(spearmanr(x, y).statistic)
     # Cluster bootstrap over members: a resample takes each member's answers as many times as it drew them.
@@ -317,9 +339,12 @@ def nps_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, replicates
         rows_ = np.repeat(np.arange(len(frame)), copies[index])
         draws[r] = spearmanr(x[rows_], y[rows_]).statistic
     return {
-        "levels": pd.DataFrame(rows),
+        "kind": kind,
+        "scale": "0-10; NPS = % promoters (9-10) - % detractors (0-6)" if kind == "nps"
+        else "1-5; CSAT = % of answers of 4 or 5 (top-2 box)",
+        "levels": _score_per_level(frame, settings, kind),
         "ordinal": _ordinal_model(frame, db),
-        "response": _response_rates(db, settings, as_of),
+        "response": _response_rates(db, settings, as_of, kind),
         "answers": len(frame), "members": len(ids),
         "spearman": {"rho": rho, "ci_low": float(np.nanpercentile(draws, 2.5)),
                      "ci_high": float(np.nanpercentile(draws, 97.5))},
