@@ -569,8 +569,7 @@ class Engine:
             table = experiment_table(self.ibis(), name=experiment, outcomes=kinds, window_days=window_days,
                                      pre_days=exposure_days, as_of=moment)
             return experiment_impact(table, outcomes=kinds, control=control)
-        raise InputError(f"Impact questions available: renewal, retention, nps, csat, upsell, exposure, experiment, "
-                         f"campaign; "
+        raise InputError(f"Impact questions available: renewal, retention, nps, csat, upsell, exposure, experiment; "
                          f"{question!r} is not one of them yet.")
 
     def feedback_contributors(self, *, as_of: datetime | None = None) -> pd.DataFrame:
