@@ -16,6 +16,7 @@ import pytest
 
 from commetrics.reports.html import ConversionSection, ReportData, render_html
 from commetrics.reports.html_attribution import MODEL_LABELS, AttributionSection
+from commetrics.reports.html_impact import ImpactSection
 from commetrics.reports.html_scores import ScoresSection
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,7 +95,7 @@ def make_report() -> ReportData:
         as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), generated_at=datetime(2026, 7, 1, 8, 15, tzinfo=UTC),
         timezone="Europe/Berlin", definitions=definitions, sections=[by_entry, overall],
         notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"], attribution=[make_attribution()],
-        scores=make_scores(),
+        scores=make_scores(), impact=make_impact(),
     )
 
 
@@ -113,6 +114,38 @@ VALIDATION = {
                        "commercial": 15.0},
     "holdout_renewals": 506, "holdout_auc_expert": 0.7448, "holdout_auc_learned": 0.755,
 }
+
+
+def _estimate(estimate: float, low: float, high: float) -> dict[str, float]:
+    return {"estimate": estimate, "se": (high - low) / 3.92, "ci_low": low, "ci_high": high}
+
+
+def make_impact(renewal: bool = True) -> ImpactSection:
+    levels = pd.DataFrame({"level": ["none", EVIL, "high"], "renewals": [240, 251, 118], "renewed": [182, 188, 104],
+                           "rate": [0.758, 0.749, 0.881], "ci_low": [0.70, 0.692, 0.811],
+                           "ci_high": [0.808, 0.799, 0.928]})
+    result = {
+        "levels": levels, "renewals": 856, "engaged": 365, "left_out_missing_covariates": 3,
+        "raw": {"difference": 0.156, "ci_low": 0.107, "ci_high": 0.203},
+        "adjusted": _estimate(0.057, 0.004, 0.110), "ipw": _estimate(0.060, 0.003, 0.117),
+        "matched": _estimate(0.048, -0.006, 0.102), "matched_pairs": 271,
+        "balance": pd.DataFrame({"covariate": ["log:arr", EVIL], "smd_before": [0.96, -0.805],
+                                 "smd_after": [0.02, -0.15]}),
+        "overlap": {"share_outside": 0.015}, "ess": {"engaged": 285.0, "not_engaged": 292.0},
+        "e_value": "An unmeasured factor would need risk ratios of at least 1.36 to explain it away.",
+        "covariates": ["log:arr", "segment"],
+    }
+    nps = {"kind": "nps", "scale": "0-10", "answers": 1084, "members": 900,
+           "levels": pd.DataFrame({"level": ["none", "high"], "answers": [433, 143], "nps": [-23.4, 50.0],
+                                   "ci_low": [-30.1, 38.2], "ci_high": [-16.0, 60.5]}),
+           "response": pd.DataFrame({"level": ["none", "high"], "members": [13088, 8571],
+                                     "response_rate": [0.025, 0.024], "ci_low": [0.022, 0.021],
+                                     "ci_high": [0.028, 0.028]}),
+           "spearman": {"rho": 0.36, "ci_low": 0.33, "ci_high": 0.38},
+           "ordinal": {"odds_ratio": 1.69, "ci_low": 1.62, "ci_high": 1.75, "controls": "tenure"}}
+    return ImpactSection(renewal=result if renewal else None, surveys=[nps], engaged_level="medium", window=(180, 60),
+                         renewal_note="" if renewal else "The renewal comparison needs at least 40 decided renewals.",
+                         notes=["CSAT by participation needs at least 40 csat answers."])
 
 
 def make_scores(validation: dict[str, Any] | None = VALIDATION) -> ScoresSection:
@@ -165,7 +198,7 @@ def test_header_and_document_basics(page: str) -> None:
     assert '<meta charset="utf-8">' in page
     for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
         assert text in page
-    assert page.count("<h2>") == 6  # definitions, two conversions, attribution, scores, notes
+    assert page.count("<h2>") == 7  # definitions, two conversions, attribution, scores, impact, notes
 
 
 def test_definitions_table(page: str) -> None:
@@ -225,11 +258,12 @@ def test_timing_table_not_reached_and_quantile(page: str) -> None:
 
 
 def test_charts_are_inline_svg_with_titles(page: str) -> None:
-    assert page.count("<svg ") == 6
+    assert page.count("<svg ") == 7
     assert page.count('class="rates-chart"') == 2
     assert page.count('class="curves-chart"') == 2
     assert page.count('class="attribution-chart"') == 1
     assert page.count('class="bands-chart"') == 1
+    assert page.count('class="impact-chart"') == 1
     for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
         assert re.match(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">', svg)
         assert "<desc " in svg
@@ -345,6 +379,30 @@ def test_scores_section_shows_tiers_bands_and_the_validation(page: str) -> None:
     assert 'class="bands-chart"' not in empty
 
 
+def test_impact_section_shows_raw_beside_adjusted_and_the_balance(page: str) -> None:
+    section = page[page.index('<section class="impact"'):]
+    section = section[:section.index("</section>")]
+    text = re.sub(r"<[^>]+>", "", section)
+    assert "Raw difference, engaged minus not engaged: +15.6 points (+10.7 to +20.3)" in text
+    assert "Adjusted for log:arr, segment: +5.7 points (+0.4 to +11.0) — an adjusted association" in text
+    assert "Matched pairs (271, engaged only): +4.8 points (95% interval −0.6 to +10.2)" in section  # chart desc
+    assert section.count("<circle") == 4  # raw, AIPW, IPW, matched
+    assert '<td class="num warn">−0.150</td>' in section  # an SMD above the 0.1 target is flagged
+    assert '<td class="num">+0.020</td>' in section
+    assert "3 renewals with a missing covariate are left out" in text
+    assert "NPS by participation level" in text
+    assert "−23.4" in text
+    assert "CSAT by participation needs at least 40 csat answers." in text
+    assert EVIL not in section
+    assert '<a href="#impact">Impact on renewal and satisfaction</a>' in page
+    empty = render_html(ReportData(
+        title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[],
+        impact=make_impact(renewal=False)))
+    assert "The renewal comparison needs at least 40 decided renewals." in empty
+    assert 'class="impact-chart"' not in empty
+
+
 def test_markup_is_balanced_and_ids_resolve(page: str) -> None:
     checker = _Checker()
     checker.feed(page)
@@ -437,7 +495,7 @@ def test_page_renders_in_chromium(tmp_path: Path) -> None:
             tab.goto(path.as_uri(), wait_until="load")
             assert tab.title() == "Community value — Q2 — acme-prod"
             svgs = tab.locator("svg")
-            assert svgs.count() == 6  # rates and curves of two sections, attribution, churn per band
+            assert svgs.count() == 7  # rates and curves of two sections, attribution, churn per band, impact
             for i in range(svgs.count()):
                 box = svgs.nth(i).bounding_box()
                 assert box is not None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .html import ConversionSection, ReportData, render_html
 from .html_attribution import AttributionSection
+from .html_impact import ImpactSection
 from .html_scores import ScoresSection
 
 if TYPE_CHECKING:
@@ -60,7 +61,31 @@ def build_report(
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
-                      notes=notes, attribution=attribution, scores=_scores(engine, moment))
+                      notes=notes, attribution=attribution, scores=_scores(engine, moment),
+                      impact=_impact(engine, moment))
+
+
+def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
+    """Renewal by participation (raw and adjusted) and NPS/CSAT by participation, as far as the store
+    holds what each needs; ``None`` when it holds none of it."""
+    from ..errors import InputError
+
+    settings = engine.config.impact
+    try:
+        renewal, renewal_note = engine.impact("renewal", as_of=moment), ""
+    except InputError as error:
+        renewal, renewal_note = None, str(error)
+    surveys, notes = [], []
+    for kind in ("nps", "csat"):
+        try:
+            surveys.append(engine.impact(kind, as_of=moment))
+        except InputError as error:
+            notes.append(str(error))
+    if renewal is None and not surveys:
+        return None
+    return ImpactSection(renewal=renewal, surveys=surveys, engaged_level=settings.engaged_level,
+                         window=(settings.exposure_start_days, settings.exposure_end_days),
+                         renewal_note=renewal_note, notes=notes)
 
 
 def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:

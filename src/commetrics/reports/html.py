@@ -21,6 +21,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from .html_attribution import AttributionSection
+    from .html_impact import ImpactSection
     from .html_scores import ScoresSection
 
 __all__ = ["ConversionSection", "ReportData", "render_html"]
@@ -86,6 +87,8 @@ class ReportData:
         Attribution sections (one per currency of the attributed values), after the conversions.
     scores
         Engagement tiers, health bands and the validation of health, or ``None``.
+    impact
+        Renewal, NPS and CSAT by participation, raw and adjusted, or ``None``.
     """
 
     title: str
@@ -98,6 +101,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     attribution: list[AttributionSection] = field(default_factory=list)
     scores: ScoresSection | None = None
+    impact: ImpactSection | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,6 +429,7 @@ tr.group-start > * { border-top: 2px solid var(--rule); }
 .badge.suppressed, .badge.ref { color: var(--muted); background: var(--soft); }
 tr.in-progress > * { background: var(--prog-bg); }
 tr.suppressed > * { color: var(--muted); }
+td.warn { color: var(--warn); background: var(--warn-bg); font-weight: 600; }
 .chart { margin: 8px 0 20px; }
 .chart svg { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.85rem; margin-top: 4px; }
@@ -477,6 +482,8 @@ def _nav(report: ReportData) -> str:
         items.append(f'<li><a href="#attribution-{index}">{_e(label)}</a></li>')
     if report.scores is not None:
         items.append('<li><a href="#scores">Engagement and health scores</a></li>')
+    if report.impact is not None:
+        items.append('<li><a href="#impact">Impact on renewal and satisfaction</a></li>')
     items.append('<li><a href="#notes">Notes</a></li>')
     return '<nav aria-label="Contents">\n<strong>Contents</strong>\n<ol>\n' + "\n".join(items) + "\n</ol>\n</nav>\n"
 
@@ -982,6 +989,10 @@ def render_html(report: ReportData) -> str:
         from .html_scores import render_scores
 
         parts.append(render_scores(report.scores))
+    if report.impact is not None:
+        from .html_impact import render_impact
+
+        parts.append(render_impact(report.impact))
     parts.append(_notes(report.notes))
     parts.append("</main>\n")
     parts.append(f"<footer>Made by commetrics from workspace {_e(report.workspace)}, data as of "
