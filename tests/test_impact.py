@@ -65,7 +65,7 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
         assert legend["renewals"] == 0
         assert math.isnan(legend["rate"])
         assert math.isnan(legend["ci_low"])
-        with pytest.raises(InputError, match="experiment; 'churn' is not one of them yet"):
+        with pytest.raises(InputError, match="campaign; 'churn' is not one of them yet"):
             engine.impact("churn")
         with pytest.raises(InputError, match=r"needs exposure= .* and outcome="):
             engine.impact("exposure", exposure="webinar_attended")

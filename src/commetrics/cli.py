@@ -516,6 +516,52 @@ def impact_experiment(
                f"{100 * result['minimum_detectable_effect']:.1f} percentage points.")
 
 
+@impact_app.command("campaign")
+@handle_errors
+def impact_campaign(
+    name: Annotated[str, typer.Option(help="The campaign's name (experiments.experiment; units are accounts).")],
+    outcome: Annotated[list[str] | None, typer.Option(help="Outcome type(s) to measure (default: upgrade, "
+                                                       "seat_expansion, cross_sell).")] = None,
+    measure: Annotated[str, typer.Option(help="value (sum of outcome values) or count, per account and month.")
+                       ] = "value",
+    pre: Annotated[int, typer.Option(help="Months before the start shown (the parallel-trends check).")] = 6,
+    post: Annotated[int, typer.Option(help="Months after the start measured.")] = 6,
+    control: Annotated[str | None, typer.Option(help="The comparison variant (default: 'control' if present, "
+                                                "else every account the campaign did not reach).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A community-targeted campaign against comparable accounts: difference-in-differences and the pre-trend check.
+
+    Example: commetrics impact campaign --name advocacy-q3 --measure value --pre 6 --post 6
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.impact("campaign", as_of=_parse_as_of(as_of), experiment=name,
+                               outcome=",".join(outcome) if outcome else None, control=control, measure=measure,
+                               pre_months=pre, post_months=post)
+    if as_json:
+        _emit_frames(result)
+        return
+    from .reports.text import render_frames
+
+    typer.echo(f"Campaign {result['campaign']}: {result['accounts_reached']:,} accounts reached "
+               f"({result['cohorts']} start months) against {result['accounts_compared']:,} "
+               f"({result['control']}), {result['months']}; {result['measure']} of {', '.join(result['outcomes'])} "
+               "per account and month.")
+    typer.echo(render_frames([("Event study: reached minus comparison, by months since the start (−1 is the "
+                               "reference; 95% intervals)", result["event_times"].round(3))]), nl=False)
+    for label, key in (("Event study, average after the start", "event_study"),
+                       ("Two-way fixed-effects DiD", "did")):
+        e = result[key]
+        typer.echo(f"{label}: {e['estimate']:+.3f} ({e['ci_low']:+.3f} to {e['ci_high']:+.3f}), p = {e['p']:.3g}.")
+    typer.echo(result["pre_trend_sentence"])
+    for note in result["notes"]:
+        typer.echo(f"Note: {note}")
+    typer.echo(f"This is an {result['wording']}." if not result["wording"].startswith("not credible")
+               else f"Read with care: {result['wording']}.")
+
+
 @impact_app.command("plan")
 @handle_errors
 def impact_plan(

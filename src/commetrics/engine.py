@@ -498,7 +498,8 @@ class Engine:
     def impact(self, question: str = "renewal", *, as_of: datetime | None = None, exposure: str | None = None,
                outcome: str | None = None, window_days: int = 30, exposure_days: int = 90,
                covariates: Sequence[str] = (), experiment: str | None = None,
-               control: str | None = None, horizon_days: int = 180) -> dict[str, Any]:
+               control: str | None = None, horizon_days: int = 180, measure: str = "value", pre_months: int = 6,
+               post_months: int = 6) -> dict[str, Any]:
         """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
         ``question``:
@@ -526,6 +527,11 @@ class Engine:
           within ``window_days`` of exposure: rates per variant, the sample-ratio check, each
           variant against ``control`` (Newcombe, z-test, Holm over all comparisons), CUPED on the
           activities in the ``exposure_days`` before exposure, and the minimum detectable effect.
+        * ``campaign``: a community-targeted campaign (``experiment``: its name in the experiments
+          table, accounts as units) against the control arm or never-reached accounts: the monthly
+          ``measure`` (value or count) of ``outcome`` (default: expansion), two-way fixed-effects
+          difference-in-differences, the event study from ``pre_months`` before to ``post_months``
+          after the start, and the pre-trend test. See :mod:`commetrics.metrics.campaign`.
 
         See :mod:`commetrics.metrics.impact`.
         """
@@ -569,7 +575,19 @@ class Engine:
             table = experiment_table(self.ibis(), name=experiment, outcomes=kinds, window_days=window_days,
                                      pre_days=exposure_days, as_of=moment)
             return experiment_impact(table, outcomes=kinds, control=control)
-        raise InputError(f"Impact questions available: renewal, retention, nps, csat, upsell, exposure, experiment; "
+        if question == "campaign":
+            from .metrics.campaign import campaign_impact, campaign_table
+            from .metrics.impact import EXPANSION_OUTCOMES
+
+            if not experiment:
+                raise InputError("The campaign question needs experiment= (the campaign's name in the experiments "
+                                 "table).")
+            kinds = tuple(o.strip() for o in (outcome or ",".join(EXPANSION_OUTCOMES)).split(",") if o.strip())
+            panel = campaign_table(self.ibis(), name=experiment, outcomes=kinds, measure=measure, as_of=moment,
+                                   pre=pre_months, post=post_months, control=control)
+            return campaign_impact(panel, pre=pre_months, post=post_months)
+        raise InputError(f"Impact questions available: renewal, retention, nps, csat, upsell, exposure, experiment, "
+                         f"campaign; "
                          f"{question!r} is not one of them yet.")
 
     def feedback_contributors(self, *, as_of: datetime | None = None) -> pd.DataFrame:
