@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from ..privacy.outputs import suppress_counts, suppress_rates, suppression_note
+from ..privacy.suppression import suppress
 from .html import ConversionSection, ReportData, render_html
 from .html_attribution import AttributionSection
 from .html_impact import ImpactSection
@@ -36,13 +40,16 @@ def build_report(
     Conversions whose outcomes the store does not hold are listed under notes, not shown empty.
     """
     moment = engine.as_of(as_of)
+    k = engine.config.privacy.min_cell_size
     names = list(conversions) if conversions else list(engine.config.conversions)
     sections: list[ConversionSection] = []
     definitions = []
     notes = ["Staff are excluded; members who converted before their anchor are counted apart as existing "
              "customers.", "Cells with fewer than 30 eligible anchors are flagged (n < 30).",
              "In-progress anchors have not had the whole window yet and are never counted as non-converters.",
-             "Intervals are 95% Wilson intervals; differences use Newcombe's hybrid score interval."]
+             "Intervals are 95% Wilson intervals; differences use Newcombe's hybrid score interval.",
+             f"Groups of fewer than {k} people are not shown (privacy.min_cell_size), nor any cell that would let "
+             "one be worked out from a total."]
     for name in names:
         spec = engine.conversion_spec(name)
         if not _has_outcomes(engine, spec.outcomes):
@@ -54,9 +61,13 @@ def build_report(
         for key in (None, *by):
             keys = [key] if key else []
             timing, curves = engine.conversion_timing(name, by=keys, as_of=moment)
-            sections.append(ConversionSection(name=name, description=spec.description, by=key,
-                                              table=engine.conversion(name, by=keys, as_of=moment),
+            table = suppress_rates(engine.conversion(name, by=keys, as_of=moment), k, totals_published=key is not None)
+            timing, curves = _suppress_timing(timing, curves, k)
+            sections.append(ConversionSection(name=name, description=spec.description, by=key, table=table,
                                               curves=curves, timing=timing))
+            hidden = suppression_note(table)
+            if hidden:
+                notes.append(f"{name}{' by ' + key if key else ''}: {hidden}")
     attribution = _attribution(engine, moment, notes)
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
@@ -76,9 +87,17 @@ def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
     except InputError as error:
         renewal, renewal_note = None, str(error)
     surveys, notes = [], []
+    k = engine.config.privacy.min_cell_size
     for kind in ("nps", "csat"):
         try:
-            surveys.append(engine.impact(kind, as_of=moment))
+            result = engine.impact(kind, as_of=moment)
+            levels = result["levels"]
+            result["levels"] = suppress_counts(levels, people="answers", k=k, dims=["level"],
+                                               values=[c for c in levels.columns if c not in ("level", "answers")])
+            response = result["response"]
+            result["response"] = suppress_counts(response, people="members", k=k, dims=["level"],
+                                                 values=[c for c in response.columns if c not in ("level", "members")])
+            surveys.append(result)
         except InputError as error:
             notes.append(str(error))
     if renewal is None and not surveys:
@@ -86,6 +105,16 @@ def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
     return ImpactSection(renewal=renewal, surveys=surveys, engaged_level=settings.engaged_level,
                          window=(settings.exposure_start_days, settings.exposure_end_days),
                          renewal_note=renewal_note, notes=notes)
+
+
+def _suppress_timing(timing: pd.DataFrame, curves: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Time to conversion of cohorts with at least ``k`` eligible people; the curves of the others go."""
+    if timing.empty or "eligible" not in timing:
+        return timing, curves
+    values = [c for c in timing.columns if c not in ("cohort", "eligible") and pd.api.types.is_numeric_dtype(timing[c])]
+    shown = suppress(timing, people="eligible", k=k, dims=["cohort"], values=values)
+    hidden = set(shown.loc[shown["suppressed"], "cohort"])
+    return shown, curves[~curves["cohort"].isin(hidden)] if "cohort" in curves else curves
 
 
 def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:
@@ -101,6 +130,9 @@ def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:
                                                                 key=lambda item: item[1]))}
     tiers = members.groupby("tier").size().rename("members").reset_index()
     tiers = tiers.sort_values("tier", key=lambda s: s.map(order)).reset_index(drop=True)
+    k = engine.config.privacy.min_cell_size
+    tiers["share"] = tiers["members"] / tiers["members"].sum()
+    tiers = suppress_counts(tiers, people="members", k=k, dims=["tier"], values=["share"])
     accounts = engine.scores("accounts", as_of=moment)
     band_order = {name: rank for rank, (name, _) in enumerate(sorted(settings.health.bands.items(),
                                                                      key=lambda item: item[1]))}

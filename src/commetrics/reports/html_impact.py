@@ -113,8 +113,12 @@ def _rate_table(frame: pd.DataFrame, caption: str, count: str, rate: str, rate_l
     head = (f'<th scope="col">Level</th><th scope="col" class="num">{_e(count.capitalize())}</th>'
             f'<th scope="col" class="num">{_e(rate_label)}</th><th scope="col" class="num">95% interval</th>')
     out = [f'<table class="impact-levels"><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>']
-    for r in _records(frame, ("level", count, rate, "ci_low", "ci_high")):
+    for r in _records(frame, ("level", count, rate, "ci_low", "ci_high", "suppressed")):
         value, low, high = _float(r[rate]), _float(r["ci_low"]), _float(r["ci_high"])
+        if r["suppressed"] is not None and bool(r["suppressed"]):
+            out.append(f'<tr class="suppressed"><th scope="row">{_e(_text(r["level"]) or _DASH)}</th>'
+                       '<td class="num" colspan="3"><span class="badge suppressed">suppressed</span></td></tr>')
+            continue
 
         def shown(v: float | None) -> str:
             if v is None:

@@ -46,22 +46,28 @@ class ScoresSection:
 
 def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, extra: str | None = None) -> str:
     """A count per label with its share; ``caption`` is short (it is as wide as the table)."""
-    rows = _records(frame, (label, count, extra) if extra else (label, count))
+    rows = _records(frame, (label, count, "share", extra) if extra else (label, count, "share"))
     total = sum((_float(r[count]) or 0.0) for r in rows)
+    hidden = "suppressed" in frame and bool(frame["suppressed"].any())
     head = f'<th scope="col">{_e(label.capitalize())}</th><th scope="col" class="num">{_e(count.capitalize())}</th>'
     head += '<th scope="col" class="num">Share</th>'
     if extra:
         head += f'<th scope="col" class="num">{_e(extra.replace("_", " ").capitalize())}</th>'
     out = [f'<table class="counts"><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>']
     for r in rows:
-        n = _float(r[count]) or 0.0
-        cells = (f'<th scope="row">{_e(_text(r[label]) or _DASH)}</th><td class="num">{n:,.0f}</td>'
-                 f'<td class="num">{_e(_pct(n / total if total else None))}</td>')
+        n = _float(r[count])
+        share = _float(r["share"]) if "share" in frame else (n / total if total and n is not None else None)
+        shown = f"{n:,.0f}" if n is not None else '<span class="badge suppressed">suppressed</span>'
+        cells = (f'<th scope="row">{_e(_text(r[label]) or _DASH)}</th><td class="num">{shown}</td>'
+                 f'<td class="num">{_e(_pct(share) if share is not None else _DASH)}</td>')
         if extra:
             value = _float(r[extra])
             cells += f'<td class="num">{_e(f"{value:.1f}" if value is not None else _DASH)}</td>'
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
+    if hidden:
+        out.append('<p class="muted">Groups of fewer people than the privacy threshold are hidden, with enough '
+                   "others that the total does not reveal them.</p>")
     return "\n".join(out) + "\n"
 
 

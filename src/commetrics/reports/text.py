@@ -105,6 +105,9 @@ def render_conversion(spec: Any, as_of: Any, rates: pd.DataFrame, timing: pd.Dat
     for name in ("cohort", "window", "eligible", "in progress", "converters", "rate", "95% CI", "vs reference"):
         table.add_column(name, justify="left" if name in ("cohort", "95% CI", "vs reference") else "right")
     for r in rates.itertuples(index=False):
+        if getattr(r, "suppressed", False):
+            table.add_row(str(r.cohort), f"{r.window_days} d", "suppressed", "", "", "", "", "")
+            continue
         rate = "in progress" if r.eligible == 0 else _percent(r.rate) + (" (n<30)" if r.small else "")
         ci = "" if r.eligible == 0 else f"{_percent(r.ci_low)}–{_percent(r.ci_high)}"
         diff = "" if pd.isna(r.diff) else (f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to "
@@ -112,7 +115,7 @@ def render_conversion(spec: Any, as_of: Any, rates: pd.DataFrame, timing: pd.Dat
         table.add_row(str(r.cohort), f"{r.window_days} d", _number(r.eligible), _number(r.in_progress),
                       _number(r.converters), rate, ci, diff)
     console.print(table)
-    existing = int(rates.groupby("cohort")["existing_customers"].max().sum()) if len(rates) else 0
+    existing = int(rates.groupby("cohort")["existing_customers"].max().fillna(0).sum()) if len(rates) else 0
     reference = rates["reference"].dropna().unique()
     notes = [f"Existing customers (converted before the anchor) excluded: {existing:,}."]
     if len(reference):
@@ -125,6 +128,9 @@ def render_conversion(spec: Any, as_of: Any, rates: pd.DataFrame, timing: pd.Dat
     for name in ("cohort", "converters", "median among converters", "Kaplan–Meier median", f"KM time to {share}"):
         times.add_column(name, justify="left" if name == "cohort" else "right")
     for t in timing.itertuples(index=False):
+        if getattr(t, "suppressed", False):
+            times.add_row(str(t.cohort), "suppressed", "", "", "")
+            continue
         times.add_row(str(t.cohort), _number(t.converters), _days(t.median_days_converters), _days(t.km_median_days),
                       _days(t.km_quantile_days))
     console.print(times)

@@ -1,0 +1,1 @@
+"""Privacy rules applied to every output: small-cell suppression, pseudonyms, erasure."""
