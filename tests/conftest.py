@@ -50,12 +50,14 @@ def assert_conserved(engine: Engine, report: LoadReport) -> None:
     """The store agrees with the report: ledger row, rows with this load id, quarantine rows."""
     con = engine.store.con
     ledger = con.execute(
-        f"select rows_read, rows_loaded, rows_quarantined, rows_duplicate from {schema.LEDGER_TABLE} "
+        f"select rows_read, rows_loaded, rows_quarantined, rows_duplicate, rows_erased from {schema.LEDGER_TABLE} "
         "where load_id = ?",
         [report.load_id],
     ).fetchall()
-    assert ledger == [(report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_duplicate)]
-    assert report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate
+    assert ledger == [(report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_duplicate,
+                       report.rows_erased)]
+    assert report.rows_read == (report.rows_loaded + report.rows_quarantined + report.rows_duplicate
+                                + report.rows_erased)
     loaded = con.execute(f"select count(*) from {report.table} where load_id = ?", [report.load_id]).fetchone()
     quarantined = con.execute(f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = ?",
                               [report.load_id]).fetchone()

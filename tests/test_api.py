@@ -10,8 +10,8 @@ import commetrics
 
 def test_public_api_is_exactly_all() -> None:
     public = {name for name in vars(commetrics) if not name.startswith("_")}
-    submodules = {"cli", "config", "crm", "demo", "engine", "errors", "ingest", "metrics", "reports", "schema",
-                  "sources", "stats", "store"}
+    submodules = {"cli", "config", "crm", "demo", "engine", "errors", "identity", "ingest", "metrics", "privacy",
+                  "reports", "schema", "sources", "stats", "store"}
     submodules.add("annotations")  # the __future__ import
     assert public - submodules == set(commetrics.__all__)
     assert commetrics.__all__ == sorted(commetrics.__all__)

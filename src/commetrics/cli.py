@@ -14,7 +14,7 @@ import typer
 
 from .config import describe_settings
 from .engine import Engine
-from .errors import CommetricsError, InputError
+from .errors import CommetricsError, InputError, WorkspaceError
 from .store import WORKSPACE_ENV, Workspace
 
 app = typer.Typer(
@@ -234,14 +234,29 @@ def conversion(
         moment = moment or engine.as_of(None)
         rates = engine.conversion(name, as_of=moment, reference=reference, baseline=baseline, **options)
         timing = engine.time_to_conversion(name, as_of=moment, **options)
+        k = engine.config.privacy.min_cell_size
+    import pandas as pd
+
+    from .privacy.outputs import suppress_rates, suppression_note
+    from .privacy.suppression import suppress
+
+    rates = suppress_rates(rates, k, totals_published=False)
+    if not timing.empty and "eligible" in timing:
+        timing = suppress(timing, people="eligible", k=k, dims=[c for c in ("cohort",) if c in timing],
+                          values=[c for c in timing.columns if c not in ("cohort", "eligible")
+                                  and pd.api.types.is_numeric_dtype(timing[c])])
+    note = suppression_note(rates)
     if as_json:
         _emit({"conversion": spec.name, "as_of": moment.isoformat(), "outcomes": list(spec.outcomes),
-               "anchor": spec.anchor, "unit": spec.unit, "rates": json.loads(rates.to_json(orient="records")),
+               "anchor": spec.anchor, "unit": spec.unit, "min_cell_size": k, "suppression_applied": bool(note),
+               "rates": json.loads(rates.to_json(orient="records")),
                "time_to_conversion": json.loads(timing.to_json(orient="records"))})
         return
     from .reports.text import render_conversion
 
     typer.echo(render_conversion(spec, moment, rates, timing), nl=False)
+    if note:
+        typer.echo(note)
 
 
 @app.command()
@@ -793,6 +808,60 @@ def report(
         path = engine.report(out, conversions=conversion_names or None, by=by or ("entry_path", "join_month"),
                              as_of=_parse_as_of(as_of))
     typer.echo(f"Wrote {path.resolve()}")
+
+
+@app.command()
+@handle_errors
+def forget(
+    identifier: Annotated[str, typer.Argument(help="The person's e-mail address, member id or CRM contact id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a person from every table (and everything resolved to them); compact the store so the bytes are gone.
+
+    Example: commetrics forget jane@acme.com --yes
+    """
+    if not yes and not as_json:
+        typer.confirm("Erase this person from every table? This cannot be undone", abort=True)
+    with Engine(workspace) as engine:
+        result = engine.forget(identifier)
+    if as_json:
+        _emit(result)
+        return
+    if result["already_erased"]:
+        typer.echo("Nobody with that identifier is in the store (never loaded, or already erased); nothing changed.")
+        return
+    found = ", ".join(f"{n} {kind.replace('_', ' ')}{'s' if n != 1 else ''}" for kind, n in result["found"].items()
+                      if n)
+    deleted = ", ".join(f"{table} {n:,}" for table, n in sorted(result["rows_deleted"].items()))
+    typer.echo(f"Erased {found}. Rows deleted: {deleted}.")
+    typer.echo("The store was compacted, so the deleted values are gone from the file. The erasure is recorded "
+               f"(erasure {result['erasure_id']}, pseudonyms only) and later loads drop the person's rows. Write "
+               "again any export or report made before now.")
+
+
+keys_app = typer.Typer(help="The workspace's pseudonym keys (commetrics.keys).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+@handle_errors
+def keys_rotate(workspace: WorkspaceOption = None) -> None:
+    """Make a new active pseudonym key; the old ones stay for the erasure ledger.
+
+    Example: commetrics keys rotate
+    """
+    from .privacy.keys import Keyring
+
+    ws = Workspace.locate(workspace)
+    if not ws.exists:
+        raise WorkspaceError(f"No commetrics workspace in {ws.directory}. Run `commetrics init` there first.")
+    ring = Keyring.open(ws.keys_path)
+    retired = ring.active
+    active = ring.rotate()
+    typer.echo(f"Pseudonyms are now made with key {active}; {retired} is retired and kept for the erasure ledger. "
+               "Write pseudonymised exports again to move them to the new key.")
 
 
 @app.command()

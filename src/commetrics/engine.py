@@ -16,6 +16,7 @@ from . import schema
 from .config import Config
 from .errors import InputError, UnknownNameError, WorkspaceError
 from .ingest import LoadReport, load_file
+from .privacy.keys import Keyring
 from .store import Store, Workspace, quote_identifier
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ class Engine:
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
         self.store = self.workspace.open_store(read_only=read_only)
+        self._keyring: Keyring | None = None
+        if not read_only:
+            self._settle_erasures()
 
     @classmethod
     def init(cls, directory: str | Path | None = None) -> Engine:
@@ -93,6 +97,7 @@ class Engine:
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
         engine.store = Store(":memory:")
+        engine._keyring = Keyring.create(None)  # lives as long as the store does
         return engine
 
     # -- loading -------------------------------------------------------------------------------
@@ -129,7 +134,7 @@ class Engine:
             Load time, for the future-timestamp check (default: the clock).
         """
         return load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
-                         mapping=mapping, now=now)
+                         mapping=mapping, now=now, erase=self._erase_loaded)
 
     def load_stackexchange(self, dump_dir: str | Path, *, source: str = "stackexchange",
                            now: datetime | None = None) -> list[LoadReport]:
@@ -462,7 +467,8 @@ class Engine:
     def score_changes(self, level: str = "accounts", *, days: int = 30) -> pd.DataFrame:
         """What changed: members (tier) or accounts (band) whose label differs between the latest
         snapshot and the latest one at least ``days`` earlier; ``id``, ``date_before``, ``label_before``,
-        ``score_before``, ``date_now``, ``label_now``, ``score_now``."""
+        ``score_before``, ``date_now``, ``label_now``, ``score_now``. Members are listed only with consent
+        (the number left out is in ``attrs``)."""
         if level not in ("members", "accounts"):
             raise InputError(f"Scores are for members or accounts, not {level!r}.")
         rows = self.store.con.execute(
@@ -477,6 +483,10 @@ class Engine:
             where b.label is distinct from n.label
             order by n.id
             """, [level[:-1], days]).fetchdf()
+        if level == "members":  # person-level: members with consent only (the history itself keeps everyone)
+            consented = rows["id"].isin(self._consenting_members())
+            rows = rows[consented].reset_index(drop=True)
+            rows.attrs["withheld_without_consent"] = int((~consented).sum())
         return rows
 
     def validate_health(self, *, as_of: datetime | None = None, replicates: int = 1000) -> dict[str, Any]:
@@ -691,6 +701,80 @@ class Engine:
             msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
             raise InputError(msg)
         return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
+
+    # -- privacy ---------------------------------------------------------------------------------
+
+    @property
+    def _on_disk(self) -> bool:
+        return str(self.workspace.directory) != ":memory:"
+
+    @property
+    def keyring(self) -> Keyring:
+        """The workspace's pseudonym keys (``commetrics.keys``; in memory for :meth:`in_memory`)."""
+        if self._keyring is None:
+            self._keyring = Keyring.open(self.workspace.keys_path)
+        return self._keyring
+
+    def _erasure_ledger(self) -> Path | None:
+        return self.workspace.erasure_path if self._on_disk else None
+
+    def _erase_loaded(self, con: Any, table: schema.Table, load_id: int) -> int:
+        from .privacy.erasure import erase_loaded, read_ledger
+
+        entries = read_ledger(self._erasure_ledger()) if self._on_disk else self._memory_ledger
+        if not entries:
+            return 0  # nothing was ever erased: no key needed, no cost
+        return erase_loaded(con, self.keyring, table, load_id, entries)
+
+    @property
+    def _memory_ledger(self) -> list[dict[str, Any]]:
+        return getattr(self, "_memory_entries", [])
+
+    def _reopen(self) -> None:
+        """Close the store, compact the file (erased values leave the bytes), open it again."""
+        from .privacy.erasure import compact
+
+        self.store.close()
+        compact(self.workspace.database_path)
+        self.store = self.workspace.open_store()
+
+    def _settle_erasures(self) -> None:
+        """On open: re-apply erasures the database does not know (restored from an older copy) and
+        finish a compaction an interrupted ``forget`` left pending."""
+        from .privacy.erasure import pending_compaction, read_ledger, reapply
+
+        if not self.workspace.erasure_path.exists() or not read_ledger(self.workspace.erasure_path):
+            return
+        reapply(self.store.con, self.keyring, self.workspace.erasure_path)
+        if pending_compaction(self.store.con):
+            self._reopen()
+
+    def forget(self, identifier: str) -> dict[str, Any]:
+        """Erase one person — an e-mail, member id or contact id — from every table.
+
+        Every member and contact resolved into the same person goes too. The erasure is recorded
+        with keyed pseudonyms only (``erasures`` table and the ``commetrics.erasures`` file), the
+        database file is compacted so the deleted bytes are gone, and later loads drop the
+        person's rows on arrival. A repeated request changes nothing and says so. Exports and
+        reports written before must be written again; the result says which tables changed.
+        See :mod:`commetrics.privacy.erasure`.
+        """
+        from .privacy.erasure import forget
+
+        if self.store.read_only:
+            raise InputError("Erasure needs a writable workspace; open it without read_only.")
+        result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
+        if not self._on_disk and result.erasure_id:
+            entry = self.store.con.execute("select erasure_id, requested_at, pseudonyms from erasures "
+                                           "where erasure_id = ?", [result.erasure_id]).fetchall()[0]
+            self._memory_entries = [*self._memory_ledger, {"erasure_id": entry[0], "pseudonyms": json.loads(entry[2])}]
+        compacted = False
+        if self._on_disk and result.erasure_id:
+            self._reopen()
+            compacted = True
+        out = result.as_dict()
+        out["compacted"] = compacted
+        return out
 
     # -- lifetime --------------------------------------------------------------------------------
 

@@ -107,7 +107,15 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SNAPSHOTS_SQL)
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2)
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Erasure: the erasures ledger (pseudonyms only) and the rows each load dropped for erased people."""
+    from .privacy.erasure import ERASURES_SQL
+
+    con.execute(ERASURES_SQL)
+    con.execute(f"alter table {schema.LEDGER_TABLE} add column rows_erased BIGINT default 0")
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -192,6 +200,20 @@ class Workspace:
     def database_path(self) -> Path:
         return self.directory / DATABASE_FILE
 
+    @property
+    def keys_path(self) -> Path:
+        """The pseudonym keys (never inside the config file or the database)."""
+        from .privacy.keys import KEY_FILE
+
+        return self.directory / KEY_FILE
+
+    @property
+    def erasure_path(self) -> Path:
+        """The append-only erasure ledger beside the store (survives a restore of the database)."""
+        from .privacy.erasure import ERASURE_FILE
+
+        return self.directory / ERASURE_FILE
+
     @classmethod
     def locate(cls, directory: str | Path | None = None) -> Workspace:
         """The workspace at ``directory``, else ``$COMMETRICS_WORKSPACE``, else the current folder."""
@@ -212,6 +234,9 @@ class Workspace:
         if not self.config_path.exists():
             self.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
         Store(self.database_path).close()
+        from .privacy.keys import Keyring
+
+        Keyring.open(self.keys_path)  # created with the workspace: a random key, owner-only
         return created
 
     def config(self) -> Config:

@@ -2,7 +2,8 @@
 
 Every record read ends in exactly one place: loaded, quarantined (with a reason code) or counted
 as a duplicate (the same key with the same content is already loaded, or earlier in the file).
-The ledger row that records ``rows_read = rows_loaded + rows_quarantined + rows_duplicate`` is
+The ledger row that records ``rows_read = rows_loaded + rows_quarantined + rows_duplicate +
+rows_erased`` is
 written in the same transaction as the rows, so a load killed at any point leaves either all of
 it or none of it, and running it again loads what is missing exactly once.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +70,7 @@ class LoadReport:
     rows_loaded: int
     rows_quarantined: int
     rows_duplicate: int
+    rows_erased: int = 0  # rows of people erased earlier (``commetrics forget``), dropped on arrival
     drift_columns: tuple[str, ...] = ()
     attribute_columns: tuple[str, ...] = ()
     reasons: dict[str, int] = field(default_factory=dict)
@@ -319,8 +322,13 @@ def load_file(
     source: str | None = None,
     mapping: dict[str, str] | None = None,
     now: datetime | None = None,
+    erase: Callable[[duckdb.DuckDBPyConnection, schema.Table, int], int] | None = None,
 ) -> LoadReport:
-    """Load ``path`` into ``table_name``; see the module docstring for the guarantees."""
+    """Load ``path`` into ``table_name``; see the module docstring for the guarantees.
+
+    ``erase`` runs inside the load's transaction and deletes the rows of this load that belong to
+    people erased earlier, returning how many (see :func:`commetrics.privacy.erasure.erase_loaded`).
+    """
     started = time.perf_counter()
     table = schema.TABLES.get(table_name)
     if table is None:
@@ -351,7 +359,7 @@ def load_file(
             except duckdb.Error as exc:
                 raise read_error(path, exc) from None
             report = _settle(con, table, staged, load_id, default_source, drift, attributes,
-                             settings.schema_contract, started, now)
+                             settings.schema_contract, started, now, erase)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -372,6 +380,7 @@ def _settle(
     contract: str,
     started: float,
     now: datetime,
+    erase: Callable[[duckdb.DuckDBPyConnection, schema.Table, int], int] | None = None,
 ) -> LoadReport:
     """Inside the load's transaction: quarantine failures, drop duplicates, check and write the ledger."""
     rejected = collect_rejects(con, staged)
@@ -398,17 +407,22 @@ def _settle(
     for scratch in (_INFILE, _EXISTING):
         if _count(con, f"select count(*) from {scratch}"):
             con.execute(f"delete from {table.name} where rowid in (select _rowid from {scratch})")
+    quarantined_before = _count(con, f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = {int(load_id)}")
+    erased = erase(con, table, load_id) if erase is not None else 0
     loaded = _count(con, f"select count(*) from {table.name} where load_id = {int(load_id)}")
     in_quarantine = _count(con, f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = {int(load_id)}")
-    if loaded + in_quarantine + duplicate != rows_read or in_quarantine != quarantined:
+    # A quarantined record of an erased person is deleted too, and counted as erased, not quarantined.
+    erased += quarantined_before - in_quarantine
+    quarantined -= quarantined_before - in_quarantine
+    if loaded + in_quarantine + duplicate + erased != rows_read or in_quarantine != quarantined:
         msg = (f"Load of {staged.path} does not add up (read {rows_read}, loaded {loaded}, "
-               f"quarantined {in_quarantine}, duplicates {duplicate}); nothing was written. "
+               f"quarantined {in_quarantine}, duplicates {duplicate}, erased {erased}); nothing was written. "
                "Please report this with the file.")
         raise AssertionError(msg)
     con.execute(
         f"insert into {schema.LEDGER_TABLE} values "
         "($load_id, $table, $source, $file, $format, $bytes, $started, $finished, "
-        "$read, $loaded, $quarantined, $duplicate, $drift, $contract)",
+        "$read, $loaded, $quarantined, $duplicate, $drift, $contract, $erased)",
         {
             "load_id": load_id,
             "table": table.name,
@@ -424,6 +438,7 @@ def _settle(
             "duplicate": duplicate,
             "drift": list(drift),
             "contract": contract,
+            "erased": erased,
         },
     )
     reasons = con.execute(
@@ -441,6 +456,7 @@ def _settle(
         rows_loaded=loaded,
         rows_quarantined=in_quarantine,
         rows_duplicate=duplicate,
+        rows_erased=erased,
         drift_columns=drift,
         attribute_columns=attributes,
         reasons={str(k): int(v) for k, v in reasons},

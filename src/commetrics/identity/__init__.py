@@ -1,0 +1,1 @@
+"""Identity resolution: community members and CRM contacts linked into people."""

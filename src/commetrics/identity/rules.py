@@ -1,0 +1,452 @@
+"""Deterministic identity rules: how e-mails, names and handles are normalised, and which records
+they link for certain.
+
+Every rule exists twice, and a test keeps the two in step:
+
+* as a DuckDB SQL expression (``email_sql``, ``name_sql``, ``handle_sql``, ``free_mail_sql``),
+  which is what resolution runs, set-based, over every record at once;
+* as a pure-Python function of one value (``normalise_email``, ``normalise_name``,
+  ``normalise_handle``, ``email_domain``, ``is_free_mail``), for tests, explanations and the
+  occasional single value.
+
+The rules:
+
+* **e-mail**: trim, then reject what is obviously not an address (no single ``@``, characters
+  outside the usual ASCII set, a domain without a dot, a system sender such as ``noreply@``, an
+  RFC 2606 example domain): those become null. Then lowercase, drop a ``+tag`` from the local
+  part, and for providers that ignore dots (``gmail.com``, ``googlemail.com``, both written as
+  ``gmail.com``) drop the dots of the local part. ``Jane.Doe+community@GoogleMail.com`` becomes
+  ``janedoe@gmail.com``.
+* **name**: ``"Last, First"`` (exactly one comma) becomes ``"First Last"``; lowercase, accents
+  stripped (DuckDB ``strip_accents``: ``José`` → ``jose``; and ``ø ł æ ß ...`` written as in
+  ASCII: ``Søren`` → ``soren``), apostrophes dropped (``O'Brien`` →
+  ``obrien``), any other character that is not a letter or digit becomes a space, whitespace
+  collapsed. Empty becomes null.
+* **handle**: lowercase, accents stripped, leading ``@`` and surrounding whitespace removed.
+* **free mail**: a domain is free mail if it matches one of the patterns in ``free_mail``
+  (``yahoo.*`` matches ``yahoo.com`` and ``yahoo.co.uk``, not ``yahoo.acme.com``). A free-mail
+  domain says nothing about a person's employer.
+
+The deterministic links (``deterministic_edges_sql``):
+
+* ``email``: two records with the same normalised e-mail address are the same person;
+* ``map``: an explicit map row (a member id or handle, and an e-mail address, from an export)
+  links the member's records to every record with that address.
+
+The Python twins agree with the SQL on Latin scripts (tested); other scripts may differ where
+Python's and DuckDB's lowercase differ (Greek final sigma, for one).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+#: Domains (``*`` is a wildcard) of free mail providers: an address there names no employer.
+DEFAULT_FREE_MAIL: tuple[str, ...] = (
+    "gmail.com", "googlemail.com", "yahoo.*", "ymail.com", "rocketmail.com", "hotmail.*", "outlook.*",
+    "live.*", "msn.com", "icloud.com", "me.com", "mac.com", "aol.*", "proton.me", "protonmail.*", "pm.me",
+    "gmx.*", "web.de", "t-online.de", "freenet.de", "mail.com", "email.com", "zoho.com", "zohomail.com",
+    "fastmail.*", "tutanota.com", "tuta.io", "hey.com", "mail.ru", "inbox.ru", "list.ru", "bk.ru",
+    "yandex.*", "ya.ru", "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sohu.com",
+    "aliyun.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com", "libero.it", "virgilio.it",
+    "orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "sfr.fr", "btinternet.com", "sky.com",
+    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net", "cox.net", "shaw.ca",
+    "rogers.com", "bigpond.com", "optusnet.com.au", "seznam.cz", "wp.pl", "o2.pl", "interia.pl",
+    "onet.pl", "abv.bg", "uol.com.br", "bol.com.br", "terra.com.br",
+)
+
+#: Providers that ignore dots in the local part; the first is the canonical spelling.
+DOT_BLIND_DOMAINS: tuple[str, ...] = ("gmail.com", "googlemail.com")
+
+#: Local parts of system senders: shared by many people, so never evidence of one person.
+SYSTEM_LOCAL_PARTS: tuple[str, ...] = ("noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon")
+
+#: Documentation-only domains (RFC 2606): placeholders, not addresses.
+EXAMPLE_DOMAINS: tuple[str, ...] = ("example.com", "example.org", "example.net")
+
+#: Common English nicknames and the given name they stand for (both normalised).
+NICKNAMES: Mapping[str, str] = {
+    "abby": "abigail", "alex": "alexander", "andy": "andrew", "becky": "rebecca", "ben": "benjamin",
+    "bill": "william", "billy": "william", "bob": "robert", "bobby": "robert", "charlie": "charles",
+    "chris": "christopher", "dan": "daniel", "danny": "daniel", "dave": "david", "debbie": "deborah",
+    "ed": "edward", "eddie": "edward", "greg": "gregory", "jeff": "jeffrey", "jen": "jennifer",
+    "jenny": "jennifer", "jess": "jessica", "jim": "james", "jimmy": "james", "joe": "joseph",
+    "jon": "jonathan", "kate": "katherine", "katie": "katherine", "kim": "kimberly", "liz": "elizabeth",
+    "beth": "elizabeth", "maggie": "margaret", "matt": "matthew", "mike": "michael", "nick": "nicholas",
+    "pat": "patricia", "pete": "peter", "rick": "richard", "rich": "richard", "rob": "robert",
+    "sam": "samuel", "steve": "steven", "sue": "susan", "tim": "timothy", "tom": "thomas",
+    "tony": "anthony", "vicky": "victoria", "will": "william", "zach": "zachary", "liv": "olivia",
+}
+
+# One pattern, used by SQL (RE2) and Python alike: the whole trimmed value must match it.
+_EMAIL_PATTERN = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+_EDGE_SPACE = r"^[ \t\n\r\f]+|[ \t\n\r\f]+$"  # what "trim" removes, the same in RE2 and Python
+_HANDLE_EDGES = r"^[ \t\n\r\f@]+|[ \t\n\r\f]+$"
+_APOSTROPHES = "'’`"
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal (only ever for this module's own constants)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(_sql_text(v) for v in values) + "]"
+
+
+# --- e-mail -------------------------------------------------------------------------------------
+
+
+def normalise_email(value: str | None) -> str | None:
+    """Return the normalised form of one e-mail address, or ``None`` if it is not one.
+
+    Examples
+    --------
+    >>> normalise_email("  Jane.Doe+community@GoogleMail.com ")
+    'janedoe@gmail.com'
+    >>> normalise_email("jane.doe+x@Acme.com")
+    'jane.doe@acme.com'
+    >>> normalise_email("not an address") is None
+    True
+    """
+    if value is None:
+        return None
+    trimmed = re.sub(_EDGE_SPACE, "", value)
+    if not re.fullmatch(_EMAIL_PATTERN, trimmed):
+        return None
+    local, _, domain = trimmed.lower().partition("@")
+    if domain in DOT_BLIND_DOMAINS:
+        domain = DOT_BLIND_DOMAINS[0]
+    local = re.sub(r"\+.*$", "", local)
+    if domain == DOT_BLIND_DOMAINS[0]:
+        local = local.replace(".", "")
+    if not re.search(r"[a-z0-9]", local) or local in SYSTEM_LOCAL_PARTS or domain in EXAMPLE_DOMAINS:
+        return None
+    return f"{local}@{domain}"
+
+
+def email_sql(column: str) -> str:
+    """A DuckDB expression: ``column`` (an e-mail address) normalised, as ``normalise_email``."""
+    trimmed = f"regexp_replace({column}, {_sql_text(_EDGE_SPACE)}, '', 'g')"
+    lowered = f"lower({trimmed})"
+    domain = (f"(case when split_part({lowered}, '@', 2) in {_sql_tuple(DOT_BLIND_DOMAINS)} "
+              f"then {_sql_text(DOT_BLIND_DOMAINS[0])} else split_part({lowered}, '@', 2) end)")
+    untagged = f"regexp_replace(split_part({lowered}, '@', 1), '\\+.*$', '')"
+    undotted = f"replace({untagged}, '.', '')"
+    local = f"(case when {domain} = {_sql_text(DOT_BLIND_DOMAINS[0])} then {undotted} else {untagged} end)"
+    return (
+        f"(case when regexp_full_match({trimmed}, {_sql_text(_EMAIL_PATTERN)})"
+        f" and regexp_matches({local}, '[a-z0-9]')"
+        f" and {local} not in {_sql_tuple(SYSTEM_LOCAL_PARTS)}"
+        f" and {domain} not in {_sql_tuple(EXAMPLE_DOMAINS)}"
+        f" then {local} || '@' || {domain} end)"
+    )
+
+
+def _sql_tuple(values: Iterable[str]) -> str:
+    return "(" + ", ".join(_sql_text(v) for v in values) + ")"
+
+
+def email_domain(email: str | None) -> str | None:
+    """The domain of a normalised e-mail address (``None`` for ``None``)."""
+    if email is None or "@" not in email:
+        return None
+    return email.rpartition("@")[2]
+
+
+# --- free mail ----------------------------------------------------------------------------------
+
+
+#: What ``*`` in a free-mail pattern stands for: a top-level domain, alone or under a second level
+#: (``com``, ``fr``, ``co.uk``, ``com.br``), so ``outlook.*`` matches ``outlook.fr`` but not
+#: ``outlook.acme.com``.
+_ANY_SUFFIX = r"[a-z]{2,3}(?:\.[a-z]{2,3})?"
+
+
+def free_mail_pattern(free_mail: Iterable[str] = DEFAULT_FREE_MAIL) -> str:
+    """One regular expression (RE2 and Python alike) that a free-mail domain matches in full."""
+    alternatives = []
+    for pattern in free_mail:
+        parts = pattern.strip().lower().split("*")
+        alternatives.append(_ANY_SUFFIX.join(re.escape(part) for part in parts))
+    return "(?:" + "|".join(alternatives) + ")" if alternatives else "(?!)"
+
+
+def is_free_mail(domain: str | None, free_mail: Iterable[str] = DEFAULT_FREE_MAIL) -> bool:
+    """Whether ``domain`` matches one of the free-mail patterns (``yahoo.*`` matches ``yahoo.co.uk``)."""
+    if domain is None:
+        return False
+    return re.fullmatch(free_mail_pattern(free_mail), domain.lower()) is not None
+
+
+def free_mail_sql(domain: str, parameter: str = "free_mail") -> str:
+    """A DuckDB expression: whether ``domain`` is free mail; bind ``free_mail_pattern(...)`` to ``$parameter``."""
+    return f"coalesce(regexp_full_match({domain}, ${parameter}), false)"
+
+
+# --- names and handles --------------------------------------------------------------------------
+
+
+#: Letters that ``strip_accents`` keeps but people write in ASCII another way (``Søren`` → ``soren``).
+FOLDED_LETTERS: Mapping[str, str] = {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "æ": "ae",
+                                      "œ": "oe", "ß": "ss", "þ": "th"}
+
+
+def _strip_accents(value: str) -> str:
+    """Lowercase text without accents, as DuckDB ``strip_accents``, then ``FOLDED_LETTERS``."""
+    decomposed = unicodedata.normalize("NFD", value)
+    stripped = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    return stripped.translate({ord(letter): ascii_letters for letter, ascii_letters in FOLDED_LETTERS.items()})
+
+
+def _strip_accents_sql(text: str) -> str:
+    text = f"strip_accents({text})"
+    for letter, ascii_letters in FOLDED_LETTERS.items():
+        text = f"replace({text}, {_sql_text(letter)}, {_sql_text(ascii_letters)})"
+    return text
+
+
+def normalise_name(value: str | None) -> str | None:
+    """Return the normalised form of one person's name, or ``None`` if nothing is left.
+
+    Examples
+    --------
+    >>> normalise_name("  Doe,   JOSÉ-María ")
+    'jose maria doe'
+    >>> normalise_name("Seán O'Brien")
+    'sean obrien'
+    """
+    if value is None:
+        return None
+    if value.count(",") == 1:
+        last, _, first = value.partition(",")
+        value = re.sub(_EDGE_SPACE, "", first) + " " + re.sub(_EDGE_SPACE, "", last)
+    text = _strip_accents(value.lower())
+    text = re.sub(f"[{_APOSTROPHES}]", "", text)
+    text = re.sub(r"(?:[^\w ]|_)+", " ", text)
+    text = re.sub(r" +", " ", text).strip(" ")
+    return text or None
+
+
+def name_sql(column: str) -> str:
+    """A DuckDB expression: ``column`` (a person's name) normalised, as ``normalise_name``."""
+    commas = f"(length({column}) - length(replace({column}, ',', '')))"
+    first = f"regexp_replace(split_part({column}, ',', 2), {_sql_text(_EDGE_SPACE)}, '', 'g')"
+    last = f"regexp_replace(split_part({column}, ',', 1), {_sql_text(_EDGE_SPACE)}, '', 'g')"
+    ordered = f"(case when {commas} = 1 then {first} || ' ' || {last} else {column} end)"
+    text = _strip_accents_sql(f"lower({ordered})")
+    text = f"regexp_replace({text}, {_sql_text(f'[{_APOSTROPHES}]')}, '', 'g')"
+    text = f"regexp_replace({text}, '[^\\p{{L}}\\p{{N}} ]+', ' ', 'g')"
+    text = f"trim(regexp_replace({text}, ' +', ' ', 'g'), ' ')"
+    return f"nullif({text}, '')"
+
+
+def normalise_handle(value: str | None) -> str | None:
+    """Return the normalised form of one community handle (``"@JaneD "`` → ``"janed"``)."""
+    if value is None:
+        return None
+    text = re.sub(_HANDLE_EDGES, "", _strip_accents(value.lower()))
+    return text or None
+
+
+def handle_sql(column: str) -> str:
+    """A DuckDB expression: ``column`` (a handle) normalised, as ``normalise_handle``."""
+    return f"nullif(regexp_replace({_strip_accents_sql(f'lower({column})')}, {_sql_text(_HANDLE_EDGES)}, '', 'g'), '')"
+
+
+def domain_sql(column: str) -> str:
+    """A DuckDB expression: a company domain (``https://www.Acme.com/`` → ``acme.com``)."""
+    text = f"lower(regexp_replace({column}, {_sql_text(_EDGE_SPACE)}, '', 'g'))"
+    text = f"regexp_replace({text}, '^(?:[a-z]+://)?(?:www\\.)?([^/?#]*).*$', '\\1')"
+    return f"nullif({text}, '')"
+
+
+def nickname_sql(first_name: str) -> str:
+    """A DuckDB expression: the given name a nickname stands for (``bob`` → ``robert``), else itself."""
+    nicknames = f"map({_sql_list(NICKNAMES)}, {_sql_list(NICKNAMES.values())})"
+    return f"coalesce(map_extract_value({nicknames}, {first_name}), {first_name})"
+
+
+# --- the records as linkage sees them -----------------------------------------------------------
+
+
+def from_name_sql(key: str) -> str:
+    """A DuckDB expression: whether ``key`` (letters and digits) is made from the record's own name.
+
+    ``janedoe``, ``doejane``, ``jdoe``, ``janed``, ``jane``, ``doe``, with or without digits
+    (``janedoe87``), from the given name as written or as the nickname resolves (``jim`` and
+    ``james``), and from the last word or all words after the given name (``berg``, ``vanderberg``):
+    such a local part or handle says nothing that the name does not.
+    """
+    letters = f"regexp_replace({key}, '[0-9]', '', 'g')"
+    made = []
+    for surname in ("last_name", "regexp_replace(name, '^[^ ]+ ?', '')"):  # "berg" and "van der berg"
+        last = f"regexp_replace({surname}, '[^a-z]', '', 'g')"
+        for given in ("first_name", "given_name"):
+            first = f"regexp_replace({given}, '[^a-z]', '', 'g')"
+            made += [f"{first} || {last}", f"{last} || {first}", f"left({first}, 1) || {last}",
+                     f"{first} || left({last}, 1)", f"{last} || left({first}, 1)", first]
+        made.append(last)
+    return f"coalesce(list_contains(list_filter([{', '.join(made)}], lambda v: length(v) >= 2), {letters}), false)"
+
+
+def normalised_records_sql(table: str, *, max_block_size: int) -> str:
+    """One row per identity record of ``table``: the normalised values linkage compares.
+
+    ``table`` has ``record_id``, ``source``, ``email``, ``name``, ``handle``, ``account_domain``.
+    Binds ``$free_mail`` (``free_mail_pattern``). Blocking keys (``block_*``) are null where more
+    than ``max_block_size`` records share a value: such a value (``info``, a very common name)
+    would give too many pairs to score and says little about one person.
+    """
+    return f"""
+with cleaned as (
+    select
+        record_id,
+        source,
+        {email_sql('email')} as email,
+        {name_sql('name')} as name,
+        {handle_sql('handle')} as handle,
+        {domain_sql('account_domain')} as account_domain
+    from {table}
+),
+
+parts as (
+    select
+        record_id,
+        source,
+        email,
+        split_part(email, '@', 1) as email_local,
+        split_part(email, '@', 2) as email_domain,
+        name,
+        split_part(name, ' ', 1) as first_name,
+        case when contains(name, ' ') then regexp_extract(name, '(\\S+)$', 1) end as last_name,
+        handle,
+        account_domain
+    from cleaned
+),
+
+keyed as (
+    select
+        *,
+        nullif(regexp_replace(email_local, '[^a-z0-9]', '', 'g'), '') as email_local_key,  -- jane.doe → janedoe
+        {free_mail_sql('email_domain')} as email_is_free,
+        {nickname_sql('first_name')} as given_name,
+        nullif(concat_ws(' ', {nickname_sql('first_name')}, last_name), '') as name_key,  -- bob smith → robert smith
+        nullif(regexp_replace(handle, '[^\\p{{L}}\\p{{N}}]', '', 'g'), '') as handle_key
+    from parts
+),
+
+companied as (
+    select
+        *,
+        coalesce(account_domain, case when not email_is_free then email_domain end) as company
+    from keyed
+),
+
+derived as (
+    select
+        *,
+        {from_name_sql('email_local_key')} as email_local_from_name,
+        {from_name_sql('handle_key')} as handle_from_name
+    from companied
+)
+
+select
+    record_id,
+    source,
+    email,
+    email_local,
+    email_local_key,
+    email_domain,
+    email_is_free,
+    name,
+    first_name,
+    last_name,
+    given_name,
+    name_key,
+    handle,
+    handle_key,
+    email_local_from_name,
+    handle_from_name,
+    company,
+    case when count(*) over (partition by email_local_key) <= {int(max_block_size)}
+        then email_local_key end as block_local,
+    case when count(*) over (partition by name) <= {int(max_block_size)}
+        then name end as block_name,
+    case when count(*) over (partition by last_name, company) <= {int(max_block_size)}
+        then last_name || '|' || company end as block_last_company,
+    case when count(*) over (partition by given_name, company) <= {int(max_block_size)}
+        then given_name || '|' || company end as block_given_company,
+    case when count(*) over (partition by left(first_name, 1), last_name) <= {int(max_block_size)}
+        then left(first_name, 1) || '|' || last_name end as block_initial_last,
+    case when count(*) over (partition by handle_key) <= {int(max_block_size)}
+        then handle_key end as block_handle
+from derived
+"""
+
+
+def deterministic_edges_sql(records: str, maps: str | None) -> str:
+    """One row per deterministic link: ``record_a``, ``record_b``, ``rule``, ``evidence``.
+
+    ``email``: every record is linked to the smallest record id sharing its normalised address
+    (a star, not every pair: the components are the same). ``map``: ``maps`` (normalised, with
+    ``record_id`` and/or ``handle`` and ``email``) links a member's records to the records with
+    the mapped address.
+    """
+    email_edges = f"""
+    select
+        record_id as record_a,
+        min(record_id) over (partition by email) as record_b,
+        'email' as rule,
+        'same normalised e-mail ' || email as evidence
+    from {records}
+    where email is not null
+    """
+    if maps is None:
+        return f"select record_a, record_b, rule, evidence from ({email_edges}) where record_a <> record_b"
+    return f"""
+with email_edges as ({email_edges}),
+
+mapped_members as (
+    select distinct
+        r.record_id,
+        m.email
+    from {maps} as m
+    join {records} as r
+        on r.record_id = m.record_id
+        or (r.handle = m.handle and r.source = 'member')
+    where m.email is not null
+),
+
+map_edges as (
+    select distinct
+        mm.record_id as record_a,
+        r.record_id as record_b,
+        'map' as rule,
+        'explicit map to ' || mm.email as evidence
+    from mapped_members as mm
+    join {records} as r
+        on r.email = mm.email
+)
+
+select
+    record_a,
+    record_b,
+    rule,
+    evidence
+from email_edges
+where record_a <> record_b
+union all
+select
+    record_a,
+    record_b,
+    rule,
+    evidence
+from map_edges
+where record_a <> record_b
+"""
