@@ -41,13 +41,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-## Benchmarks (load, conversion, demo scale, attribution, scores); results go to benchmarks/results/.
+## Benchmarks (load, conversion, demo scale, attribution, scores, identity); results go to benchmarks/results/.
+## identity.py exits 1 while linkage recall is below its 0.95 target; make goes on regardless.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/conversion.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/scores.py
+	-$(BIN)/python benchmarks/identity.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache
