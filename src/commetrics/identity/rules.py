@@ -19,9 +19,9 @@ The rules:
   ``janedoe@gmail.com``.
 * **name**: ``"Last, First"`` (exactly one comma) becomes ``"First Last"``; lowercase, accents
   stripped (DuckDB ``strip_accents``: ``José`` → ``jose``; and ``ø ł æ ß ...`` written as in
-  ASCII: ``Søren`` → ``soren``), apostrophes dropped (``O'Brien`` →
-  ``obrien``), any other character that is not a letter or digit becomes a space, whitespace
-  collapsed. Empty becomes null.
+  ASCII: ``Søren`` → ``soren``), apostrophes dropped (``O'Brien`` → ``obrien``), any other
+  character that is not a letter or digit becomes a space, whitespace collapsed. Empty becomes
+  null.
 * **handle**: lowercase, accents stripped, leading ``@`` and surrounding whitespace removed.
 * **free mail**: a domain is free mail if it matches one of the patterns in ``free_mail``
   (``yahoo.*`` matches ``yahoo.com`` and ``yahoo.co.uk``, not ``yahoo.acme.com``). A free-mail
