@@ -81,6 +81,7 @@ class Engine:
         self.config = config if config is not None else self.workspace.config()
         self.store = self.workspace.open_store(read_only=read_only)
         self._keyring: Keyring | None = None
+        self._memory_entries: list[dict[str, Any]] = []  # the erasure ledger of an in-memory store
         if not read_only:
             self._settle_erasures()
 
@@ -98,6 +99,7 @@ class Engine:
         engine.config = config or Config()
         engine.store = Store(":memory:")
         engine._keyring = Keyring.create(None)  # lives as long as the store does
+        engine._memory_entries = []
         return engine
 
     # -- loading -------------------------------------------------------------------------------
@@ -721,14 +723,10 @@ class Engine:
     def _erase_loaded(self, con: Any, table: schema.Table, load_id: int) -> int:
         from .privacy.erasure import erase_loaded, read_ledger
 
-        entries = read_ledger(self._erasure_ledger()) if self._on_disk else self._memory_ledger
+        entries = read_ledger(self._erasure_ledger()) if self._on_disk else self._memory_entries
         if not entries:
             return 0  # nothing was ever erased: no key needed, no cost
         return erase_loaded(con, self.keyring, table, load_id, entries)
-
-    @property
-    def _memory_ledger(self) -> list[dict[str, Any]]:
-        return getattr(self, "_memory_entries", [])
 
     def _reopen(self) -> None:
         """Close the store, compact the file (erased values leave the bytes), open it again."""
@@ -743,9 +741,10 @@ class Engine:
         finish a compaction an interrupted ``forget`` left pending."""
         from .privacy.erasure import pending_compaction, read_ledger, reapply
 
-        if not self.workspace.erasure_path.exists() or not read_ledger(self.workspace.erasure_path):
+        entries = read_ledger(self.workspace.erasure_path)
+        if not entries:
             return
-        reapply(self.store.con, self.keyring, self.workspace.erasure_path)
+        reapply(self.store.con, self.keyring, entries)
         if pending_compaction(self.store.con):
             self._reopen()
 
@@ -765,9 +764,7 @@ class Engine:
             raise InputError("Erasure needs a writable workspace; open it without read_only.")
         result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
         if not self._on_disk and result.erasure_id:
-            entry = self.store.con.execute("select erasure_id, requested_at, pseudonyms from erasures "
-                                           "where erasure_id = ?", [result.erasure_id]).fetchall()[0]
-            self._memory_entries = [*self._memory_ledger, {"erasure_id": entry[0], "pseudonyms": json.loads(entry[2])}]
+            self._memory_entries.append(result.entry)
         compacted = False
         if self._on_disk and result.erasure_id:
             self._reopen()

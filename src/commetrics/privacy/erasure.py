@@ -129,6 +129,7 @@ class Erasure:
     rows_deleted: dict[str, int]
     compacted: bool
     already_erased: bool = False
+    entry: dict[str, Any] = field(default_factory=dict)  # the ledger entry written (pseudonyms only)
 
     def as_dict(self) -> dict[str, Any]:
         return {"erasure_id": self.erasure_id, "found": self.found, "rows_deleted": self.rows_deleted,
@@ -243,10 +244,9 @@ def _delete(con: duckdb.DuckDBPyConnection, person: Person) -> dict[str, int]:
         if not _exists(con, table.name):
             continue
         condition, params = _condition(table, person)
-        count = con.execute(f'select count(*) from "{table.name}" where {condition}', params).fetchall()[0][0]
+        count = int(con.execute(f'delete from "{table.name}" where {condition}', params).fetchall()[0][0])
         if count:
-            con.execute(f'delete from "{table.name}" where {condition}', params)
-            deleted[table.name] = int(count)
+            deleted[table.name] = count
     return deleted
 
 
@@ -297,7 +297,7 @@ def forget(con: duckdb.DuckDBPyConnection, keyring: Keyring, identifier: str, *,
         con.execute("rollback")
         raise
     return Erasure(erasure_id=str(entry["erasure_id"]), found={k: len(v) for k, v in person.by_kind().items()},
-                   rows_deleted=deleted, compacted=False)
+                   rows_deleted=deleted, compacted=False, entry=entry)
 
 
 def _any_row(con: duckdb.DuckDBPyConnection, person: Person) -> bool:
@@ -379,13 +379,13 @@ def _matching(keyring: Keyring, kind: str, values: Iterable[str], pseudonyms: se
 
 
 def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[str, set[str]],
-                where: dict[str, str] | None = None) -> Person:
-    """The identifiers in members, contacts and every registered table whose pseudonyms are wanted."""
+                tables: Sequence[PersonTable] = PERSON_TABLES, where: str = "true") -> Person:
+    """The identifiers in ``tables`` (rows matching ``where``) whose pseudonyms are wanted."""
     person = Person()
-    for table in PERSON_TABLES:
+    for table in tables:
         if not _exists(con, table.name):
             continue
-        restriction = (where or {}).get(table.name, "true")
+        restriction = where
         for column, kind in table.columns.items():
             kinds = ("member_id", "contact_id") if kind == "unit" else (kind,)
             for k in kinds:
@@ -404,30 +404,26 @@ def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema
     erased in ``entries`` (the ledger); return the rows removed from the table."""
     if not entries:
         return 0
-    wanted = _ledger_pseudonyms(entries)
-    scope = {table.name: f"load_id = {int(load_id)}", schema.QUARANTINE_TABLE: f"load_id = {int(load_id)}"}
-    person = _persons_in(con, keyring, wanted, where={table.name: scope[table.name]})
+    # Only this load's rows can hold an erased person: every earlier load was checked the same way.
+    this_load = f"load_id = {int(load_id)}"
+    loaded = [t for t in PERSON_TABLES if t.name == table.name]
+    person = _persons_in(con, keyring, _ledger_pseudonyms(entries), loaded, where=this_load)
     if person.empty:
         return 0
     removed = 0
-    for registered in PERSON_TABLES:
-        if registered.name not in (table.name, schema.QUARANTINE_TABLE):
-            continue
+    for registered in [*loaded, *(t for t in PERSON_TABLES if t.name == schema.QUARANTINE_TABLE)]:
         condition, params = _condition(registered, person)
-        condition = f"load_id = {int(load_id)} and {condition}"
-        count = int(con.execute(f'select count(*) from "{registered.name}" where {condition}', params).fetchall()[0][0])
-        if count:
-            con.execute(f'delete from "{registered.name}" where {condition}', params)
-            if registered.name == table.name:
-                removed += count
+        count = int(con.execute(f'delete from "{registered.name}" where {this_load} and {condition}',
+                                params).fetchall()[0][0])
+        if registered.name == table.name:
+            removed += count
     return removed
 
 
-def reapply(con: duckdb.DuckDBPyConnection, keyring: Keyring, ledger: Path | None) -> int:
-    """Re-apply ledger-file entries the database does not know (it was restored from an older copy, or
-    its erasures table was lost): delete every row whose identifiers match their pseudonyms. Returns
-    the rows deleted; the caller compacts when it is not 0."""
-    entries = read_ledger(ledger)
+def reapply(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[dict[str, Any]]) -> int:
+    """Re-apply ledger entries (:func:`read_ledger`) the database does not know (it was restored from an
+    older copy, or its erasures table was lost): delete every row whose identifiers match their
+    pseudonyms. Returns the rows deleted; the caller compacts when it is not 0."""
     if not entries:
         return 0
     con.execute(ERASURES_SQL)
