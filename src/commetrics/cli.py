@@ -235,16 +235,10 @@ def conversion(
         rates = engine.conversion(name, as_of=moment, reference=reference, baseline=baseline, **options)
         timing = engine.time_to_conversion(name, as_of=moment, **options)
         k = engine.config.privacy.min_cell_size
-    import pandas as pd
-
-    from .privacy.outputs import suppress_rates, suppression_note
-    from .privacy.suppression import suppress
+    from .privacy.outputs import suppress_rates, suppress_timing, suppression_note
 
     rates = suppress_rates(rates, k, totals_published=False)
-    if not timing.empty and "eligible" in timing:
-        timing = suppress(timing, people="eligible", k=k, dims=[c for c in ("cohort",) if c in timing],
-                          values=[c for c in timing.columns if c not in ("cohort", "eligible")
-                                  and pd.api.types.is_numeric_dtype(timing[c])])
+    timing = suppress_timing(timing, k)
     note = suppression_note(rates)
     if as_json:
         _emit({"conversion": spec.name, "as_of": moment.isoformat(), "outcomes": list(spec.outcomes),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .suppression import suppress, suppression_summary
 
-__all__ = ["suppress_counts", "suppress_rates", "suppression_note"]
+__all__ = ["suppress_counts", "suppress_rates", "suppress_timing", "suppression_note"]
 
 #: the figures of a conversion row that come from its eligible people
 RATE_VALUES = ("in_progress", "converters", "rate", "ci_low", "ci_high", "existing_customers", "diff", "diff_low",
@@ -29,6 +29,15 @@ def suppress_rates(rates: pd.DataFrame, k: int, *, totals_published: bool) -> pd
     margins = [tuple(c for c in dims if c != "cohort")] if totals_published else []
     return suppress(rates, people="eligible", k=k, dims=dims, margins=margins,
                     values=[c for c in RATE_VALUES if c in rates.columns])
+
+
+def suppress_timing(timing: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Time to conversion (one row per cohort) with cohorts of fewer than ``k`` eligible people hidden;
+    a cohort's ``suppressed`` flag says to leave out its conversion curve too."""
+    if timing.empty or "eligible" not in timing:
+        return timing.assign(suppressed=False)
+    values = [c for c in timing.columns if c not in ("cohort", "eligible") and pd.api.types.is_numeric_dtype(timing[c])]
+    return suppress(timing, people="eligible", k=k, dims=["cohort"], values=values)
 
 
 def suppress_counts(frame: pd.DataFrame, *, people: str, k: int, dims: Sequence[str],

@@ -7,10 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..privacy.outputs import suppress_counts, suppress_rates, suppression_note
-from ..privacy.suppression import suppress
+from ..privacy.outputs import suppress_counts, suppress_rates, suppress_timing, suppression_note
 from .html import ConversionSection, ReportData, render_html
 from .html_attribution import AttributionSection
 from .html_impact import ImpactSection
@@ -62,7 +59,8 @@ def build_report(
             keys = [key] if key else []
             timing, curves = engine.conversion_timing(name, by=keys, as_of=moment)
             table = suppress_rates(engine.conversion(name, by=keys, as_of=moment), k, totals_published=key is not None)
-            timing, curves = _suppress_timing(timing, curves, k)
+            timing = suppress_timing(timing, k)
+            curves = curves[~curves["cohort"].isin(timing.loc[timing["suppressed"], "cohort"])]
             sections.append(ConversionSection(name=name, description=spec.description, by=key, table=table,
                                               curves=curves, timing=timing))
             hidden = suppression_note(table)
@@ -105,16 +103,6 @@ def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
     return ImpactSection(renewal=renewal, surveys=surveys, engaged_level=settings.engaged_level,
                          window=(settings.exposure_start_days, settings.exposure_end_days),
                          renewal_note=renewal_note, notes=notes)
-
-
-def _suppress_timing(timing: pd.DataFrame, curves: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Time to conversion of cohorts with at least ``k`` eligible people; the curves of the others go."""
-    if timing.empty or "eligible" not in timing:
-        return timing, curves
-    values = [c for c in timing.columns if c not in ("cohort", "eligible") and pd.api.types.is_numeric_dtype(timing[c])]
-    shown = suppress(timing, people="eligible", k=k, dims=["cohort"], values=values)
-    hidden = set(shown.loc[shown["suppressed"], "cohort"])
-    return shown, curves[~curves["cohort"].isin(hidden)] if "cohort" in curves else curves
 
 
 def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:
