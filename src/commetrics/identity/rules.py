@@ -132,7 +132,10 @@ def normalise_email(value: str | None) -> str | None:
 
 def email_sql(column: str) -> str:
     """A DuckDB expression: ``column`` (an e-mail address) normalised, as ``normalise_email``."""
-    trimmed = f"regexp_replace({column}, {_sql_text(_EDGE_SPACE)}, '', 'g')"
+    # ``concat`` (NULL -> '', which no address matches, so the result is still NULL) keeps DuckDB
+    # 2.0 from folding this expression over a column it knows to be all NULL, which fails with
+    # "BindBuiltinScalarFunction did not return a BoundFunctionExpression".
+    trimmed = f"regexp_replace(concat({column}, ''), {_sql_text(_EDGE_SPACE)}, '', 'g')"
     lowered = f"lower({trimmed})"
     domain = (f"(case when split_part({lowered}, '@', 2) in {_sql_tuple(DOT_BLIND_DOMAINS)} "
               f"then {_sql_text(DOT_BLIND_DOMAINS[0])} else split_part({lowered}, '@', 2) end)")
