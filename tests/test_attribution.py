@@ -290,14 +290,14 @@ def test_cli_reads_a_semicolon_path_file(tmp_path) -> None:  # type: ignore[no-u
 
     path = tmp_path / "paths.csv"
     path.write_text("path;total_conversions;total_conversion_value;total_null\n"
-                    "a > b;1;10;0\na;0;0;1\n", encoding="utf-8")
+                    "a > b;10;100;0\na;0;0;10\n", encoding="utf-8")  # 10 journeys: above the small-cell k
     runner = CliRunner()
     assert runner.invoke(app, ["init", "-w", str(tmp_path / "ws")]).exit_code == 0
     result = runner.invoke(app, ["attribution", "--paths", str(path), "--model", "markov", "--json",
                                  "-w", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["models"]
-    assert {r["class"]: r["conversions"] for r in rows} == pytest.approx({"a": 0.5, "b": 0.5})
+    assert {r["class"]: r["conversions"] for r in rows} == pytest.approx({"a": 5, "b": 5})
 
 
 def test_bootstrap_intervals_cover_the_estimate_and_narrow_with_more_journeys() -> None:

@@ -124,8 +124,10 @@ def test_csat_is_the_top_two_box_share_per_level_with_wilson_intervals() -> None
     from commetrics.stats import wilson_interval
 
     frame = pd.DataFrame({"level": ["none"] * 4 + ["high"] * 10,
-                          "score": [1, 2, 4, 5, 5, 5, 4, 4, 4, 3, 5, 5, 2, 4]})
+                          "score": [1, 2, 4, 5, 5, 5, 4, 4, 4, 3, 5, 5, 2, 4],
+                          "member_id": ["a", "b", "c", "d", *[f"m{i // 2}" for i in range(10)]]})
     table = _score_per_level(frame, ImpactSettings(), "csat").set_index("level")
+    assert (table.loc["high", "answers"], table.loc["high", "members"]) == (10, 5)  # suppression counts members
     assert table.loc["none", "csat"] == 0.5
     assert table.loc["high", "csat"] == 0.8
     assert (table.loc["high", "ci_low"], table.loc["high", "ci_high"]) == pytest.approx(wilson_interval(8, 10))

@@ -285,19 +285,30 @@ def attribution(
         options["outcome"] = outcome
     with Engine(workspace, read_only=True) as engine:
         result = engine.attribution(model, paths=paths, ci=ci, order=order, **options)
+        k = engine.config.privacy.min_cell_size
+    from .privacy.outputs import attribution_note, suppress_attribution
+
+    result = suppress_attribution(result, k)
+    note = attribution_note(result)
+    without = result.attrs.get("conversions_without_touch")
     if as_json:
-        _emit({"models": json.loads(result.to_json(orient="records")), **result.attrs})
+        _emit({"models": json.loads(result.to_json(orient="records")), "conversions_without_touch": without,
+               "value_without_touch": result.attrs.get("value_without_touch"), "min_cell_size": k,
+               "suppression_applied": bool(note)})
         return
     from .reports.text import render_frames
 
-    shown = result.assign(share=[f"{100 * v:.1f}%" for v in result["share"]])
+    shown = result.assign(share=["suppressed" if hidden else f"{100 * v:.1f}%"
+                                 for v, hidden in zip(result["share"], result["suppressed"], strict=True)])
     for column in shown.columns:
         if column.startswith(("conversions", "value")):
             shown[column] = shown[column].round(1 if column.startswith("conversions") else 0)
     typer.echo(render_frames([("Attribution (credit allocation; it shows where credit goes, not what caused "
-                               "the conversions)", shown)]), nl=False)
-    typer.echo(f"Conversions with no community touch in the lookback (not attributed): "
-               f"{result.attrs.get('conversions_without_touch', 0):,}")
+                               "the conversions)", shown.drop(columns="suppressed"))]), nl=False)
+    typer.echo("Conversions with no community touch in the lookback (not attributed): "
+               + (f"{without:,}" if without is not None else "suppressed"))
+    if note:
+        typer.echo(note)
 
 
 @app.command()
@@ -314,14 +325,23 @@ def metrics(
     """
     with Engine(workspace, read_only=True) as engine:
         table = engine.community_metrics(as_of=_parse_as_of(as_of), since=_parse_as_of(since))
+        k = engine.config.privacy.min_cell_size
+    from .privacy.outputs import suppress_ratios, suppression_note
+
+    table = suppress_ratios(table, k)
+    note = suppression_note(table, noun="figure")
     if as_json:
-        _emit(json.loads(table.to_json(orient="records")))
+        _emit({"metrics": json.loads(table.to_json(orient="records")), "min_cell_size": k,
+               "suppression_applied": bool(note)})
         return
     from .reports.text import render_frames
 
-    shown = table.assign(value=[f"{v:.3f}" for v in table["value"]])
+    shown = table.assign(value=["suppressed" if hidden else f"{v:.3f}"
+                                for v, hidden in zip(table["value"], table["suppressed"], strict=True)])
     typer.echo(render_frames([("Community metrics", shown[["metric", "value", "numerator", "denominator",
                                                            "definition"]])]), nl=False)
+    if note:
+        typer.echo(note)
 
 
 @app.command()
@@ -467,23 +487,40 @@ def impact_exposure(
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("exposure", as_of=_parse_as_of(as_of), exposure=exposure, outcome=outcome,
                                window_days=window, exposure_days=exposure_days, covariates=names)
+        k = engine.config.privacy.min_cell_size
+    from .privacy.outputs import suppress_exposure
+
+    result, note = suppress_exposure(result, k)
     if as_json:
         _emit_frames(result)
         return
     from .reports.text import render_frames
 
+    def count(value: int | None) -> str:
+        return "suppressed" if value is None else f"{value:,}"
+
+    def rate(value: float | None) -> str:
+        return "suppressed" if value is None else f"{100 * value:.1f}%"
+
+    exposed = (f", {result['exposed']:,} with {exposure} in the {exposure_days} days before the landmark"
+               if result["exposed"] is not None else
+               f" (how many had {exposure} in the {exposure_days} days before the landmark is suppressed)")
+    typer.echo(f"{count(result['members'])} eligible members{exposed}; {outcome} within {window} days after it:")
+    typer.echo(f"  rate: exposed {rate(result['rate_exposed'])}, not exposed {rate(result['rate_unexposed'])}")
     raw, adjusted = result["raw"], result["adjusted"]
-    typer.echo(f"{result['members']:,} eligible members, {result['exposed']:,} with {exposure} in the "
-               f"{exposure_days} days before the landmark; {outcome} within {window} days after it:")
-    typer.echo(f"  rate: exposed {100 * result['rate_exposed']:.1f}%, "
-               f"not exposed {100 * result['rate_unexposed']:.1f}%")
-    typer.echo(f"  raw difference   {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
-               f"{100 * raw['ci_high']:+.1f})")
-    typer.echo(f"  adjusted (AIPW)  {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} to "
-               f"{100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
-               f"{', '.join(result['covariates'])}")
-    typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
-                               result["balance"][["covariate", "smd_before", "smd_after"]].round(3))]), nl=False)
+    if raw is None or adjusted is None:
+        typer.echo("  raw and adjusted differences withheld (see below)")
+    else:
+        typer.echo(f"  raw difference   {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
+                   f"{100 * raw['ci_high']:+.1f})")
+        typer.echo(f"  adjusted (AIPW)  {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} "
+                   f"to {100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
+                   f"{', '.join(result['covariates'])}")
+    if result["balance"] is not None:
+        typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
+                                   result["balance"][["covariate", "smd_before", "smd_after"]].round(3))]), nl=False)
+    if note:
+        typer.echo(note)
 
 
 @impact_app.command("experiment")
@@ -506,23 +543,33 @@ def impact_experiment(
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("experiment", as_of=_parse_as_of(as_of), experiment=name, outcome=",".join(outcome),
                                window_days=window, exposure_days=pre_days, control=control)
+        k = engine.config.privacy.min_cell_size
+    from .privacy.outputs import label_hidden, suppress_experiment
+
+    result, note = suppress_experiment(result, k)
     if as_json:
         _emit_frames(result)
         return
     from .reports.text import render_frames
 
     srm = result["srm"]
-    typer.echo(f"Sample-ratio check: {srm['counts']}; chi-square p = {srm['p']:.3g}"
+    counts = ", ".join(f"{v}: {'suppressed' if n is None else f'{n:,}'}" for v, n in srm["counts"].items())
+    typer.echo(f"Sample-ratio check: {counts}; "
+               + ("chi-square withheld" if srm["p"] is None else f"chi-square p = {srm['p']:.3g}")
                + (" — MISMATCH: assignment or exposure logging is broken; do not trust the comparison."
                   if srm["mismatch"] else " (no mismatch)."))
+    comparisons = result["comparisons"].round(4)
     typer.echo(render_frames([
         (f"Conversion within {window} days of exposure, per variant (95% Wilson intervals; units whose window has "
-         "not elapsed are left out)", result["variants"].round(4)),
+         "not elapsed are left out)", label_hidden(result["variants"].round(4), "analysed")),
         (f"Against {result['control']}: difference (Newcombe interval), z-test p, Holm-adjusted p; CUPED on prior "
-         "activity where available", result["comparisons"].round(4)),
+         "activity where available", label_hidden(comparisons, "difference") if len(comparisons) else comparisons),
     ]), nl=False)
-    typer.echo(f"Minimum detectable effect at this size (80% power, 5% two-sided): "
-               f"{100 * result['minimum_detectable_effect']:.1f} percentage points.")
+    mde = result["minimum_detectable_effect"]
+    typer.echo("Minimum detectable effect at this size (80% power, 5% two-sided): "
+               + ("withheld." if mde is None else f"{100 * mde:.1f} percentage points."))
+    if note:
+        typer.echo(note)
 
 
 @impact_app.command("campaign")
@@ -702,6 +749,10 @@ def _survey_command(kind: str) -> None:
     ) -> None:
         with Engine(workspace, read_only=True) as engine:
             result = engine.impact(kind, as_of=_parse_as_of(as_of))
+            k = engine.config.privacy.min_cell_size
+        from .privacy.outputs import label_hidden, suppress_survey
+
+        result, note = suppress_survey(result, k)
         if as_json:
             _emit_frames(result)
             return
@@ -709,18 +760,21 @@ def _survey_command(kind: str) -> None:
 
         typer.echo(render_frames([
             (f"{kind.upper()} by participation level (activities in the {result['window_days']} days before each "
-             f"answer; scale {result['scale']}; 95% intervals)", result["levels"].round(3)),
+             f"answer; scale {result['scale']}; 95% intervals)", label_hidden(result["levels"].round(3), "answers")),
             ("Who answers: members by participation over the last year (non-response differs by level)",
-             result["response"].round(3)),
+             label_hidden(result["response"].round(3), "members")),
         ]), nl=False)
-        ordinal = result["ordinal"]
-        typer.echo(f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score "
-                   f"x{ordinal['odds_ratio']:.2f} ({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of "
-                   "ln(1 + activities) — an adjusted association.")
-        rho = result["spearman"]
-        typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} "
-                   f"to {rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — "
-                   "an association, not proof that taking part raises scores.")
+        ordinal, rho = result["ordinal"], result["spearman"]
+        if ordinal is not None:
+            typer.echo(f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score "
+                       f"x{ordinal['odds_ratio']:.2f} ({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit "
+                       "of ln(1 + activities) — an adjusted association.")
+        if rho is not None:
+            typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} "
+                       f"to {rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} "
+                       "members — an association, not proof that taking part raises scores.")
+        if note:
+            typer.echo(note)
 
     command.__doc__ = (f"{kind.upper()} by participation level (participation before each answer), who answers, and "
                        f"the rank correlation.\n\nExample: commetrics impact {kind}")

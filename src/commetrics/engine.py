@@ -319,9 +319,11 @@ class Engine:
         Returns
         -------
         pandas.DataFrame
-            ``model``, ``class``, ``conversions``, ``value``, ``share``; per model the columns sum
-            to the conversions (and value) that had at least one community touch. ``attrs``
-            holds ``conversions_without_touch`` and ``value_without_touch``.
+            ``model``, ``class``, ``conversions``, ``value``, ``share``, and ``journeys`` (the
+            distinct converting people, or accounts, with a touch of the class: what small-cell
+            suppression counts); per model the columns sum to the conversions (and value) that
+            had at least one community touch. ``attrs`` holds ``conversions_without_touch`` and
+            ``value_without_touch``, and the people behind touched and untouched conversions.
         """
         from .metrics.attribution import (
             MODELS,
@@ -351,7 +353,9 @@ class Engine:
             intervals = [bootstrap_intervals(data, m, replicates=replicates, order=order,
                                              half_life_days=half_life_days).assign(model=m) for m in models]
             if intervals:
+                kept = dict(result.attrs)  # a merge drops attrs: keep the people counts behind the classes
                 result = result.merge(pd.concat(intervals), on=["model", "class"], how="left")
+                result.attrs.update(kept)
         result.attrs.update(conversions_without_touch=without[0], value_without_touch=without[1])
         return result
 

@@ -40,7 +40,7 @@ per path or per touch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -64,6 +64,7 @@ __all__ = [
     "bootstrap_intervals",
     "build_journeys",
     "heuristic_attribution",
+    "journeys_per_class",
     "markov_attribution",
     "read_paths",
     "shapley_attribution",
@@ -498,12 +499,21 @@ MODELS = (*HEURISTIC_MODELS, "time_decay", "markov", "shapley")
 
 @dataclass(frozen=True)
 class Journeys:
-    """Journeys built from the store: aggregated paths, and the touches of converting journeys."""
+    """Journeys built from the store: aggregated paths, and the touches of converting journeys.
+
+    ``units_per_class``, ``units_with_touch`` and ``units_without_touch`` count distinct units
+    (people, or accounts), not conversions: they are the group sizes that small-cell suppression
+    needs (:func:`commetrics.privacy.outputs.suppress_attribution`).
+    """
 
     paths: Paths
     touches: pd.DataFrame  # journey, class, days_before, conversions, value
     conversions_without_touch: int  # conversions with no community touch in the lookback
     value_without_touch: float
+    #: class -> distinct converting units with at least one touch of the class in a conversion's lookback
+    units_per_class: dict[str, int] = field(default_factory=dict)
+    units_with_touch: int = 0  # distinct units with at least one touched conversion
+    units_without_touch: int = 0  # distinct units with at least one conversion that had no touch
 
 
 def _touchpoints(db: Any, grain: str, unit: str) -> Any:
@@ -612,9 +622,39 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     touch_rows = fetch(touches.select("journey", "cls", "days_before", "value")).rename(columns={"cls": "class"})
     touch_rows["conversions"] = 1.0
     converted, converted_value = (float(pc.sum(table[c]).as_py() or 0.0) for c in ("c", "v"))
+    # Group sizes for small-cell suppression: distinct units, not conversions (a unit may convert often).
+    unit_class = touched.select(unit_id=touched.unit_id, cls=touched.cls.strip()).distinct()
+    per_class = fetch(unit_class.group_by("cls").aggregate(units=unit_class.count()))
+    touched_journeys = touched.select("journey").distinct()
+    untouched = o.anti_join(touched_journeys, "journey")
+    units = touched.select(unit_id=touched.unit_id).distinct().count().execute()
+    units_untouched = untouched.select("unit_id").distinct().count().execute()
     return Journeys(paths=paths, touches=touch_rows,
                     conversions_without_touch=int(all_conversions["n"] or 0) - round(converted),
-                    value_without_touch=float(all_conversions["value"] or 0.0) - converted_value)
+                    value_without_touch=float(all_conversions["value"] or 0.0) - converted_value,
+                    units_per_class={str(c): int(n) for c, n in zip(per_class["cls"], per_class["units"], strict=True)},
+                    units_with_touch=int(units), units_without_touch=int(units_untouched))
+
+
+def journeys_per_class(journeys: Journeys | Paths) -> np.ndarray:
+    """For each class of the paths (in ``paths.classes`` order), how many converting journeys went through it.
+
+    From the store: the distinct converting units (people, or accounts) with at least one touch of
+    the class in a conversion's lookback. From an aggregated path table, which holds no people: the
+    converting journeys (``conversions``) of the paths that include the class, each path counted
+    once however often it repeats the class, rounded down.
+    """
+    paths = journeys.paths if isinstance(journeys, Journeys) else journeys
+    if isinstance(journeys, Journeys):
+        return np.array([journeys.units_per_class.get(c, 0) for c in paths.classes], dtype=np.int64)
+    live = paths.converting
+    k = len(live.classes)
+    if not len(live.codes):
+        return np.zeros(k, dtype=np.int64)
+    pair = np.unique(live.path_of_touch.astype(np.int64) * k + live.codes)  # each (path, class) once
+    counts = np.bincount(pair % k, weights=live.conversions[pair // k], minlength=k)
+    whole: np.ndarray = np.floor(counts + 1e-9).astype(np.int64)
+    return whole
 
 
 def _run(paths: Paths, touches: pd.DataFrame | None, model: str, *, half_life_days: float, first: float,
@@ -634,17 +674,35 @@ def _run(paths: Paths, touches: pd.DataFrame | None, model: str, *, half_life_da
 
 def attribute(journeys: Journeys | Paths, models: Sequence[str], *, half_life_days: float = 7.0,
               first: float = 0.4, last: float = 0.4, order: int = 1) -> pd.DataFrame:
-    """Run ``models`` and stack their results: ``model``, ``class``, ``conversions``, ``value``, ``share``."""
+    """Run ``models`` and stack their results: ``model``, ``class``, ``conversions``, ``value``, ``share``
+    and ``journeys``, the converting journeys through the class (see :func:`journeys_per_class`: from the
+    store, distinct converting people or accounts), which small-cell suppression needs.
+
+    ``attrs`` holds ``units_with_touch`` and ``units_without_touch`` (distinct units; for a path table,
+    its converting journeys and 0).
+    """
     paths = journeys.paths if isinstance(journeys, Journeys) else journeys
     touches = journeys.touches if isinstance(journeys, Journeys) else None
+    counts = dict(zip(paths.classes, journeys_per_class(journeys).tolist(), strict=True))
+    columns = ["model", "class", "conversions", "value", "share", "journeys"]
     frames = []
     for model in models:
         frame = _run(paths, touches, model, half_life_days=half_life_days, first=first, last=last, order=order)
         total = frame["conversions"].sum()
-        frame = frame.assign(model=model, share=frame["conversions"] / total if total else np.nan)
-        frames.append(frame[["model", "class", "conversions", "value", "share"]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["model", "class", "conversions", "value", "share"])
+        frame = frame.assign(model=model, share=frame["conversions"] / total if total else np.nan,
+                             journeys=[counts.get(str(c), 0) for c in frame["class"]])
+        frames.append(frame[columns])
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    result["journeys"] = result["journeys"].astype("int64")
+    result.attrs.update(_group_sizes(journeys))
+    return result
+
+
+def _group_sizes(journeys: Journeys | Paths) -> dict[str, int]:
+    """``units_with_touch`` and ``units_without_touch`` (see :func:`attribute`)."""
+    if isinstance(journeys, Journeys):
+        return {"units_with_touch": journeys.units_with_touch, "units_without_touch": journeys.units_without_touch}
+    return {"units_with_touch": int(np.floor(journeys.converting.conversions.sum() + 1e-9)), "units_without_touch": 0}
 
 
 def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: int = 200, seed: int = 0,

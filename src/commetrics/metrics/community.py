@@ -27,13 +27,14 @@ CONSUMPTION_TYPES = ("reaction", "vote", "login", "event_attended", "event_regis
 REVENUE_TYPES = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal")
 
 
-def _row(metric: str, numerator: float, denominator: float, definition: str, proportion: bool = True
-         ) -> dict[str, Any]:
+def _row(metric: str, numerator: float, denominator: float, definition: str, proportion: bool = True, *,
+         people: tuple[int, int]) -> dict[str, Any]:
     value = numerator / denominator if denominator else math.nan
     low, high = wilson_interval(int(numerator), int(denominator)) if proportion and denominator else (math.nan,
                                                                                                           math.nan)
     return {"metric": metric, "value": value, "numerator": numerator, "denominator": denominator,
-            "ci_low": low, "ci_high": high, "definition": definition}
+            "ci_low": low, "ci_high": high, "numerator_people": int(people[0]), "denominator_people": int(people[1]),
+            "definition": definition}
 
 
 def community_metrics(db: Any, *, as_of: datetime, since: datetime | None = None) -> pd.DataFrame:
@@ -52,7 +53,9 @@ def community_metrics(db: Any, *, as_of: datetime, since: datetime | None = None
     -------
     pandas.DataFrame
         One row per figure: ``metric``, ``value``, ``numerator``, ``denominator``, ``ci_low`` and
-        ``ci_high`` (Wilson, for proportions) and the ``definition`` in words.
+        ``ci_high`` (Wilson, for proportions), ``numerator_people`` and ``denominator_people`` (the
+        distinct members each side comes from: the members counted, or whose activities or outcomes
+        are counted or summed; small-cell suppression needs them) and the ``definition`` in words.
     """
     m = db.table("members")
     members = m.group_by("member_id").aggregate(staff=m.is_staff.fill_null(False).any(),
@@ -78,32 +81,41 @@ def community_metrics(db: Any, *, as_of: datetime, since: datetime | None = None
     totals = per_member.aggregate(
         active=per_member.count(),
         contributors=(per_member.contributions > 0).sum(),
+        consumers=(per_member.consumption > 0).sum(),
         contributions=per_member.contributions.sum(),
         consumption=per_member.consumption.sum(),
     ).execute().iloc[0]
 
-    questions = int(a.filter(a.type == "question").count().execute())
-    accepted = o.filter((o.type == "accepted_answer") & o.member_id.notnull())
-    accepted = int(accepted.join(members.select("member_id"), "member_id").count().execute())
+    asked = a.filter(a.type == "question")
+    questions, askers = (int(x) for x in asked.aggregate(n=asked.count(), people=asked.member_id.nunique())
+                         .execute().iloc[0])
+    answers = o.filter((o.type == "accepted_answer") & o.member_id.notnull())
+    answers = answers.join(members.select("member_id"), "member_id")
+    accepted, accepted_people = (int(x) for x in answers.aggregate(
+        n=answers.count(), people=answers.member_id.nunique()).execute().iloc[0])
 
     revenue = o.filter(o.type.isin(REVENUE_TYPES) & o.member_id.notnull() & o.value.notnull())
     revenue = revenue.join(members.select("member_id"), "member_id")
     by_currency = revenue.group_by(currency=revenue.currency.fill_null("(none)")).aggregate(
-        total=revenue.value.sum()).execute()
+        total=revenue.value.sum(), buyers=revenue.member_id.nunique()).execute()
+
+    def count(name: str) -> int:
+        return int(totals[name] or 0)
 
     rows = [
         _row("activation_rate", float(activated), float(n_members),
-             "members with an activation outcome ÷ members (staff excluded)"),
-        _row("contributor_share", float(totals["contributors"] or 0), float(totals["active"] or 0),
-             "active members with at least one contribution ÷ active members"),
-        _row("contribution_to_consumption", float(totals["contributions"] or 0), float(totals["consumption"] or 0),
+             "members with an activation outcome ÷ members (staff excluded)", people=(int(activated), n_members)),
+        _row("contributor_share", float(count("contributors")), float(count("active")),
+             "active members with at least one contribution ÷ active members",
+             people=(count("contributors"), count("active"))),
+        _row("contribution_to_consumption", float(count("contributions")), float(count("consumption")),
              "contribution activities (posts, questions, answers, ...) ÷ consumption activities (reactions, "
-             "attendance, logins, ...)", proportion=False),
+             "attendance, logins, ...)", proportion=False, people=(count("contributors"), count("consumers"))),
         _row("accepted_answer_rate", float(accepted), float(questions),
-             "accepted answers received by askers ÷ questions asked"),
+             "accepted answers received by askers ÷ questions asked", people=(accepted_people, askers)),
     ]
     for record in by_currency.sort_values("currency").to_dict(orient="records"):
         rows.append(_row(f"revenue_per_member[{record['currency']}]", float(record["total"]), float(n_members),
                          "revenue outcomes (purchase, upgrade, seats, cross-sell, renewal) of members ÷ members",
-                         proportion=False))
+                         proportion=False, people=(int(record["buyers"]), n_members)))
     return pd.DataFrame(rows)

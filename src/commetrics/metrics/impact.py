@@ -283,7 +283,7 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
     x = pd.DataFrame({"participation": np.log1p(data["activities"].astype(float)),
                       "tenure": np.log1p(tenure.clip(lower=0))})
     keep = x.notna().all(axis=1).to_numpy() & np.isfinite(x.to_numpy()).all(axis=1)
-    if x.loc[keep, "tenure"].std() == 0:
+    if not x.loc[keep, "tenure"].std() > 1e-9:  # all alike (up to rounding): nothing to control for
         x = x.drop(columns="tenure")
     scores = pd.Series(pd.Categorical(data.loc[keep, "score"].astype(int), ordered=True))
     with warnings.catch_warnings(record=True):  # convergence is reported below, not warned about
@@ -303,7 +303,8 @@ def _score_per_level(frame: pd.DataFrame, settings: ImpactSettings, kind: str) -
     rows = []
     for name, _ in sorted(settings.levels.items(), key=lambda item: item[1]):
         scores = frame.loc[frame["level"] == name, "score"].to_numpy(float)
-        row: dict[str, Any] = {"level": name, "answers": len(scores)}
+        members = frame.loc[frame["level"] == name, "member_id"].nunique()  # the people behind the answers
+        row: dict[str, Any] = {"level": name, "answers": len(scores), "members": members}
         if kind == "nps":
             value = causal.nps(scores) if len(scores) else None
             row |= {"nps": value.nps if value else math.nan, "se": value.se if value else math.nan,

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..privacy.outputs import suppress_counts, suppress_rates, suppress_timing, suppression_note
+from ..privacy.outputs import (
+    attribution_note,
+    suppress_attribution,
+    suppress_counts,
+    suppress_rates,
+    suppress_survey,
+    suppress_timing,
+    suppression_note,
+)
 from .html import ConversionSection, ReportData, render_html
 from .html_attribution import AttributionSection
 from .html_impact import ImpactSection
@@ -88,14 +96,10 @@ def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
     k = engine.config.privacy.min_cell_size
     for kind in ("nps", "csat"):
         try:
-            result = engine.impact(kind, as_of=moment)
-            levels = result["levels"]
-            result["levels"] = suppress_counts(levels, people="answers", k=k, dims=["level"],
-                                               values=[c for c in levels.columns if c not in ("level", "answers")])
-            response = result["response"]
-            result["response"] = suppress_counts(response, people="members", k=k, dims=["level"],
-                                                 values=[c for c in response.columns if c not in ("level", "members")])
+            result, hidden = suppress_survey(engine.impact(kind, as_of=moment), k)
             surveys.append(result)
+            if hidden:
+                notes.append(f"{kind.upper()}: {hidden}")
         except InputError as error:
             notes.append(str(error))
     if renewal is None and not surveys:
@@ -145,17 +149,24 @@ def _attribution(engine: Engine, moment: datetime, notes: list[str], *, by: str 
         notes.append(f"Attribution: no {', '.join(REVENUE_OUTCOMES)} outcomes in the store yet, so not shown.")
         return []
     currencies = outcome_currencies(engine.ibis(), REVENUE_OUTCOMES, moment)
+    k = engine.config.privacy.min_cell_size
     sections = []
     for currency in currencies if len(currencies) > 1 else [currencies[0] if currencies else None]:
         chosen = None if currency in (None, "(none)") else currency
         result = engine.attribution("all", outcome=REVENUE_OUTCOMES, by=by, lookback_days=lookback_days,
                                     half_life_days=half_life_days, as_of=moment, ci=True, replicates=replicates,
                                     currency=chosen if len(currencies) > 1 else None)
+        result = suppress_attribution(result, k)
+        hidden = attribution_note(result)
+        if hidden:
+            notes.append(f"Attribution{f' ({chosen})' if len(currencies) > 1 and chosen else ''}: {hidden}")
+        without, without_value = (result.attrs[name] for name in ("conversions_without_touch", "value_without_touch"))
         sections.append(AttributionSection(
             outcomes=sorted(_present_outcomes(engine, REVENUE_OUTCOMES)), by=by, unit="person",
             lookback_days=lookback_days, half_life_days=half_life_days, currency=chosen, result=result,
-            conversions_without_touch=int(result.attrs["conversions_without_touch"]),
-            value_without_touch=float(result.attrs["value_without_touch"]), replicates=replicates))
+            conversions_without_touch=None if without is None else int(without),
+            value_without_touch=None if without_value is None else float(without_value), replicates=replicates,
+            totals=result.attrs["totals"]))
     return sections
 
 

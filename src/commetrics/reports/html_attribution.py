@@ -12,7 +12,7 @@ import pandas as pd
 
 from .html import _DASH, _e, _float, _num, _records, _shorten, _style, _text, _text_width, _ticks, _x_grid
 
-__all__ = ["MODEL_LABELS", "AttributionSection", "render_attribution"]
+__all__ = ["MODEL_LABELS", "SUPPRESSED_BADGE", "AttributionSection", "render_attribution"]
 
 #: Models in the order they are shown, with their labels.
 MODEL_LABELS = {
@@ -44,11 +44,18 @@ class AttributionSection:
         The currency of the values, or ``None`` when not recorded.
     result
         :meth:`Engine.attribution` output: ``model``, ``class``, ``conversions``, ``value`` and,
-        with intervals, ``value_low``/``value_high``.
+        with intervals, ``value_low``/``value_high``; after
+        :func:`commetrics.privacy.outputs.suppress_attribution`, also ``suppressed`` (hidden rows
+        have no figures and are shown as suppressed).
     conversions_without_touch, value_without_touch
         Conversions (and their value) with no community touch in the lookback: not attributed.
+        ``None`` when suppressed (fewer people than the privacy threshold).
     replicates
         Bootstrap replicates behind the intervals (0 when there are none).
+    totals
+        Per model the total ``conversions`` and ``value`` attributed (``suppress_attribution``'s
+        ``attrs["totals"]``). ``None``: added up from the rows, unless rows are suppressed, when the
+        total is withheld.
     """
 
     outcomes: list[str]
@@ -58,9 +65,27 @@ class AttributionSection:
     half_life_days: float
     currency: str | None
     result: pd.DataFrame
-    conversions_without_touch: int
-    value_without_touch: float
+    conversions_without_touch: int | None
+    value_without_touch: float | None
     replicates: int
+    totals: dict[str, dict[str, float]] | None = None
+
+    @property
+    def hidden_rows(self) -> bool:
+        """Whether any row was suppressed for privacy."""
+        return "suppressed" in self.result.columns and bool(self.result["suppressed"].fillna(False).any())
+
+    def total(self, model: str, name: str, cells: dict[tuple[str, str], dict[str, float | None]]) -> float | None:
+        """A model's total ``conversions`` or ``value``; ``None`` when it is withheld."""
+        if self.totals is not None:
+            return self.totals.get(model, {}).get(name)
+        if self.hidden_rows:
+            return None
+        return sum((cell.get(name) or 0.0) for (m, _), cell in cells.items() if m == model)
+
+
+#: The badge the report shows where a figure was withheld for privacy (styled by ``reports.html``).
+SUPPRESSED_BADGE = '<span class="badge suppressed">suppressed</span>'
 
 
 def _money(value: float | None, currency: str | None) -> str:
@@ -81,10 +106,11 @@ def _money_tick(value: float) -> str:
 
 def _layout(section: AttributionSection) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, float | None]]]:
     """(models in display order, classes by descending Markov value (else the first model's), cells)."""
-    rows = _records(section.result, ("model", "class", "conversions", "value", "value_low", "value_high"))
-    cells = {(str(r["model"]), _text(r["class"]) or ""): {k: _float(r[k]) for k in
-                                                          ("conversions", "value", "value_low", "value_high")}
-             for r in rows}
+    rows = _records(section.result, ("model", "class", "conversions", "value", "value_low", "value_high",
+                                     "suppressed"))
+    cells = {(str(r["model"]), _text(r["class"]) or ""): {
+        **{k: _float(r[k]) for k in ("conversions", "value", "value_low", "value_high")},
+        "suppressed": 1.0 if _float(r["suppressed"]) else 0.0} for r in rows}
     present = {m for m, _ in cells}
     models = [m for m in MODEL_LABELS if m in present] + sorted(present - set(MODEL_LABELS))
     lead = "markov" if "markov" in present else (models[0] if models else "")
@@ -104,24 +130,35 @@ def _table(section: AttributionSection, models: Sequence[str], classes: Sequence
            + "</tr></thead>", "<tbody>"]
     for cls in classes:
         row = [f'<th scope="row">{_e(cls)}</th>']
+        hidden = False
         for model in models:
             cell = cells.get((model, cls), {})
+            if cell.get("suppressed"):
+                hidden = True
+                row.append(f'<td class="num">{SUPPRESSED_BADGE}</td>')
+                continue
             text = _e(_money(cell.get("value"), section.currency))
             low, high = cell.get("value_low"), cell.get("value_high")
             if low is not None and high is not None:
                 text += (f'<br><span class="muted">{_e(_money(low, None))}–{_e(_money(high, None))}</span>')
             row.append(f'<td class="num">{text}</td>')
-        out.append("<tr>" + "".join(row) + "</tr>")
-    totals = [sum((cells.get((m, c), {}).get("value") or 0.0) for c in classes) for m in models]
+        out.append(('<tr class="suppressed">' if hidden else "<tr>") + "".join(row) + "</tr>")
+    totals = [section.total(m, "value", cells) for m in models]
     out.append('</tbody><tfoot><tr><th scope="row">Total attributed</th>'
-               + "".join(f'<td class="num">{_e(_money(t, section.currency))}</td>' for t in totals)
+               + "".join(f'<td class="num">{_e(_money(t, section.currency)) if t is not None else SUPPRESSED_BADGE}'
+                         "</td>" for t in totals)
                + "</tr></tfoot></table></div>")
+    if section.hidden_rows:
+        out.append(f'<p class="muted">Each {_e(section.by)} that fewer converting people than the privacy threshold '
+                   "had touched is suppressed in every model, with enough others that the totals do not reveal "
+                   "it.</p>")
     return "\n".join(out) + "\n"
 
 
 def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence[str],
            cells: dict[tuple[str, str], dict[str, float | None]], index: int) -> str:
     """One row per class; in it, one dot per model (with its interval when there is one)."""
+    classes = [c for c in classes if any(cells.get((m, c), {}).get("value") is not None for m in models)]
     values = [v for cell in cells.values() for v in (cell.get("value"), cell.get("value_high")) if v is not None]
     if not classes or not models or not values or max(values) <= 0:
         return ""
@@ -182,14 +219,16 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
 def render_attribution(section: AttributionSection, index: int = 1) -> str:
     """The attribution section: caveat, models side by side (table and chart), what was left out."""
     models, classes, cells = _layout(section)
-    attributed = sum((cells.get((models[0], c), {}).get("conversions") or 0.0) for c in classes) if models else 0.0
-    value = sum((cells.get((models[0], c), {}).get("value") or 0.0) for c in classes) if models else 0.0
+    attributed = section.total(models[0], "conversions", cells) if models else 0.0
+    value = section.total(models[0], "value", cells) if models else 0.0
     journeys = "of the account's members" if section.unit == "account" else "of the member"
+    what = (f"{attributed:,.0f} {_e(', '.join(section.outcomes))} conversions worth "
+            f"{_e(_money(value, section.currency))}" if attributed is not None and value is not None else
+            f"the {_e(', '.join(section.outcomes))} conversions (their total is withheld: too few people)")
     out = [f'<section class="attribution" id="attribution-{index}">',
            f"<h2>Attributed value by {_e(section.by)}</h2>",
            '<p class="caveat"><strong>Credit allocation, not cause.</strong> These figures split the credit for '
-           f"{attributed:,.0f} {_e(', '.join(section.outcomes))} conversions worth "
-           f"{_e(_money(value, section.currency))} over the community touches {_e(journeys)} in the "
+           f"{what} over the community touches {_e(journeys)} in the "
            f"{section.lookback_days:,} days before each one. They say where credit can go, not what the "
            "community caused: the models split the same total differently, which is why they are shown side by "
            "side. Where they agree, the split is robust to the choice of model.</p>"]
@@ -198,9 +237,13 @@ def render_attribution(section: AttributionSection, index: int = 1) -> str:
     else:
         out.append(_table(section, models, classes, cells))
         out.append(_chart(section, models, classes, cells, index))
-    out.append(f"<p>Not attributed: {section.conversions_without_touch:,} conversions worth "
-               f"{_e(_money(section.value_without_touch, section.currency))} had no community touch in the "
-               "lookback.</p>")
+    if section.conversions_without_touch is None:
+        out.append("<p>Not attributed: the conversions that had no community touch in the lookback, "
+                   f"{SUPPRESSED_BADGE} (fewer people than the privacy threshold).</p>")
+    else:
+        out.append(f"<p>Not attributed: {section.conversions_without_touch:,} conversions worth "
+                   f"{_e(_money(section.value_without_touch, section.currency))} had no community touch in the "
+                   "lookback.</p>")
     out.append("<p>Models: first and last touch give everything to one touch; linear splits equally over the "
                "touches; position gives 40% to the first and last touch and 20% to those between; time decay "
                f"halves a touch's weight every {section.half_life_days:g} days before the conversion; Markov splits "

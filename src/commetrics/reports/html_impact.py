@@ -191,11 +191,15 @@ def _survey(result: dict[str, Any]) -> list[str]:
     kind = str(result["kind"])
     nps = kind == "nps"
     rho, ordinal = result["spearman"], result["ordinal"]
-    return [f"<h3>{_e(kind.upper())} by participation level</h3>",
-            _rate_table(result["levels"], f"{kind.upper()} by participation before each answer (scale "
-                        f"{result['scale']})", "answers", kind, kind.upper(), percent=not nps),
-            _rate_table(result["response"], "Who answers: share of members who answered in the last year",
-                        "members", "response_rate", "Response rate"),
+    out = [f"<h3>{_e(kind.upper())} by participation level</h3>",
+           _rate_table(result["levels"], f"{kind.upper()} by participation before each answer (scale "
+                       f"{result['scale']})", "answers", kind, kind.upper(), percent=not nps),
+           _rate_table(result["response"], "Who answers: share of members who answered in the last year",
+                       "members", "response_rate", "Response rate")]
+    if rho is None or ordinal is None:  # withheld: the answers come from too few people
+        return [*out, "<p>The correlation and the ordinal model are withheld: the answers come from too few "
+                      "members to publish.</p>"]
+    return [*out,
             f"<p>Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
             f"{rho['ci_high']:.3f}) over {result['answers']:,} answers. Ordinal logit controlling for "
             f"{_e(ordinal['controls'])}: the odds of a higher score ×{ordinal['odds_ratio']:.2f} "

@@ -133,6 +133,8 @@ def render_scores(section: ScoresSection) -> str:
            "is counted here; only members with consent are ever listed or exported.</p>",
            _counts_table(section.tiers, "tier", "members", "Members by engagement tier"),
            _counts_table(section.bands, "band", "accounts", "Accounts by health band", extra="median_health"),
+           '<p class="muted">Accounts are organisations, not people: bands are shown whatever the number of '
+           "accounts in them.</p>",
            "<h3>Does health foresee renewals?</h3>"]
     v = section.validation
     if v is None:

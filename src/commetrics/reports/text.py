@@ -24,7 +24,7 @@ def _console(width: int | None) -> tuple[Console, io.StringIO]:
 def _number(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return "" if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, columns: Sequence[str] | None = None) -> Table:
