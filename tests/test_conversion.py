@@ -219,12 +219,12 @@ def test_community_metrics_by_hand(tmp_path: Path) -> None:
 def test_non_community_baseline_by_hand(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
         members = write_csv(tmp_path / "mm.csv", ["member_id", "joined_at", "email"], [
-            ["m9", "2025-01-01T00:00:00Z", "Known@Example.com"]])
+            ["m9", "2025-01-01T00:00:00Z", "Known@Acme.io"]])
         contacts = write_csv(tmp_path / "c.csv", ["contact_id", "email", "created_at"], [
-            ["c1", "known@example.com", "2025-01-01T00:00:00Z"],  # joined the community (same e-mail)
-            ["c2", "new@example.com", "2025-01-01T00:00:00Z"],    # never joined, converts on day 9
-            ["c3", "", "2025-03-20T00:00:00Z"],                   # never joined, window still open
-            ["c4", "old@example.com", "2025-01-01T00:00:00Z"],    # converted before: existing
+            ["c1", "known@acme.io", "2025-01-01T00:00:00Z"],  # joined the community (same e-mail)
+            ["c2", "new@acme.io", "2025-01-01T00:00:00Z"],    # never joined, converts on day 9
+            ["c3", "", "2025-03-20T00:00:00Z"],               # never joined, window still open
+            ["c4", "old@acme.io", "2025-01-01T00:00:00Z"],    # converted before: existing
         ])
         outcomes = write_csv(tmp_path / "oc.csv", ["outcome_id", "contact_id", "ts", "type"], [
             ["k1", "c1", "2025-01-02T00:00:00Z", "trial_start"], ["k2", "c2", "2025-01-10T00:00:00Z", "trial_start"],

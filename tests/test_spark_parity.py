@@ -49,9 +49,10 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine,
              .config("spark.sql.shuffle.partitions", "4").getOrCreate())
     from commetrics import schema
 
-    for name in TABLES:  # the canonical columns, through Parquet (timestamps stay UTC instants)
-        columns = [c for c in (*schema.TABLES[name].column_names, "source", "load_id")
-                   if c not in ("attributes", "tags")]
+    for name in (*TABLES, "people"):  # the canonical columns, through Parquet (timestamps stay UTC instants)
+        columns = (["*"] if name == "people" else  # resolved identities: both sides count people
+                   [c for c in (*schema.TABLES[name].column_names, "source", "load_id") if c not in ("attributes",
+                                                                                                    "tags")])
         path = directory / f"{name}.parquet"
         engine.store.con.execute(f"copy (select {', '.join(columns)} from {name}) to '{path}' (format parquet)")
         spark.read.parquet(str(path)).createOrReplaceTempView(name)

@@ -97,7 +97,7 @@ def load(
     mapping = _parse_map(map_ or [])
     from .reports.text import render_loads
 
-    with Engine(workspace) as engine:
+    with Engine(workspace) as engine, engine.batch():
         reports = [engine.load(table, path, source=source, mapping=mapping) for path in files]
     if as_json:
         _emit([r.as_dict() for r in reports])
@@ -157,6 +157,11 @@ def status(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
     typer.echo(f"Workspace {result.workspace}")
     typer.echo(render_frames([("Tables", tables), ("Latest loads", loads),
                               ("Quarantine by reason", result.quarantine)]), nl=False)
+    if result.people:
+        typer.echo(f"Identities: {sum(result.tables[t] for t in ('members', 'contacts')):,} member and contact rows "
+                   f"resolved into {result.people:,} people.")
+    if result.identity_note:
+        typer.echo(result.identity_note)
 
 
 @app.command()
@@ -235,6 +240,7 @@ def conversion(
         rates = engine.conversion(name, as_of=moment, reference=reference, baseline=baseline, **options)
         timing = engine.time_to_conversion(name, as_of=moment, **options)
         k = engine.config.privacy.min_cell_size
+        identity_note = engine.identity_note()
     from .privacy.outputs import suppress_rates, suppress_timing, suppression_note
 
     rates = suppress_rates(rates, k, totals_published=False)
@@ -243,6 +249,7 @@ def conversion(
     if as_json:
         _emit({"conversion": spec.name, "as_of": moment.isoformat(), "outcomes": list(spec.outcomes),
                "anchor": spec.anchor, "unit": spec.unit, "min_cell_size": k, "suppression_applied": bool(note),
+               "identity_note": identity_note,
                "rates": json.loads(rates.to_json(orient="records")),
                "time_to_conversion": json.loads(timing.to_json(orient="records"))})
         return
@@ -251,6 +258,8 @@ def conversion(
     typer.echo(render_conversion(spec, moment, rates, timing), nl=False)
     if note:
         typer.echo(note)
+    if identity_note:
+        typer.echo(identity_note)
 
 
 @app.command()
@@ -889,6 +898,90 @@ def forget(
                "again any export or report made before now.")
 
 
+identity_app = typer.Typer(help="Identity resolution: community members and CRM contacts linked into people.",
+                           no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+def _run_summary(run: dict[str, Any]) -> str:
+    links = ", ".join(f"{n:,} by {rule}" for rule, n in run["links_by_rule"].items()) or "none"
+    accounts = ", ".join(f"{n:,} by {rule}" for rule, n in run["accounts_by_rule"].items()) or "none"
+    lines = [f"{run['records']:,} records are {run['people']:,} people (links: {links}); "
+             f"{run['people_with_account']:,} people have an account ({accounts}). {run['seconds']:.1f} s."]
+    lines += run["notes"]
+    return "\n".join(lines)
+
+
+@identity_app.command("resolve")
+@handle_errors
+def identity_resolve(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Link members and contacts into people (e-mail and maps, then names, handles and companies) and people into
+    accounts. Runs by itself after loads of members, contacts or identity maps.
+
+    Example: commetrics identity resolve
+    """
+    with Engine(workspace) as engine:
+        run = engine.resolve_identities()
+    if as_json:
+        _emit(run)
+    else:
+        typer.echo(_run_summary(run))
+
+
+@identity_app.command("explain")
+@handle_errors
+def identity_explain(
+    identifier: Annotated[str, typer.Argument(help="A member id, contact id, e-mail address, record id (m:ID, c:ID) "
+                                              "or person id (p:...).")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the person behind an identifier: their records, account, and the rule or match weights of every link.
+
+    Example: commetrics identity explain jane@acme.com
+    """
+    with Engine(workspace, read_only=True) as engine:
+        explained = engine.explain_identity(identifier)
+    if as_json:
+        _emit(explained)
+        return
+    from .reports.text import render_identity
+
+    typer.echo(render_identity(explained), nl=False)
+
+
+def _override_command(decision: str, doc: str) -> None:
+    def command(
+        record_a: Annotated[str, typer.Argument(help="A record: m:MEMBER_ID, c:CONTACT_ID, or a member or contact "
+                                                "id.")],
+        record_b: Annotated[str, typer.Argument(help="The other record.")],
+        workspace: WorkspaceOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        with Engine(workspace) as engine:
+            result = engine.override_identity(record_a, record_b, decision)  # type: ignore[arg-type]
+        if as_json:
+            _emit(result)
+            return
+        was = f" (it replaces an earlier {result['replaced']})" if result["replaced"] else ""
+        verb = {"link": "are one person", "unlink": "are never one person",
+                "clear": "are left to the evidence again"}[decision]
+        typer.echo(f"{result['record_a']} and {result['record_b']} {verb}{was}; kept for every later run.")
+        typer.echo(f"Now: {result['record_a']} is {result['person_a']}, {result['record_b']} is {result['person_b']}.")
+        typer.echo(_run_summary(result["run"]))
+
+    command.__doc__ = doc
+    identity_app.command(decision)(handle_errors(command))
+
+
+_override_command("link", "Decide by hand that two records are one person; the decision survives re-runs.\n\n"
+                  "Example: commetrics identity link m:4411 c:0033A00001")
+_override_command("unlink", "Decide by hand that two records are never one person, whatever the evidence.\n\n"
+                  "Example: commetrics identity unlink m:4411 c:0033A00001")
+_override_command("clear", "Remove the manual decision about two records; the evidence decides again.\n\n"
+                  "Example: commetrics identity clear m:4411 c:0033A00001")
+
+
 keys_app = typer.Typer(help="The workspace's pseudonym keys (commetrics.keys).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -968,7 +1061,8 @@ def demo(
             by: tuple[str, ...] = ("join_month",)
         else:
             files = demo_data.generate(members, seed, target.directory / "data")
-            reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
+            with engine.batch():
+                reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
             truth = files.ground_truth
             conversions, by = None, ("entry_path", "join_month")
         report_path = engine.report(target.directory / "report.html", conversions=conversions, by=by)

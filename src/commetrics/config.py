@@ -151,6 +151,22 @@ class PrivacySettings(_Section):
     )
 
 
+class IdentitySettings(_Section):
+    """How community members and CRM contacts are linked into people."""
+
+    match_threshold: float = Field(
+        0.9, gt=0, lt=1, description="Match probability at or above which a probabilistic pair is one person"
+    )
+    probabilistic: bool = Field(True, description="Link on names, handles and companies too (false: e-mail, "
+                                "maps and overrides only)")
+    resolve_on_load: bool = Field(True, description="Resolve identities again after each load of members, "
+                                  "contacts or identity_maps, so analyses always count people")
+    free_mail: list[str] = Field(
+        default_factory=list,
+        description="More free-mail domains ('*' for a top-level domain, e.g. 'mail.*'), beside the built-in list",
+    )
+
+
 DEFAULT_POINTS = {
     "webinar_attended": 5.0, "post": 3.0, "reply": 2.0, "accepted_answer": 5.0, "event_attended": 5.0,
     "feedback_submitted": 4.0, "referral": 8.0, "question": 2.0, "answer": 2.0, "comment": 1.0,
@@ -303,6 +319,8 @@ class Config(_Section):
     reporting: ReportingSettings = Field(default_factory=lambda: ReportingSettings(),
                                          description="Time zone and display")
     privacy: PrivacySettings = Field(default_factory=lambda: PrivacySettings(), description="Consent and suppression")
+    identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings(),
+                                       description="Identity resolution into people")
     scores: ScoreSettings = Field(default_factory=lambda: ScoreSettings(), description="Engagement and health scores")
     impact: ImpactSettings = Field(default_factory=lambda: ImpactSettings(),
                                    description="Participation and adjustment for impact analyses")
@@ -402,6 +420,9 @@ timezone = "UTC"              # IANA zone for cohort buckets and display; data s
 
 [privacy]
 min_cell_size = 10            # suppress aggregated cells with fewer people (never below 5)
+
+[identity]
+match_threshold = 0.9         # probabilistic links at or above this match probability join one person
 
 [ingest]
 schema_contract = "evolve"    # evolve | discard_value | freeze

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 from . import schema
 from .config import Config
 from .errors import InputError, UnknownNameError, WorkspaceError
+from .identity.people import IDENTITY_INPUTS
 from .ingest import LoadReport, load_file
 from .privacy.keys import Keyring
 from .store import Store, Workspace, quote_identifier
@@ -34,6 +36,8 @@ class Status:
     tables: dict[str, int]
     loads: pd.DataFrame
     quarantine: pd.DataFrame
+    people: int = 0  # resolved people (0: identities never resolved)
+    identity_note: str = ""  # why the people may not describe the store ("" when they do)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +45,8 @@ class Status:
             "tables": self.tables,
             "loads": _records(self.loads),
             "quarantine": _records(self.quarantine),
+            "people": self.people,
+            "identity_note": self.identity_note,
         }
 
 
@@ -82,6 +88,7 @@ class Engine:
         self.store = self.workspace.open_store(read_only=read_only)
         self._keyring: Keyring | None = None
         self._memory_entries: list[dict[str, Any]] = []  # the erasure ledger of an in-memory store
+        self._batch: list[str] | None = None  # identity inputs loaded inside ``batch()``
         if not read_only:
             self._settle_erasures()
 
@@ -100,6 +107,7 @@ class Engine:
         engine.store = Store(":memory:")
         engine._keyring = Keyring.create(None)  # lives as long as the store does
         engine._memory_entries = []
+        engine._batch = None
         return engine
 
     # -- loading -------------------------------------------------------------------------------
@@ -135,8 +143,35 @@ class Engine:
         now
             Load time, for the future-timestamp check (default: the clock).
         """
-        return load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
-                         mapping=mapping, now=now, erase=self._erase_loaded)
+        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
+                           mapping=mapping, now=now, erase=self._erase_loaded)
+        if self.config.identity.resolve_on_load and table in IDENTITY_INPUTS and report.rows_loaded:
+            if self._batch is None:
+                self.resolve_identities()
+            else:
+                self._batch.append(table)
+        return report
+
+    @contextmanager
+    def batch(self) -> Iterator[Engine]:
+        """Load several files and resolve identities once at the end, not after each load.
+
+        Examples
+        --------
+        >>> with engine.batch():  # doctest: +SKIP
+        ...     engine.load("members", "members.csv")
+        ...     engine.load("contacts", "contacts.csv")
+        """
+        outer = self._batch is not None
+        if not outer:
+            self._batch = []
+        try:
+            yield self
+        finally:
+            if not outer:
+                pending, self._batch = self._batch, None
+                if pending:
+                    self.resolve_identities()
 
     def load_stackexchange(self, dump_dir: str | Path, *, source: str = "stackexchange",
                            now: datetime | None = None) -> list[LoadReport]:
@@ -151,7 +186,8 @@ class Engine:
 
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""
-        return [self.load(table, path, **options) for path in paths]
+        with self.batch():
+            return [self.load(table, path, **options) for path in paths]
 
     # -- conversion --------------------------------------------------------------------------------
 
@@ -667,7 +703,9 @@ class Engine:
             order by table_name, rows desc, reason
             """
         ).df()
-        return Status(str(self.workspace.directory), self.store.row_counts(), loads, quarantine)
+        people = int(con.execute("select count(distinct person_id) from people").fetchall()[0][0])
+        return Status(str(self.workspace.directory), self.store.row_counts(), loads, quarantine, people=people,
+                      identity_note=self.identity_note())
 
     def quarantine(self, *, table: str | None = None, reason: str | None = None,
                    load_id: int | None = None, limit: int | None = None) -> pd.DataFrame:
@@ -707,6 +745,59 @@ class Engine:
             msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
             raise InputError(msg)
         return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
+
+    # -- identity --------------------------------------------------------------------------------
+
+    def resolve_identities(self) -> dict[str, Any]:
+        """Link every member and CRM contact into people, and people into accounts.
+
+        E-mail and explicit maps first, then probabilistic linkage on names, handles and
+        companies (``[identity]`` in ``commetrics.toml``), with the manual overrides applied on
+        top. Replaces ``people`` and ``identity_links``; analyses count people from then on. Runs
+        after each load of members, contacts or identity maps unless ``resolve_on_load = false``.
+        See :mod:`commetrics.identity.people`.
+        """
+        from .identity.people import resolve_store
+
+        self._writable("Identity resolution")
+        settings = self.config.identity
+        run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
+                            free_mail=settings.free_mail)
+        return run.as_dict()
+
+    def explain_identity(self, identifier: str) -> dict[str, Any]:
+        """Who ``identifier`` (member id, contact id, e-mail, ``m:``/``c:`` record id or ``p:`` person
+        id) is: their person, records, account, and every link with its rule or match weights."""
+        from .identity.people import explain
+
+        return explain(self.store.con, identifier)
+
+    def override_identity(self, a: str, b: str, decision: Literal["link", "unlink", "clear"]) -> dict[str, Any]:
+        """Decide by hand that two records are one person (``link``), are not (``unlink``), or leave
+        it to the evidence again (``clear``); the people are resolved again at once. Overrides are
+        kept in ``identity_overrides`` and win over the evidence in every later run."""
+        from .identity.people import remove_override, set_override
+
+        self._writable("An identity override")
+        if decision == "clear":
+            first, second, replaced = remove_override(self.store.con, a, b)
+        else:
+            first, second, replaced = set_override(self.store.con, a, b, decision)
+        run = self.resolve_identities()
+        people = dict(self.store.con.execute("select record_id, person_id from people where record_id in (?, ?)",
+                                             [first, second]).fetchall())
+        return {"record_a": first, "record_b": second, "decision": decision, "replaced": replaced,
+                "person_a": people.get(first), "person_b": people.get(second), "run": run}
+
+    def identity_note(self) -> str:
+        """Why the resolved people may not describe the store ("" when they do)."""
+        from .identity.people import stale
+
+        return stale(self.store.con)
+
+    def _writable(self, what: str) -> None:
+        if self.store.read_only:
+            raise InputError(f"{what} needs a writable workspace; open it without read_only.")
 
     # -- privacy ---------------------------------------------------------------------------------
 
@@ -764,9 +855,10 @@ class Engine:
         """
         from .privacy.erasure import forget
 
-        if self.store.read_only:
-            raise InputError("Erasure needs a writable workspace; open it without read_only.")
+        self._writable("Erasure")
         result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
+        if result.erasure_id and self.store.con.execute("select count(*) from identity_runs").fetchall()[0][0]:
+            self.resolve_identities()  # the derived people: the rest of a merged person may stand apart now
         if not self._on_disk and result.erasure_id:
             self._memory_entries.append(result.entry)
         compacted = False

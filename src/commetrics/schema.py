@@ -227,9 +227,22 @@ EXPERIMENTS = Table(
     person_columns=("unit_id",),
 )
 
+IDENTITY_MAPS = Table(
+    name="identity_maps",
+    grain="One e-mail address known to belong to a community member (from a platform export)",
+    columns=(
+        Column("email", "email", "An e-mail address of the member", required=True),
+        Column("member_id", "id", "The member the address belongs to"),
+        Column("handle", "text", "Or: the handle of the member(s) the address belongs to"),
+    ),
+    key=("email", "member_id", "handle"),
+    one_of=("member_id", "handle"),
+    person_columns=("member_id", "handle", "email"),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (MEMBERS, ACCOUNTS, CONTACTS, ACTIVITIES, OUTCOMES, SUBSCRIPTIONS, SURVEYS, EXPERIMENTS)
+    for t in (MEMBERS, ACCOUNTS, CONTACTS, ACTIVITIES, OUTCOMES, SUBSCRIPTIONS, SURVEYS, EXPERIMENTS, IDENTITY_MAPS)
 }
 
 #: survey kind -> (lowest, highest) valid score

@@ -115,7 +115,25 @@ def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"alter table {schema.LEDGER_TABLE} add column rows_erased BIGINT default 0")
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3)
+def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
+    """Identity: the identity_maps input table, and people, identity_links, identity_overrides, identity_runs."""
+    from .identity.people import IDENTITY_SQL
+
+    con.execute(_canonical_table_sql(schema.IDENTITY_MAPS))
+    for sql in IDENTITY_SQL:
+        con.execute(sql)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
+                                                                        _migration_4)
+
+
+def _version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute("select count(*) from information_schema.tables where table_name = 'schema_migrations'"
+                         ).fetchall()[0][0]
+    if not exists:
+        return 0
+    return int(con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()[0][0])
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -163,6 +181,12 @@ class Store:
         self.read_only = read_only
         if not read_only:
             migrate(self.con)
+        elif _version(self.con) < len(MIGRATIONS):
+            # A store written by an older commetrics: bring it up to date once, then read.
+            self.con.close()
+            with connect(path) as writable:
+                migrate(writable)
+            self.con = connect(path, read_only=True)
         self._ibis: IbisBackend | None = None
 
     def ibis(self) -> IbisBackend:

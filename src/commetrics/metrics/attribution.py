@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from . import fetch
+from .people import contact_people, member_people, resolved
 
 __all__ = [
     "GRAINS",
@@ -523,7 +524,10 @@ def _touchpoints(db: Any, grain: str, unit: str) -> Any:
     a = a.select("member_id", "ts", cls=cls)
     a = a.filter(a.cls.notnull() & (a.cls.strip() != ""))
     if unit == "person":
-        return a.select(unit_id=a.member_id, ts=a.ts, cls=a.cls)
+        if not resolved(db):
+            return a.select(unit_id=a.member_id, ts=a.ts, cls=a.cls)
+        keyed = a.join(member_people(db), "member_id")  # a person's touches on every platform
+        return keyed.select(unit_id=keyed.person_id, ts=keyed.ts, cls=keyed.cls)
     accounts = _member_accounts(db)
     joined = a.join(accounts, "member_id")
     return joined.select(unit_id=joined.account_id, ts=joined.ts, cls=joined.cls)
@@ -563,7 +567,18 @@ def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, as_of: datet
             raise InputError(f"The {', '.join(outcomes)} outcomes carry values in {len(found)} currencies "
                              f"({', '.join(found)}), which cannot be added up. Attribute one at a time with "
                              f"--currency {found[0] if found[0] != '(none)' else found[-1]} (currency= in Python).")
-    if unit == "person":
+    if unit == "person" and resolved(db):  # the person's, whether keyed by their member or their contact
+        members, contacts = member_people(db), contact_people(db)
+        members = members.select(mid=members.member_id, via_member=members.person_id)
+        o = o.left_join(members, o.member_id == members.mid)
+        if contacts is not None:
+            contacts = contacts.select(cid=contacts.contact_id, via_contact=contacts.person_id)
+            o = o.left_join(contacts, o.contact_id == contacts.cid)
+            o = o.mutate(unit_id=o.via_member.fill_null(o.via_contact))
+        else:
+            o = o.mutate(unit_id=o.via_member)
+        o = o.filter(o.unit_id.notnull())
+    elif unit == "person":
         o = o.filter(o.member_id.notnull()).mutate(unit_id=o.member_id)
     else:  # the outcome's own account, else the account of its member
         o = o.left_join(_member_accounts(db), "member_id")
@@ -577,8 +592,10 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
                    unit: str = "person", currency: str | None = None) -> Journeys:
     """Journeys for attribution, aggregated into paths in the engine.
 
-    ``unit="person"``: for each conversion (an outcome of ``outcomes`` keyed by a member), that
-    member's touches within ``lookback_days`` before it, in time order (touches after it excluded).
+    ``unit="person"``: for each conversion (an outcome of ``outcomes`` keyed by a member, or by a
+    CRM contact resolved to a person), that person's touches on every platform within
+    ``lookback_days`` before it, in time order (touches after it excluded); without resolved
+    identities a person is a member.
     ``unit="account"``: the conversion is the account's (an outcome keyed by the account, or by
     one of its members), and its journey holds the touches of every member of the account, in
     time order — so the credit is split across the members' touches. Units that never converted

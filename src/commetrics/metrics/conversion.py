@@ -39,6 +39,9 @@ import pandas as pd
 
 from ..errors import InputError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
+from .people import contact_people as _contact_people
+from .people import member_people as _member_people
+from .people import resolved as _resolved
 
 if TYPE_CHECKING:
     from ibis.expr.types import BooleanValue, Table, TimestampValue, Value
@@ -130,54 +133,79 @@ def local_time(ts: TimestampValue, zone: str, start: datetime, end: datetime) ->
 
 
 def _members(db: Any) -> Table:
-    """One row per member id: first join, entry path and account at that join, staff flag."""
+    """One row per person: first join, entry path and account at that join, staff flag, and the
+    member record of the first join. A person's member records (several platforms) are one."""
     m = db.table("members")
-    return m.group_by("member_id").aggregate(
+    if _resolved(db):
+        m = m.join(_member_people(db), "member_id")
+    else:  # each member is a person: no join
+        m = m.mutate(person_id=m.member_id, person_account=ibis.null(str))
+    return m.group_by("person_id").aggregate(
         joined_at=m.joined_at.min(),
         entry_path=m.entry_path.argmin(m.joined_at),
-        account_id=m.account_id.argmin(m.joined_at),
+        account_id=m.account_id.argmin(m.joined_at).fill_null(m.person_account.max()),
+        member_id=m.member_id.argmin(m.joined_at),
         staff=m.is_staff.fill_null(False).any(),
     )
 
 
+def _activities(db: Any) -> Table:
+    """Activities keyed by ``person_id`` too (a person's touches on every platform)."""
+    a = db.table("activities")
+    if not _resolved(db):
+        return a.mutate(person_id=a.member_id)
+    return a.join(_member_people(db).select("member_id", "person_id"), "member_id")
+
+
 def _anchors(db: Any, spec: ConversionSpec) -> Table:
-    """``unit_id``, ``t0`` and the member attributes cohort keys need, staff removed."""
+    """``unit_id``, ``t0`` and the person attributes cohort keys need, staff removed."""
     members = _members(db)
     members = members.filter(~members.staff)
     if spec.anchor == "join":
         anchors = members.mutate(t0=members.joined_at)
     else:
-        a = db.table("activities")
+        a = _activities(db)
         if spec.anchor.startswith("program:"):
             hits = a.filter(a.program == spec.anchor.split(":", 1)[1])
         else:
             hits = a.filter(a.type == spec.anchor)
-        first = hits.group_by("member_id").aggregate(t0=hits.ts.min())
-        anchors = members.join(first, "member_id")
+        first = hits.group_by("person_id").aggregate(t0=hits.ts.min())
+        anchors = members.join(first, "person_id")
     if spec.unit == "account":
         anchors = anchors.filter(anchors.account_id.notnull())
         anchors = anchors.group_by(unit_id=anchors.account_id).aggregate(
             t0=anchors.t0.min(),
             entry_path=anchors.entry_path.argmin(anchors.t0),
             account_id=anchors.account_id.argmin(anchors.t0),
-            member_id=anchors.member_id.argmin(anchors.t0),
+            person_id=anchors.person_id.argmin(anchors.t0),
         )
     else:
-        anchors = anchors.mutate(unit_id=anchors.member_id)
-    return anchors.select("unit_id", "member_id", "account_id", "entry_path", "t0")
+        anchors = anchors.mutate(unit_id=anchors.person_id)
+    return anchors.select("unit_id", "person_id", "account_id", "entry_path", "t0")
 
 
 def _conversions(db: Any, spec: ConversionSpec) -> Table:
-    """The outcome events of the conversion, keyed by ``unit_id``."""
+    """The outcome events of the conversion, keyed by ``unit_id``: a person's outcomes whether the
+    CRM keyed them by contact or the platform by member."""
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes))
+    if _resolved(db):
+        keys = _member_people(db)
+        via_member = o.join(keys, o.member_id == keys.member_id)
+    else:
+        via_member = o.filter(o.member_id.notnull()).mutate(person_id=o.member_id)
     if spec.unit == "person":
-        o = o.filter(o.member_id.notnull())
-        return o.select(unit_id=o.member_id, ts=o.ts)
-    members = _members(db)
-    via_member = o.join(members, o.member_id == members.member_id).select(unit_id=members.account_id, ts=o.ts)
+        by_member = via_member.select(unit_id=via_member.person_id, ts=via_member.ts)
+        contacts = _contact_people(db)
+        if contacts is None:
+            return by_member
+        via_contact = o.join(contacts, o.contact_id == contacts.contact_id)
+        return by_member.union(via_contact.select(unit_id=via_contact.person_id, ts=via_contact.ts), distinct=False)
+    members = _members(db).select("person_id", person_account=_members(db).account_id)
+    events = via_member.select("person_id", "ts")
+    via_person = events.join(members, "person_id").select(unit_id=members.person_account, ts=events.ts)
     direct = o.filter(o.account_id.notnull()).select(unit_id=o.account_id, ts=o.ts)
-    both = direct.union(via_member, distinct=False)
+    both = direct.union(via_person, distinct=False)
     return both.filter(both.unit_id.notnull())
 
 
@@ -210,16 +238,16 @@ def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str) -> Table:
         segments = accounts.group_by("account_id").aggregate(segment=accounts.segment.argmax(accounts.load_id))
         anchors = anchors.left_join(segments, "account_id").drop("account_id_right")
         anchors = anchors.mutate(segment=anchors.segment.fill_null("unknown"))
-    activities = db.table("activities")
+    activities = _activities(db)
     if "first_activity" in spec.by:
-        act = anchors.select("unit_id", "member_id", "t0").join(activities, "member_id")
+        act = anchors.select("unit_id", "person_id", "t0").join(activities, "person_id")
         act = act.filter(act.ts >= act.t0)
         first = act.group_by("unit_id").aggregate(first_activity=act.type.argmin(act.ts))
         anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
         anchors = anchors.mutate(first_activity=anchors.first_activity.fill_null("none"))
     if "program" in spec.by:
         landmark = ibis.interval(days=spec.landmark_days)
-        act = anchors.select("unit_id", "member_id", "t0").join(activities, "member_id")
+        act = anchors.select("unit_id", "person_id", "t0").join(activities, "person_id")
         act = act.filter(act.program.notnull() & (act.ts >= act.t0) & (act.ts <= act.t0 + landmark))
         first = act.group_by("unit_id").aggregate(program=act.program.argmin(act.ts))
         anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
@@ -291,11 +319,23 @@ BASELINE_LABEL = "CRM contacts who never joined"
 
 
 def _never_joined(db: Any) -> Table:
+    """One row per person known only to the CRM: ``unit_id``, ``t0`` (their first contact's creation).
+
+    With resolved identities a person never joined when none of their records is a member (the
+    CRM's duplicate contacts of one person are one unit); without, a contact never joined when no
+    member has its e-mail address (compared in lower case)."""
     c = db.table("contacts")
+    c = c.filter(c.created_at.notnull())
+    if _resolved(db):
+        p = db.table("people")
+        joined = p.filter(p.member_id.notnull()).select("person_id").distinct()
+        keyed = c.join(_contact_people(db), "contact_id")
+        keyed = keyed.anti_join(joined, "person_id")
+        never = keyed.group_by(unit_id=keyed.person_id).aggregate(t0=keyed.created_at.min())
+        return never.mutate(start=never.t0)
     m = db.table("members")
     emails = m.filter(m.email.notnull()).select(email=m.email.lower()).distinct()
-    contacts = c.filter(c.created_at.notnull()).group_by("contact_id").aggregate(
-        t0=c.created_at.min(), email=c.email.lower().max())
+    contacts = c.group_by("contact_id").aggregate(t0=c.created_at.min(), email=c.email.lower().max())
     never = contacts.anti_join(emails, contacts.email == emails.email)
     return never.select(unit_id=never.contact_id, t0=never.t0, start=never.t0)
 
@@ -308,13 +348,20 @@ def has_never_joined_contacts(db: Any) -> bool:
 def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
     """The same counts for CRM contacts who never joined the community (the non-community baseline).
 
-    A contact never joined when no member has its e-mail address (compared in lower case); its
-    anchor is ``contacts.created_at`` and its conversions are outcomes keyed by ``contact_id``.
+    A person never joined when none of their resolved records is a member (without resolved
+    identities: when no member has the contact's e-mail address); the anchor is
+    ``contacts.created_at`` and the conversions are outcomes keyed by their ``contact_id``.
     """
     never = _never_joined(db)
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes) & o.contact_id.notnull())
-    base = _with_first_conversions(never, o.select(unit_id=o.contact_id, ts=o.ts), "start")
+    contacts = _contact_people(db)
+    if contacts is None:
+        events = o.select(unit_id=o.contact_id, ts=o.ts)
+    else:
+        keyed = o.join(contacts, o.contact_id == contacts.contact_id)
+        events = keyed.select(unit_id=keyed.person_id, ts=keyed.ts)
+    base = _with_first_conversions(never, events, "start")
     base = base.filter(base.start <= ibis.literal(as_of))
     result: pd.DataFrame = base.aggregate(**_window_columns(base, spec.windows, as_of)).execute()
     return result

@@ -89,7 +89,7 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
 
 #: Tables checked and found to hold no person identifiers (organisations, bookkeeping, pseudonyms).
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
-                                ERASURES_TABLE})
+                                ERASURES_TABLE, "identity_runs"})
 
 ERASURES_SQL = f"""
 create table if not exists {ERASURES_TABLE} (
@@ -171,7 +171,7 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     else:
         person.member_ids |= _values(con, "select member_id from members where member_id = ?", [text])
         person.contact_ids |= _values(con, "select contact_id from contacts where contact_id = ?", [text])
-    people = _exists(con, "people")
+    people, maps = _exists(con, "people"), _exists(con, "identity_maps")
     for _ in range(10):  # each round can only add identifiers; real clusters settle in two rounds
         before = sum(len(v) for v in person.by_kind().values())
         emails, members, contacts = sorted(person.emails), sorted(person.member_ids), sorted(person.contact_ids)
@@ -193,6 +193,13 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
                                       "(select unnest(?::varchar[]))", [contacts])
         person.handles |= _values(con, "select lower(ltrim(trim(handle), '@')) from members where member_id in "
                                        "(select unnest(?::varchar[])) and handle is not null", [members])
+        if maps:  # an export's map ties a member (or a handle) to one more address of theirs
+            person.emails |= _values(con, f"select {_email_key('email')} from identity_maps where member_id in "
+                                          "(select unnest(?::varchar[])) or lower(ltrim(trim(handle), '@')) in "
+                                          "(select unnest(?::varchar[]))", [members, sorted(person.handles)])
+            person.member_ids |= _values(con, f"select member_id from identity_maps where member_id is not null and "
+                                              f"{_email_key('email')} in (select unnest(?::varchar[]))",
+                                         [sorted(person.emails)])
         if sum(len(v) for v in person.by_kind().values()) == before:
             break
     return person

@@ -55,6 +55,7 @@ def build_report(
              "Intervals are 95% Wilson intervals; differences use Newcombe's hybrid score interval.",
              f"Groups of fewer than {k} people are not shown (privacy.min_cell_size), nor any cell that would let "
              "one be worked out from a total."]
+    notes.append(_identity_note(engine))
     for name in names:
         spec = engine.conversion_spec(name)
         if not _has_outcomes(engine, spec.outcomes):
@@ -80,6 +81,18 @@ def build_report(
                       timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
                       notes=notes, attribution=attribution, scores=_scores(engine, moment),
                       impact=_impact(engine, moment))
+
+
+def _identity_note(engine: Engine) -> str:
+    """What a person is in this report: resolved people, or members when identities were not resolved."""
+    stale = engine.identity_note()
+    people = engine.status(last_loads=0).people
+    if not people:
+        return stale or "Each community member counts as one person (no CRM contacts to resolve)."
+    resolved = (f"Members and CRM contacts are resolved into {people:,} people before any cohorting: a person's "
+                "member records on several platforms are one anchor, and outcomes keyed by their CRM contact count "
+                "for them.")
+    return f"{resolved} {stale}" if stale else resolved
 
 
 def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:

@@ -135,3 +135,48 @@ def render_conversion(spec: Any, as_of: Any, rates: pd.DataFrame, timing: pd.Dat
                       _days(t.km_quantile_days))
     console.print(times)
     return buffer.getvalue()
+
+
+def _link_evidence(link: dict[str, Any]) -> str:
+    detail = link.get("detail") or {}
+    if link["rule"] != "probabilistic":
+        return str(detail.get("evidence") or detail.get("decision") or "")
+    weights = {name: level for name, level in detail.items() if isinstance(level, dict) and "match_weight" in level}
+    levels = [f"{name}: {level['level']} ({level['match_weight']:+.1f})" for name, level in weights.items()]
+    if link.get("match_weight") is not None:  # what is left of the total is the prior: two records at random
+        prior = float(link["match_weight"]) - sum(float(level["match_weight"]) for level in weights.values())
+        levels.append(f"prior ({prior:+.1f}) = {float(link['match_weight']):+.1f}")
+    return "; ".join(levels)
+
+
+def render_identity(explained: dict[str, Any], width: int | None = None) -> str:
+    """``commetrics identity explain``: each person's records, then every link with its rule, or its
+    match probability and the match weight (bits) of each comparison."""
+    console, buffer = _console(width)
+    if not explained.get("people"):
+        ids = ", ".join(r["record_id"] for r in explained.get("records", []))
+        console.print(f"{explained['identifier']}: records {ids}, not resolved into a person yet.")
+    for person in explained.get("people", []):
+        account = (f"account {person['account_id']} (from the {person['account_rule']})"
+                   if person["account_id"] else "no account")
+        records = Table("record", "source", "e-mail", "name", "handle", "joined by",
+                        title=f"{person['person_id']}: {len(person['records'])} record(s), {account}",
+                        title_justify="left")
+        for r in person["records"]:
+            records.add_row(*(_number(r.get(k)) if r.get(k) is not None else "" for k in
+                              ("record_id", "source", "email", "name", "handle", "rule")))
+        console.print(records)
+        if person["links"]:
+            links = Table("records", "rule", "probability", "evidence (match weight in bits)", title="Links",
+                          title_justify="left")
+            for link in person["links"]:
+                p = link.get("match_probability")
+                links.add_row(f"{link['record_a']} – {link['record_b']}", link["rule"],
+                              "" if p is None else f"{p:.3f}", _link_evidence(link))
+            console.print(links)
+        for override in person["overrides"]:
+            console.print(f"Override: {override['record_a']} and {override['record_b']}: {override['decision']} "
+                          f"(decided {override['decided_at']}).")
+    if explained.get("note"):
+        console.print(explained["note"], soft_wrap=True)
+    return buffer.getvalue()

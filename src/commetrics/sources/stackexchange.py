@@ -528,4 +528,5 @@ def load(engine: Engine, dump_dir: Path, *, source: str = "stackexchange",
     """
     with tempfile.TemporaryDirectory(prefix="commetrics-stackexchange-") as scratch:
         converted = convert(Path(dump_dir), Path(scratch))
-        return [engine.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
+        with engine.batch():
+            return [engine.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
