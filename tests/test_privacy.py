@@ -143,6 +143,13 @@ def test_a_repeat_request_changes_nothing_and_a_reload_loads_none_of_the_person(
         assert reports["contacts"].rows_erased == 1  # the contact resolved by e-mail went too
         assert _person_rows(engine.store.con) == {}
         assert reports["members"].rows_loaded == 2
+        # A file in which the person appears only in a malformed row: that row is not kept either.
+        only_bad = write_csv(workspace.parent / "only-bad.csv", ["activity_id", "member_id", "ts", "type"], [
+            ["b1", "m-other-1", "2026-03-05", "post"], ["b2", MEMBER, "yesterday", "post"],
+            ["b3", "m-jane-70", "not a date", "post"]])
+        report = load(engine, "activities", only_bad, source="late")
+        assert (report.rows_loaded, report.rows_quarantined, report.rows_erased) == (1, 1, 1)
+        assert _person_rows(engine.store.con) == {}
 
 
 def test_restoring_an_old_backup_reapplies_the_erasure_on_open(workspace: Path) -> None:

@@ -847,6 +847,35 @@ def export_crm(
         typer.echo(f"  refused: {failure}")
 
 
+@export_app.command("pseudonymised")
+@handle_errors
+def export_pseudonymised(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write into.")] = Path("export"),
+    table: Annotated[list[str] | None, typer.Option(help="A table to export, repeatable (default: members, "
+                                                    "contacts, accounts, activities, outcomes, subscriptions, "
+                                                    "surveys, experiments, people).")] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export the tables with keyed pseudonyms instead of identifiers, no names, consenting people only.
+
+    Example: commetrics export pseudonymised --out share/ --format csv
+    """
+    with Engine(workspace, read_only=True) as engine:
+        manifest = engine.export_pseudonymised(out, tables=table or None,
+                                               file_format=file_format)  # type: ignore[arg-type]
+    if as_json:
+        _emit(manifest)
+        return
+    for name, written in manifest["tables"].items():
+        typer.echo(f"{name:14s} {written['rows']:>12,} rows  {out / written['file']}")
+    withheld = manifest["withheld_without_consent"]
+    typer.echo(f"Identifiers are pseudonyms under key {manifest['key_id']}; names and attributes are left out; "
+               f"{withheld['members']:,} members and {withheld['contacts']:,} contacts without consent are not "
+               f"exported. Manifest: {out / 'manifest.json'}")
+
+
 @app.command()
 @handle_errors
 def report(

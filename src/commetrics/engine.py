@@ -843,6 +843,16 @@ class Engine:
         if pending_compaction(self.store.con):
             self._reopen()
 
+    def export_pseudonymised(self, out: str | Path, *, tables: Sequence[str] | None = None,
+                             file_format: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
+        """Write the store's tables into the folder ``out`` with every person identifier replaced by
+        its keyed pseudonym (HMAC-SHA-256, workspace key), names and attributes left out, and only
+        members and contacts with consent; returns the manifest (also ``manifest.json``). See
+        :mod:`commetrics.privacy.export`."""
+        from .privacy.export import export_pseudonymised
+
+        return export_pseudonymised(self.store.con, self.keyring, Path(out), tables=tables, file_format=file_format)
+
     def forget(self, identifier: str) -> dict[str, Any]:
         """Erase one person — an e-mail, member id or contact id — from every table.
 

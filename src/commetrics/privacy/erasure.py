@@ -385,6 +385,12 @@ def _matching(keyring: Keyring, kind: str, values: Iterable[str], pseudonyms: se
     return found
 
 
+#: What separates the tokens of a raw record (the complement of what an identifier is made of, as in
+#: ``_condition``'s whole-token match).
+_TOKEN_SEPARATORS = "'[^A-Za-z0-9_.+@-]+'"
+_PERSON_ATTRIBUTE = {"member_id": "member_ids", "contact_id": "contact_ids", "email": "emails", "handle": "handles"}
+
+
 def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[str, set[str]],
                 tables: Sequence[PersonTable] = PERSON_TABLES, where: str = "true") -> Person:
     """The identifiers in ``tables`` (rows matching ``where``) whose pseudonyms are wanted."""
@@ -400,8 +406,7 @@ def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[s
                     continue
                 expression = _email_key(f'"{column}"') if k == "email" else f'"{column}"'
                 values = _values(con, f'select distinct {expression} from "{table.name}" where {restriction}')
-                getattr(person, {"member_id": "member_ids", "contact_id": "contact_ids", "email": "emails",
-                                 "handle": "handles"}[k]).update(_matching(keyring, k, values, wanted[k]))
+                getattr(person, _PERSON_ATTRIBUTE[k]).update(_matching(keyring, k, values, wanted[k]))
     return person
 
 
@@ -414,7 +419,14 @@ def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema
     # Only this load's rows can hold an erased person: every earlier load was checked the same way.
     this_load = f"load_id = {int(load_id)}"
     loaded = [t for t in PERSON_TABLES if t.name == table.name]
-    person = _persons_in(con, keyring, _ledger_pseudonyms(entries), loaded, where=this_load)
+    wanted = _ledger_pseudonyms(entries)
+    person = _persons_in(con, keyring, wanted, loaded, where=this_load)
+    # A person may appear only in this load's malformed rows: look at every token of those records.
+    tokens = _values(con, f"select distinct unnest(regexp_split_to_array(record, {_TOKEN_SEPARATORS})) "
+                          f"from {schema.QUARANTINE_TABLE} where {this_load}") - {""}
+    for kind, attribute in _PERSON_ATTRIBUTE.items():
+        if wanted.get(kind) and tokens:
+            getattr(person, attribute).update(_matching(keyring, kind, tokens, wanted[kind]))
     if person.empty:
         return 0
     removed = 0

@@ -110,13 +110,17 @@ class Keyring:
 
     # -- pseudonyms -------------------------------------------------------------------------------
 
-    def pseudonym(self, kind: str, value: str, key_id: str | None = None) -> str:
+    def pseudonym(self, kind: str, value: str, key_id: str | None = None, *, purpose: str = "") -> str:
         """``<key id>:<hex>`` — the keyed pseudonym of one identifier of ``kind`` (email, handle,
-        member_id, contact_id)."""
+        member_id, contact_id). ``purpose`` separates domains: an export's pseudonyms
+        (``purpose="export"``) never equal the erasure ledger's (no purpose), so holding both
+        links nothing."""
         chosen = key_id or self.active
-        message = f"{kind}:{normalise_identifier(kind, value)}".encode()
+        prefix = f"{purpose}|" if purpose else ""
+        message = f"{prefix}{kind}:{normalise_identifier(kind, value)}".encode()
         return f"{chosen}:{hmac.new(self.keys[chosen], message, hashlib.sha256).hexdigest()}"
 
-    def pseudonyms(self, kind: str, values: Iterable[str | None], key_id: str | None = None) -> list[str | None]:
+    def pseudonyms(self, kind: str, values: Iterable[str | None], key_id: str | None = None, *,
+                   purpose: str = "") -> list[str | None]:
         """:meth:`pseudonym` of each value (``None`` stays ``None``)."""
-        return [None if v is None else self.pseudonym(kind, v, key_id) for v in values]
+        return [None if v is None else self.pseudonym(kind, v, key_id, purpose=purpose) for v in values]
