@@ -37,8 +37,21 @@ def _engine(tmp_path: Path) -> Engine:
     return engine
 
 
+def _exported_members(engine: Engine) -> set[str]:
+    """The members a pseudonymised export holds, found back through their pseudonyms."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        engine.export_pseudonymised(out, tables=["members", "activities", "people"], file_format="csv")
+        shown = set()
+        for name in ("members", "activities", "people"):
+            shown |= set(pd.read_csv(Path(out) / f"{name}.csv")["member_id"].dropna())
+    return {m for m in CONSENT if engine.keyring.pseudonym("member_id", m, purpose="export") in shown}
+
+
 #: Every person-level output: name -> the member ids it shows.
 OUTPUTS: dict[str, Callable[[Engine], set[str]]] = {
+    "pseudonymised export": _exported_members,
     "member scores": lambda e: set(e.scores("members", as_of=NOW)["member_id"]),
     "CRM contacts": lambda e: set(e.crm_records(as_of=NOW)[0]["member_id"]),
     "feedback contributors": lambda e: set(e.feedback_contributors(as_of=NOW)["member_id"]),
@@ -54,6 +67,7 @@ def test_every_person_level_output_lists_only_members_with_consent(tmp_path: Pat
         assert everyone == set(CONSENT)
         for name, shown in OUTPUTS.items():
             assert shown(engine) <= {"m-yes"}, name
+        assert _exported_members(engine) == {"m-yes"}  # the export finds its pseudonyms back: not vacuous
         assert engine.scores("members", as_of=NOW).attrs["withheld_without_consent"] == 2
         # Aggregates may count everyone: the account's roll-up holds all three members.
         accounts = engine.scores("accounts", as_of=NOW)
