@@ -50,6 +50,7 @@ address, besides the changed-employer rows (by member id or by handle).
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -145,7 +146,10 @@ def _zipf(n: int, exponent: float) -> list[float]:
 
 
 def _ascii(text: str) -> str:
-    return text.translate(ACCENTS)
+    """Letters as people write them in an address: ``ACCENTS`` first (``ł`` → ``l``, ``ß`` → ``s``), then
+    any other accent dropped (``ń`` → ``n``, ``ę`` → ``e``), so every generated address is ASCII."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(ACCENTS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _slug(text: str) -> str:
@@ -474,7 +478,8 @@ def linkable_groups(data: IdentityData) -> pd.Series:
             where l.handle = r.handle
                 or (l.handle_key = r.email_local_key and not l.handle_from_name)
                 or (r.handle_key = l.email_local_key and not r.handle_from_name)
-                or (l.email_local_key = r.email_local_key and not l.email_local_from_name)
+                or (l.email_local_key = r.email_local_key and not l.email_local_from_name
+                    and not r.email_local_from_name)  -- a typo in one name must not make it evidence
                 or l.company = r.company
         )
 

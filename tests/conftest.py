@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -84,3 +87,18 @@ def load(engine: Engine, table: str, path: Path, **options: Any) -> LoadReport:
     assert_conserved(engine, report)
     assert_keys_unique(engine, table)
     return report
+
+
+def identity_data() -> ModuleType:
+    """``benchmarks/identity_data.py``, the seeded generator of identity records with known truth
+    that the identity benchmark uses."""
+    if "identity_data" in sys.modules:
+        return sys.modules["identity_data"]
+    path = Path(__file__).parents[1] / "benchmarks" / "identity_data.py"
+    spec = importlib.util.spec_from_file_location("identity_data", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["identity_data"] = module
+    spec.loader.exec_module(module)
+    return module

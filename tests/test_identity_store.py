@@ -3,8 +3,6 @@ overrides that survive re-runs and re-loads, explanations, staleness and erasure
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from commetrics import Config, Engine, InputError
 from commetrics.config import IdentitySettings
 from commetrics.errors import UnknownNameError
 
-from .conftest import write_csv
+from .conftest import identity_data, write_csv
 
 AS_OF = datetime(2025, 6, 30, tzinfo=UTC)
 
@@ -178,21 +176,10 @@ def test_explain_names_the_rule_of_every_link(tmp_path: Path) -> None:
     assert all("jane.doe@acme.io" in link["detail"]["evidence"] for link in person["links"])
 
 
-def _identity_data() -> object:
-    path = Path(__file__).parents[1] / "benchmarks" / "identity_data.py"
-    spec = importlib.util.spec_from_file_location("identity_data", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["identity_data"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_probabilistic_links_in_the_store_are_explained_by_match_weights(tmp_path: Path) -> None:
     """Generated members and contacts with known truth, loaded as files: resolution on load finds
     probabilistic links, each explained comparison by comparison, and keeps precision."""
-    data = _identity_data().generate(3_000, seed=11)  # type: ignore[attr-defined]
+    data = identity_data().generate(3_000, seed=11)
     records = data.records.merge(data.truth, on="record_id")
     domains = records.dropna(subset=["account_domain"]).drop_duplicates("account_domain")
     account_of = {d: f"A{i}" for i, d in enumerate(domains["account_domain"])}

@@ -3,15 +3,18 @@
 ``resolve(records)`` returns a :class:`Resolution`: which person each record belongs to, the
 links that made each person, and ``explain(record_id)``. It runs in four steps:
 
-1. **Normalise** every record in DuckDB (``rules.py``: e-mail, name, handle, company domain).
+1. **Normalise** every record in DuckDB (``rules.py``: e-mail, name, handle, company domain; a
+   record without a name takes the one its address spells, ``jane.doe@`` → ``jane doe``).
 2. **Deterministic links**: the same normalised e-mail address, or an explicit map row (member
    id or handle → address, from an export). Their connected components are computed with
    ``scipy.sparse.csgraph.connected_components``.
 3. **Probabilistic links** (Splink 5 on DuckDB) between records that step 2 left apart: names,
    e-mail local parts, handles and company domains, with term-frequency adjustments (two
-   "james smith" records are weaker evidence than two "ines kowalczyk"). Trained on the data
-   itself: the prior from deterministic rules, u by seeded random sampling, m by expectation
-   maximisation on two blocking rules. Pairs at or above ``threshold`` link.
+   "james smith" records are weaker evidence than two "ines kowalczyk"; a handle that nobody
+   else holds is strong evidence), and whether anyone else has the name at the company
+   (``Namesakes``). Trained on the data itself: the prior from deterministic rules, u by seeded
+   random sampling, m by expectation maximisation on two blocking rules. Pairs at or above
+   ``threshold`` link.
 4. **People**: the connected components of all links (deterministic, probabilistic, and
    ``link`` overrides, which win over everything), then three constraints, enforced only in the
    components that break one:
@@ -36,7 +39,9 @@ them sorts first, and when two people merge, the merged person keeps the smaller
 The comparisons guard against two false merges (see ``_comparisons``): the same name at another
 company with another e-mail local part is a different person unless a handle agrees (someone
 who changed employer needs an explicit map, or a record that bridges the two), and two contacts
-with different addresses at the same company are colleagues, however alike their names.
+with different addresses at the same company are colleagues, however alike their names. A
+third record with that name at that company (a personal address and the account) links to
+neither: ``namesake`` evidence, and the constraints above.
 
 Splink's ``cluster_pairwise_predictions_at_threshold`` is not used: the clusters must combine the
 deterministic links, the predictions and the overrides, and honour the constraints above, so
@@ -471,7 +476,16 @@ def _override_links(overrides: pd.DataFrame) -> pd.DataFrame:
 # --- probabilistic links ------------------------------------------------------------------------
 
 
-def _comparisons() -> list[Any]:
+#: Two names at most one edit (or one swap of neighbours) apart. DuckDB's ``damerau_levenshtein``
+#: is slow (about 5 µs a pair, most of the model's run time), so the cheap bounds go first, in a
+#: CASE (which, unlike AND, evaluates a branch only where the earlier ones failed): one edit changes
+#: the length by at most one, and one swap is two Levenshtein edits.
+ONE_EDIT_APART = ("(case when abs(length(name_l) - length(name_r)) > 1 then false "
+                  "when levenshtein(name_l, name_r) > 2 then false "
+                  "else damerau_levenshtein(name_l, name_r) <= 1 end)")
+
+
+def _comparisons(namesakes: Namesakes | None = None) -> list[Any]:
     """The Splink comparisons, most specific level first.
 
     * ``name``: exact; the same name once nicknames are resolved (``bob smith`` / ``robert
@@ -488,6 +502,14 @@ def _comparisons() -> list[Any]:
       0); a handle made from the name (weight 0); else.
     * ``company``: the same company domain (the CRM account's, else a work address's; term-
       frequency adjusted); else.
+    * ``namesake``, for two records with one name (or a typo, a nickname apart) at one company:
+      the records with the name there hold at most one work address there (the name is one
+      person's: about +3 bits on the benchmark); they hold two or more (namesake colleagues: about
+      -5 bits); else (weight 0). Fixed m and u, estimated from the records (``Namesakes``).
+
+    Handles and local parts are term-frequency adjusted by how many *other* people hold them
+    (``value_frequency_sql``): Splink's own frequency of a handle that only one person's two
+    records hold is 2 / records, as weak as a common name.
 
     The same name at another company with another local part collects at most the name's capped
     weight (``NAME_FREQUENCY_FLOOR``) minus the "two work domains" and company penalties, below
@@ -507,7 +529,7 @@ def _comparisons() -> list[Any]:
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name").configure(**frequency),
             cll.CustomLevel("name_key_l = name_key_r", "nickname").configure(**frequency),
-            cll.DamerauLevenshteinLevel("name", 1).configure(**frequency),
+            cll.CustomLevel(ONE_EDIT_APART, "Damerau-Levenshtein distance of name <= 1").configure(**frequency),
             cll.CustomLevel("given_name_l = given_name_r and jaro_winkler_similarity(last_name_l, last_name_r) >= 0.92",
                             "same given name, surname Jaro-Winkler >= 0.92").configure(**frequency),
             cll.CustomLevel("last_name_l = last_name_r", "same surname"),
@@ -558,7 +580,51 @@ def _comparisons() -> list[Any]:
             cll.ElseLevel(),
         ],
     )
-    return [name, email, handle, company]
+    # The same name at the same company: is anyone else there called that? The name and company
+    # comparisons count how often each occurs (as if independent); this one adds what the records
+    # say about the name *at that company* (see ``Namesakes``).
+    namesakes = namesakes or Namesakes()
+    agree = (f"company_l = company_r and (name_key_l = name_key_r or {ONE_EDIT_APART} "
+             "or (given_name_l = given_name_r and jaro_winkler_similarity(last_name_l, last_name_r) >= 0.92))")
+    alone = ("name_company_works_l <= 1 and name_company_works_r <= 1 "
+             "and (name_company_work_l is null or name_company_work_r is null "
+             "or name_company_work_l = name_company_work_r)")
+    namesake = cl.CustomComparison(
+        output_column_name="namesake",
+        comparison_levels=[
+            cll.CustomLevel(f"{agree} and {alone}", "the name at the company is one person's"
+                            ).configure(m_probability=namesakes.m_alone, u_probability=namesakes.u_alone,
+                                        fix_m_probability=True, fix_u_probability=True),
+            cll.CustomLevel(agree, "namesake colleagues: two work addresses with the name at the company"
+                            ).configure(m_probability=1 - namesakes.m_alone, u_probability=1 - namesakes.u_alone,
+                                        fix_m_probability=True, fix_u_probability=True),
+            cll.ElseLevel().configure(**NEUTRAL, label_for_charts="not the same name at the same company"),
+        ],
+    )
+    return [name, email, handle, company, namesake]
+
+
+@dataclass(frozen=True)
+class Namesakes:
+    """How likely the records show one person with a name at a company, for the same and for two people.
+
+    A person at a company usually shows up with their work address there. So when the records
+    with a name at a company (``name_company_works``) hold at most one work address there, the
+    name is one person's, unless a namesake colleague is known only by a personal address. When
+    they hold two, there are namesake colleagues (``jsmith@`` and ``jsmith2@``).
+
+    * ``m_alone``: for the records of one person, the share of names at companies that no namesake
+      with another work address shares: 1 - the share of (name, company) with a work address
+      that have two or more;
+    * ``u_alone``: for two different people with one name at one company, the chance that at
+      most one shows a work address: 1 - (1 - q)², where q is the share of (name, company) with
+      no work address at all (an upper bound: a typo in one record's name also makes one).
+
+    Both are estimated from the records (``_namesakes``); the defaults are typical values.
+    """
+
+    m_alone: float = 0.98
+    u_alone: float = 0.1
 
 
 #: Pairs scored by the model: each rule is an equi-join on a capped blocking key, and skips pairs
@@ -567,14 +633,14 @@ BLOCKING_KEYS = ("block_local", "block_name", "block_last_company", "block_given
                  "block_handle")
 
 
-def _settings() -> Any:
+def _settings(namesakes: Namesakes | None = None) -> Any:
     from splink import SettingsCreator
     from splink.blocking_rule_library import CustomRule
 
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
-        comparisons=_comparisons(),
+        comparisons=_comparisons(namesakes),
         blocking_rules_to_generate_predictions=[
             CustomRule(f"l.{key} = r.{key} and l.det_cluster <> r.det_cluster") for key in BLOCKING_KEYS],
         retain_matching_columns=True,  # the gamma columns, for explain()
@@ -583,13 +649,33 @@ def _settings() -> Any:
     )
 
 
+#: Bounds of the estimated share of (name, company) without a work address, and of those with two
+#: or more: with none (a few records, or all with work addresses) a level would become a certainty.
+NAMESAKE_SHARE_BOUNDS = (0.01, 0.5)
+
+
+def _namesakes(cur: duckdb.DuckDBPyConnection, table: str) -> Namesakes:
+    """``Namesakes`` estimated from the (name, company) pairs of ``table`` (see there)."""
+    none, several = cur.sql(f"""
+        select
+            avg((name_company_works = 0)::double),
+            avg((name_company_works >= 2)::double) filter (where name_company_works >= 1)
+        from (select distinct name_key, company, name_company_works from {table} where name_company_works is not null)
+    """).fetchall()[0]
+    low, high = NAMESAKE_SHARE_BOUNDS
+    q = min(max(float(none if none is not None else high), low), high)  # no (name, company): say little
+    crowded = min(max(float(several if several is not None else low), low), high)  # no work address: no namesakes
+    return Namesakes(m_alone=1 - crowded, u_alone=1 - (1 - q) ** 2)
+
+
 def _train(linker: Linker, db_api: DuckDBAPI, table: str, records: int) -> None:
     """Estimate the model from the records themselves (no labels).
 
     * the prior: pairs that near-certain rules find (the same address; the same name and handle;
       the same name and company with addresses at different domains), taken as 80 % of all
       true pairs;
-    * the name frequencies (``name_frequency_sql``), floored relative to that prior;
+    * the name frequencies (``name_frequency_sql``), and the frequencies of handles and e-mail
+      local parts among other people (``value_frequency_sql``), all floored relative to that prior;
     * u: a seeded random sample of up to a million pairs;
     * m: expectation maximisation on the pairs sharing an e-mail local part (for the name, handle
       and company comparisons), then on those sharing a name (for e-mail, handle and company).
@@ -603,10 +689,14 @@ def _train(linker: Linker, db_api: DuckDBAPI, table: str, records: int) -> None:
         recall=0.8,
     )
     prior = float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
-    db_api.duckdb_con.execute(f"create table {table}_name_frequency as "
-                              f"{name_frequency_sql(table, floor=NAME_FREQUENCY_FLOOR * prior)}")
-    frequencies = db_api.register(f"{table}_name_frequency")
-    linker.table_management.register_term_frequency_lookup(frequencies, "name_key")
+    floor = NAME_FREQUENCY_FLOOR * prior
+    lookups = {"name_key": name_frequency_sql(table, floor=floor),
+               "handle": value_frequency_sql(table, "handle", floor=floor),
+               "email_local_key": value_frequency_sql(table, "email_local_key", floor=floor)}
+    for column, sql in lookups.items():
+        db_api.duckdb_con.execute(f"create table {table}_{column}_frequency as {sql}")
+        frequencies = db_api.register(f"{table}_{column}_frequency")
+        linker.table_management.register_term_frequency_lookup(frequencies, column)
     training.estimate_u_using_random_sampling(max_pairs=min(1e6, max(1e5, records * 10.0)), seed=SEED)
     for rule in ("l.email_local_key = r.email_local_key", "l.name = r.name"):
         try:
@@ -614,6 +704,36 @@ def _train(linker: Linker, db_api: DuckDBAPI, table: str, records: int) -> None:
         except EMTrainingException as error:
             msg = f"no record pairs to train on where {rule.replace('l.', '').replace(' = r.', ' = ')}"
             raise _UntrainableError(msg) from error
+
+
+def value_frequency_sql(table: str, column: str, *, floor: float) -> str:
+    """One row per value of ``column`` (a handle, a local part): ``tf_<column>``, its frequency among *other* people.
+
+    Splink's own term frequency counts the records being compared: a handle such as
+    ``tigerraven42`` that only one person's two records hold gets the frequency 2 / records, about
+    as weak as a common name, although nobody else uses it. Here a value's frequency is the
+    number of *other* holders (the two being compared left out) over the records that have one.
+    A holder is a deterministic component (``det_cluster``: records already joined by address or
+    map are one person), so three records of one person sharing an address count once. A value
+    that no other holder has gets ``floor``, as the rarest names do: it is rare but not
+    impossible, and alone it is worth a bounded number of bits (``NAME_FREQUENCY_FLOOR``).
+    """
+    return f"""
+with holders as (
+    select
+        {column},
+        count(distinct det_cluster) as holders,
+        sum(count(*)) over () as records
+    from {table}
+    where {column} is not null
+    group by {column}
+)
+
+select
+    {column},
+    greatest((holders - 2) / records, {float(floor)!r}) as tf_{column}
+from holders
+"""
 
 
 def name_frequency_sql(table: str, *, floor: float) -> str:
@@ -726,7 +846,7 @@ def _predict(cur: duckdb.DuckDBPyConnection, clusters: np.ndarray,
     db_api = DuckDBAPI(cur)
     try:
         frame = db_api.register(table)
-        linker = Linker(frame, _settings(), log_level=None)
+        linker = Linker(frame, _settings(_namesakes(cur, table)), log_level=None)
         records = int(cur.sql(f"select count(*) from {table}").fetchall()[0][0])
         _train(linker, db_api, table, records)
         predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")

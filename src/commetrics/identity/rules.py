@@ -27,6 +27,9 @@ The rules:
   (``yahoo.*`` matches ``yahoo.com`` and ``yahoo.co.uk``, not ``yahoo.acme.com``). A free-mail
   domain says nothing about a person's employer.
 
+A record without a name takes the one its e-mail local part spells (``normalised_records_sql``):
+``jane.doe2@acme.com`` → ``jane doe`` when other records carry the given name.
+
 The deterministic links (``deterministic_edges_sql``):
 
 * ``email``: two records with the same normalised e-mail address are the same person;
@@ -277,6 +280,10 @@ def nickname_sql(first_name: str) -> str:
 
 # --- the records as linkage sees them -----------------------------------------------------------
 
+#: An e-mail local part that spells a name: two words of letters joined by ``.``, ``_`` or ``-``,
+#: maybe digits after (``jane.doe``, ``jane_doe2``); not ``jdoe`` or ``jane``.
+_NAME_LOCAL_PART = r"^([a-z]{2,})[._-]([a-z]{2,})[0-9]*$"
+
 
 def from_name_sql(key: str) -> str:
     """A DuckDB expression: whether ``key`` (letters and digits) is made from the record's own name.
@@ -305,6 +312,12 @@ def normalised_records_sql(table: str, *, max_block_size: int) -> str:
     Binds ``$free_mail`` (``free_mail_pattern``). Blocking keys (``block_*``) are null where more
     than ``max_block_size`` records share a value: such a value (``info``, a very common name)
     would give too many pairs to score and says little about one person.
+
+    A record without a name takes the name its address spells (``jane.doe2@`` → ``jane doe``;
+    ``janedoe@gmail.com`` → ``jane doe`` when records carry the given name ``jane`` and the
+    surname ``doe`` and the address reads no other way). ``name_company_works`` counts the
+    distinct work addresses (at the company's own domain) among the records with the same name
+    and company, and ``name_company_work`` is that address when there is exactly one.
     """
     return f"""
 with cleaned as (
@@ -316,6 +329,79 @@ with cleaned as (
         {handle_sql('handle')} as handle,
         {domain_sql('account_domain')} as account_domain
     from {table}
+),
+
+given_names as (
+    select split_part(name, ' ', 1) as given
+    from cleaned
+    where contains(name, ' ')
+    group by all
+    having count(*) >= 2
+),
+
+surnames as (
+    select distinct regexp_extract(name, '(\\S+)$', 1) as last
+    from cleaned
+    where contains(name, ' ')
+),
+
+nameless as (
+    select
+        record_id,
+        split_part(email, '@', 1) as local_part
+    from cleaned
+    where name is null and email is not null
+),
+
+spellings as (
+    -- ``jane.doe2``: two words joined by ``.``, ``_`` or ``-``
+    select
+        record_id,
+        words.given,
+        words.last,
+        true as separated
+    from (
+        select
+            record_id,
+            regexp_extract(local_part, {_sql_text(_NAME_LOCAL_PART)}, ['given', 'last']) as words
+        from nameless
+    )
+    where words.given <> ''
+    union all
+    -- ``janedoe2`` (gmail drops the dots): every split into two words of two letters or more
+    select
+        record_id,
+        left(letters, i) as given,
+        substr(letters, i + 1) as last,
+        false as separated
+    from (select record_id, regexp_extract(local_part, '^([a-z]+)[0-9]*$', 1) as letters from nameless)
+    cross join range(2, 40) as r(i)
+    where i <= length(letters) - 2
+),
+
+spelled as (
+    -- A record without a name whose address spells one gets that name: all the name there is.
+    -- The first word must be a given name that two or more records carry (``sales.team@`` stays
+    -- nameless); without a separator the second must be a surname that records carry, and the
+    -- address must read one way only (``annasmith``: anna smith, not ann asmith).
+    select
+        s.record_id,
+        any_value(s.given || ' ' || s.last) as spelled_name
+    from spellings as s
+    join given_names as g
+        on g.given = s.given
+    left join surnames as l
+        on l.last = s.last
+    where s.separated or l.last is not null
+    group by s.record_id
+    having count(*) = 1
+),
+
+named as (
+    select
+        c.* replace (coalesce(c.name, s.spelled_name) as name)
+    from cleaned as c
+    left join spelled as s using (record_id)
 ),
 
 parts as (
@@ -330,7 +416,7 @@ parts as (
         case when contains(name, ' ') then regexp_extract(name, '(\\S+)$', 1) end as last_name,
         handle,
         account_domain
-    from cleaned
+    from named
 ),
 
 keyed as (
@@ -355,7 +441,16 @@ derived as (
     select
         *,
         {from_name_sql('email_local_key')} as email_local_from_name,
-        {from_name_sql('handle_key')} as handle_from_name
+        {from_name_sql('handle_key')} as handle_from_name,
+        -- the work addresses (at the company's own domain) of the records with this name at this
+        -- company: none or one can be one person; two are namesake colleagues (the ``namesake``
+        -- comparison of ``linkage``)
+        case when name_key is not null and company is not null then count(distinct
+            case when email_domain = company and not email_is_free then email end
+        ) over (partition by name_key, company) end as name_company_works,
+        case when name_key is not null and company is not null then max(
+            case when email_domain = company and not email_is_free then email end
+        ) over (partition by name_key, company) end as name_company_work
     from companied
 )
 
@@ -377,6 +472,8 @@ select
     email_local_from_name,
     handle_from_name,
     company,
+    name_company_works,
+    case when name_company_works = 1 then name_company_work end as name_company_work,
     case when count(*) over (partition by email_local_key) <= {int(max_block_size)}
         then email_local_key end as block_local,
     case when count(*) over (partition by name) <= {int(max_block_size)}
