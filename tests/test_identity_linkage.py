@@ -438,3 +438,25 @@ def test_overrides_win_over_the_model(
     unchanged = first.people[~first.people["record_id"].isin(["m:G8", "c:G9", "c:G1", "c:G2"])]
     before = resolution.people.set_index("record_id").loc[unchanged["record_id"], "person_id"]
     assert (unchanged["person_id"].to_numpy() == before.to_numpy()).all()
+
+
+def test_expectation_maximisation_samples_pairs_of_common_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value shared by many records makes too many pairs to train on: EM takes a fixed hashed sample
+    (memory stays bounded), the same on every run, and the model still links what it should."""
+    con = duckdb.connect()
+    con.execute("create table t as select 'r' || i as record_id, 'james smith' as name, "
+                "case when i % 2 = 0 then 'js' end as email_local_key from range(2000) as r(i)")
+    assert linkage._pair_sample(con, "t", "name") == " and hash(l.record_id || '|' || r.record_id) % 2 = 0"
+    assert linkage._pair_sample(con, "t", "email_local_key") == ""  # 1000 records: 499,500 pairs
+    generated = identity_data.generate(2_500, seed=3)
+    full = resolve(generated.records, maps=generated.maps)
+    monkeypatch.setattr(linkage, "EM_MAX_PAIRS", 200)
+    sampled = resolve(generated.records, maps=generated.maps)
+    assert sampled.people.equals(resolve(generated.records, maps=generated.maps).people)  # repeatable
+    truth = generated.truth.set_index("record_id")["true_person"]
+    for resolution in (full, sampled):
+        people = resolution.people.set_index("record_id")["person_id"]
+        pairs = people.reset_index().merge(people.reset_index(), on="person_id").query("record_id_x < record_id_y")
+        same = truth[pairs["record_id_x"]].to_numpy() == truth[pairs["record_id_y"]].to_numpy()
+        assert len(pairs) > 300
+        assert same.mean() >= 0.97

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -83,6 +84,8 @@ SOURCES = ("member", "contact")
 MIN_RECORDS_FOR_PROBABILISTIC = 500
 #: A blocking key shared by more records than this does not block (too many pairs, little evidence).
 MAX_BLOCK_SIZE = 200
+#: At most about this many record pairs per expectation-maximisation rule (a hashed sample beyond).
+EM_MAX_PAIRS = 1_000_000
 #: Fixed m probability of the email level "another local part at the same work domain". The data
 #: rarely shows this level among matches (EM often cannot observe it), and it depends on the company
 #: level (same domain, same company): a small fixed m makes it cancel the company evidence, so that
@@ -698,12 +701,28 @@ def _train(linker: Linker, db_api: DuckDBAPI, table: str, records: int) -> None:
         frequencies = db_api.register(f"{table}_{column}_frequency")
         linker.table_management.register_term_frequency_lookup(frequencies, column)
     training.estimate_u_using_random_sampling(max_pairs=min(1e6, max(1e5, records * 10.0)), seed=SEED)
-    for rule in ("l.email_local_key = r.email_local_key", "l.name = r.name"):
+    for key in ("email_local_key", "name"):
+        rule = f"l.{key} = r.{key}" + _pair_sample(db_api.duckdb_con, table, key)
         try:
             training.estimate_parameters_using_expectation_maximisation(rule, estimate_without_term_frequencies=True)
         except EMTrainingException as error:
             msg = f"no record pairs to train on where {rule.replace('l.', '').replace(' = r.', ' = ')}"
             raise _UntrainableError(msg) from error
+
+
+def _pair_sample(con: duckdb.DuckDBPyConnection, table: str, key: str) -> str:
+    """A filter that keeps about ``EM_MAX_PAIRS`` of the pairs sharing ``key`` ("" when there are fewer).
+
+    EM needs a sample of pairs, not all of them: a common value shared by thousands of records
+    would otherwise make hundreds of millions of pairs, and memory grows with them. The sample is
+    a fixed hash of the two record ids, so runs repeat exactly.
+    """
+    pairs = con.execute(f"select coalesce(sum(n * (n - 1) / 2), 0) from (select count(*) as n from {table} "
+                        f"where {key} is not null group by {key})").fetchall()[0][0]
+    if pairs <= EM_MAX_PAIRS:
+        return ""
+    every = math.ceil(float(pairs) / EM_MAX_PAIRS)
+    return f" and hash(l.record_id || '|' || r.record_id) % {every} = 0"
 
 
 def value_frequency_sql(table: str, column: str, *, floor: float) -> str:
