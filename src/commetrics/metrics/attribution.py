@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from . import fetch
-from .people import contact_people, member_people, resolved
+from .people import Identities, identities
 
 __all__ = [
     "GRAINS",
@@ -517,16 +517,16 @@ class Journeys:
     units_without_touch: int = 0  # distinct units with at least one conversion that had no touch
 
 
-def _touchpoints(db: Any, grain: str, unit: str) -> Any:
+def _touchpoints(db: Any, grain: str, unit: str, ids: Identities | None) -> Any:
     """``unit_id``, ``ts``, ``cls``: one row per touch; a tagged activity is one touch per tag."""
     a = db.table("activities")
     cls = a.tags.unnest() if grain == "tag" else a[grain]
     a = a.select("member_id", "ts", cls=cls)
     a = a.filter(a.cls.notnull() & (a.cls.strip() != ""))
     if unit == "person":
-        if not resolved(db):
+        if ids is None:
             return a.select(unit_id=a.member_id, ts=a.ts, cls=a.cls)
-        keyed = a.join(member_people(db), "member_id")  # a person's touches on every platform
+        keyed = a.join(ids.members, "member_id")  # a person's touches on every platform
         return keyed.select(unit_id=keyed.person_id, ts=keyed.ts, cls=keyed.cls)
     accounts = _member_accounts(db)
     joined = a.join(accounts, "member_id")
@@ -549,7 +549,8 @@ def outcome_currencies(db: Any, outcomes: Sequence[str], as_of: datetime) -> lis
     return sorted(str(c) for c in o.select(c=o.currency.upper().fill_null("(none)")).distinct().execute()["c"])
 
 
-def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, as_of: datetime, currency: str | None) -> Any:
+def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, as_of: datetime, currency: str | None,
+                       ids: Identities | None) -> Any:
     """``journey``, ``unit_id``, ``cts``, ``value``: one row per outcome event of ``outcomes``.
 
     Values in several currencies cannot be added: then ``currency`` must pick one (outcomes with no
@@ -567,16 +568,11 @@ def _conversion_events(db: Any, outcomes: Sequence[str], unit: str, as_of: datet
             raise InputError(f"The {', '.join(outcomes)} outcomes carry values in {len(found)} currencies "
                              f"({', '.join(found)}), which cannot be added up. Attribute one at a time with "
                              f"--currency {found[0] if found[0] != '(none)' else found[-1]} (currency= in Python).")
-    if unit == "person" and resolved(db):  # the person's, whether keyed by their member or their contact
-        members, contacts = member_people(db), contact_people(db)
-        members = members.select(mid=members.member_id, via_member=members.person_id)
-        o = o.left_join(members, o.member_id == members.mid)
-        if contacts is not None:
-            contacts = contacts.select(cid=contacts.contact_id, via_contact=contacts.person_id)
-            o = o.left_join(contacts, o.contact_id == contacts.cid)
-            o = o.mutate(unit_id=o.via_member.fill_null(o.via_contact))
-        else:
-            o = o.mutate(unit_id=o.via_member)
+    if unit == "person" and ids is not None:  # the person's, whether keyed by their member or their contact
+        members = ids.members.select(mid=ids.members.member_id, via_member=ids.members.person_id)
+        contacts = ids.contacts.select(cid=ids.contacts.contact_id, via_contact=ids.contacts.person_id)
+        o = o.left_join(members, o.member_id == members.mid).left_join(contacts, o.contact_id == contacts.cid)
+        o = o.mutate(unit_id=o.via_member.fill_null(o.via_contact))
         o = o.filter(o.unit_id.notnull())
     elif unit == "person":
         o = o.filter(o.member_id.notnull()).mutate(unit_id=o.member_id)
@@ -612,9 +608,10 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
         raise InputError(f"The lookback must be a positive number of days, not {lookback_days}.")
     moment = ibis.literal(as_of)
     lookback = ibis.interval(days=lookback_days)
-    a = _touchpoints(db, grain, unit)
+    ids = identities(db)  # looked up once for the touches and the conversions
+    a = _touchpoints(db, grain, unit, ids)
     a = a.filter(a.ts <= moment)
-    o = _conversion_events(db, outcomes, unit, as_of, currency)
+    o = _conversion_events(db, outcomes, unit, as_of, currency, ids)
     touched = o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
     touches = touched.select(
         journey=touched.journey, cls=touched.cls, value=touched.value,

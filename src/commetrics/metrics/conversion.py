@@ -39,9 +39,7 @@ import pandas as pd
 
 from ..errors import InputError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
-from .people import contact_people as _contact_people
-from .people import member_people as _member_people
-from .people import resolved as _resolved
+from .people import Identities, identities
 
 if TYPE_CHECKING:
     from ibis.expr.types import BooleanValue, Table, TimestampValue, Value
@@ -132,12 +130,12 @@ def local_time(ts: TimestampValue, zone: str, start: datetime, end: datetime) ->
 # -- anchors --------------------------------------------------------------------------------------
 
 
-def _members(db: Any) -> Table:
+def _members(db: Any, ids: Identities | None) -> Table:
     """One row per person: first join, entry path and account at that join, staff flag, and the
     member record of the first join. A person's member records (several platforms) are one."""
     m = db.table("members")
-    if _resolved(db):
-        m = m.join(_member_people(db), "member_id")
+    if ids is not None:
+        m = m.join(ids.members, "member_id")
     else:  # each member is a person: no join
         m = m.mutate(person_id=m.member_id, person_account=ibis.null(str))
     return m.group_by("person_id").aggregate(
@@ -149,22 +147,22 @@ def _members(db: Any) -> Table:
     )
 
 
-def _activities(db: Any) -> Table:
+def _activities(db: Any, ids: Identities | None) -> Table:
     """Activities keyed by ``person_id`` too (a person's touches on every platform)."""
     a = db.table("activities")
-    if not _resolved(db):
+    if ids is None:
         return a.mutate(person_id=a.member_id)
-    return a.join(_member_people(db).select("member_id", "person_id"), "member_id")
+    return a.join(ids.members.select("member_id", "person_id"), "member_id")
 
 
-def _anchors(db: Any, spec: ConversionSpec) -> Table:
+def _anchors(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table:
     """``unit_id``, ``t0`` and the person attributes cohort keys need, staff removed."""
-    members = _members(db)
+    members = _members(db, ids)
     members = members.filter(~members.staff)
     if spec.anchor == "join":
         anchors = members.mutate(t0=members.joined_at)
     else:
-        a = _activities(db)
+        a = _activities(db, ids)
         if spec.anchor.startswith("program:"):
             hits = a.filter(a.program == spec.anchor.split(":", 1)[1])
         else:
@@ -184,24 +182,23 @@ def _anchors(db: Any, spec: ConversionSpec) -> Table:
     return anchors.select("unit_id", "person_id", "account_id", "entry_path", "t0")
 
 
-def _conversions(db: Any, spec: ConversionSpec) -> Table:
+def _conversions(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table:
     """The outcome events of the conversion, keyed by ``unit_id``: a person's outcomes whether the
     CRM keyed them by contact or the platform by member."""
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes))
-    if _resolved(db):
-        keys = _member_people(db)
-        via_member = o.join(keys, o.member_id == keys.member_id)
+    if ids is not None:
+        via_member = o.join(ids.members, o.member_id == ids.members.member_id)
     else:
         via_member = o.filter(o.member_id.notnull()).mutate(person_id=o.member_id)
     if spec.unit == "person":
         by_member = via_member.select(unit_id=via_member.person_id, ts=via_member.ts)
-        contacts = _contact_people(db)
-        if contacts is None:
+        if ids is None:
             return by_member
-        via_contact = o.join(contacts, o.contact_id == contacts.contact_id)
+        via_contact = o.join(ids.contacts, o.contact_id == ids.contacts.contact_id)
         return by_member.union(via_contact.select(unit_id=via_contact.person_id, ts=via_contact.ts), distinct=False)
-    members = _members(db).select("person_id", person_account=_members(db).account_id)
+    people = _members(db, ids)
+    members = people.select("person_id", person_account=people.account_id)
     events = via_member.select("person_id", "ts")
     via_person = events.join(members, "person_id").select(unit_id=members.person_account, ts=events.ts)
     direct = o.filter(o.account_id.notnull()).select(unit_id=o.account_id, ts=o.ts)
@@ -220,7 +217,7 @@ def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> T
     )
 
 
-def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str) -> Table:
+def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, ids: Identities | None) -> Table:
     """Add the cohort key columns that ``spec.by`` asks for, and ``start`` (anchor or landmark)."""
     keys: dict[str, Value] = {}
     if "join_month" in spec.by or "join_week" in spec.by:
@@ -238,7 +235,7 @@ def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str) -> Table:
         segments = accounts.group_by("account_id").aggregate(segment=accounts.segment.argmax(accounts.load_id))
         anchors = anchors.left_join(segments, "account_id").drop("account_id_right")
         anchors = anchors.mutate(segment=anchors.segment.fill_null("unknown"))
-    activities = _activities(db)
+    activities = _activities(db, ids)
     if "first_activity" in spec.by:
         act = anchors.select("unit_id", "person_id", "t0").join(activities, "person_id")
         act = act.filter(act.ts >= act.t0)
@@ -287,8 +284,9 @@ def _span(db: Any) -> tuple[datetime, datetime]:
 
 def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
     """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
-    anchors = _cohorts(db, _anchors(db, spec), spec, zone)
-    base = _with_first_conversions(anchors, _conversions(db, spec), "start")
+    ids = identities(db)  # looked up once: every part below keys people the same way
+    anchors = _cohorts(db, _anchors(db, spec, ids), spec, zone, ids)
+    base = _with_first_conversions(anchors, _conversions(db, spec, ids), "start")
     return base.filter(base.start <= ibis.literal(as_of))
 
 
@@ -318,7 +316,7 @@ def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str)
 BASELINE_LABEL = "CRM contacts who never joined"
 
 
-def _never_joined(db: Any) -> Table:
+def _never_joined(db: Any, ids: Identities | None) -> Table:
     """One row per person known only to the CRM: ``unit_id``, ``t0`` (their first contact's creation).
 
     With resolved identities a person never joined when none of their records is a member (the
@@ -326,10 +324,10 @@ def _never_joined(db: Any) -> Table:
     member has its e-mail address (compared in lower case)."""
     c = db.table("contacts")
     c = c.filter(c.created_at.notnull())
-    if _resolved(db):
-        p = db.table("people")
+    if ids is not None:
+        p = ids.people
         joined = p.filter(p.member_id.notnull()).select("person_id").distinct()
-        keyed = c.join(_contact_people(db), "contact_id")
+        keyed = c.join(ids.contacts, "contact_id")
         keyed = keyed.anti_join(joined, "person_id")
         never = keyed.group_by(unit_id=keyed.person_id).aggregate(t0=keyed.created_at.min())
         return never.mutate(start=never.t0)
@@ -342,7 +340,7 @@ def _never_joined(db: Any) -> Table:
 
 def has_never_joined_contacts(db: Any) -> bool:
     """Whether the store holds CRM contacts who never joined (so a baseline can be measured)."""
-    return bool(_never_joined(db).count().execute())
+    return bool(_never_joined(db, identities(db)).count().execute())
 
 
 def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
@@ -352,14 +350,14 @@ def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFr
     identities: when no member has the contact's e-mail address); the anchor is
     ``contacts.created_at`` and the conversions are outcomes keyed by their ``contact_id``.
     """
-    never = _never_joined(db)
+    ids = identities(db)
+    never = _never_joined(db, ids)
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes) & o.contact_id.notnull())
-    contacts = _contact_people(db)
-    if contacts is None:
+    if ids is None:
         events = o.select(unit_id=o.contact_id, ts=o.ts)
     else:
-        keyed = o.join(contacts, o.contact_id == contacts.contact_id)
+        keyed = o.join(ids.contacts, o.contact_id == ids.contacts.contact_id)
         events = keyed.select(unit_id=keyed.person_id, ts=keyed.ts)
     base = _with_first_conversions(never, events, "start")
     base = base.filter(base.start <= ibis.literal(as_of))
