@@ -128,10 +128,20 @@ MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migratio
                                                                         _migration_4)
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` exists in the connection's current schema."""
+    rows = con.execute("select count(*) from information_schema.tables where table_name = ? "
+                       "and table_schema = current_schema()", [table]).fetchall()
+    return bool(rows[0][0])
+
+
+def sql_path(path: str | Path) -> str:
+    """A file path as the text of a SQL string literal (``'`` doubled)."""
+    return str(path).replace("'", "''")
+
+
 def _version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute("select count(*) from information_schema.tables where table_name = 'schema_migrations'"
-                         ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "schema_migrations"):
         return 0
     return int(con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()[0][0])
 
@@ -140,8 +150,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations not yet applied, each in its own transaction; return the version."""
     con.execute("create table if not exists schema_migrations "
                 "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-    row = con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()
-    current = int(row[0][0]) if row else 0
+    current = _version(con)
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version <= current:
             continue

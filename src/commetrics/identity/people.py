@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
+from ..store import table_exists
 from . import rules
 
 if TYPE_CHECKING:
@@ -180,12 +181,6 @@ class IdentityRun:
                 "seconds": round(self.seconds, 3), "notes": list(self.notes)}
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    rows = con.execute("select count(*) from information_schema.tables where table_name = ? "
-                       "and table_schema = current_schema()", [table]).fetchall()
-    return bool(rows[0][0])
-
-
 def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, probabilistic: bool = True,
                   free_mail: Iterable[str] = ()) -> IdentityRun:
     """Resolve every member and contact of the store into ``people`` (see the module docstring).
@@ -257,7 +252,7 @@ def _notes(result: Resolution) -> tuple[str, ...]:
 
 def stale(con: duckdb.DuckDBPyConnection) -> str:
     """Why the last resolution does not describe the store ("" when it does, or nothing to resolve)."""
-    if not _exists(con, "identity_runs"):
+    if not table_exists(con, "identity_runs"):
         return ""
     records = con.execute("select (select count(*) from members) + (select count(*) from contacts)").fetchall()[0][0]
     last = con.execute("select max(last_load_id), count(*) from identity_runs").fetchall()[0]

@@ -40,6 +40,7 @@ import duckdb
 
 from .. import schema
 from ..errors import InputError
+from ..store import sql_path, table_exists
 from .keys import Keyring
 
 __all__ = [
@@ -136,12 +137,6 @@ class Erasure:
                 "compacted": self.compacted, "already_erased": self.already_erased}
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    rows = con.execute("select count(*) from information_schema.tables where table_name = ? "
-                       "and table_schema = current_schema()", [table]).fetchall()
-    return bool(rows[0][0])
-
-
 def _values(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> set[str]:
     return {str(r[0]) for r in con.execute(sql, list(params)).fetchall() if r[0] is not None}
 
@@ -171,7 +166,7 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     else:
         person.member_ids |= _values(con, "select member_id from members where member_id = ?", [text])
         person.contact_ids |= _values(con, "select contact_id from contacts where contact_id = ?", [text])
-    people, maps = _exists(con, "people"), _exists(con, "identity_maps")
+    people, maps = table_exists(con, "people"), table_exists(con, "identity_maps")
     for _ in range(10):  # each round can only add identifiers; real clusters settle in two rounds
         before = sum(len(v) for v in person.by_kind().values())
         emails, members, contacts = sorted(person.emails), sorted(person.member_ids), sorted(person.contact_ids)
@@ -248,7 +243,7 @@ def _delete(con: duckdb.DuckDBPyConnection, person: Person) -> dict[str, int]:
     """Delete the person's rows from every registered table present; rows per table."""
     deleted: dict[str, int] = {}
     for table in PERSON_TABLES:
-        if not _exists(con, table.name):
+        if not table_exists(con, table.name):
             continue
         condition, params = _condition(table, person)
         count = int(con.execute(f'delete from "{table.name}" where {condition}', params).fetchall()[0][0])
@@ -309,7 +304,7 @@ def forget(con: duckdb.DuckDBPyConnection, keyring: Keyring, identifier: str, *,
 
 def _any_row(con: duckdb.DuckDBPyConnection, person: Person) -> bool:
     for table in PERSON_TABLES:
-        if _exists(con, table.name):
+        if table_exists(con, table.name):
             condition, params = _condition(table, person)
             if con.execute(f'select count(*) from "{table.name}" where {condition}', params).fetchall()[0][0]:
                 return True
@@ -318,7 +313,7 @@ def _any_row(con: duckdb.DuckDBPyConnection, person: Person) -> bool:
 
 def pending_compaction(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether an erasure deleted rows but the file was not compacted yet."""
-    if not _exists(con, ERASURES_TABLE):
+    if not table_exists(con, ERASURES_TABLE):
         return False
     return bool(con.execute(f"select count(*) from {ERASURES_TABLE} where status = 'deleted'").fetchall()[0][0])
 
@@ -337,9 +332,9 @@ def compact(path: Path) -> None:
                                             "autoload_known_extensions": False})
     try:
         con.execute("checkpoint")
-        con.execute(f"attach '{_sql_path(fresh)}' as fresh")
+        con.execute(f"attach '{sql_path(fresh)}' as fresh")
         con.execute("copy from database " + _current(con) + " to fresh")
-        if _exists(con, ERASURES_TABLE):
+        if table_exists(con, ERASURES_TABLE):
             con.execute(f"update fresh.{ERASURES_TABLE} set status = 'done' where status = 'deleted'")
         con.execute("detach fresh")
     finally:
@@ -357,10 +352,6 @@ def compact(path: Path) -> None:
 
 def _current(con: duckdb.DuckDBPyConnection) -> str:
     return str(con.execute("select current_database()").fetchall()[0][0])
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 # ---- after restores and in loads ---------------------------------------------------------------------
@@ -396,7 +387,7 @@ def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[s
     """The identifiers in ``tables`` (rows matching ``where``) whose pseudonyms are wanted."""
     person = Person()
     for table in tables:
-        if not _exists(con, table.name):
+        if not table_exists(con, table.name):
             continue
         restriction = where
         for column, kind in table.columns.items():

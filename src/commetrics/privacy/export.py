@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from .. import schema
 from ..errors import InputError, UnknownNameError
+from ..store import sql_path
 from .keys import Keyring
 
 __all__ = ["EXPORT_TABLES", "export_pseudonymised"]
@@ -146,7 +147,7 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
             sql, left_out = _select(name, con)
             target = out / f"{name}.{file_format}"
             options = "format parquet, compression zstd" if file_format == "parquet" else "format csv, header"
-            rows = con.execute(f"copy ({sql}) to '{_sql_path(target)}' ({options})").fetchall()[0][0]
+            rows = con.execute(f"copy ({sql}) to '{sql_path(target)}' ({options})").fetchall()[0][0]
             written[name] = {"file": target.name, "rows": int(rows), "left_out": left_out}
         withheld = dict(con.execute("select kind, count(*) from _export_consent where not ok group by all "
                                     "order by all").fetchall())
@@ -165,7 +166,3 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
