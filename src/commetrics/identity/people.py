@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
+from ..privacy.keys import normalise_identifier
 from ..store import table_exists
 from . import rules
 
@@ -290,11 +291,10 @@ def record_ids(con: duckdb.DuckDBPyConnection, identifier: str) -> list[str]:
             found = [text] if _column(con, f"select {column} from {table} where {column} = ? limit 1",
                                       [text[2:]]) else []
     elif "@" in text:
-        email = rules.normalise_email(text) or text.lower()
+        email = normalise_identifier("email", text)
         found = _column(con, f"""
-            select distinct 'm:' || member_id from members where coalesce({rules.email_sql('email')}, lower(email)) = ?
-            union select distinct 'c:' || contact_id from contacts
-            where coalesce({rules.email_sql('email')}, lower(email)) = ?
+            select distinct 'm:' || member_id from members where {rules.email_key_sql('email')} = ?
+            union select distinct 'c:' || contact_id from contacts where {rules.email_key_sql('email')} = ?
             order by 1""", [email, email])
     else:
         found = _column(con, "select distinct 'm:' || member_id from members where member_id = ? "

@@ -154,6 +154,14 @@ def email_sql(column: str) -> str:
     )
 
 
+def email_key_sql(column: str) -> str:
+    """A DuckDB expression: the form in which an e-mail *identifies someone* (looking a person up,
+    erasing them): the normal form of ``email_sql``, else the address trimmed and lower-cased, since
+    placeholder and role addresses, which linkage ignores, are still someone's data. The SQL twin of
+    ``commetrics.privacy.keys.normalise_identifier("email", ...)``."""
+    return f"coalesce({email_sql(column)}, lower(trim({column})))"
+
+
 def _sql_tuple(values: Iterable[str]) -> str:
     return "(" + ", ".join(_sql_text(v) for v in values) + ")"
 

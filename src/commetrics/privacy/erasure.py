@@ -40,6 +40,7 @@ import duckdb
 
 from .. import schema
 from ..errors import InputError
+from ..identity.rules import email_key_sql
 from ..store import sql_path, table_exists
 from .keys import Keyring
 
@@ -141,15 +142,6 @@ def _values(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
     return {str(r[0]) for r in con.execute(sql, list(params)).fetchall() if r[0] is not None}
 
 
-def _email_key(column: str) -> str:
-    """The SQL form of an e-mail that erasure matches on: the identity rules' normal form, else the
-    address lower-cased (placeholder and role addresses, which identity resolution ignores, are still
-    someone's data)."""
-    from ..identity.rules import email_sql
-
-    return f"coalesce({email_sql(column)}, lower(trim({column})))"
-
-
 def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     """The person an identifier names: the members and contacts with it, widened through resolved
     people and through the e-mails and handles of those records, until nothing new turns up."""
@@ -170,9 +162,9 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     for _ in range(10):  # each round can only add identifiers; real clusters settle in two rounds
         before = sum(len(v) for v in person.by_kind().values())
         emails, members, contacts = sorted(person.emails), sorted(person.member_ids), sorted(person.contact_ids)
-        person.member_ids |= _values(con, f"select member_id from members where {_email_key('email')} in "
+        person.member_ids |= _values(con, f"select member_id from members where {email_key_sql('email')} in "
                                           "(select unnest(?::varchar[]))", [emails])
-        person.contact_ids |= _values(con, f"select contact_id from contacts where {_email_key('email')} in "
+        person.contact_ids |= _values(con, f"select contact_id from contacts where {email_key_sql('email')} in "
                                            "(select unnest(?::varchar[]))", [emails])
         if people:
             person.member_ids |= _values(con, "select p.member_id from people p join people q using (person_id) "
@@ -182,18 +174,18 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
                                                "where q.member_id in (select unnest(?::varchar[])) or q.contact_id in "
                                                "(select unnest(?::varchar[]))", [members, contacts])
         members, contacts = sorted(person.member_ids), sorted(person.contact_ids)
-        person.emails |= _values(con, f"select {_email_key('email')} from members where member_id in "
+        person.emails |= _values(con, f"select {email_key_sql('email')} from members where member_id in "
                                       "(select unnest(?::varchar[]))", [members])
-        person.emails |= _values(con, f"select {_email_key('email')} from contacts where contact_id in "
+        person.emails |= _values(con, f"select {email_key_sql('email')} from contacts where contact_id in "
                                       "(select unnest(?::varchar[]))", [contacts])
         person.handles |= _values(con, "select lower(ltrim(trim(handle), '@')) from members where member_id in "
                                        "(select unnest(?::varchar[])) and handle is not null", [members])
         if maps:  # an export's map ties a member (or a handle) to one more address of theirs
-            person.emails |= _values(con, f"select {_email_key('email')} from identity_maps where member_id in "
+            person.emails |= _values(con, f"select {email_key_sql('email')} from identity_maps where member_id in "
                                           "(select unnest(?::varchar[])) or lower(ltrim(trim(handle), '@')) in "
                                           "(select unnest(?::varchar[]))", [members, sorted(person.handles)])
             person.member_ids |= _values(con, f"select member_id from identity_maps where member_id is not null and "
-                                              f"{_email_key('email')} in (select unnest(?::varchar[]))",
+                                              f"{email_key_sql('email')} in (select unnest(?::varchar[]))",
                                          [sorted(person.emails)])
         if sum(len(v) for v in person.by_kind().values()) == before:
             break
@@ -218,7 +210,7 @@ def _condition(table: PersonTable, person: Person) -> tuple[str, list[Any]]:
             parts.append(f"{quoted} in (select unnest(?::varchar[]))")
             params.append(values)
         elif kind == "email":
-            parts.append(f"{_email_key(quoted)} in (select unnest(?::varchar[]))")
+            parts.append(f"{email_key_sql(quoted)} in (select unnest(?::varchar[]))")
             params.append(sorted(person.emails))
         elif kind == "handle":
             parts.append(f"lower(ltrim(trim({quoted}), '@')) in (select unnest(?::varchar[]))")
@@ -395,7 +387,7 @@ def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[s
             for k in kinds:
                 if k not in KINDS or not wanted.get(k):
                     continue
-                expression = _email_key(f'"{column}"') if k == "email" else f'"{column}"'
+                expression = email_key_sql(f'"{column}"') if k == "email" else f'"{column}"'
                 values = _values(con, f'select distinct {expression} from "{table.name}" where {restriction}')
                 getattr(person, _PERSON_ATTRIBUTE[k]).update(_matching(keyring, k, values, wanted[k]))
     return person
