@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .suppression import SUPPRESSED, SuppressionSummary, check_k, suppress, suppression_summary
+from .suppression import SUPPRESSED, SuppressionSummary, check_k, nullable, suppress, suppression_summary
 
 __all__ = ["attribution_note", "label_hidden", "suppress_attribution", "suppress_counts", "suppress_experiment",
            "suppress_exposure", "suppress_rates", "suppress_ratios", "suppress_survey", "suppress_timing",
@@ -99,12 +99,9 @@ def suppress_attribution(result: pd.DataFrame, k: int) -> pd.DataFrame:
     totals = None if withhold_total and anyone else {
         str(model): {"conversions": float(part["conversions"].sum()), "value": float(part["value"].sum())}
         for model, part in result.groupby("model", sort=False)}
-    mask = out["class"].isin(hidden_classes)
-    for column in out.columns:
-        if column not in ("model", "class") and pd.api.types.is_numeric_dtype(out[column]) \
-                and not pd.api.types.is_bool_dtype(out[column]):
-            out[column] = _nullable(out[column]).mask(mask)
-    out[SUPPRESSED] = mask.to_numpy()
+    mask = out["class"].isin(hidden_classes).to_numpy()
+    _blank(out, mask, labels=("model", "class"))
+    out[SUPPRESSED] = mask
 
     without = out.attrs.get("units_without_touch")
     if without is None:  # unknown: the conversions are an upper bound of the units behind them
@@ -143,8 +140,7 @@ def suppress_ratios(table: pd.DataFrame, k: int) -> pd.DataFrame:
     """
     if table.empty:
         return table.assign(suppressed=pd.Series(dtype=bool))
-    sides = table[list(RATIO_PEOPLE)].astype(float)
-    smallest = sides.where(sides > 0).min(axis=1).fillna(0).astype("int64")  # the smaller non-empty side
+    smallest = _smaller_side(table, RATIO_PEOPLE)
     values = [c for c in table.columns if c != "metric" and pd.api.types.is_numeric_dtype(table[c])]
     out = suppress(table.assign(_people=smallest), people="_people", k=k, dims=["metric"], values=values)
     summary = out.attrs["suppression"]
@@ -168,15 +164,6 @@ def suppression_note(frame: pd.DataFrame, *, noun: str = "cell", where: str = ""
     partners = (f" ({summary.complementary} of them only so that totals do not reveal the others)"
                 if summary.complementary else "")
     return f"{hidden} {plural} hidden{where} to protect groups of fewer than {summary.k} people{partners}."
-
-
-def _nullable(column: pd.Series) -> pd.Series:
-    """The column in a dtype that can hold a null without turning whole numbers into floats."""
-    if pd.api.types.is_bool_dtype(column):
-        return column.astype("boolean")
-    if pd.api.types.is_integer_dtype(column):
-        return column.astype("Int64")
-    return column
 
 
 # --------------------------------------------------------------------------- impact analyses of people
@@ -268,8 +255,7 @@ def suppress_experiment(result: dict[str, Any], k: int) -> tuple[dict[str, Any],
     k = check_k(k)
     variants = result["variants"]
     per = variants.groupby("variant", sort=True)[["assigned", "analysed"]].max().reset_index()
-    sides = per[["assigned", "analysed"]].astype(float)
-    people = sides.where(sides > 0).min(axis=1).fillna(0).astype("int64")  # the smaller non-empty side
+    people = _smaller_side(per, ("assigned", "analysed"))
     table = suppress(per.assign(units=people)[["variant", "units"]], people="units", k=k, dims=["variant"],
                      values=[])
     hidden = set(table.loc[table[SUPPRESSED], "variant"])
@@ -328,15 +314,26 @@ def _hide(frame: pd.DataFrame, mask: pd.Series, *, labels: Sequence[str], k: int
     already = frame[SUPPRESSED].to_numpy(bool) if SUPPRESSED in frame.columns else None
     mask = mask.to_numpy(bool)
     out = frame.copy()
-    for column in out.columns:
-        if column not in labels and column != SUPPRESSED and pd.api.types.is_numeric_dtype(out[column]):
-            out[column] = _nullable(out[column]).mask(mask)
+    _blank(out, mask, labels=labels)
     out[SUPPRESSED] = mask if already is None else (mask | already)
     added = int(out[SUPPRESSED].sum()) - (int(already.sum()) if already is not None else 0)
     withheld = before.withheld_totals + ((((), ()),) if total_withheld and not before.withheld(()) else ())
     out.attrs["suppression"] = SuppressionSummary(k=k, primary=before.primary + added,
                                                   complementary=before.complementary, withheld_totals=withheld)
     return out
+
+
+def _blank(frame: pd.DataFrame, mask: Any, *, labels: Sequence[str]) -> None:
+    """Null every figure (numeric column but ``labels`` and the flag) of the rows of ``mask``, in place."""
+    for column in frame.columns:
+        if column not in labels and column != SUPPRESSED and pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = nullable(frame[column]).mask(mask)
+
+
+def _smaller_side(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Per row, the smaller non-empty of two counts of people (0 when both are empty)."""
+    sides = frame[list(columns)].astype(float)
+    return sides.where(sides > 0).min(axis=1).fillna(0).astype("int64")
 
 
 def _published(out: dict[str, Any], k: int, withheld: list[str], notes: list[str]) -> tuple[dict[str, Any], str]:

@@ -828,7 +828,7 @@ def _blank_columns(frame: pd.DataFrame, *, people: str, dims: Margin, values: Se
     return [n for n in names if n != people]
 
 
-def _nullable(column: pd.Series) -> pd.Series:
+def nullable(column: pd.Series) -> pd.Series:
     """The column in a dtype that can hold a null without turning whole numbers into floats."""
     if isinstance(column.dtype, np.dtype):
         if column.dtype == np.bool_:
@@ -843,7 +843,7 @@ def _publish(frame: pd.DataFrame, table: _Table, state: _State, *, people: str, 
     hidden = pd.Series(state.hidden, index=out.index)
     out[people] = pd.Series(pd.array(table.values, dtype="Int64"), index=out.index).mask(hidden)
     for name in blank:
-        out[name] = _nullable(out[name]).mask(hidden)
+        out[name] = nullable(out[name]).mask(hidden)
     out[SUPPRESSED] = state.hidden.copy()
     primary = int(table.primary.sum())
     withheld = tuple((g.margin, g.key) for g, off in zip(table.groups, state.withheld, strict=True) if off)
