@@ -89,16 +89,27 @@ def load(engine: Engine, table: str, path: Path, **options: Any) -> LoadReport:
     return report
 
 
-def identity_data() -> ModuleType:
-    """``benchmarks/identity_data.py``, the seeded generator of identity records with known truth
-    that the identity benchmark uses."""
-    if "identity_data" in sys.modules:
-        return sys.modules["identity_data"]
-    path = Path(__file__).parents[1] / "benchmarks" / "identity_data.py"
-    spec = importlib.util.spec_from_file_location("identity_data", path)
+def _benchmark_module(name: str) -> ModuleType:
+    """``benchmarks/NAME.py``, loaded once (the seeded generators the benchmarks and the tests share)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["identity_data"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def identity_data() -> ModuleType:
+    """``benchmarks/identity_data.py``, the seeded generator of identity records with known truth
+    that the identity benchmark uses."""
+    return _benchmark_module("identity_data")
+
+
+def causal_data() -> ModuleType:
+    """``benchmarks/causal_data.py``, the simulated observational studies with planted unit effects that
+    the adjusted-estimate benchmark uses."""
+    return _benchmark_module("causal_data")

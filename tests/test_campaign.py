@@ -57,6 +57,8 @@ def test_a_planted_campaign_effect_is_recovered_and_trends_look_parallel(tmp_pat
     assert curve.loc[-1, "estimate"] == 0  # the reference month
     assert abs(curve.loc[-2, "estimate"]) < 5  # no planted pre-trend
     assert result["parallel_trends_ok"] is not False
+    assert result["headline"]
+    assert result["guards"] == []
     assert result["months"] == "2025-01 to 2025-09"  # two months before the first start to three after the last
 
 
@@ -66,6 +68,8 @@ def test_a_planted_pre_trend_is_flagged(tmp_path: Path) -> None:
     assert result["parallel_trends_ok"] is False
     assert result["pre_trend"]["p"] < 0.05
     assert result["wording"].startswith("not credible")
+    assert not result["headline"]  # no difference-in-differences is shown as an answer
+    assert [g["name"] for g in result["guards"]] == ["parallel_trends"]
 
 
 def test_campaign_input_errors_say_what_to_do(tmp_path: Path) -> None:

@@ -36,13 +36,23 @@ def test_adjusted_renewal_difference_covers_the_planted_effect(tmp_path: Path, s
     assert result["renewals"] == truth["n_decided"]
     assert result["engaged"] == truth["n_engaged"]
     assert raw["difference"] == pytest.approx(truth["raw_difference_realised"], abs=1e-12)
-    # The raw difference is clearly biased upwards; the adjusted interval covers the true average effect.
+    # The raw difference is clearly biased upwards; the adjusted interval covers the planted effect on the
+    # engaged renewals the comparison kept (the answer's stated population).
+    planted = pd.read_parquet(tmp_path / "files" / truth["engaged_file"])
+    units = result["units"].merge(planted, on=["account_id", "period_end"], how="left", validate="one_to_one")
+    chosen = units["kept"] & units["engaged_x"]
+    kept_truth = float((units["p_renew_if_engaged"] - units["p_renew_if_not_engaged"])[chosen].mean())
+    assert result["estimand"] == "att"
+    assert result["headline"]
+    assert not result["guards"]
     assert raw["difference"] > adjusted["ci_high"]
-    assert adjusted["ci_low"] <= truth["true_ate"] <= adjusted["ci_high"]
-    assert result["ipw"]["ci_low"] <= truth["true_ate"] <= result["ipw"]["ci_high"]
+    assert adjusted["ci_low"] <= kept_truth <= adjusted["ci_high"]
+    assert abs(kept_truth - truth["true_att"]) < 0.03  # little was set aside
+    assert result["ipw"]["ci_low"] <= kept_truth <= result["ipw"]["ci_high"]
     assert (result["balance"]["smd_after"].abs() < 0.1).all()
     assert (result["balance"]["smd_before"].abs() > 0.3).any()  # there was confounding to remove
     assert "could be explained away only by an unmeasured factor" in result["e_value"]
+    assert "robustness value" in result["sensitivity"]
     rates = result["levels"].set_index("level")["rate"]
     assert rates["medium"] > rates["none"]
 
@@ -166,6 +176,7 @@ def test_retention_by_level_on_the_demo(tmp_path: Path) -> None:
     assert levels.loc["high", "retained_730d"] > levels.loc["none", "retained_730d"]
     assert result["logrank"]["p"] < 0.05
     assert result["cox_converged"]
+    assert result["headline"]
     cox = result["cox"].set_index("term")
     assert cox.loc["log:arr", "hazard_ratio"] < 1  # bigger accounts churn less, as planted
     assert np.isfinite(cox[["ci_low", "ci_high"]].to_numpy()).all()
@@ -197,13 +208,31 @@ def test_exposure_question_recovers_a_planted_effect(tmp_path: Path) -> None:
             engine.load(table, path, now=NOW)
         result = engine.impact("exposure", exposure="webinar_attended", outcome="demo_request", window_days=30,
                                exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC))
+        everyone = engine.impact("exposure", exposure="webinar_attended", outcome="demo_request", window_days=30,
+                                 exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC),
+                                 estimand="ate")
         with pytest.raises(InputError, match="No eligible member had a 'webinar' activity"):
             engine.impact("exposure", exposure="webinar", outcome="demo_request", as_of=datetime(2025, 6, 30,
                                                                                                 tzinfo=UTC))
     assert result["members"] == n
     assert result["exposed"] == int(attended.sum())
     assert result["raw"]["difference"] > result["adjusted"]["ci_high"]  # confounded by seniority
-    assert result["adjusted"]["ci_low"] <= true_ate <= result["adjusted"]["ci_high"]
+    # The default answer is for the members who attended (ATT) that the comparison kept; the planted truth
+    # over exactly those members is covered.
+    assert result["estimand"] == "att"
+    assert result["headline"]
+    units = result["units"].set_index("member_id").loc[ids]
+    kept_attended = (units["kept"] & units["exposed"]).to_numpy()
+    true_att = float(np.mean((p1 - p0)[kept_attended]))
+    assert result["adjusted"]["ci_low"] <= true_att <= result["adjusted"]["ci_high"]
+    assert result["adjusted"]["units"]["treated_kept"] == kept_attended.sum()
+    assert result["population"].startswith(f"the {kept_attended.sum():,} exposed members, compared with what they")
+    # On request, the answer for every member alike (ATE) over the members it kept covers its truth too.
+    kept = everyone["units"].set_index("member_id").loc[ids, "kept"].to_numpy()
+    assert everyone["estimand"] == "ate"
+    assert kept.mean() > 0.8
+    assert everyone["adjusted"]["ci_low"] <= float(np.mean((p1 - p0)[kept])) <= everyone["adjusted"]["ci_high"]
+    assert abs(float(np.mean((p1 - p0)[kept])) - true_ate) < 0.02
     balance = result["balance"].set_index("covariate")
     assert abs(balance.loc["seniority", "smd_before"]) > 0.5
     assert abs(balance.loc["seniority", "smd_after"]) < 0.1
@@ -272,7 +301,8 @@ def test_impact_commands_print_tables_and_json(tmp_path: Path) -> None:
     for command in (["impact", "retention"], ["impact", "nps"], ["impact", "csat"], ["impact", "renewal"]):
         shown = runner.invoke(app, [*command, *workspace])
         assert shown.exit_code == 0, shown.output
-    assert "adjusted (AIPW)" in shown.output
+    assert "  adjusted   " in shown.output
+    assert "Who the answer describes: the " in shown.output
     assert "an adjusted association" in shown.output
     missing = runner.invoke(app, ["impact", "experiment", "--name", "none", "--outcome", "activation", *workspace])
     assert missing.exit_code != 0
@@ -344,6 +374,8 @@ def test_upsell_risk_set_matching_recovers_a_planted_effect(tmp_path: Path) -> N
     assert rate["ci_low"] <= truth <= rate["ci_high"]
     assert raw > rate["ci_high"]  # comparing with everyone else would overstate it
     assert (result["balance"]["smd_matched"].abs() < 0.1).all()
+    assert result["headline"]
+    assert result["guards"] == []
 
 
 def test_feedback_contributors_by_hand(tmp_path: Path) -> None:
@@ -371,3 +403,38 @@ def test_feedback_contributors_by_hand(tmp_path: Path) -> None:
     assert (table.loc["m1", "feedback"], table.loc["m1", "shipped"], table.loc["m1", "expansion_value"]) == (
         2, 1, 5000.0)
     assert (table.loc["m2", "feedback"], table.loc["m2", "shipped"], table.loc["m2", "expansions"]) == (1, 1, 0)
+
+
+def test_cox_guards_say_when_hazard_ratios_cannot_be_read() -> None:
+    from commetrics.metrics.impact import _cox_guards
+
+    fine = pd.DataFrame({"term": ["level: high (vs none)"], "hazard_ratio": [0.6], "ci_low": [0.4], "ci_high": [0.9]})
+    assert _cox_guards(fine, converged=True) == []
+    assert [g.name for g in _cox_guards(fine, converged=False)] == ["convergence"]
+    separated = fine.assign(hazard_ratio=[np.nan], ci_low=[np.nan], ci_high=[np.inf])
+    guards = _cox_guards(separated, converged=True)
+    assert [g.name for g in guards] == ["separation"]
+    assert "level: high (vs none) are infinite or undefined" in guards[0].message
+    assert [g.name for g in _cox_guards(fine.iloc[:0], converged=True)] == ["model"]
+
+
+@pytest.mark.slow
+def test_nps_engaged_against_other_members_adjusted_for_tenure(tmp_path: Path) -> None:
+    # The demo plants NPS rising with ln(1 + activities before the answer); engaged members score higher, and
+    # the comparison on each member's latest answer says so, adjusted for tenure, with its population.
+    engine, _ = _demo(tmp_path, 1)
+    with engine:
+        nps = engine.impact("nps")
+        csat = engine.impact("csat")
+    comparison = nps["comparison"]
+    assert comparison["headline"], comparison["guards"]
+    assert comparison["scale"] == "NPS points"
+    assert comparison["adjusted"]["ci_low"] > 0.1  # over 10 NPS points higher
+    assert comparison["raw"]["difference"] > 0.1
+    assert comparison["population"].startswith(f"the {comparison['adjusted']['units']['treated_kept']:,} engaged "
+                                               "members")
+    assert comparison["engaged_members"] + comparison["other_members"] == nps["members"]
+    # The demo's CSAT answers carry no effect: the adjusted interval includes 0.
+    flat = csat["comparison"]
+    if not flat.get("reason"):
+        assert flat["adjusted"]["ci_low"] < 0 < flat["adjusted"]["ci_high"]

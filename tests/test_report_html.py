@@ -133,7 +133,11 @@ def make_impact(renewal: bool = True) -> ImpactSection:
                                  "smd_after": [0.02, -0.15]}),
         "overlap": {"share_outside": 0.015}, "ess": {"engaged": 285.0, "not_engaged": 292.0},
         "e_value": "An unmeasured factor would need risk ratios of at least 1.36 to explain it away.",
-        "covariates": ["log:arr", "segment"],
+        "covariates": ["log:arr", "segment"], "estimand": "att", "headline": True, "guards": [],
+        "population": f"the 365 engaged renewals, compared with what they would have done {EVIL}",
+        "sensitivity": "To bring the adjusted difference to zero, an unmeasured factor would have to explain at "
+                       "least 4.1% of what the covariates leave unexplained (robustness value).",
+        "notes": [],
     }
     nps = {"kind": "nps", "scale": "0-10", "answers": 1084, "members": 900,
            "levels": pd.DataFrame({"level": ["none", "high"], "answers": [433, 143], "nps": [-23.4, 50.0],
@@ -384,9 +388,13 @@ def test_impact_section_shows_raw_beside_adjusted_and_the_balance(page: str) -> 
     section = section[:section.index("</section>")]
     text = re.sub(r"<[^>]+>", "", section)
     assert "Raw difference, engaged minus not engaged: +15.6 points (+10.7 to +20.3)" in text
-    assert "Adjusted for log:arr, segment: +5.7 points (+0.4 to +11.0) — an adjusted association" in text
-    assert "Matched pairs (271, engaged only): +4.8 points (95% interval −0.6 to +10.2)" in section  # chart desc
-    assert section.count("<circle") == 4  # raw, AIPW, IPW, matched
+    assert ("Adjusted for log:arr, segment, for the engaged (ATT): +5.7 points (+0.4 to +11.0) — an adjusted "
+            "association") in text
+    assert "Whom the answer describes: the 365 engaged renewals, compared with what they would have done" in text
+    assert "(robustness value)" in text
+    assert "Matched pairs (271): +4.8 points (95% interval −0.6 to +10.2)" in section  # chart desc
+    assert section.count("<circle") == 4  # raw, adjusted, IPW, matched
+    assert "No adjusted headline" not in text
     assert '<td class="num warn">−0.150</td>' in section  # an SMD above the 0.1 target is flagged
     assert '<td class="num">+0.020</td>' in section
     assert "3 renewals with a missing covariate are left out" in text
@@ -401,6 +409,25 @@ def test_impact_section_shows_raw_beside_adjusted_and_the_balance(page: str) -> 
         impact=make_impact(renewal=False)))
     assert "The renewal comparison needs at least 40 decided renewals." in empty
     assert 'class="impact-chart"' not in empty
+
+
+def test_a_tripped_guard_replaces_the_adjusted_headline_in_the_report() -> None:
+    impact = make_impact()
+    assert impact.renewal is not None
+    impact.renewal.update(headline=False, guards=[{
+        "name": "ess", "value": 4.9, "threshold": 30.0,
+        "message": "The weights leave the comparison group worth only 4.9 equally weighted units.",
+        "advice": "Add data, use fewer covariates, or compare within a segment."}])
+    page = render_html(ReportData(
+        title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[], impact=impact))
+    section = page[page.index('<section class="impact"'):]
+    text = re.sub(r"<[^>]+>", "", section[:section.index("</section>")])
+    assert "No adjusted headline: the adjusted difference cannot be trusted on this data." in text
+    assert "worth only 4.9 equally weighted units. What to do: Add data" in text
+    assert "+5.7 points" not in text  # the untrusted figure is not shown as an answer
+    assert "(robustness value)" not in text
+    assert section.count("<circle") == 1  # the raw difference only
 
 
 def test_markup_is_balanced_and_ids_resolve(page: str) -> None:

@@ -96,7 +96,9 @@ def test_a_small_level_is_hidden_with_a_partner_in_json_and_text(small_level: st
     assert payload["answers"] == 48  # the total stays: with two levels hidden it gives neither away
     assert payload["spearman"] is not None
     assert payload["ordinal"] is not None
-    assert payload["withheld"] == []
+    # Engaged vs other members regroups the levels (medium and high are engaged): withheld beside hidden levels.
+    assert payload["withheld"] == ["comparison"]
+    assert payload["comparison"] is None
 
     text = _cli("impact", kind, "--as-of", AS_OF, "-w", ws)
     assert len(re.findall(r"high\W+suppressed", text)) == 2  # the scores and the response table
@@ -106,6 +108,8 @@ def test_a_small_level_is_hidden_with_a_partner_in_json_and_text(small_level: st
             "totals do not reveal the others).") in text
     assert "Spearman correlation" in text
     assert "over 48 answers of 48 members" in text
+    assert "The comparison of engaged and other members is withheld" in text
+    assert "Who the answer describes" not in text
 
 
 def test_no_small_level_hides_nothing(tmp_path: Path) -> None:
@@ -134,7 +138,7 @@ def test_answers_of_fewer_than_k_members_withhold_every_figure(tmp_path: Path) -
     assert levels["medium"]["suppressed"]
     assert levels["none"]["nps"] is None
     assert levels["high"] == {**levels["high"], "answers": 0, "suppressed": False}  # empty: reveals nobody
-    assert set(payload["withheld"]) == {"answers", "members", "spearman", "ordinal"}
+    assert set(payload["withheld"]) == {"answers", "members", "spearman", "ordinal", "comparison"}
     assert all(payload[key] is None for key in payload["withheld"])
     text = _cli("impact", "nps", "--as-of", AS_OF, "-w", ws)
     assert "Spearman" not in text
@@ -177,7 +181,8 @@ def test_a_small_exposed_group_hides_both_groups_and_withholds_the_comparison(tm
     assert payload["min_cell_size"] == K
     assert payload["suppression_applied"] is True
     assert payload["members"] == 50  # the total stays; the unexposed group (50 - 5) is hidden beside the small one
-    for key in ("exposed", "rate_exposed", "rate_unexposed", "raw", "adjusted", "ipw", "balance", "overlap", "ess"):
+    for key in ("exposed", "rate_exposed", "rate_unexposed", "raw", "adjusted", "headline", "guards", "population",
+                "ipw", "matched", "balance", "overlap", "ess", "sensitivity", "e_value"):
         assert payload[key] is None, key
         assert key in payload["withheld"]
     text = _cli(*EXPOSURE, "-w", ws)
@@ -185,7 +190,8 @@ def test_a_small_exposed_group_hides_both_groups_and_withholds_the_comparison(tm
         in text
     assert "rate: exposed suppressed, not exposed suppressed" in text
     assert "45" not in text
-    assert "adjusted (AIPW)" not in text
+    assert "adjusted   " not in text
+    assert "Who the answer describes" not in text
     assert "Balance" not in text
     assert "2 groups hidden to protect groups of fewer than 10 people (1 of them only so that totals do not " \
            "reveal the others)." in text
@@ -203,7 +209,8 @@ def test_exposure_groups_of_k_or_more_are_shown_whole(tmp_path: Path) -> None:
     assert payload["balance"]
     text = _cli(*EXPOSURE, "-w", ws)
     assert "60 eligible members, 15 with webinar_attended" in text
-    assert "adjusted (AIPW)" in text
+    assert "  adjusted   " in text
+    assert "Who the answer describes: the 15 exposed members" in text
     assert "Balance" in text
     assert "suppressed" not in text
     assert "withheld" not in text

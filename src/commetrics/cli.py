@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -425,10 +426,24 @@ def _validation_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON: tables as lists of records (at any depth), NaN and infinities as null."""
+    if hasattr(value, "to_json"):
+        return json.loads(value.to_json(orient="records", date_format="iso"))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _emit_frames(result: dict[str, Any]) -> None:
-    """Print an analysis result as JSON: its tables as lists of records, everything else as it is."""
-    _emit({k: json.loads(v.to_json(orient="records", date_format="iso")) if hasattr(v, "to_json") else v
-           for k, v in result.items()})
+    """Print an analysis result as JSON: its tables as lists of records, everything else as it is (no NaN)."""
+    typer.echo(json.dumps(_jsonable(result), indent=2, default=str, allow_nan=False))
 
 
 impact_app = typer.Typer(help="Impact of engagement on business outcomes, adjusted for selection bias.",
@@ -436,41 +451,47 @@ impact_app = typer.Typer(help="Impact of engagement on business outcomes, adjust
 app.add_typer(impact_app, name="impact")
 
 
+EstimandOption = Annotated[str | None, typer.Option(
+    "--estimand", metavar="att|ate",
+    help="att: for those who took part, against what they would have done otherwise (default, "
+         "impact.estimand); ate: for everyone alike.")]
+RefuteOption = Annotated[bool, typer.Option(
+    "--refute", help="Also run the refutations: a placebo treatment, a random common cause, data subsets.")]
+
+
+def _estimand(value: str | None) -> Any:
+    if value is not None and value not in ("att", "ate"):
+        raise InputError(f"--estimand must be att or ate, not {value!r}.")
+    return value
+
+
 @impact_app.command("renewal")
 @handle_errors
 def impact_renewal(
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    estimand: EstimandOption = None,
+    refute: RefuteOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Renewal of engaged vs not engaged accounts: the raw difference and the adjusted association (AIPW).
+    """Renewal of engaged vs not engaged accounts: the raw difference and the adjusted association.
 
     Example: commetrics impact renewal --json
     """
     with Engine(workspace, read_only=True) as engine:
-        result = engine.impact("renewal", as_of=_parse_as_of(as_of))
+        result = engine.impact("renewal", as_of=_parse_as_of(as_of), estimand=_estimand(estimand), refute=refute)
+    result.pop("units")  # the per-renewal propensities are for the library's analyst
     if as_json:
         _emit_frames(result)
         return
-    from .reports.text import render_frames
+    from .reports.text import render_adjusted, render_frames
 
-    raw, adjusted = result["raw"], result["adjusted"]
     typer.echo(render_frames([("Renewal rate by participation level (95% Wilson intervals)",
                                result["levels"].round(3))]), nl=False)
-    typer.echo(f"Engaged minus not engaged, {result['renewals']:,} decided renewals ({result['engaged']:,} engaged):")
-    typer.echo(f"  raw difference      {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
-               f"{100 * raw['ci_high']:+.1f})")
-    typer.echo(f"  adjusted (AIPW)     {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} to "
-               f"{100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
-               f"{', '.join(result['covariates'])}")
-    for name, label in (("ipw", "weighted (IPW)"), ("matched", "matched pairs")):
-        e = result[name]
-        typer.echo(f"  {label:<19} {100 * e['estimate']:+.1f} points ({100 * e['ci_low']:+.1f} to "
-                   f"{100 * e['ci_high']:+.1f})")
+    typer.echo(f"{result['renewals']:,} decided renewals ({result['engaged']:,} engaged):")
+    typer.echo(render_adjusted(result, groups="engaged minus not engaged", covariates=result["covariates"]), nl=False)
     typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
-                               result["balance"].round(3))]), nl=False)
-    if result["e_value"]:
-        typer.echo(result["e_value"])
+                               result["balance"][["covariate", "smd_before", "smd_after"]].round(3))]), nl=False)
 
 
 @impact_app.command("exposure")
@@ -485,6 +506,8 @@ def impact_exposure(
     covariates: Annotated[str, typer.Option(help="Member attributes to control for, comma-separated (tenure and "
                                             "prior activity are always included).")] = "",
     as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")] = None,
+    estimand: EstimandOption = None,
+    refute: RefuteOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -495,7 +518,8 @@ def impact_exposure(
     names = [c.strip() for c in covariates.split(",") if c.strip()]
     with Engine(workspace, read_only=True) as engine:
         result = engine.impact("exposure", as_of=_parse_as_of(as_of), exposure=exposure, outcome=outcome,
-                               window_days=window, exposure_days=exposure_days, covariates=names)
+                               window_days=window, exposure_days=exposure_days, covariates=names,
+                               estimand=_estimand(estimand), refute=refute)
         k = engine.config.privacy.min_cell_size
     from .privacy.outputs import suppress_exposure
 
@@ -503,7 +527,7 @@ def impact_exposure(
     if as_json:
         _emit_frames(result)
         return
-    from .reports.text import render_frames
+    from .reports.text import render_adjusted, render_frames
 
     def count(value: int | None) -> str:
         return "suppressed" if value is None else f"{value:,}"
@@ -516,15 +540,7 @@ def impact_exposure(
                f" (how many had {exposure} in the {exposure_days} days before the landmark is suppressed)")
     typer.echo(f"{count(result['members'])} eligible members{exposed}; {outcome} within {window} days after it:")
     typer.echo(f"  rate: exposed {rate(result['rate_exposed'])}, not exposed {rate(result['rate_unexposed'])}")
-    raw, adjusted = result["raw"], result["adjusted"]
-    if raw is None or adjusted is None:
-        typer.echo("  raw and adjusted differences withheld (see below)")
-    else:
-        typer.echo(f"  raw difference   {100 * raw['difference']:+.1f} points ({100 * raw['ci_low']:+.1f} to "
-                   f"{100 * raw['ci_high']:+.1f})")
-        typer.echo(f"  adjusted (AIPW)  {100 * adjusted['estimate']:+.1f} points ({100 * adjusted['ci_low']:+.1f} "
-                   f"to {100 * adjusted['ci_high']:+.1f}) — an adjusted association, controlling for "
-                   f"{', '.join(result['covariates'])}")
+    typer.echo(render_adjusted(result, groups="exposed minus not exposed", covariates=result["covariates"]), nl=False)
     if result["balance"] is not None:
         typer.echo(render_frames([("Balance: standardised mean differences (target |SMD| < 0.1 after weighting)",
                                    result["balance"][["covariate", "smd_before", "smd_after"]].round(3))]), nl=False)
@@ -608,7 +624,7 @@ def impact_campaign(
     if as_json:
         _emit_frames(result)
         return
-    from .reports.text import render_frames
+    from .reports.text import render_frames, render_guards
 
     typer.echo(f"Campaign {result['campaign']}: {result['accounts_reached']:,} accounts reached "
                f"({result['cohorts']} start months) against {result['accounts_compared']:,} "
@@ -621,6 +637,7 @@ def impact_campaign(
         e = result[key]
         typer.echo(f"{label}: {e['estimate']:+.3f} ({e['ci_low']:+.3f} to {e['ci_high']:+.3f}), p = {e['p']:.3g}.")
     typer.echo(result["pre_trend_sentence"])
+    typer.echo(render_guards(result, "the campaign's difference-in-differences"), nl=False)
     for note in result["notes"]:
         typer.echo(f"Note: {note}")
     typer.echo(f"This is an {result['wording']}." if not result["wording"].startswith("not credible")
@@ -675,7 +692,7 @@ def impact_upsell(
     if as_json:
         _emit_frames(result)
         return
-    from .reports.text import render_frames
+    from .reports.text import render_frames, render_guards
 
     rate, value = result["expansion_rate"], result["expansion_value"]
     typer.echo(f"{result['matched']:,} of {result['participants']:,} participating accounts matched "
@@ -689,6 +706,7 @@ def impact_upsell(
     if len(result["balance"]):
         typer.echo(render_frames([("Balance of the matched accounts (standardised mean differences)",
                                    result["balance"].round(3))]), nl=False)
+    typer.echo(render_guards(result, "the matched difference"), nl=False)
 
 
 @impact_app.command("feedback")
@@ -732,7 +750,7 @@ def impact_retention(
     if as_json:
         _emit_frames(result)
         return
-    from .reports.text import render_frames
+    from .reports.text import render_frames, render_guards
 
     rank = result["logrank"]
     typer.echo(render_frames([
@@ -742,6 +760,7 @@ def impact_retention(
          result["cox"].round(3)),
     ]), nl=False)
     typer.echo(f"Log-rank test across levels: chi-square {rank['chi2']:.2f} on {rank['df']} df, p = {rank['p']:.2g}.")
+    typer.echo(render_guards(result, "the Cox model's hazard ratios"), nl=False)
     for group in result["cox_left_out"]:
         typer.echo(f"Left out of the Cox model ({group['accounts']:,} accounts): {group['group']} has no churn, "
                    "so its hazard ratio cannot be estimated.")
@@ -753,11 +772,13 @@ def _survey_command(kind: str) -> None:
     def command(
         as_of: Annotated[str | None, typer.Option("--as-of", help="The data's now (default: latest loaded event).")
                          ] = None,
+        estimand: EstimandOption = None,
+        refute: RefuteOption = False,
         workspace: WorkspaceOption = None,
         as_json: JsonOption = False,
     ) -> None:
         with Engine(workspace, read_only=True) as engine:
-            result = engine.impact(kind, as_of=_parse_as_of(as_of))
+            result = engine.impact(kind, as_of=_parse_as_of(as_of), estimand=_estimand(estimand), refute=refute)
             k = engine.config.privacy.min_cell_size
         from .privacy.outputs import label_hidden, suppress_survey
 
@@ -765,7 +786,7 @@ def _survey_command(kind: str) -> None:
         if as_json:
             _emit_frames(result)
             return
-        from .reports.text import render_frames
+        from .reports.text import render_adjusted, render_frames
 
         typer.echo(render_frames([
             (f"{kind.upper()} by participation level (activities in the {result['window_days']} days before each "
@@ -782,6 +803,14 @@ def _survey_command(kind: str) -> None:
             typer.echo(f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} "
                        f"to {rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} "
                        "members — an association, not proof that taking part raises scores.")
+        comparison = result.get("comparison")
+        if comparison and comparison.get("reason"):
+            typer.echo(f"Engaged against other members: not compared. {comparison['reason']}")
+        elif comparison:
+            typer.echo(f"Engaged ({comparison['engaged_level']} level or above) against other members, on each "
+                       f"member's latest answer, in {comparison['scale']}:")
+            typer.echo(render_adjusted(comparison, groups="engaged minus not engaged",
+                                       covariates=comparison["covariates"]), nl=False)
         if note:
             typer.echo(note)
 

@@ -258,6 +258,22 @@ class ImpactSettings(_Section):
         description="Account columns or attributes the adjustment controls for; 'log:NAME' takes ln(1 + value); "
         "text values become categories",
     )
+    estimand: Literal["att", "ate"] = Field(
+        "att", description="Adjusted comparisons answer for the engaged ('att': did those who took part do better "
+        "than they would have?) or for everyone alike ('ate')"
+    )
+    trim: Literal["crump", "none"] = Field(
+        "crump", description="Set aside units without a comparable counterpart (Crump et al. 2009 rule on the "
+        "propensity), or keep every unit ('none')"
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-fitting folds of the adjustment's models")
+    max_smd: float = Field(
+        0.1, gt=0, description="No adjusted headline when a covariate's standardised mean difference after "
+        "weighting exceeds this"
+    )
+    min_ess: float = Field(
+        30.0, ge=2, description="No adjusted headline when either group's effective sample size falls below this"
+    )
 
     @model_validator(mode="after")
     def _window_and_levels(self) -> ImpactSettings:

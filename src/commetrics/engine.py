@@ -551,7 +551,8 @@ class Engine:
                outcome: str | None = None, window_days: int = 30, exposure_days: int = 90,
                covariates: Sequence[str] = (), experiment: str | None = None,
                control: str | None = None, horizon_days: int = 180, measure: str = "value", pre_months: int = 6,
-               post_months: int = 6) -> dict[str, Any]:
+               post_months: int = 6, estimand: Literal["att", "ate"] | None = None, refute: bool = False,
+               seed: int = 0) -> dict[str, Any]:
         """How engagement relates to renewal, retention and NPS; raw figures beside adjusted associations.
 
         ``question``:
@@ -602,23 +603,26 @@ class Engine:
         )
 
         settings = self.config.impact
+        if estimand is not None:
+            settings = settings.model_copy(update={"estimand": estimand})
         moment = self.as_of(as_of)
         if question == "renewal":
-            return renewal_impact(renewal_table(self.ibis(), settings, moment), settings)
+            return renewal_impact(renewal_table(self.ibis(), settings, moment), settings, seed=seed, refute=refute)
         if question == "retention":
             return retention_impact(retention_table(self.ibis(), settings, moment), settings)
         if question in ("nps", "csat"):
-            return survey_impact(self.ibis(), settings, moment, kind=question)
+            return survey_impact(self.ibis(), settings, moment, kind=question, seed=seed, refute=refute)
         if question == "exposure":
             if not exposure or not outcome:
                 raise InputError("The exposure question needs exposure= (an activity type or program:NAME) and "
                                  "outcome= (an outcome type).")
             table = exposure_table(self.ibis(), exposure=exposure, outcome=outcome, window_days=window_days,
                                    exposure_days=exposure_days, covariates=tuple(covariates), as_of=moment)
-            return exposure_impact(table, exposure=exposure, outcome=outcome)
+            return exposure_impact(table, exposure=exposure, outcome=outcome, settings=settings, seed=seed,
+                                   refute=refute)
         if question == "upsell":
             accounts, expansions = upsell_table(self.ibis(), settings, moment)
-            return upsell_impact(accounts, expansions, as_of=moment, horizon_days=horizon_days)
+            return upsell_impact(accounts, expansions, as_of=moment, horizon_days=horizon_days, settings=settings)
         if question == "experiment":
             if not experiment or not outcome:
                 raise InputError("The experiment question needs experiment= (its name) and outcome= (one outcome "

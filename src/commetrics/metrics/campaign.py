@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import InputError
 from . import fetch
+from .adjusted import Guard
 from .did import event_study, twfe_did
 
 __all__ = ["campaign_impact", "campaign_table"]
@@ -123,7 +124,15 @@ def campaign_impact(panel: pd.DataFrame, *, pre: int, post: int, replicates: int
     did = twfe_did(panel)
     study = event_study(panel, leads=pre, lags=post, replicates=replicates, seed=seed)
     curve = study.frame()
+    guards = []
+    if study.parallel_trends_ok is False:
+        guards.append(Guard("parallel_trends", float(study.pre_trend.pvalue) if study.pre_trend else 0.0, 0.05,
+                            "Reached and comparison accounts already moved differently before the campaign, so the "
+                            "difference-in-differences has no credible counterfactual.",
+                            "Choose comparison accounts that trended alike (e.g. the same segment), or a shorter "
+                            "--pre window."))
     return {
+        "headline": not guards, "guards": [g.as_dict() for g in guards],
         "campaign": panel.attrs.get("campaign"), "control": panel.attrs.get("control"),
         "measure": panel.attrs.get("measure"), "outcomes": panel.attrs.get("outcomes"),
         "months": f"{_month_label(int(panel['period'].min()))} to {_month_label(int(panel['period'].max()))}",

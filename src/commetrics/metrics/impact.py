@@ -34,6 +34,7 @@ from ..config import ImpactSettings
 from ..errors import InputError
 from ..stats import event_counts, kaplan_meier, logrank_test, wilson_interval
 from . import attribute_number, causal, fetch, latest_accounts, threshold_labels
+from .adjusted import AdjustedEstimate, Guard, Labels, adjusted_difference, log_scaled
 
 __all__ = [
     "EXPANSION_OUTCOMES",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 MIN_RENEWALS = 40
+#: Each side of a member comparison needs at least this many members.
+MIN_PER_SIDE = 20
 
 
 def _account_members(db: Any) -> Any:
@@ -159,12 +162,15 @@ def _quarters(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int = 0) -> dict[str, Any]:
+def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int = 0, refute: bool = False
+                   ) -> dict[str, Any]:
     """Raw and adjusted renewal differences of engaged vs not engaged accounts, with diagnostics.
 
-    ``frame`` is :func:`renewal_table`. The adjusted figures are risk differences (renewal rate of
-    engaged minus not engaged) for the average decided renewal (ATE; AIPW and IPW) and for the
-    engaged ones (ATT; matched pairs).
+    ``frame`` is :func:`renewal_table`. The adjusted figure is
+    :func:`commetrics.metrics.adjusted.adjusted_difference` — by default the effect on the engaged
+    renewals (ATT), after setting aside the engaged ones no comparable renewal resembles — with IPW
+    and 1:1 matched pairs on the same population beside it, balance, overlap, the guards that decide
+    whether it may be the headline, the robustness value and the E-value.
     """
     if len(frame) < MIN_RENEWALS:
         raise InputError(f"The renewal comparison needs at least {MIN_RENEWALS} decided renewals; the store holds "
@@ -179,34 +185,62 @@ def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int =
                                      int(renewed[~engaged].sum()), int((~engaged).sum()))
     x, names, complete = _design(frame)
     keep = complete.to_numpy()
-    x, y, t = x[keep], renewed[keep].astype(float), engaged[keep]
-    ps = causal.propensity(x, t)
-    adjusted = causal.aipw(y, t, x, ps=ps, outcome_model="logistic")
-    weighted = causal.ipw(y, t, ps)
-    pairs = causal.match_nearest(np.log(ps / (1 - ps)), t)
-    matched = causal.matched_estimate(y, t, pairs)
-    weights = np.where(t, 1 / ps, 1 / (1 - ps))
-    balance = causal.balance(pd.DataFrame(x, columns=names), t, weights)
-    balance = balance.rename_axis("covariate").reset_index() if "covariate" not in balance else balance
-    # The E-value works on the risk-ratio scale: the adjusted rates of renewal with and without engagement.
-    base_rate = float(y[~t].mean())
-    ratio = [(base_rate + d) / base_rate if base_rate > 0 else math.nan
-             for d in (adjusted.estimate, adjusted.ci_low, adjusted.ci_high)]
+    y, t = renewed[keep].astype(float), engaged[keep]
+    result = _adjust(y, t, pd.DataFrame(x[keep], columns=names), settings, seed=seed, refute=refute,
+                     labels=Labels("renewals", "engaged", "not engaged", "engagement", "renewal"))
+    units = frame.loc[keep, ["account_id", "period_end", "engaged"]].reset_index(drop=True)
+    units["propensity"], units["kept"] = result.ps, result.kept
     return {
         "levels": _rate_per_level(frame, settings, "renewed", ("renewals", "renewed", "rate")),
         "quarters": _quarters(frame),
         "renewals": len(frame), "engaged": int(engaged.sum()), "left_out_missing_covariates": int((~keep).sum()),
         "raw": {"difference": raw.difference, "ci_low": raw.low, "ci_high": raw.high},
-        "adjusted": _estimate(adjusted), "ipw": _estimate(weighted), "matched": _estimate(matched),
-        "matched_pairs": len(pairs),
-        "balance": balance,
-        "overlap": causal.overlap(ps, t)._asdict(),
-        "ess": {"engaged": causal.ess(weights[t]), "not_engaged": causal.ess(weights[~t])},
-        "e_value": causal.e_value_sentence(*ratio, exposure="engagement", outcome="renewal")
-        if all(math.isfinite(r) and r > 0 for r in ratio) else "",
+        **_adjusted_fields(result, y, t, exposure="engagement", outcome="renewal",
+                           groups=("engaged", "not_engaged")),
         "covariates": list(settings.covariates),
+        "units": units,
         "wording": "adjusted association (controls only for the listed covariates)",
         "seed": seed,
+    }
+
+
+def _adjust(y: np.ndarray, t: np.ndarray, X: pd.DataFrame, settings: ImpactSettings, *, seed: int, refute: bool,
+            labels: Labels, estimand: str | None = None) -> AdjustedEstimate:
+    """The adjusted difference with the workspace's settings (estimand, trimming, folds, guard limits)."""
+    return adjusted_difference(y, t, X, estimand=estimand or settings.estimand,  # type: ignore[arg-type]
+                               trim=None if settings.trim == "none" else "crump", folds=settings.folds, seed=seed,
+                               max_smd=settings.max_smd, min_ess=settings.min_ess, refute=refute, labels=labels)
+
+
+def _adjusted_fields(result: AdjustedEstimate, y: np.ndarray, t: np.ndarray, *, exposure: str, outcome: str,
+                     groups: tuple[str, str]) -> dict[str, Any]:
+    """The adjusted estimate and its explanations and diagnostics, as the impact results carry them."""
+    rows = result.kept
+    treated_rate = float(y[rows & t].mean()) if (rows & t).any() else math.nan
+    # The E-value works on the risk-ratio scale: the treated units' rate against what it would have been.
+    counterfactual = treated_rate - result.estimate if result.estimand == "att" else math.nan
+    if result.estimand == "ate":
+        counterfactual = float(y[rows & ~t].mean()) if (rows & ~t).any() else math.nan
+        treated_rate = counterfactual + result.estimate
+    ratio = [(counterfactual + d) / counterfactual if counterfactual > 0 else math.nan
+             for d in (result.estimate, result.ci_low, result.ci_high)]
+    usable = all(math.isfinite(r) and r > 0 for r in ratio) and ratio[1] <= ratio[0] <= ratio[2]
+    return {
+        "adjusted": result.as_dict(),
+        "headline": result.headline,
+        "guards": [g.as_dict() for g in result.guards],
+        "estimand": result.estimand,
+        "population": result.population,
+        "ipw": _estimate(result.ipw) if math.isfinite(result.ipw.estimate) else None,
+        "matched": _estimate(result.matched) if result.matched is not None else None,
+        "matched_pairs": int(result.matched.ess_treated) if result.matched is not None else 0,
+        "balance": result.balance,
+        "overlap": result.overlap._asdict(),
+        "ess": {groups[0]: result.ess_treated, groups[1]: result.ess_control},
+        "sensitivity": result.sensitivity.sentence if result.sensitivity else "",
+        "e_value": causal.e_value_sentence(*ratio, exposure=exposure, outcome=outcome) if usable else "",
+        "refutations": [r.as_dict() for r in result.refutations],
+        "notes": list(result.notes),
     }
 
 
@@ -318,8 +352,55 @@ def _score_per_level(frame: pd.DataFrame, settings: ImpactSettings, kind: str) -
     return pd.DataFrame(rows)
 
 
+def _survey_comparison(frame: pd.DataFrame, db: Any, settings: ImpactSettings, kind: str, *, seed: int,
+                       refute: bool) -> dict[str, Any]:
+    """Engaged against not engaged members on their latest answer, raw and adjusted for tenure at the answer.
+
+    The outcome is the answer scored as NPS counts it (promoter +1, passive 0, detractor −1: its mean × 100
+    is the NPS) or as CSAT's top-2 box (4 or 5: 1); the difference × 100 is in NPS points or percentage
+    points. ``{"reason": ...}`` when the groups cannot be compared."""
+    m = db.table("members")
+    joined = fetch(m.group_by("member_id").aggregate(joined=m.joined_at.min()))
+    latest = frame.sort_values(["ts", "response_id"]).groupby("member_id").tail(1).merge(joined, on="member_id",
+                                                                                     how="left")
+    latest = latest[latest["joined"].notna()]
+    engaged = (latest["activities"] >= settings.levels[settings.engaged_level]).to_numpy()
+    score = latest["score"].to_numpy(float)
+    y = np.select([score >= 9, score <= 6], [1.0, -1.0], 0.0) if kind == "nps" else (score >= 4).astype(float)
+    tenure = ((latest["ts"] - latest["joined"]).dt.total_seconds() / 86_400).clip(lower=0).to_numpy(float)
+    base = {"engaged_members": int(engaged.sum()), "other_members": int((~engaged).sum()),
+            "engaged_level": settings.engaged_level, "scale": "NPS points" if kind == "nps" else "percentage points"}
+    if min(engaged.sum(), (~engaged).sum()) < MIN_PER_SIDE or np.ptp(tenure) == 0:
+        return {**base, "reason": f"Comparing engaged with other members needs at least {MIN_PER_SIDE} of each and "
+                                  "tenures that differ; this store has "
+                                  f"{int(engaged.sum())} and {int((~engaged).sum())}."}
+    a, b = y[engaged], y[~engaged]
+    if kind == "nps":
+        difference = float(a.mean() - b.mean())
+        se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+        raw = {"difference": difference, "ci_low": difference - 1.96 * se, "ci_high": difference + 1.96 * se}
+    else:
+        interval = causal.newcombe_difference(int(a.sum()), a.size, int(b.sum()), b.size)
+        raw = {"difference": interval.difference, "ci_low": interval.low, "ci_high": interval.high}
+    words = Labels("members", "engaged", "not engaged", "engagement", kind.upper())
+    try:
+        result = adjusted_difference(y, engaged, pd.DataFrame({"tenure_days": tenure}), binary=kind == "csat",
+                                     outcome_range=(-1.0, 1.0) if kind == "nps" else None,
+                                     estimand=settings.estimand,
+                                     trim=None if settings.trim == "none" else "crump", folds=settings.folds,
+                                     seed=seed, max_smd=settings.max_smd, min_ess=settings.min_ess, refute=refute,
+                                     labels=words)
+    except InputError as error:
+        return {**base, "raw": raw, "reason": str(error)}
+    fields = _adjusted_fields(result, y, engaged, exposure="engagement", outcome=kind.upper(),
+                              groups=("engaged", "not_engaged"))
+    fields.pop("e_value")  # a difference of scores has no risk ratio
+    return {**base, "raw": raw, **fields, "covariates": ["tenure_days"],
+            "wording": "adjusted association: engaged members against members of the same tenure"}
+
+
 def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: str = "nps", replicates: int = 1000,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, refute: bool = False) -> dict[str, Any]:
     """NPS or CSAT by participation level (participation before each answer), who answers, the rank
     correlation of participation with the score (Spearman, with a percentile bootstrap interval over
     members, so repeated answers of one member move together) and an ordinal logit with tenure."""
@@ -341,6 +422,7 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
         draws[r] = spearmanr(x[rows_], y[rows_]).statistic
     return {
         "kind": kind,
+        "comparison": _survey_comparison(frame, db, settings, kind, seed=seed, refute=refute),
         "scale": "0-10; NPS = % promoters (9-10) - % detractors (0-6)" if kind == "nps"
         else "1-5; CSAT = % of answers of 4 or 5 (top-2 box)",
         "levels": _score_per_level(frame, settings, kind),
@@ -424,6 +506,9 @@ def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons:
     present_levels = [name for name in order if (cox_frame["level"] == name).any()]
     levels = pd.get_dummies(pd.Categorical(cox_frame["level"], categories=present_levels), drop_first=True,
                             dtype=float)
+    numeric = [c for c in cox_frame.columns if c.startswith("cov:") and pd.api.types.is_numeric_dtype(cox_frame[c])]
+    cox_frame, logged = log_scaled(cox_frame, numeric)
+    cox_frame = cox_frame.rename(columns={c: f"cov:log:{c[4:]}" for c in logged})
     x, names, complete = _design(cox_frame)
     keep = complete.to_numpy()
     design = np.hstack([levels.to_numpy(), x])[keep]
@@ -438,13 +523,34 @@ def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons:
     cox = pd.DataFrame({"term": labels, "hazard_ratio": np.exp(model.params),
                         "ci_low": np.exp(model.params - z * model.bse), "ci_high": np.exp(model.params + z * model.bse),
                         "p": model.pvalues})
+    guards = _cox_guards(cox, converged)
     return {
         "levels": pd.DataFrame(rows), "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
         "logrank": {"chi2": test[0], "df": test[1], "p": test[2]},
         "cox": cox, "cox_converged": converged, "cox_left_out": left_out,
+        "headline": not guards, "guards": [g.as_dict() for g in guards],
+        "log_scaled": {f"log:{c[4:]}": kind for c, kind in logged.items()},
         "accounts": len(frame), "landmark_days": settings.exposure_start_days,
         "wording": "adjusted association: hazard ratios control only for the listed covariates",
     }
+
+
+def _cox_guards(cox: pd.DataFrame, converged: bool) -> list[Guard]:
+    """Why the Cox model's hazard ratios may not be read: no terms, no convergence, or infinite ratios."""
+    guards = []
+    if cox.empty:
+        guards.append(Guard("model", 0.0, 1.0, "The Cox model has no term left to estimate: every level or "
+                            "covariate was constant or left out.", "Load more subscriptions history, or set "
+                            "impact.levels so that accounts fall into more than one level."))
+    elif not converged:
+        guards.append(Guard("convergence", 0.0, 1.0, "The Cox model did not converge, so its hazard ratios are not "
+                            "estimates.", "Use fewer covariates, or look for one that (nearly) decides who churns."))
+    bad = cox[~np.isfinite(cox[["hazard_ratio", "ci_low", "ci_high"]].to_numpy(float)).all(axis=1)] if len(cox) else cox
+    if len(bad):
+        guards.append(Guard("separation", float(len(bad)), 0.0, "The hazard ratios of " + ", ".join(bad["term"]) +
+                            " are infinite or undefined: those accounts either all churn or none does.",
+                            "Merge the level or category with a neighbour, or drop the covariate."))
+    return guards
 
 
 # -- the general member-level question --------------------------------------------------------------------
@@ -502,9 +608,12 @@ def exposure_table(db: Any, *, exposure: str, outcome: str, window_days: int, ex
     return frame
 
 
-def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str) -> dict[str, Any]:
-    """Raw and adjusted (AIPW) differences in the outcome rate of exposed vs unexposed members, with
-    the balance and overlap diagnostics. An adjusted association, not proof that X caused Y."""
+def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str, settings: ImpactSettings | None = None,
+                    seed: int = 0, refute: bool = False, estimand: str | None = None) -> dict[str, Any]:
+    """Raw and adjusted differences in the outcome rate of exposed vs unexposed members, with the guards,
+    balance and overlap diagnostics (see :func:`renewal_impact`). An adjusted association, not proof that
+    X caused Y."""
+    settings = settings or ImpactSettings()
     if len(frame) < MIN_RENEWALS:
         raise InputError(f"The comparison needs at least {MIN_RENEWALS} eligible members; found {len(frame)}. "
                          "Use a longer --window or check that members joined before the exposure window.")
@@ -520,22 +629,21 @@ def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str) -> dict
     raw = causal.newcombe_difference(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()))
     x, names, complete = _design(frame)
     keep = complete.to_numpy()
-    x, yy, tt = x[keep], y[keep].astype(float), t[keep]
-    ps = causal.propensity(x, tt)
-    adjusted = causal.aipw(yy, tt, x, ps=ps, outcome_model="logistic")
-    weights = np.where(tt, 1 / ps, 1 / (1 - ps))
-    balance = causal.balance(pd.DataFrame(x, columns=names), tt, weights)
-    balance = balance.rename_axis("covariate").reset_index() if "covariate" not in balance else balance
+    yy, tt = y[keep].astype(float), t[keep]
+    words = Labels("members", "exposed", "unexposed", f"{exposure} before the landmark", outcome)
+    result = _adjust(yy, tt, pd.DataFrame(x[keep], columns=names), settings, seed=seed, refute=refute,
+                     labels=words, estimand=estimand)
+    units = frame.loc[keep, ["member_id", "exposed"]].reset_index(drop=True)
+    units["propensity"], units["kept"] = result.ps, result.kept
     return {
         "exposure": exposure, "outcome": outcome, "members": len(frame), "exposed": int(t.sum()),
         "rate_exposed": float(y[t].mean()), "rate_unexposed": float(y[~t].mean()),
         "raw": {"difference": raw.difference, "ci_low": raw.low, "ci_high": raw.high},
-        "adjusted": _estimate(adjusted), "ipw": _estimate(causal.ipw(yy, tt, ps)),
-        "balance": balance, "overlap": causal.overlap(ps, tt)._asdict(),
-        "ess": {"exposed": causal.ess(weights[tt]), "unexposed": causal.ess(weights[~tt])},
+        **_adjusted_fields(result, yy, tt, exposure=exposure, outcome=outcome, groups=("exposed", "unexposed")),
         "left_out_missing_covariates": int((~keep).sum()),
         "covariates": [c.removeprefix("cov:") for c in frame.columns if c.startswith("cov:")],
         "design_columns": names,
+        "units": units,
         "wording": "adjusted association (controls only for the listed covariates)",
     }
 
@@ -687,7 +795,7 @@ def upsell_table(db: Any, settings: ImpactSettings, as_of: datetime) -> tuple[pd
 
 
 def upsell_impact(accounts: pd.DataFrame, expansions: pd.DataFrame, *, as_of: datetime, horizon_days: int = 180,
-                  replicates: int = 1000, seed: int = 0) -> dict[str, Any]:
+                  replicates: int = 1000, seed: int = 0, settings: ImpactSettings | None = None) -> dict[str, Any]:
     """Expansion in the ``horizon_days`` after an account's first participation, against matched
     accounts that had not yet participated at that moment (sequential risk-set matching: both clocks
     start at the participation date, so the comparison is not tilted by when it is measured).
@@ -709,6 +817,7 @@ def upsell_impact(accounts: pd.DataFrame, expansions: pd.DataFrame, *, as_of: da
         raise InputError(f"The upsell comparison needs accounts with a start (a subscriptions period or "
                          f"accounts.created_at) and every covariate ({', '.join(c[4:] for c in covariates)}); "
                          f"{len(data)} have them. Load subscriptions or set impact.covariates.")
+    data, logged = log_scaled(data, numeric)  # long-tailed money and counts matched on a log scale
     values = data[numeric].to_numpy(float)
     scaled = (values - values.mean(axis=0)) / np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
     strata = data[exact].astype(str).agg("|".join, axis=1).to_numpy() if exact else np.zeros(len(data), dtype=object)
@@ -755,7 +864,21 @@ def upsell_impact(accounts: pd.DataFrame, expansions: pd.DataFrame, *, as_of: da
                .rename_axis("covariate").reset_index().rename(columns={"smd_before": "smd_matched"})
                [["covariate", "smd_matched"]] if numeric else pd.DataFrame())
     z = 1.959963984540054
+    limits = settings or ImpactSettings()
+    guards = []
+    worst = float(balance["smd_matched"].abs().max()) if len(balance) else 0.0
+    if worst > limits.max_smd:
+        guards.append(Guard("balance", worst, limits.max_smd,
+                            f"The matched accounts still differ from the participants by {worst:.2f} standard "
+                            f"deviations on a covariate (target below {limits.max_smd:g}).",
+                            "Use fewer covariates or a longer history, so that closer matches exist."))
+    if len(set(control_rows)) < limits.min_ess:
+        guards.append(Guard("ess", float(len(set(control_rows))), limits.min_ess,
+                            f"Only {len(set(control_rows))} distinct accounts serve as matches: a few accounts "
+                            "decide the comparison.", "Add data or use fewer exact-match (text) covariates."))
     return {
+        "headline": not guards, "guards": [g.as_dict() for g in guards],
+        "log_scaled": {c.removeprefix("cov:"): kind for c, kind in logged.items()},
         "participants": len(chosen), "matched": len(pairs), "distinct_controls": len(set(control_rows)),
         "horizon_days": horizon_days,
         "expansion_rate": {"participants": float(expanded_p.mean()), "controls": float(expanded_c.mean()),

@@ -202,11 +202,20 @@ def suppress_survey(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str
         out["levels"] = _hide(out["levels"], levels["answers"] > 0, labels=("level",), k=k, total_withheld=True)
         withheld = ["answers", "members", "spearman", "ordinal"]
         out.update(dict.fromkeys(withheld))
+    comparison = result.get("comparison") or {}
+    sides = (comparison.get("engaged_members", 0), comparison.get("other_members", 0))
+    # Engaged vs not engaged regroups the levels: its counts beside a hidden level would give that level away.
+    if comparison and (few or bool(_summary(out["levels"], k).applied) or any(0 < side < k for side in sides)):
+        out["comparison"] = None
+        withheld.append("comparison")
     notes = [suppression_note(out["levels"], noun="level", where=" in the scores"),
              suppression_note(out["response"], noun="level", where=" in the response table")]
     if few:
         notes.append(f"The totals, the correlation and the ordinal model are withheld: the answers come from fewer "
                      f"than {k} members.")
+    if "comparison" in withheld:
+        notes.append("The comparison of engaged and other members is withheld: it regroups levels hidden here, or "
+                     f"one side has fewer than {k} members.")
     return _published(out, k, withheld, notes)
 
 
@@ -227,10 +236,12 @@ def suppress_exposure(result: dict[str, Any], k: int) -> tuple[dict[str, Any], s
     groups = suppress_counts(groups, people="members", k=k, dims=["group"], values=["rate"])
     summary = suppression_summary(groups)
     out = dict(result)
+    out.pop("units", None)  # one row per member with a propensity: for the analyst holding the data only
     withheld: list[str] = []
     if summary.applied:
-        withheld = ["exposed", "rate_exposed", "rate_unexposed", "raw", "adjusted", "ipw", "balance", "overlap",
-                    "ess"]
+        withheld = ["exposed", "rate_exposed", "rate_unexposed", "raw", "adjusted", "headline", "guards",
+                    "population", "notes", "ipw", "matched", "matched_pairs", "balance", "overlap", "ess",
+                    "sensitivity", "e_value", "refutations"]
         if summary.withheld(()):
             withheld.insert(0, "members")
         out.update(dict.fromkeys(withheld))

@@ -430,6 +430,8 @@ tr.group-start > * { border-top: 2px solid var(--rule); }
 tr.in-progress > * { background: var(--prog-bg); }
 tr.suppressed > * { color: var(--muted); }
 td.warn { color: var(--warn); background: var(--warn-bg); font-weight: 600; }
+.guards { border-left: 4px solid var(--warn); background: var(--warn-bg); padding: 4px 12px; margin: 8px 0 16px; }
+.guards ul { margin: 4px 0 8px; padding-left: 20px; }
 .chart { margin: 8px 0 20px; }
 .chart svg { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.85rem; margin-top: 4px; }

@@ -152,38 +152,65 @@ def _balance_table(balance: pd.DataFrame) -> str:
             f'<th scope="col" class="num">After weighting</th></tr></thead><tbody>{"".join(rows)}</tbody></table>\n')
 
 
+def _guards(result: dict[str, Any], what: str) -> str:
+    """Why ``what`` is not shown as an answer: each guard that tripped, with what to do."""
+    items = "".join(f"<li>{_e(g['message'])} <em>What to do:</em> {_e(g['advice'])}</li>" for g in result["guards"])
+    return (f'<div class="guards" role="note"><p><strong>No adjusted headline:</strong> {_e(what)} cannot be trusted '
+            f"on this data.</p><ul>{items}</ul></div>\n")
+
+
+def _adjusted_paragraph(result: dict[str, Any], *, subject: str, covariates: str, outcome: str) -> list[str]:
+    """The raw difference, then the adjusted one with the population it describes — or the guards that
+    stopped it — and the sensitivity sentences."""
+    raw, adjusted = result["raw"], result["adjusted"]
+    whom = "for the engaged (ATT)" if result["estimand"] == "att" else "for everyone alike (ATE)"
+    out = [f"<p>Raw difference, {_e(subject)}: <strong>{_signed_pp(raw['difference'])} points</strong> "
+           f"({_signed_pp(raw['ci_low'])} to {_signed_pp(raw['ci_high'])}).</p>"]
+    if result["headline"]:
+        out.append(f"<p>Adjusted for {_e(covariates)}, {_e(whom)}: <strong>{_signed_pp(adjusted['estimate'])} "
+                   f"points</strong> ({_signed_pp(adjusted['ci_low'])} to {_signed_pp(adjusted['ci_high'])}) — an "
+                   f"adjusted association, not proof that taking part causes {_e(outcome)}. The gap between the two "
+                   "figures is the selection: people who take part differ in the covariates.</p>")
+    else:
+        out.append(_guards(result, "the adjusted difference"))
+    out.append(f"<p>Whom the answer describes: {_e(result['population'])}.</p>")
+    out += [f"<p>{_e(note)}</p>" for note in result.get("notes") or []]
+    if result["headline"]:
+        for key in ("sensitivity", "e_value"):
+            if result.get(key):
+                out.append(f"<p>{_e(result[key])}</p>")
+    return out
+
+
 def _renewal(section: ImpactSection) -> list[str]:
     r = section.renewal
     if r is None:
         return [f'<p class="empty">{_e(section.renewal_note)}</p>']
-    raw, adjusted = r["raw"], r["adjusted"]
+    raw = r["raw"]
     start, end = section.window
     out = [f"<p>Participation is counted from {start} to {end} days before each renewal, so it comes before the "
            f"outcome. Engaged means the <strong>{_e(section.engaged_level)}</strong> level or above: "
            f"{r['engaged']:,} of {r['renewals']:,} decided renewals.</p>",
            _rate_table(r["levels"], "Renewal rate by participation level (Wilson intervals)", "renewals", "rate",
                        "Renewal rate"),
-           f"<p>Raw difference, engaged minus not engaged: <strong>{_signed_pp(raw['difference'])} points</strong> "
-           f"({_signed_pp(raw['ci_low'])} to {_signed_pp(raw['ci_high'])}). Adjusted for "
-           f"{_e(', '.join(r['covariates']) or 'no covariates')}: <strong>{_signed_pp(adjusted['estimate'])} points"
-           f"</strong> ({_signed_pp(adjusted['ci_low'])} to {_signed_pp(adjusted['ci_high'])}) — an adjusted "
-           "association, not proof that taking part causes renewal. Engaged customers were likelier to renew "
-           "anyway; the gap between the two figures is that selection.</p>",
-           _difference_chart([("raw", "Raw difference", {"estimate": raw["difference"], "ci_low": raw["ci_low"],
-                                                         "ci_high": raw["ci_high"]}),
-                              ("adjusted", "Adjusted (AIPW)", adjusted),
-                              ("ipw", "Weighted (IPW)", r["ipw"]),
-                              ("matched", f"Matched pairs ({r['matched_pairs']:,}, engaged only)", r["matched"])]),
-           _balance_table(r["balance"])]
+           *_adjusted_paragraph(r, subject="engaged minus not engaged",
+                                covariates=", ".join(r["covariates"]) or "no covariates", outcome="renewal")]
+    rows = [("raw", "Raw difference", {"estimate": raw["difference"], "ci_low": raw["ci_low"],
+                                       "ci_high": raw["ci_high"]})]
+    if r["headline"]:
+        rows.append(("adjusted", "Adjusted (doubly robust)", r["adjusted"]))
+        if r.get("ipw"):
+            rows.append(("ipw", "Weighted (IPW)", r["ipw"]))
+        if r.get("matched"):
+            rows.append(("matched", f"Matched pairs ({r['matched_pairs']:,})", r["matched"]))
+    out += [_difference_chart(rows), _balance_table(r["balance"])]
     overlap, ess = r["overlap"], r["ess"]
-    out.append(f"<p>Overlap: {_pct(overlap['share_outside'])} of accounts have a propensity outside 0.05–0.95; the "
+    out.append(f"<p>Overlap: {_pct(overlap['share_outside'])} of renewals have a propensity outside 0.05–0.95; the "
                f"effective sample sizes after weighting are {ess['engaged']:,.0f} engaged and "
                f"{ess['not_engaged']:,.0f} not engaged.</p>")
     if r.get("left_out_missing_covariates"):
         out.append(f"<p>{r['left_out_missing_covariates']:,} renewals with a missing covariate are left out of the "
                    "adjusted figures.</p>")
-    if r.get("e_value"):
-        out.append(f"<p>{_e(r['e_value'])}</p>")
     return out
 
 
@@ -199,12 +226,20 @@ def _survey(result: dict[str, Any]) -> list[str]:
     if rho is None or ordinal is None:  # withheld: the answers come from too few people
         return [*out, "<p>The correlation and the ordinal model are withheld: the answers come from too few "
                       "members to publish.</p>"]
-    return [*out,
-            f"<p>Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
-            f"{rho['ci_high']:.3f}) over {result['answers']:,} answers. Ordinal logit controlling for "
-            f"{_e(ordinal['controls'])}: the odds of a higher score ×{ordinal['odds_ratio']:.2f} "
-            f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an "
-            "association.</p>"]
+    out.append(f"<p>Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
+               f"{rho['ci_high']:.3f}) over {result['answers']:,} answers. Ordinal logit controlling for "
+               f"{_e(ordinal['controls'])}: the odds of a higher score ×{ordinal['odds_ratio']:.2f} "
+               f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an "
+               "association.</p>")
+    comparison = result.get("comparison")
+    if comparison and not comparison.get("reason"):
+        out.append(f"<p>Engaged members ({_e(comparison['engaged_level'])} level or above) against the others, on each "
+                   f"member's latest answer, in {_e(comparison['scale'])}:</p>")
+        out += _adjusted_paragraph(comparison, subject="engaged minus not engaged", covariates="tenure",
+                                   outcome=f"a higher {kind.upper()}")
+    elif comparison:
+        out.append(f"<p>Engaged against other members: not compared. {_e(comparison['reason'])}</p>")
+    return out
 
 
 def render_impact(section: ImpactSection) -> str:

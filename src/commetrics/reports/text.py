@@ -180,3 +180,62 @@ def render_identity(explained: dict[str, Any], width: int | None = None) -> str:
     if explained.get("note"):
         console.print(explained["note"], soft_wrap=True)
     return buffer.getvalue()
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def render_adjusted(result: dict[str, Any], *, groups: str, covariates: Sequence[str]) -> str:
+    """The raw and adjusted differences of an impact comparison, with its guards, population and sensitivity.
+
+    ``result`` is what :meth:`commetrics.Engine.impact` returns for ``renewal`` or ``exposure``; ``groups``
+    names the comparison ("engaged minus not engaged"). When a guard tripped, the adjusted figure is not
+    printed as an answer: the checks that failed and what to do come instead.
+    """
+    lines: list[str] = []
+    raw, adjusted = result.get("raw"), result.get("adjusted")
+    if raw is None or adjusted is None:
+        return "  raw and adjusted differences withheld (see below)\n"
+    estimand = "for the treated (ATT)" if result["estimand"] == "att" else "for everyone alike (ATE)"
+    lines.append(f"  raw difference    {_points(raw['difference'])} points ({_points(raw['ci_low'])} to "
+                 f"{_points(raw['ci_high'])}), {groups}")
+    if result["headline"]:
+        lines.append(f"  adjusted          {_points(adjusted['estimate'])} points ({_points(adjusted['ci_low'])} to "
+                     f"{_points(adjusted['ci_high'])}) — an adjusted association {estimand}, controlling for "
+                     f"{', '.join(covariates) or 'nothing'} (doubly robust, cross-fitted)")
+        for key, label in (("ipw", "weighted (IPW)"), ("matched", "matched pairs")):
+            e = result.get(key)
+            if e is not None:
+                lines.append(f"  {label:<17} {_points(e['estimate'])} points ({_points(e['ci_low'])} to "
+                             f"{_points(e['ci_high'])})")
+    else:
+        lines.append("  adjusted          no headline: the adjusted comparison cannot be trusted on this data.")
+        for guard in result["guards"]:
+            lines.append(f"    - {guard['message']}")
+            lines.append(f"      What to do: {guard['advice']}")
+        lines.append("    (`--json` keeps the untrusted figures for analysts, marked headline: false.)")
+    lines.append(f"  Who the answer describes: {result['population']}.")
+    for note in result.get("notes") or []:
+        lines.append(f"  Note: {note}")
+    if result["headline"]:
+        if result.get("sensitivity"):
+            lines.append(f"  Robustness: {result['sensitivity']}")
+        if result.get("e_value"):
+            lines.append(f"  E-value: {result['e_value']}")
+    for check in result.get("refutations") or []:
+        lines.append(f"  Refutation ({check['name'].replace('_', ' ')}): {'passed' if check['passed'] else 'FAILED'}"
+                     f" — {check['sentence']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_guards(result: dict[str, Any], what: str) -> str:
+    """Why ``what`` (the figure a command leads with) is not an answer, when a guard tripped; "" otherwise."""
+    guards = result.get("guards") or []
+    if result.get("headline", True) or not guards:
+        return ""
+    lines = [f"No headline: {what} cannot be trusted on this data."]
+    for guard in guards:
+        lines.append(f"  - {guard['message']}")
+        lines.append(f"    What to do: {guard['advice']}")
+    return "\n".join(lines) + "\n"
