@@ -8,7 +8,9 @@ Every error this package raises on purpose:
     + SchemaContractError               a file has columns the schema contract forbids
     + UnreadableFileError               a file cannot be opened or parsed as a whole
     + UnknownNameError                  a table, metric or definition name is not known
+    + NotEnoughDataError                the store holds too little for an analysis to answer
   x WorkspaceError                      the workspace folder or its store is missing or unusable
+    + StoreUnavailableError             the store is busy, unreadable or read-only where a write is needed
 
 Messages say what happened, to what, and what to do next.
 """
@@ -59,5 +61,16 @@ class UnknownNameError(InputError):
         return cls(msg)
 
 
+class NotEnoughDataError(InputError):
+    """The store holds too little for an analysis to answer (too few renewals, answers, units ...).
+
+    A report shows it as a one-line reason in place of the section; the command line prints it as an
+    error with what to load next."""
+
+
 class WorkspaceError(CommetricsError):
     """The workspace folder or its store is missing or unusable."""
+
+
+class StoreUnavailableError(WorkspaceError):
+    """The store is busy, unreadable, or opened read-only where a write is needed."""
