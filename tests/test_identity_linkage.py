@@ -450,7 +450,7 @@ def test_expectation_maximisation_samples_pairs_of_common_values(monkeypatch: py
     assert linkage._pair_sample(con, "t", "email_local_key") == ""  # 1000 records: 499,500 pairs
     generated = identity_data.generate(2_500, seed=3)
     full = resolve(generated.records, maps=generated.maps)
-    monkeypatch.setattr(linkage, "EM_MAX_PAIRS", 200)
+    monkeypatch.setattr(linkage.model, "EM_MAX_PAIRS", 200)  # where _pair_sample reads it
     sampled = resolve(generated.records, maps=generated.maps)
     assert sampled.people.equals(resolve(generated.records, maps=generated.maps).people)  # repeatable
     truth = generated.truth.set_index("record_id")["true_person"]
