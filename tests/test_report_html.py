@@ -14,10 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from commetrics.reports.html import ConversionSection, ReportData, render_html
-from commetrics.reports.html_attribution import MODEL_LABELS, AttributionSection
-from commetrics.reports.html_impact import ImpactSection
-from commetrics.reports.html_scores import ScoresSection
+from commetrics.reports.html import (
+    MODEL_LABELS,
+    AttributionSection,
+    ConversionSection,
+    ImpactSection,
+    ReportData,
+    ScoresSection,
+    render_html,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"

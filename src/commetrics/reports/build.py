@@ -16,10 +16,7 @@ from ..privacy.outputs import (
     suppress_timing,
     suppression_note,
 )
-from .html import ConversionSection, ReportData, render_html
-from .html_attribution import AttributionSection
-from .html_impact import ImpactSection
-from .html_scores import ScoresSection
+from .html import AttributionSection, ConversionSection, ImpactSection, ReportData, ScoresSection, render_html
 
 if TYPE_CHECKING:
     from ..engine import Engine

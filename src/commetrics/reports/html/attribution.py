@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .html import _DASH, _e, _float, _num, _records, _shorten, _style, _text, _text_width, _ticks, _x_grid
+from .common import DASH, escape, records, to_float, to_text
+from .svg import axis_ticks, num, shorten, style, text_width, x_grid
 
 __all__ = ["MODEL_LABELS", "SUPPRESSED_BADGE", "AttributionSection", "render_attribution"]
 
@@ -84,14 +85,14 @@ class AttributionSection:
         return sum((cell.get(name) or 0.0) for (m, _), cell in cells.items() if m == model)
 
 
-#: The badge the report shows where a figure was withheld for privacy (styled by ``reports.html``).
+#: The badge the report shows where a figure was withheld for privacy (styled by the CSS in ``page``).
 SUPPRESSED_BADGE = '<span class="badge suppressed">suppressed</span>'
 
 
 def _money(value: float | None, currency: str | None) -> str:
     """An amount rounded to whole units with thousands separators and the currency code."""
     if value is None:
-        return _DASH
+        return DASH
     text = f"{round(value):,}"
     return f"{currency} {text}" if currency else text
 
@@ -106,11 +107,11 @@ def _money_tick(value: float) -> str:
 
 def _layout(section: AttributionSection) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, float | None]]]:
     """(models in display order, classes by descending Markov value (else the first model's), cells)."""
-    rows = _records(section.result, ("model", "class", "conversions", "value", "value_low", "value_high",
+    rows = records(section.result, ("model", "class", "conversions", "value", "value_low", "value_high",
                                      "suppressed"))
-    cells = {(str(r["model"]), _text(r["class"]) or ""): {
-        **{k: _float(r[k]) for k in ("conversions", "value", "value_low", "value_high")},
-        "suppressed": 1.0 if _float(r["suppressed"]) else 0.0} for r in rows}
+    cells = {(str(r["model"]), to_text(r["class"]) or ""): {
+        **{k: to_float(r[k]) for k in ("conversions", "value", "value_low", "value_high")},
+        "suppressed": 1.0 if to_float(r["suppressed"]) else 0.0} for r in rows}
     present = {m for m, _ in cells}
     models = [m for m in MODEL_LABELS if m in present] + sorted(present - set(MODEL_LABELS))
     lead = "markov" if "markov" in present else (models[0] if models else "")
@@ -123,13 +124,13 @@ def _table(section: AttributionSection, models: Sequence[str], classes: Sequence
     interval = f" with its 95% interval ({section.replicates} bootstrap resamples of the journeys)" \
         if section.replicates else ""
     out = ['<div class="scroll"><table class="attribution">',
-           f"<caption>Value attributed to each {_e(section.by)} by each model{_e(interval)}. Every column adds up "
-           "to the same total: the models differ only in how they split it.</caption>",
-           "<thead><tr>" + f'<th scope="col">{_e(section.by.capitalize())}</th>'
-           + "".join(f'<th scope="col" class="num">{_e(MODEL_LABELS.get(m, m))}</th>' for m in models)
+           f"<caption>Value attributed to each {escape(section.by)} by each model{escape(interval)}. Every column "
+           "adds up to the same total: the models differ only in how they split it.</caption>",
+           "<thead><tr>" + f'<th scope="col">{escape(section.by.capitalize())}</th>'
+           + "".join(f'<th scope="col" class="num">{escape(MODEL_LABELS.get(m, m))}</th>' for m in models)
            + "</tr></thead>", "<tbody>"]
     for cls in classes:
-        row = [f'<th scope="row">{_e(cls)}</th>']
+        row = [f'<th scope="row">{escape(cls)}</th>']
         hidden = False
         for model in models:
             cell = cells.get((model, cls), {})
@@ -137,21 +138,21 @@ def _table(section: AttributionSection, models: Sequence[str], classes: Sequence
                 hidden = True
                 row.append(f'<td class="num">{SUPPRESSED_BADGE}</td>')
                 continue
-            text = _e(_money(cell.get("value"), section.currency))
+            text = escape(_money(cell.get("value"), section.currency))
             low, high = cell.get("value_low"), cell.get("value_high")
             if low is not None and high is not None:
-                text += (f'<br><span class="muted">{_e(_money(low, None))}–{_e(_money(high, None))}</span>')
+                text += (f'<br><span class="muted">{escape(_money(low, None))}–{escape(_money(high, None))}</span>')
             row.append(f'<td class="num">{text}</td>')
         out.append(('<tr class="suppressed">' if hidden else "<tr>") + "".join(row) + "</tr>")
     totals = [section.total(m, "value", cells) for m in models]
     out.append('</tbody><tfoot><tr><th scope="row">Total attributed</th>'
-               + "".join(f'<td class="num">{_e(_money(t, section.currency)) if t is not None else SUPPRESSED_BADGE}'
+               + "".join(f'<td class="num">{escape(_money(t, section.currency)) if t is not None else SUPPRESSED_BADGE}'
                          "</td>" for t in totals)
                + "</tr></tfoot></table></div>")
     if section.hidden_rows:
-        out.append(f'<p class="muted">Each {_e(section.by)} that fewer converting people than the privacy threshold '
-                   "had touched is suppressed in every model, with enough others that the totals do not reveal "
-                   "it.</p>")
+        out.append(f'<p class="muted">Each {escape(section.by)} that fewer converting people than the privacy '
+                   "threshold had touched is suppressed in every model, with enough others that the totals do not "
+                   "reveal it.</p>")
     return "\n".join(out) + "\n"
 
 
@@ -162,13 +163,13 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
     values = [v for cell in cells.values() for v in (cell.get("value"), cell.get("value_high")) if v is not None]
     if not classes or not models or not values or max(values) <= 0:
         return ""
-    upper, ticks = _ticks(max(values))
+    upper, ticks = axis_ticks(max(values))
     font = 12.0
-    labels = [_shorten(c) for c in classes]
-    left = 20 + max(_text_width(label, font) for label in labels)
+    labels = [shorten(c) for c in classes]
+    left = 20 + max(text_width(label, font) for label in labels)
     inner, lane, top = 420.0, 9.0, 16.0
     row_h = lane * len(models) + 12
-    legend_w = 16 + max(_text_width(MODEL_LABELS.get(m, m), 11) for m in models) + 24
+    legend_w = 16 + max(text_width(MODEL_LABELS.get(m, m), 11) for m in models) + 24
     width = left + inner + 24 + legend_w
     plot_bottom = top + row_h * len(classes)
     height = max(plot_bottom + 40, top + 20 * len(models) + 20)
@@ -180,38 +181,38 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
     desc = "; ".join(f"{cls}: " + ", ".join(
         f"{MODEL_LABELS.get(m, m)} {_money(cells.get((m, cls), {}).get('value'), section.currency)}" for m in models)
         for cls in classes)
-    out = [f'<svg class="attribution-chart" width="{_num(width)}" height="{_num(height)}" '
-           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="a{index}-title a{index}-desc">',
-           f'<title id="a{index}-title">{_e(title)}</title>', f'<desc id="a{index}-desc">{_e(desc)}</desc>']
-    out += _x_grid([(sx(tick), _money_tick(tick)) for tick in ticks], top - 4, plot_bottom)
+    out = [f'<svg class="attribution-chart" width="{num(width)}" height="{num(height)}" '
+           f'viewBox="0 0 {num(width)} {num(height)}" role="img" aria-labelledby="a{index}-title a{index}-desc">',
+           f'<title id="a{index}-title">{escape(title)}</title>', f'<desc id="a{index}-desc">{escape(desc)}</desc>']
+    out += x_grid([(sx(tick), _money_tick(tick)) for tick in ticks], top - 4, plot_bottom)
     for row, (cls, label) in enumerate(zip(classes, labels, strict=True)):
         y0 = top + row * row_h
-        out.append(f'<text x="{_num(left - 8)}" y="{_num(y0 + row_h / 2 + 4)}" text-anchor="end" '
-                   f'font-size="{_num(font)}"><title>{_e(cls)}</title>{_e(label)}</text>')
+        out.append(f'<text x="{num(left - 8)}" y="{num(y0 + row_h / 2 + 4)}" text-anchor="end" '
+                   f'font-size="{num(font)}"><title>{escape(cls)}</title>{escape(label)}</text>')
         for lane_index, model in enumerate(models):
             cell = cells.get((model, cls), {})
             value = cell.get("value")
             if value is None:
                 continue
-            colour, _ = _style(lane_index)
+            colour, _ = style(lane_index)
             y = y0 + 6 + lane * lane_index + lane / 2
             summary = f"{cls}, {MODEL_LABELS.get(model, model)}: {_money(value, section.currency)}"
-            parts = [f"<g><title>{_e(summary)}</title>"]
+            parts = [f"<g><title>{escape(summary)}</title>"]
             low, high = cell.get("value_low"), cell.get("value_high")
             if low is not None and high is not None:
-                parts.append(f'<line x1="{_num(sx(low))}" y1="{_num(y)}" x2="{_num(sx(high))}" y2="{_num(y)}" '
+                parts.append(f'<line x1="{num(sx(low))}" y1="{num(y)}" x2="{num(sx(high))}" y2="{num(y)}" '
                              f'stroke="{colour}" stroke-width="1.5"/>')
-            parts.append(f'<circle cx="{_num(sx(value))}" cy="{_num(y)}" r="3.5" fill="{colour}"/></g>')
+            parts.append(f'<circle cx="{num(sx(value))}" cy="{num(y)}" r="3.5" fill="{colour}"/></g>')
             out.append("".join(parts))
-    out.append(f'<line class="axis" x1="{_num(left)}" y1="{_num(plot_bottom)}" x2="{_num(left + inner)}" '
-               f'y2="{_num(plot_bottom)}"/>')
+    out.append(f'<line class="axis" x1="{num(left)}" y1="{num(plot_bottom)}" x2="{num(left + inner)}" '
+               f'y2="{num(plot_bottom)}"/>')
     legend_x = left + inner + 24
     for lane_index, model in enumerate(models):
-        colour, _ = _style(lane_index)
+        colour, _ = style(lane_index)
         ly = top + 8 + lane_index * 20
-        out.append(f'<g class="legend-item"><circle cx="{_num(legend_x + 4)}" cy="{_num(ly)}" r="4" fill="{colour}"/>'
-                   f'<text x="{_num(legend_x + 14)}" y="{_num(ly + 4)}" font-size="11">'
-                   f"{_e(MODEL_LABELS.get(model, model))}</text></g>")
+        out.append(f'<g class="legend-item"><circle cx="{num(legend_x + 4)}" cy="{num(ly)}" r="4" fill="{colour}"/>'
+                   f'<text x="{num(legend_x + 14)}" y="{num(ly + 4)}" font-size="11">'
+                   f"{escape(MODEL_LABELS.get(model, model))}</text></g>")
     out.append("</svg>")
     return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
 
@@ -222,13 +223,13 @@ def render_attribution(section: AttributionSection, index: int = 1) -> str:
     attributed = section.total(models[0], "conversions", cells) if models else 0.0
     value = section.total(models[0], "value", cells) if models else 0.0
     journeys = "of the account's members" if section.unit == "account" else "of the member"
-    what = (f"{attributed:,.0f} {_e(', '.join(section.outcomes))} conversions worth "
-            f"{_e(_money(value, section.currency))}" if attributed is not None and value is not None else
-            f"the {_e(', '.join(section.outcomes))} conversions (their total is withheld: too few people)")
+    what = (f"{attributed:,.0f} {escape(', '.join(section.outcomes))} conversions worth "
+            f"{escape(_money(value, section.currency))}" if attributed is not None and value is not None else
+            f"the {escape(', '.join(section.outcomes))} conversions (their total is withheld: too few people)")
     out = [f'<section class="attribution" id="attribution-{index}">',
-           f"<h2>Attributed value by {_e(section.by)}</h2>",
+           f"<h2>Attributed value by {escape(section.by)}</h2>",
            '<p class="caveat"><strong>Credit allocation, not cause.</strong> These figures split the credit for '
-           f"{what} over the community touches {_e(journeys)} in the "
+           f"{what} over the community touches {escape(journeys)} in the "
            f"{section.lookback_days:,} days before each one. They say where credit can go, not what the "
            "community caused: the models split the same total differently, which is why they are shown side by "
            "side. Where they agree, the split is robust to the choice of model.</p>"]
@@ -242,7 +243,7 @@ def render_attribution(section: AttributionSection, index: int = 1) -> str:
                    f"{SUPPRESSED_BADGE} (fewer people than the privacy threshold).</p>")
     else:
         out.append(f"<p>Not attributed: {section.conversions_without_touch:,} conversions worth "
-                   f"{_e(_money(section.value_without_touch, section.currency))} had no community touch in the "
+                   f"{escape(_money(section.value_without_touch, section.currency))} had no community touch in the "
                    "lookback.</p>")
     out.append("<p>Models: first and last touch give everything to one touch; linear splits equally over the "
                "touches; position gives 40% to the first and last touch and 20% to those between; time decay "

@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from .html import _DASH, _e, _float, _num, _pct, _records, _style, _text, _text_width, _ticks, _x_grid
+from .common import DASH, escape, pct, records, to_float, to_text
+from .svg import axis_ticks, num, style, text_width, x_grid
 
 __all__ = ["ScoresSection", "render_scores"]
 
@@ -46,23 +47,24 @@ class ScoresSection:
 
 def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, extra: str | None = None) -> str:
     """A count per label with its share; ``caption`` is short (it is as wide as the table)."""
-    rows = _records(frame, (label, count, "share", extra) if extra else (label, count, "share"))
-    total = sum((_float(r[count]) or 0.0) for r in rows)
+    rows = records(frame, (label, count, "share", extra) if extra else (label, count, "share"))
+    total = sum((to_float(r[count]) or 0.0) for r in rows)
     hidden = "suppressed" in frame and bool(frame["suppressed"].any())
-    head = f'<th scope="col">{_e(label.capitalize())}</th><th scope="col" class="num">{_e(count.capitalize())}</th>'
+    head = (f'<th scope="col">{escape(label.capitalize())}</th>'
+            f'<th scope="col" class="num">{escape(count.capitalize())}</th>')
     head += '<th scope="col" class="num">Share</th>'
     if extra:
-        head += f'<th scope="col" class="num">{_e(extra.replace("_", " ").capitalize())}</th>'
-    out = [f'<table class="counts"><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>']
+        head += f'<th scope="col" class="num">{escape(extra.replace("_", " ").capitalize())}</th>'
+    out = [f'<table class="counts"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>']
     for r in rows:
-        n = _float(r[count])
-        share = _float(r["share"]) if "share" in frame else (n / total if total and n is not None else None)
+        n = to_float(r[count])
+        share = to_float(r["share"]) if "share" in frame else (n / total if total and n is not None else None)
         shown = f"{n:,.0f}" if n is not None else '<span class="badge suppressed">suppressed</span>'
-        cells = (f'<th scope="row">{_e(_text(r[label]) or _DASH)}</th><td class="num">{shown}</td>'
-                 f'<td class="num">{_e(_pct(share) if share is not None else _DASH)}</td>')
+        cells = (f'<th scope="row">{escape(to_text(r[label]) or DASH)}</th><td class="num">{shown}</td>'
+                 f'<td class="num">{escape(pct(share) if share is not None else DASH)}</td>')
         if extra:
-            value = _float(r[extra])
-            cells += f'<td class="num">{_e(f"{value:.1f}" if value is not None else _DASH)}</td>'
+            value = to_float(r[extra])
+            cells += f'<td class="num">{escape(f"{value:.1f}" if value is not None else DASH)}</td>'
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
     if hidden:
@@ -77,8 +79,8 @@ def _band_chart(bands: list[dict[str, Any]]) -> str:
     if not shown:
         return ""
     highs = [b["ci_high"] for b in shown]
-    upper, ticks = _ticks(max(0.05, max(highs)))
-    left = 20 + max(_text_width(str(b["band"])) for b in shown)
+    upper, ticks = axis_ticks(max(0.05, max(highs)))
+    left = 20 + max(text_width(str(b["band"])) for b in shown)
     inner, row_h, top = 360.0, 28.0, 12.0
     bottom = top + row_h * len(shown)
     width, height = left + inner + 20, bottom + 34
@@ -86,24 +88,24 @@ def _band_chart(bands: list[dict[str, Any]]) -> str:
     def sx(value: float) -> float:
         return left + inner * max(0.0, min(value, upper)) / upper
 
-    desc = "; ".join(f"{b['band']}: {_pct(b['churn_rate'])} of {b['renewals']:,} renewals churned "
-                     f"(95% interval {_pct(b['ci_low'])} to {_pct(b['ci_high'])})" for b in shown)
-    out = [f'<svg class="bands-chart" width="{_num(width)}" height="{_num(height)}" '
-           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-labelledby="bands-title bands-desc">',
+    desc = "; ".join(f"{b['band']}: {pct(b['churn_rate'])} of {b['renewals']:,} renewals churned "
+                     f"(95% interval {pct(b['ci_low'])} to {pct(b['ci_high'])})" for b in shown)
+    out = [f'<svg class="bands-chart" width="{num(width)}" height="{num(height)}" '
+           f'viewBox="0 0 {num(width)} {num(height)}" role="img" aria-labelledby="bands-title bands-desc">',
            '<title id="bands-title">Churn rate per health band with 95% Wilson intervals</title>',
-           f'<desc id="bands-desc">{_e(desc)}</desc>']
-    out += _x_grid([(sx(tick), f"{tick * 100:.0f}%") for tick in ticks], top - 4, bottom)
+           f'<desc id="bands-desc">{escape(desc)}</desc>']
+    out += x_grid([(sx(tick), f"{tick * 100:.0f}%") for tick in ticks], top - 4, bottom)
     for row, band in enumerate(shown):
         y = top + row * row_h + row_h / 2
-        colour = BAND_COLOURS.get(str(band["band"]).lower(), _style(row)[0])
-        out.append(f'<text x="{_num(left - 8)}" y="{_num(y + 4)}" text-anchor="end" font-size="12">'
-                   f"{_e(band['band'])}</text>")
-        out.append(f'<g><title>{_e(desc.split("; ")[row])}</title>'
-                   f'<line x1="{_num(sx(band["ci_low"]))}" y1="{_num(y)}" x2="{_num(sx(band["ci_high"]))}" '
-                   f'y2="{_num(y)}" stroke="{colour}" stroke-width="2"/>'
-                   f'<circle cx="{_num(sx(band["churn_rate"]))}" cy="{_num(y)}" r="4.5" fill="{colour}"/></g>')
-    out.append(f'<line class="axis" x1="{_num(left)}" y1="{_num(bottom)}" x2="{_num(left + inner)}" '
-               f'y2="{_num(bottom)}"/>')
+        colour = BAND_COLOURS.get(str(band["band"]).lower(), style(row)[0])
+        out.append(f'<text x="{num(left - 8)}" y="{num(y + 4)}" text-anchor="end" font-size="12">'
+                   f"{escape(band['band'])}</text>")
+        out.append(f'<g><title>{escape(desc.split("; ")[row])}</title>'
+                   f'<line x1="{num(sx(band["ci_low"]))}" y1="{num(y)}" x2="{num(sx(band["ci_high"]))}" '
+                   f'y2="{num(y)}" stroke="{colour}" stroke-width="2"/>'
+                   f'<circle cx="{num(sx(band["churn_rate"]))}" cy="{num(y)}" r="4.5" fill="{colour}"/></g>')
+    out.append(f'<line class="axis" x1="{num(left)}" y1="{num(bottom)}" x2="{num(left + inner)}" '
+               f'y2="{num(bottom)}"/>')
     out.append("</svg>")
     return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
 
@@ -113,7 +115,7 @@ def _weights_table(validation: dict[str, Any]) -> str:
     if not learned:
         return ""
     expert = validation["expert_weights"]
-    rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td class="num">{expert[k]:.0f}</td>'
+    rows = "".join(f'<tr><th scope="row">{escape(k)}</th><td class="num">{expert[k]:.0f}</td>'
                    f'<td class="num">{v:.0f}</td></tr>' for k, v in learned.items())
     return (f"<p>Learned weights come from a regularised logistic regression of non-renewal on the components, "
             f"fitted on the earlier renewals. On the latest {validation['holdout_renewals']:,} renewals the "
@@ -138,7 +140,7 @@ def render_scores(section: ScoresSection) -> str:
            "<h3>Does health foresee renewals?</h3>"]
     v = section.validation
     if v is None:
-        out.append(f'<p class="empty">{_e(section.validation_note)}</p>')
+        out.append(f'<p class="empty">{escape(section.validation_note)}</p>')
     else:
         out.append(
             f"<p>Health taken {section.lead_days} days before each of {v['renewals']:,} decided renewals "
