@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 ## The suite without the slow drills, for the edit-test loop.
@@ -40,6 +41,7 @@ quick: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Benchmarks (load, conversion, demo scale, attribution, scores, identity, adjusted estimates); results go to benchmarks/results/.
 ## identity.py and causal.py exit 1 while a target is missed (their results files say which); make goes on.

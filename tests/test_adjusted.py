@@ -108,7 +108,7 @@ def test_selection_on_spend_gives_the_planted_effect_where_the_textbook_model_fa
     with Engine(workspace, read_only=True) as engine:
         exact = engine.impact("exposure", exposure="campaign_email", outcome="visit", window_days=30,
                               covariates=["recency", "history", "mens", "womens", "newbie"],
-                              as_of=datetime(2025, 7, 1, tzinfo=UTC))
+                              as_of=datetime(2025, 7, 1, tzinfo=UTC), exact=True)
     units = exact["units"].assign(position=lambda f: f["member_id"].str[1:].astype(int)).sort_values("position")
     kept = units["kept"].to_numpy() & (study.treated == 1)
     truth = study.truth(kept)

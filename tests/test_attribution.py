@@ -269,16 +269,17 @@ def test_journeys_from_the_store_by_hand(tmp_path) -> None:  # type: ignore[no-u
         engine.load("activities", activities, now=NOW)
         engine.load("outcomes", outcomes, now=NOW)
         result = engine.attribution("all", outcome="purchase", lookback_days=90, by="program",
-                                    as_of=datetime(2025, 3, 31, tzinfo=UTC))
-    credit = {(m, c): v for m, c, v in result[["model", "class", "value"]].itertuples(index=False)}
+                                    as_of=datetime(2025, 3, 31, tzinfo=UTC), exact=True)
+    models = result["models"]
+    credit = {(m, c): v for m, c, v in models[["model", "class", "value"]].itertuples(index=False)}
     assert credit[("first", "ama")] == 100.0
     assert credit[("last", "user_group")] == 100.0
     assert credit[("linear", "ama")] == pytest.approx(50.0)
     assert credit[("time_decay", "user_group")] == pytest.approx(100 / (1 + 0.5 ** (8 / 7)))
-    for model, part in result.groupby("model"):
+    for model, part in models.groupby("model"):
         assert part["value"].sum() == pytest.approx(100.0), model
-    assert result.attrs["conversions_without_touch"] == 1
-    assert result.attrs["value_without_touch"] == pytest.approx(40.0)
+    assert result["conversions_without_touch"] == 1
+    assert result["value_without_touch"] == pytest.approx(40.0)
 
 
 def test_cli_reads_a_semicolon_path_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -354,12 +355,13 @@ def test_account_journeys_hold_every_members_touches(b2b) -> None:  # type: igno
     from datetime import UTC, datetime
 
     as_of = datetime(2025, 3, 31, tzinfo=UTC)
-    account = b2b.attribution(["first", "last", "linear", "markov"], outcome=["renewal", "purchase"],
-                              unit="account", by="program", as_of=as_of)
+    account_result = b2b.attribution(["first", "last", "linear", "markov"], outcome=["renewal", "purchase"],
+                                     unit="account", by="program", as_of=as_of, exact=True)
     person = b2b.attribution(["first", "linear"], outcome=["renewal", "purchase"], unit="person",
-                             by="program", as_of=as_of)
+                             by="program", as_of=as_of, exact=True)["models"]
     tags = b2b.attribution(["linear", "time_decay"], outcome="renewal", unit="account", by="tag",
-                           as_of=as_of, half_life_days=7)
+                           as_of=as_of, half_life_days=7, exact=True)["models"]
+    account = account_result["models"]
     with pytest.raises(InputError, match="person or account"):
         b2b.attribution("first", unit="household", as_of=as_of)
     value = {(m, c): v for m, c, v in account[["model", "class", "value"]].itertuples(index=False)}
@@ -369,7 +371,7 @@ def test_account_journeys_hold_every_members_touches(b2b) -> None:  # type: igno
     assert value[("last", "user_group")] == pytest.approx(1000.0)
     assert value[("last", "forum")] == pytest.approx(300.0)
     assert value[("linear", "forum")] == pytest.approx(1000 / 3 + 150)
-    assert account.attrs["conversions_without_touch"] == 0
+    assert account_result["conversions_without_touch"] == 0
     # Markov: B's journey (forum, no conversion) is the non-converting one; m4 has no account.
     markov = account[account["model"] == "markov"].set_index("class")
     assert markov["conversions"].sum() == pytest.approx(2.0)
@@ -389,7 +391,7 @@ def test_time_decay_has_bootstrap_intervals_too(b2b) -> None:  # type: ignore[no
     from datetime import UTC, datetime
 
     result = b2b.attribution("all", outcome=["renewal", "purchase"], unit="account", ci=True, replicates=50,
-                             as_of=datetime(2025, 3, 31, tzinfo=UTC))
+                             as_of=datetime(2025, 3, 31, tzinfo=UTC), exact=True)["models"]
     assert set(result["model"]) == {"first", "last", "linear", "position", "time_decay", "markov", "shapley"}
     assert result[["conversions_low", "conversions_high", "value_low", "value_high"]].notna().all().all()
     assert (result["conversions_low"] <= result["conversions"] + 1e-9).all()
@@ -417,7 +419,7 @@ def test_values_in_several_currencies_are_not_added_up(tmp_path) -> None:  # typ
         engine.load("outcomes", outcomes, now=NOW)
         with pytest.raises(InputError, match=r"2 currencies \(EUR, USD\).*--currency EUR"):
             engine.attribution("first", outcome="purchase", as_of=as_of)
-        euros = engine.attribution("first", outcome="purchase", currency="eur", as_of=as_of)
+        euros = engine.attribution("first", outcome="purchase", currency="eur", as_of=as_of, exact=True)["models"]
     # EUR: p1 (100) and p3 (no value, counted in any currency).
     assert dict(zip(euros["class"], euros["value"], strict=True)) == {"ama": 100.0, "forum": 0.0}
     assert dict(zip(euros["class"], euros["conversions"], strict=True)) == {"ama": 1.0, "forum": 1.0}

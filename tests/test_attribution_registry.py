@@ -23,7 +23,7 @@ from commetrics.metrics.attribution import (
     heuristic_attribution,
 )
 from commetrics.metrics.attribution.models import markov
-from commetrics.reports.html_attribution import MODEL_LABELS
+from commetrics.reports.html import model_labels
 
 PATHS = Paths.from_records([
     (["a", "b", "a"], 2, 30.0, 1),
@@ -93,7 +93,7 @@ def test_built_in_models_in_display_order_with_labels_and_descriptions() -> None
     for name in MODELS:
         model = ATTRIBUTION_MODELS.get(name)
         assert model.name == name
-        assert model.label == MODEL_LABELS[name]  # the report's labels, until the two are one
+        assert model.label == model_labels()[name]  # the report's labels are the registry's
         assert model.description.endswith(".")
         assert len(model.description) > 20
         assert model.needs_touch_times == (name == "time_decay")

@@ -52,10 +52,10 @@ def _exported_members(engine: Engine) -> set[str]:
 #: Every person-level output: name -> the member ids it shows.
 OUTPUTS: dict[str, Callable[[Engine], set[str]]] = {
     "pseudonymised export": _exported_members,
-    "member scores": lambda e: set(e.scores("members", as_of=NOW)["member_id"]),
+    "member scores": lambda e: set(e.scores("members", as_of=NOW)["members"]["member_id"]),
     "CRM contacts": lambda e: set(e.crm_records(as_of=NOW)[0]["member_id"]),
-    "feedback contributors": lambda e: set(e.feedback_contributors(as_of=NOW)["member_id"]),
-    "member tier changes": lambda e: set(e.score_changes("members", days=20)["id"]),
+    "feedback contributors": lambda e: set(e.feedback_contributors(as_of=NOW)["contributors"]["member_id"]),
+    "member tier changes": lambda e: set(e.score_changes("members", days=20)["changes"]["id"]),
 }
 
 
@@ -68,9 +68,9 @@ def test_every_person_level_output_lists_only_members_with_consent(tmp_path: Pat
         for name, shown in OUTPUTS.items():
             assert shown(engine) <= {"m-yes"}, name
         assert _exported_members(engine) == {"m-yes"}  # the export finds its pseudonyms back: not vacuous
-        assert engine.scores("members", as_of=NOW).attrs["withheld_without_consent"] == 2
+        assert engine.scores("members", as_of=NOW)["withheld_without_consent"] == 2
         # Aggregates may count everyone: the account's roll-up holds all three members.
-        accounts = engine.scores("accounts", as_of=NOW)
+        accounts = engine.scores("accounts", as_of=NOW)["accounts"]
         assert int(accounts.loc[accounts["account_id"] == "acc1", "members"].iloc[0]) == 3
 
 

@@ -57,7 +57,7 @@ def _cells(frame, *keys):  # type: ignore[no-untyped-def]
 
 def test_hand_computed_counts_per_window(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        table = engine.conversion(outcome="trial_start", windows=[7, 30], as_of=AS_OF)
+        table = engine.conversion(outcome="trial_start", windows=[7, 30], as_of=AS_OF, exact=True)["rates"]
     # anchors: m1 m2 m4 m6 m7 m8 (m3 existing, m5 staff); 7 days: all mature; 30 days: m4 immature
     # converters 7 d: m1 (edge), m8 (day 0); 30 d: m1 m2 m6 m8
     assert _cells(table, "window_days") == {(7,): (6, 0, 2), (30,): (5, 1, 4)}
@@ -69,7 +69,8 @@ def test_hand_computed_counts_per_window(tmp_path: Path) -> None:
 
 def test_cohorts_by_entry_path_use_the_first_join(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        table = engine.conversion(outcome="trial_start", windows=[30], by=["entry_path"], as_of=AS_OF)
+        table = engine.conversion(outcome="trial_start", windows=[30], by=["entry_path"], as_of=AS_OF,
+                                  exact=True)["rates"]
     # m6 joined first via referral: the later webinar re-join does not move it
     assert _cells(table, "entry_path") == {("referral",): (1, 0, 1), ("seo",): (2, 1, 1), ("webinar",): (2, 0, 2)}
     seo = table[table["entry_path"] == "seo"].iloc[0]
@@ -81,9 +82,11 @@ def test_cohorts_by_entry_path_use_the_first_join(tmp_path: Path) -> None:
 
 def test_join_month_is_bucketed_in_the_reporting_time_zone(tmp_path: Path) -> None:
     with _engine(tmp_path, "UTC") as engine:
-        utc = engine.conversion(outcome="trial_start", windows=[7], by=["join_month"], as_of=AS_OF)
+        utc = engine.conversion(outcome="trial_start", windows=[7], by=["join_month"], as_of=AS_OF,
+                                exact=True)["rates"]
     with _engine(tmp_path, "Europe/Berlin") as engine:
-        berlin = engine.conversion(outcome="trial_start", windows=[7], by=["join_month"], as_of=AS_OF)
+        berlin = engine.conversion(outcome="trial_start", windows=[7], by=["join_month"], as_of=AS_OF,
+                                   exact=True)["rates"]
     assert _cells(utc, "join_month") == {("2025-01",): (5, 0, 2), ("2025-03",): (1, 0, 0)}
     assert _cells(berlin, "join_month") == {("2025-01",): (4, 0, 2), ("2025-02",): (1, 0, 0),
                                             ("2025-03",): (1, 0, 0)}
@@ -106,11 +109,10 @@ def test_local_time_follows_daylight_saving_changes() -> None:
 
 def test_time_to_conversion_and_curves(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        timing = engine.time_to_conversion(outcome="trial_start", windows=[30], as_of=AS_OF)
-        curves = engine.conversion_curves(outcome="trial_start", windows=[30], as_of=AS_OF)
-        together = engine.conversion_timing(outcome="trial_start", windows=[30], as_of=AS_OF)
-    pd.testing.assert_frame_equal(together[0], timing)
-    pd.testing.assert_frame_equal(together[1], curves)
+        alone = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, exact=True)
+        together = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, curves=True, exact=True)
+    timing, curves = together["time_to_conversion"], together["curves"]
+    pd.testing.assert_frame_equal(alone["time_to_conversion"], timing)  # asking for curves changes no timing
     row = timing.iloc[0]
     # converters within 30 d among the 5 mature: m8 at 0, m1 at 7, m2 at 7 d + 1 s, m6 at 29 days
     assert row["converters"] == 4
@@ -123,7 +125,7 @@ def test_time_to_conversion_and_curves(tmp_path: Path) -> None:
 
 def test_not_reached_when_under_half_convert(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        timing = engine.time_to_conversion(outcome="purchase", windows=[7], as_of=AS_OF)
+        timing = engine.conversion(outcome="purchase", windows=[7], as_of=AS_OF, exact=True)["time_to_conversion"]
     assert math.isinf(timing.iloc[0]["km_median_days"])
 
 
@@ -135,14 +137,17 @@ def test_activity_anchor_and_account_unit(tmp_path: Path) -> None:
             ["p1", "m2", "2025-01-05T00:00:00Z", "webinar_attended", "ama"],
         ])
         engine.load("activities", activities, now=AS_OF)
-        by_question = engine.conversion(outcome="trial_start", anchor="question", windows=[30], as_of=AS_OF)
+        by_question = engine.conversion(outcome="trial_start", anchor="question", windows=[30], as_of=AS_OF,
+                                        exact=True)["rates"]
         # m1 converted (Jan 8) after asking (Jan 3); m2's trial (Jan 8) came before asking: existing
         assert _cells(by_question, "window_days") == {(30,): (1, 0, 1)}
         assert by_question["existing_customers"].iloc[0] == 1
-        accounts = engine.conversion(outcome="trial_start", unit="account", windows=[30], as_of=AS_OF)
+        accounts = engine.conversion(outcome="trial_start", unit="account", windows=[30], as_of=AS_OF,
+                                     exact=True)["rates"]
         # a1 (m1, m2): anchor Jan 1, converted Jan 8; a2 (m3): converted before its anchor
         assert _cells(accounts, "window_days") == {(30,): (1, 0, 1)}
-        program = engine.conversion(outcome="trial_start", windows=[30], by=["program"], as_of=AS_OF)
+        program = engine.conversion(outcome="trial_start", windows=[30], by=["program"], as_of=AS_OF,
+                                    exact=True)["rates"]
         # landmark 30 days: m2 took part in "ama" on day 4 but converted before the landmark: left out
         ama = program[program["program"] == "ama"].iloc[0]
         assert (ama["eligible"], ama["existing_customers"]) == (0, 1)
@@ -151,7 +156,7 @@ def test_activity_anchor_and_account_unit(tmp_path: Path) -> None:
 
 def test_named_definitions_and_errors(tmp_path: Path) -> None:
     with _engine(tmp_path) as engine:
-        table = engine.conversion("trial_after_join", windows=[30], as_of=AS_OF)
+        table = engine.conversion("trial_after_join", windows=[30], as_of=AS_OF, exact=True)["rates"]
         assert table["conversion"].iloc[0] == "trial_after_join"
         with pytest.raises(InputError, match="Did you mean 'trial_after_join'"):
             engine.conversion("trial_after_jion")
@@ -177,7 +182,7 @@ def test_demo_planted_entry_path_effect_is_recovered(tmp_path: Path) -> None:
         for name, path in files.tables.items():
             engine.load(name, path, source="demo")
         table = engine.conversion(outcome="trial_start", by=["entry_path"], as_of=as_of, reference="seo",
-                                  baseline=True)
+                                  baseline=True, exact=True)["rates"]
     baseline = table[table["cohort"] == "CRM contacts who never joined"]
     for row in baseline.to_dict(orient="records"):  # the planted non-community rate
         planted = truth["conversion"]["non_member_contacts"]["probability"][str(row["window_days"])]
@@ -207,7 +212,7 @@ def test_community_metrics_by_hand(tmp_path: Path) -> None:
         ])
         engine.load("activities", activities, now=AS_OF)
         engine.load("outcomes", outcomes, now=AS_OF)
-        table = engine.community_metrics(as_of=AS_OF).set_index("metric")
+        table = engine.community_metrics(as_of=AS_OF, exact=True)["metrics"].set_index("metric")
     members = 7  # m1 m2 m3 m4 m6 m7 m8 (m5 staff)
     assert (table.loc["activation_rate", "numerator"], table.loc["activation_rate", "denominator"]) == (1, members)
     assert (table.loc["contributor_share", "numerator"], table.loc["contributor_share", "denominator"]) == (2, 3)
@@ -232,7 +237,8 @@ def test_non_community_baseline_by_hand(tmp_path: Path) -> None:
         engine.load("members", members, source="events", now=AS_OF)
         engine.load("contacts", contacts, now=AS_OF)
         engine.load("outcomes", outcomes, source="crm2", now=AS_OF)
-        table = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=True)
+        table = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=True,
+                                  exact=True)["rates"]
     rows = {r["cohort"]: r for r in table.to_dict(orient="records")}
     base = rows["CRM contacts who never joined"]
     assert (base["eligible"], base["in_progress"], base["converters"], base["existing_customers"]) == (1, 1, 1, 1)

@@ -12,6 +12,7 @@ import pytest
 from commetrics import Config, Engine, InputError
 from commetrics.config import IdentitySettings
 from commetrics.errors import UnknownNameError
+from commetrics.results import Result
 
 from .conftest import identity_data, write_csv
 
@@ -91,7 +92,8 @@ def test_conversion_counts_people_and_credits_crm_outcomes_to_members(tmp_path: 
             ["o4", "m4", "", "2025-01-12T00:00:00Z", "trial_start"],  # Lee, keyed by member
         ])
         engine.load("outcomes", outcomes, source="crm", now=AS_OF)
-        table = engine.conversion(outcome="trial_start", windows=[30, 90], as_of=AS_OF, baseline=True)
+        table = engine.conversion(outcome="trial_start", windows=[30, 90], as_of=AS_OF, baseline=True,
+                                  exact=True)["rates"]
     rows = {(r["cohort"], r["window_days"]): r for r in table.to_dict(orient="records")}
     # Five people joined (Jane on two platforms counts once): Jane, Bob, Raj, Lee, Kim (m5).
     everyone = rows[("all", 30)]
@@ -110,9 +112,11 @@ def test_without_resolution_each_member_is_a_person(tmp_path: Path) -> None:
             ["o1", "c1", "2025-01-05T00:00:00Z", "trial_start"]])
         engine.load("outcomes", outcomes, source="crm", now=AS_OF)
         assert "never resolved" in engine.identity_note()
-        before = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=False)
+        before = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=False,
+                                   exact=True)["rates"]
         engine.resolve_identities()
-        after = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=False)
+        after = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=False,
+                                  exact=True)["rates"]
         assert engine.identity_note() == ""
     assert (before.iloc[0]["eligible"], before.iloc[0]["converters"]) == (6, 0)
     assert (after.iloc[0]["eligible"], after.iloc[0]["converters"]) == (5, 1)
@@ -125,7 +129,8 @@ def test_a_load_after_resolution_is_stale_until_resolved_again(tmp_path: Path) -
             ["m9", "ann@initech.com", "2025-03-01T00:00:00Z"]])
         engine.load("members", more, source="forum", now=AS_OF)
         assert "1 load of members" in engine.identity_note()
-        table = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=True)
+        table = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, baseline=True,
+                                  exact=True)["rates"]
         assert table[table["cohort"] == "all"].iloc[0]["in_progress"] + \
             table[table["cohort"] == "all"].iloc[0]["eligible"] == 6  # five people, and m9 on its own
         engine.resolve_identities()
@@ -304,7 +309,7 @@ def test_attribution_journeys_are_a_persons_touches_on_every_platform(tmp_path: 
     """Jane asked on the forum (m1) and attended an AMA on Slack (s1); her purchase is keyed by her CRM
     contact. Resolved, it is one journey forum → ama; unresolved, the purchase has no member and is
     not attributed at all."""
-    def run(resolve_on_load: bool) -> pd.DataFrame:
+    def run(resolve_on_load: bool) -> Result:
         with _store(tmp_path, resolve_on_load=resolve_on_load) as engine:
             touches = write_csv(tmp_path / "t.csv", ["activity_id", "member_id", "ts", "type", "program"], [
                 ["t1", "m1", "2025-03-01T00:00:00Z", "question", "forum"],
@@ -313,12 +318,13 @@ def test_attribution_journeys_are_a_persons_touches_on_every_platform(tmp_path: 
                 ["b1", "c1", "2025-03-10T00:00:00Z", "purchase", "900", "EUR"]])
             engine.load("activities", touches, source="forum", now=AS_OF)
             engine.load("outcomes", buys, source="crm", now=AS_OF)
-            return engine.attribution(["first", "last", "linear"], by="program", as_of=AS_OF)
+            return engine.attribution(["first", "last", "linear"], by="program", as_of=AS_OF, exact=True)
 
-    resolved = run(True).set_index(["model", "class"])
+    resolved_result = run(True)
+    resolved = resolved_result["models"].set_index(["model", "class"])
     assert resolved.loc[("first", "forum"), "value"] == pytest.approx(900)
     assert resolved.loc[("last", "ama"), "value"] == pytest.approx(900)
     assert resolved.loc[("linear", "forum"), "conversions"] == pytest.approx(0.5)
-    assert resolved.attrs["conversions_without_touch"] == 0
-    unresolved = run(False)
+    assert resolved_result["conversions_without_touch"] == 0
+    unresolved = run(False)["models"]
     assert unresolved["conversions"].sum() == 0

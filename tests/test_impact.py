@@ -14,6 +14,7 @@ import pytest
 from commetrics import Engine, InputError
 from commetrics.config import Config, ImpactSettings
 from commetrics.demo import generate
+from commetrics.errors import UnknownNameError
 
 
 def _demo(directory: Path, seed: int, members: int = 20_000, config: Config | None = None) -> tuple[Engine, dict]:  # type: ignore[type-arg]
@@ -30,7 +31,7 @@ def _demo(directory: Path, seed: int, members: int = 20_000, config: Config | No
 def test_adjusted_renewal_difference_covers_the_planted_effect(tmp_path: Path, seed: int) -> None:
     engine, truth = _demo(tmp_path, seed)
     with engine:
-        result = engine.impact("renewal")
+        result = engine.impact("renewal", exact=True)  # the per-renewal units are exact figures only
     adjusted, raw = result["adjusted"], result["raw"]
     # The levels and the engaged flag are the demo's planted definition (>= 5 activities in [-180, -60) days).
     assert result["renewals"] == truth["n_decided"]
@@ -75,7 +76,7 @@ def test_bad_input_is_a_clear_message(tmp_path: Path) -> None:
         assert legend["renewals"] == 0
         assert math.isnan(legend["rate"])
         assert math.isnan(legend["ci_low"])
-        with pytest.raises(InputError, match="campaign; 'churn' is not one of them yet"):
+        with pytest.raises(UnknownNameError, match=r"Unknown impact question 'churn'\..* Known: campaign, csat, "):
             engine.impact("churn")
         with pytest.raises(InputError, match=r"needs exposure= .* and outcome="):
             engine.impact("exposure", exposure="webinar_attended")
@@ -130,7 +131,8 @@ def test_nps_rises_with_participation_on_the_demo(tmp_path: Path) -> None:
 
 
 def test_csat_is_the_top_two_box_share_per_level_with_wilson_intervals() -> None:
-    from commetrics.metrics.impact import _score_per_level, survey_table
+    from commetrics.metrics.impact import survey_table
+    from commetrics.metrics.impact.surveys import _score_per_level
     from commetrics.stats import wilson_interval
 
     frame = pd.DataFrame({"level": ["none"] * 4 + ["high"] * 10,
@@ -207,10 +209,11 @@ def test_exposure_question_recovers_a_planted_effect(tmp_path: Path) -> None:
         for table, path in (("members", members), ("activities", activities), ("outcomes", outcomes)):
             engine.load(table, path, now=NOW)
         result = engine.impact("exposure", exposure="webinar_attended", outcome="demo_request", window_days=30,
-                               exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC))
+                               exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC),
+                               exact=True)  # the per-member units are exact figures only
         everyone = engine.impact("exposure", exposure="webinar_attended", outcome="demo_request", window_days=30,
                                  exposure_days=90, covariates=["seniority"], as_of=datetime(2025, 6, 30, tzinfo=UTC),
-                                 estimand="ate")
+                                 estimand="ate", exact=True)
         with pytest.raises(InputError, match="No eligible member had a 'webinar' activity"):
             engine.impact("exposure", exposure="webinar", outcome="demo_request", as_of=datetime(2025, 6, 30,
                                                                                                 tzinfo=UTC))
@@ -397,16 +400,17 @@ def test_feedback_contributors_by_hand(tmp_path: Path) -> None:
     with Engine.in_memory() as engine:
         for table, path in (("members", members), ("activities", activities), ("outcomes", outcomes)):
             engine.load(table, path, now=NOW)
-        table = engine.feedback_contributors(as_of=datetime(2025, 6, 30, tzinfo=UTC)).set_index("member_id")
+        result = engine.feedback_contributors(as_of=datetime(2025, 6, 30, tzinfo=UTC))
+    table = result["contributors"].set_index("member_id")
     assert list(table.index) == ["m1", "m2"]  # both shipped once; m1's account then expanded by 5,000
-    assert table.attrs["withheld_without_consent"] == 1
+    assert result["withheld_without_consent"] == 1
     assert (table.loc["m1", "feedback"], table.loc["m1", "shipped"], table.loc["m1", "expansion_value"]) == (
         2, 1, 5000.0)
     assert (table.loc["m2", "feedback"], table.loc["m2", "shipped"], table.loc["m2", "expansions"]) == (1, 1, 0)
 
 
 def test_cox_guards_say_when_hazard_ratios_cannot_be_read() -> None:
-    from commetrics.metrics.impact import _cox_guards
+    from commetrics.metrics.impact.retention import cox_guards as _cox_guards
 
     fine = pd.DataFrame({"term": ["level: high (vs none)"], "hazard_ratio": [0.6], "ci_low": [0.4], "ci_high": [0.9]})
     assert _cox_guards(fine, converged=True) == []

@@ -54,20 +54,21 @@ def engine(tmp_path: Path) -> Engine:  # type: ignore[misc]
 
 
 def test_member_engagement_by_hand(engine: Engine) -> None:
-    result = engine.scores("members", as_of=AS_OF)
+    scores = engine.scores("members", as_of=AS_OF)
+    result = scores["members"]
     m1 = 3 * 0.5 ** (10 / 30) + 5 * 0.5
     assert list(result["member_id"]) == ["m1"]  # m2 declined consent, m4 gave none, m3 is staff
     assert result.loc[0, "score"] == pytest.approx(m1, rel=1e-9)
     assert result.loc[0, "activities"] == 2
     assert bool(result.loc[0, "active"])
     assert result.loc[0, "tier"] == "casual"  # 4.39 >= 3
-    assert result.attrs["withheld_without_consent"] == 2
+    assert scores["withheld_without_consent"] == 2
     assert tier_of(50.0, Config().scores.engagement.tiers) == "champion"
     assert tier_of(0.0, Config().scores.engagement.tiers) == "dormant"
 
 
 def test_account_health_by_hand(engine: Engine) -> None:
-    result = engine.scores("accounts", as_of=AS_OF).set_index("account_id")
+    result = engine.scores("accounts", as_of=AS_OF)["accounts"].set_index("account_id")
     a, b = result.loc["A"], result.loc["B"]
     m1 = 3 * 0.5 ** (10 / 30) + 5 * 0.5
     m2 = 8 * 0.5 ** (90 / 30)
@@ -92,7 +93,7 @@ def test_account_health_by_hand(engine: Engine) -> None:
     assert b["health"] == pytest.approx((30 * 0 + 25 * 25 + 15 * 75) / (30 + 25 + 15))
     assert b["band"] == "red"
     # Trend: the change since the score 30 days earlier (then only m2's referral, 60 days old, counted).
-    before = engine.scores("accounts", as_of=AS_OF - timedelta(days=30)).set_index("account_id")
+    before = engine.scores("accounts", as_of=AS_OF - timedelta(days=30))["accounts"].set_index("account_id")
     assert a["trend"] == pytest.approx(a["health"] - before.loc["A", "health"])
 
 
@@ -103,10 +104,10 @@ def test_snapshots_keep_history_and_show_what_changed(engine: Engine) -> None:
     rows = engine.store.con.execute("select snapshot_date, count(*) from score_snapshots where level = 'account' "
                                     "group by 1 order by 1").fetchall()
     assert [n for _, n in rows] == [2, 2]
-    changes = engine.score_changes("accounts", days=30)
+    changes = engine.score_changes("accounts", days=30)["changes"]
     before = engine.store.con.execute("select id, label from score_snapshots where snapshot_date = ? "
                                       "order by id", [(AS_OF - timedelta(days=60)).date()]).fetchall()
-    now = engine.scores("accounts", as_of=AS_OF).set_index("account_id")["band"]
+    now = engine.scores("accounts", as_of=AS_OF)["accounts"].set_index("account_id")["band"]
     expected = sorted(i for i, label in before if label != now[i])
     assert list(changes["id"]) == expected
     details = json.loads(engine.store.con.execute("select details from score_snapshots where id = 'A' "
@@ -120,7 +121,7 @@ def test_bad_settings_and_too_little_history_are_clear_errors(tmp_path: Path) ->
     with Engine.init(tmp_path / "empty") as e:
         with pytest.raises(InputError, match="at least 20 decided renewals"):
             e.validate_health(as_of=AS_OF)
-        with pytest.raises(InputError, match="members or accounts"):
+        with pytest.raises(InputError, match=r"score level 'people'.*Known: accounts, members"):
             e.scores("people")
 
 
@@ -147,19 +148,21 @@ def test_demo_health_foresees_churn_and_the_community_component_adds(demo: Engin
     assert result["renewals"] > 1000
     assert result["auc_low"] > 0.6  # clearly above chance
     assert result["community_gain_low"] > 0.0  # the planted engagement effect is measurable
-    rates = [b["churn_rate"] for b in result["bands"]]  # red, yellow, green
+    bands = result["bands"].to_dict(orient="records")
+    rates = [b["churn_rate"] for b in bands]  # red, yellow, green
     assert rates == sorted(rates, reverse=True)
-    assert result["bands"][0]["ci_low"] > result["bands"][1]["ci_high"]  # red clearly above yellow
+    assert bands[0]["ci_low"] > bands[1]["ci_high"]  # red clearly above yellow
     assert set(result["learned_weights"]) == set(result["expert_weights"])
     assert sum(result["learned_weights"].values()) == pytest.approx(100.0, abs=0.5)
 
 
 @pytest.mark.slow
 def test_demo_engagement_tiers_follow_activity(demo: Engine) -> None:
-    members = demo.scores("members")
+    scores = demo.scores("members")
+    members = scores["members"]
     by_tier = members.groupby("tier")["activities"].median()
     assert by_tier["champion"] > by_tier["active"] > by_tier["casual"] >= by_tier["dormant"]
-    assert len(members) + members.attrs["withheld_without_consent"] == int(
+    assert len(members) + scores["withheld_without_consent"] == int(
         demo.ibis().table("members").filter(lambda m: ~m.is_staff.fill_null(False)).member_id.nunique().execute())
     assert (pd.Series(members["score"]) >= 0).all()
 

@@ -101,8 +101,8 @@ def test_a_small_level_is_hidden_with_a_partner_in_json_and_text(small_level: st
     assert payload["comparison"] is None
 
     text = _cli("impact", kind, "--as-of", AS_OF, "-w", ws)
-    assert len(re.findall(r"high\W+suppressed", text)) == 2  # the scores and the response table
-    assert len(re.findall(r"medium\W+suppressed", text)) == 2
+    assert len(re.findall(r"high\W+hidden", text)) == 2  # the scores and the response table
+    assert len(re.findall(r"medium\W+hidden", text)) == 2
     assert re.search(r"low\W+14\b", text)
     assert ("2 levels hidden in the scores to protect groups of fewer than 10 people (1 of them only so that "
             "totals do not reveal the others).") in text
@@ -186,9 +186,9 @@ def test_a_small_exposed_group_hides_both_groups_and_withholds_the_comparison(tm
         assert payload[key] is None, key
         assert key in payload["withheld"]
     text = _cli(*EXPOSURE, "-w", ws)
-    assert "50 eligible members (how many had webinar_attended in the 90 days before the landmark is suppressed)" \
+    assert "50 eligible members (how many had webinar_attended in the 90 days before the landmark is hidden)" \
         in text
-    assert "rate: exposed suppressed, not exposed suppressed" in text
+    assert "rate: exposed hidden, not exposed hidden" in text
     assert "45" not in text
     assert "adjusted   " not in text
     assert "Who the answer describes" not in text
@@ -213,6 +213,7 @@ def test_exposure_groups_of_k_or_more_are_shown_whole(tmp_path: Path) -> None:
     assert "Who the answer describes: the 15 exposed members" in text
     assert "Balance" in text
     assert "suppressed" not in text
+    assert "hidden" not in text
     assert "withheld" not in text
 
 
@@ -220,13 +221,13 @@ def test_exposure_over_fewer_than_k_members_withholds_the_total_too() -> None:
     result = {"members": 45, "exposed": 20, "rate_exposed": 0.5, "rate_unexposed": 0.2, "raw": {}, "adjusted": {},
               "ipw": {}, "balance": pd.DataFrame({"covariate": ["tenure_days"], "smd_before": [0.1]}),
               "overlap": {}, "ess": {}}
-    published, note = suppress_exposure(result, 50)
+    published, publication = suppress_exposure(result, 50)
     assert published["members"] is None
     assert published["exposed"] is None
-    assert published["withheld"][0] == "members"
-    assert "withheld" in note
+    assert publication.withheld[0] == "members"
+    assert "withheld" in publication.note
     untouched, nothing = suppress_exposure(result, 10)
-    assert nothing == ""
+    assert nothing.note == ""
     assert untouched["exposed"] == 20
     assert untouched["balance"] is result["balance"]
 
@@ -282,11 +283,11 @@ def test_a_small_variant_is_hidden_with_every_comparison_of_it(tmp_path: Path) -
     assert payload["withheld"] == ["srm.chi2", "srm.p"]
 
     text = _cli(*EXPERIMENT, "-w", ws)
-    assert "variant-b: suppressed" in text
+    assert "variant-b: hidden" in text
     assert "control: 30" in text
     assert "chi-square withheld" in text
-    assert re.search(r"variant-b\W+│\W+suppressed", text)  # the rates table
-    assert re.search(r"variant-b\W+control\W+suppressed", text)  # the comparison against the control
+    assert re.search(r"variant-b\W+│\W+hidden", text)  # the rates table
+    assert re.search(r"variant-b\W+control\W+hidden", text)  # the comparison against the control
     assert "1 variant hidden in every outcome to protect groups of fewer than 10 people." in text
     assert "Comparisons with a hidden variant and the sample-ratio chi-square are withheld." in text
 
@@ -316,6 +317,7 @@ def test_variants_of_k_or_more_hide_nothing(tmp_path: Path) -> None:
     assert payload["srm"]["p"] is not None
     text = _cli(*EXPERIMENT, "-w", ws)
     assert "suppressed" not in text
+    assert "hidden" not in text
     assert "withheld" not in text
     assert "chi-square p =" in text
 
@@ -331,8 +333,8 @@ def test_survey_helper_leaves_the_engine_result_exact() -> None:
                              "ci_low": [0.1] * 4, "ci_high": [0.9] * 4})
     result = {"levels": levels, "response": response, "answers": 48, "members": 48, "spearman": {"rho": 0.1},
               "ordinal": {"odds_ratio": 1.2}}
-    published, note = suppress_survey(result, K)
+    published, publication = suppress_survey(result, K)
     assert list(published["levels"]["suppressed"]) == [False, False, True, True]
     assert not published["response"]["suppressed"].any()
     assert list(result["levels"]["answers"]) == [20, 14, 11, 3]  # the input is not touched
-    assert note.startswith("2 levels hidden in the scores")
+    assert publication.note.startswith("2 levels hidden in the scores")

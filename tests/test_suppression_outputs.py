@@ -82,13 +82,14 @@ PLAIN = {"big": 14, "mid": 11}
 def test_the_engine_counts_distinct_converting_people_per_class_and_stays_exact(tmp_path: Path) -> None:
     with Engine.in_memory() as engine:
         _attribution_store(engine, tmp_path, SMALL, repeat_buyer=True)
-        result = engine.attribution("all", outcome="purchase", as_of=AS_OF)
+        result = engine.attribution("all", outcome="purchase", as_of=AS_OF, exact=True)
+    models = result["models"]
     # A person who bought twice is one person: 15 conversions through big, 14 people.
-    first = result[result["model"] == "first"].set_index("class")
+    first = models[models["model"] == "first"].set_index("class")
     assert first["journeys"].to_dict() == {"big": 14, "forum": 0, "mid": 11, "tiny": 3}
     assert first["conversions"].to_dict() == pytest.approx({"big": 15.0, "forum": 0.0, "mid": 12.0, "tiny": 4.0})
-    assert "suppressed" not in result.columns  # the library's figures are exact; outputs suppress
-    assert result.attrs["conversions_without_touch"] == 0
+    assert "suppressed" not in models.columns  # the library's figures are exact; outputs suppress
+    assert result["conversions_without_touch"] == 0
 
 
 def test_a_path_table_counts_converting_journeys_per_class_once_per_path() -> None:
@@ -124,9 +125,9 @@ def test_attribution_json_hides_the_small_class_and_a_partner_in_every_model(tmp
 
     text = _cli("attribution", "--outcome", "purchase", "--as-of", "2025-03-31", "--model", "first",
                 "-w", str(ws))
-    assert re.search(r"tiny .*suppressed", text)
+    assert re.search(r"tiny .*hidden", text)
     assert "2 touchpoint classes hidden in every model to protect groups of fewer than 10 people" in text
-    assert "(not attributed): suppressed" in text
+    assert "(not attributed): hidden" in text
     assert "withheld: they come from fewer than 10 people" in text
 
 
@@ -151,7 +152,7 @@ def test_the_report_hides_the_class_and_the_total_does_not_reveal_it(tmp_path: P
 
     with Engine.in_memory() as engine:
         _attribution_store(engine, tmp_path, SMALL, untouched=2)
-        exact = engine.attribution("first", outcome="purchase", as_of=AS_OF)
+        exact = engine.attribution("first", outcome="purchase", as_of=AS_OF, exact=True)["models"]
         report = build_report(engine, as_of=AS_OF)
     [section] = report.attribution
     result = section.result
@@ -203,8 +204,8 @@ def test_conversions_without_touch_are_judged_by_people_not_conversions(tmp_path
     """One customer with 12 purchases and no community touch: 12 conversions, but one person."""
     ws = _workspace(tmp_path, PLAIN, untouched=1, untouched_buys=12)
     with Engine(ws, read_only=True) as engine:
-        exact = engine.attribution("first", outcome="purchase", as_of=AS_OF)
-    assert exact.attrs["conversions_without_touch"] == 12
+        exact = engine.attribution("first", outcome="purchase", as_of=AS_OF, exact=True)
+    assert exact["conversions_without_touch"] == 12
     payload = json.loads(_cli("attribution", "--outcome", "purchase", "--as-of", "2025-03-31", "--json",
                               "-w", str(ws)))
     assert payload["conversions_without_touch"] is None
@@ -281,7 +282,7 @@ def test_metrics_hide_figures_with_fewer_than_k_people_on_either_side(tmp_path: 
     assert rows["contributor_share"]["numerator"] == 20
     assert rows["accepted_answer_rate"]["numerator_people"] == 12
     text = _cli("metrics", "--as-of", "2025-03-31", "-w", str(ws))
-    assert re.search(r"activation_rate\W+suppressed", text)
+    assert re.search(r"activation_rate\W+hidden", text)
     assert "5000" not in text
     assert "2 figures hidden to protect groups of fewer than 10 people." in text
 

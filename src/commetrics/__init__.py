@@ -14,12 +14,17 @@ from .errors import CommetricsError as CommetricsError
 from .errors import ConfigError as ConfigError
 from .errors import InputError as InputError
 from .errors import MissingColumnError as MissingColumnError
+from .errors import NotEnoughDataError as NotEnoughDataError
 from .errors import SchemaContractError as SchemaContractError
+from .errors import StoreUnavailableError as StoreUnavailableError
 from .errors import UnknownNameError as UnknownNameError
 from .errors import UnreadableFileError as UnreadableFileError
 from .errors import WorkspaceError as WorkspaceError
 from .ingest import LoadReport as LoadReport
 from .ingest import Reason as Reason
+from .results import Diagnostic as Diagnostic
+from .results import Publication as Publication
+from .results import Result as Result
 
 __version__ = "0.1.0"
 
@@ -28,15 +33,30 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConversionDefinition",
+    "Diagnostic",
     "Engine",
     "InputError",
     "LoadReport",
     "MissingColumnError",
+    "NotEnoughDataError",
+    "Publication",
     "Reason",
+    "Result",
     "SchemaContractError",
     "Status",
+    "StoreUnavailableError",
     "UnknownNameError",
     "UnreadableFileError",
     "WorkspaceError",
     "load_config",
+    "write_report",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``commetrics.write_report`` loads the report writer (and the analysis stack) when first used."""
+    if name == "write_report":
+        from .reports import write_report
+
+        return write_report
+    raise AttributeError(f"module 'commetrics' has no attribute {name!r}")

@@ -8,6 +8,7 @@ suggests the closest known key.
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +67,11 @@ DEFAULT_OUTCOME_TYPES = (
 )
 
 DEFAULT_ENTRY_PATHS = ("seo", "webinar", "referral", "event", "direct", "social", "paid", "partner", "other")
+
+#: The windows of a conversion that names none, and of an ad-hoc conversion.
+DEFAULT_WINDOWS = (7, 30, 60, 90)
+#: The outcomes that carry revenue: what attribution credits by default.
+REVENUE_OUTCOMES = ("purchase", "upgrade", "seat_expansion", "cross_sell", "renewal")
 
 
 class _Section(BaseModel):
@@ -274,6 +280,15 @@ class ImpactSettings(_Section):
     min_ess: float = Field(
         30.0, ge=2, description="No adjusted headline when either group's effective sample size falls below this"
     )
+    window_days: int = Field(30, ge=1, description="Exposure and experiments: days after the landmark (or "
+                             "exposure) in which the outcome counts")
+    exposure_days: int = Field(90, ge=1, description="Exposure: days before the landmark in which the exposure "
+                               "counts; experiments: the pre-period of the CUPED covariate")
+    upsell_horizon_days: int = Field(180, ge=1, description="Upsell: days after participation in which an "
+                                     "expansion counts")
+    campaign_pre_months: int = Field(6, ge=1, description="Campaigns: months before the start (pre-trend check)")
+    campaign_post_months: int = Field(6, ge=1, description="Campaigns: months after the start measured")
+    replicates: int = Field(1000, ge=50, description="Bootstrap resamples (NPS correlation, upsell value)")
 
     @model_validator(mode="after")
     def _window_and_levels(self) -> ImpactSettings:
@@ -287,6 +302,49 @@ class ImpactSettings(_Section):
             msg = "one level must start at 0 activities, so that every account has a level"
             raise ValueError(msg)
         return self
+
+
+class AttributionSettings(_Section):
+    """Defaults of attribution (``commetrics attribution`` and the report's attribution section)."""
+
+    outcomes: tuple[str, ...] = Field(REVENUE_OUTCOMES, description="Outcome types whose conversions and value "
+                                      "are attributed when none are named")
+    lookback_days: int = Field(90, ge=1, description="Touches up to this many days before a conversion count")
+    by: Literal["type", "channel", "program", "tag"] = Field(
+        "program", description="The touchpoint class credit goes to: activity type, channel, program or tag")
+    unit: Literal["person", "account"] = Field(
+        "person", description="Journeys per person, or per account (every member's touches in one journey)")
+    half_life_days: float = Field(7.0, gt=0, description="Time decay: a touch this many days before the "
+                                  "conversion weighs half as much")
+    first_touch_share: float = Field(0.4, ge=0, le=1, description="Position-based: the first touch's share")
+    last_touch_share: float = Field(0.4, ge=0, le=1, description="Position-based: the last touch's share (the "
+                                    "touches between share the rest)")
+    markov_order: int = Field(1, ge=1, le=4, description="Order of the Markov chain (1 to 4, solved exactly)")
+    replicates: int = Field(200, ge=20, description="Bootstrap resamples of the journeys for intervals")
+
+    @model_validator(mode="after")
+    def _shares(self) -> AttributionSettings:
+        if self.first_touch_share + self.last_touch_share > 1:
+            msg = "first_touch_share + last_touch_share must not exceed 1 (the middle touches share the rest)"
+            raise ValueError(msg)
+        return self
+
+
+class ConversionSettings(_Section):
+    """Defaults of conversion analyses that no named definition sets."""
+
+    windows: tuple[int, ...] = Field(DEFAULT_WINDOWS, description="Windows in days of an ad-hoc conversion "
+                                     "(--outcome without a name)")
+    report_by: tuple[str, ...] = Field(("entry_path", "join_month"), description="Cohort keys the report breaks "
+                                       "every conversion down by")
+
+    @field_validator("windows")
+    @classmethod
+    def _positive(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or any(v <= 0 for v in values):
+            msg = "windows must be a non-empty list of positive day counts, e.g. [7, 30, 60, 90]"
+            raise ValueError(msg)
+        return tuple(sorted(set(values)))
 
 
 class ScoreSettings(_Section):
@@ -306,7 +364,7 @@ class ConversionDefinition(_Section):
     anchor: str = Field(
         "join", description="'join' (first join), an activity type (e.g. 'question') or 'program:NAME'"
     )
-    windows: tuple[int, ...] = Field((7, 30, 60, 90), description="Windows in days after the anchor")
+    windows: tuple[int, ...] = Field(DEFAULT_WINDOWS, description="Windows in days after the anchor")
     unit: Literal["person", "account"] = Field("person", description="Count people or accounts")
     family: Literal["acquisition", "activation", "retention_expansion", "advocacy", "support_deflection"] | None = (
         Field(None, description="The family it belongs to, for grouping in reports")
@@ -340,6 +398,10 @@ class Config(_Section):
     scores: ScoreSettings = Field(default_factory=lambda: ScoreSettings(), description="Engagement and health scores")
     impact: ImpactSettings = Field(default_factory=lambda: ImpactSettings(),
                                    description="Participation and adjustment for impact analyses")
+    attribution: AttributionSettings = Field(default_factory=lambda: AttributionSettings(),
+                                             description="Attribution defaults")
+    conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
+                                           description="Defaults of conversions that no definition sets")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
@@ -427,59 +489,61 @@ def describe_settings(model: type[BaseModel] = Config, prefix: str = "") -> list
     return rows
 
 
-DEFAULT_CONFIG_TEXT = """\
-# commetrics workspace configuration. Every key is optional; `commetrics config` lists them all
-# with their help text and defaults.
+def _toml_value(value: Any) -> str:
+    """One value in TOML: strings quoted, tuples as arrays, mappings as inline tables."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if value is None:
+        return '""  # not set'
+    return json.dumps(str(value))
 
-[reporting]
-timezone = "UTC"              # IANA zone for cohort buckets and display; data stay in UTC
 
-[privacy]
-min_cell_size = 10            # suppress aggregated cells with fewer people (never below 5)
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
 
-[identity]
-match_threshold = 0.9         # probabilistic links at or above this match probability join one person
 
-[ingest]
-schema_contract = "evolve"    # evolve | discard_value | freeze
+def settings_toml(config: Config | None = None) -> str:
+    """Every setting as TOML — the values in force, each with its help text — for ``commetrics config``.
 
-# Conversions: `commetrics conversion NAME`. One example per family; edit, remove or add your own.
-[conversions.trial_after_join]
-family = "acquisition"
-description = "Started a trial within the window after first joining the community"
-owner = "community-team"
-outcome = "trial_start"
-anchor = "join"
-windows = [7, 30, 60, 90]
-unit = "person"
+    What it prints is a valid ``commetrics.toml`` that gives the same configuration."""
+    config = config or Config()
+    lines = ["# Every setting of commetrics.toml, with the values in force (`commetrics config`).", ""]
 
-[conversions.activation_after_join]
-family = "activation"
-description = "Activated in the product within the window after joining"
-owner = "community-team"
-outcome = "activation"
-windows = [7, 30, 60, 90]
+    def section(model: BaseModel, header: str) -> None:
+        scalars, nested = [], []
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                nested.append((name, value))
+            elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+                nested += [(f"{name}.{_toml_key(key)}", item) for key, item in value.items()]
+            else:
+                if value is None and not field.is_required():
+                    lines_for = f"# {name} = (not set)  # {field.description or ''}"
+                    scalars.append(lines_for)
+                    continue
+                scalars.append(f"{_toml_key(name)} = {_toml_value(value)}  # {field.description or ''}".rstrip())
+        if scalars:
+            lines.append(f"[{header}]")
+            lines.extend(scalars)
+            lines.append("")
+        for name, value in nested:
+            section(value, f"{header}.{name}" if header else name)
 
-[conversions.expansion_after_join]
-family = "retention_expansion"
-description = "The account upgraded, added seats or bought more after its first member joined"
-owner = "customer-success"
-outcome = ["upgrade", "seat_expansion", "cross_sell"]
-windows = [30, 90, 180, 365]
-unit = "account"
+    section(config, "")
+    return "\n".join(lines).rstrip() + "\n"
 
-[conversions.advocacy_after_join]
-family = "advocacy"
-description = "Made a referral, or published a case study or review, after joining"
-owner = "community-team"
-outcome = ["referral_made", "case_study_published", "review_published"]
-windows = [30, 90, 180]
 
-[conversions.question_resolved]
-family = "support_deflection"
-description = "A member's first question got an accepted community answer"
-owner = "support"
-outcome = "accepted_answer"
-anchor = "question"
-windows = [1, 7, 30]
-"""
+#: A new workspace's ``commetrics.toml`` (``data/default_config.toml``): the commented settings and one
+#: example conversion per family.
+DEFAULT_CONFIG_TEXT = (Path(__file__).parent / "data" / "default_config.toml").read_text(encoding="utf-8")

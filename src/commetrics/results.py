@@ -63,6 +63,12 @@ class Diagnostic:
         return {"name": self.name, "severity": self.severity, "about": self.about, "message": self.message,
                 "advice": self.advice, "value": _finite(self.value), "threshold": _finite(self.threshold)}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnostic:
+        return cls(name=str(data["name"]), message=str(data["message"]), advice=str(data.get("advice", "")),
+                   severity=data.get("severity", "blocking"), value=data.get("value"), threshold=data.get("threshold"),
+                   about=str(data.get("about", "headline")))
+
 
 @dataclass(frozen=True)
 class Publication:

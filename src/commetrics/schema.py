@@ -279,3 +279,65 @@ def arrow_file_schema(
     chosen = columns if columns is not None else [c for c in table.column_names if c != "attributes"]
     fields = [(name, kinds.get(table.column(name).kind, pa.string())) for name in chosen]
     return pa.schema([*fields, *extra])
+
+
+# -- tables the store creates for the stages above it (the migrations live in the store) ----------------
+
+#: the erasure ledger in the store: pseudonyms only (see commetrics.privacy.erasure)
+ERASURES_TABLE = "erasures"
+ERASURES_SQL = f"""
+create table if not exists {ERASURES_TABLE} (
+    erasure_id VARCHAR PRIMARY KEY,     -- random; never derived from the identifier
+    requested_at TIMESTAMPTZ NOT NULL,
+    pseudonyms JSON NOT NULL,           -- {{kind: [keyed pseudonym, ...]}}; no identifier in clear
+    rows_deleted JSON,                  -- {{table: rows}}
+    status VARCHAR NOT NULL             -- deleted (rows gone) | done (file compacted too)
+)
+"""
+
+#: people and the links between their records (see commetrics.identity.people)
+IDENTITY_SQL: tuple[str, ...] = (
+    """
+    create table if not exists people (
+        record_id VARCHAR PRIMARY KEY,  -- 'm:' || member_id or 'c:' || contact_id
+        person_id VARCHAR NOT NULL,     -- 'p:' || the person's smallest record_id (stable across runs)
+        member_id VARCHAR,
+        contact_id VARCHAR,
+        rule VARCHAR NOT NULL,          -- how the record joined: email, map, probabilistic, override, singleton
+        account_id VARCHAR,             -- the person's account (the same on each of their records)
+        account_rule VARCHAR            -- contact | member | domain (null: no account)
+    )
+    """,
+    """
+    create table if not exists identity_links (
+        record_a VARCHAR NOT NULL,      -- record_a < record_b
+        record_b VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL,          -- email | map | probabilistic | override
+        match_probability DOUBLE,       -- probabilistic links only
+        match_weight DOUBLE,
+        detail JSON                     -- the evidence, or each comparison's level and match weight
+    )
+    """,
+    """
+    create table if not exists identity_overrides (
+        record_a VARCHAR NOT NULL,      -- record_a < record_b
+        record_b VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL,      -- link | unlink
+        decided_at TIMESTAMPTZ NOT NULL,
+        primary key (record_a, record_b)
+    )
+    """,
+    """
+    create table if not exists identity_runs (
+        run_id BIGINT PRIMARY KEY,
+        resolved_at TIMESTAMPTZ NOT NULL,
+        last_load_id BIGINT,            -- the newest load the run saw (later loads make it stale)
+        records BIGINT NOT NULL,
+        people BIGINT NOT NULL,
+        threshold DOUBLE NOT NULL,
+        probabilistic BOOLEAN NOT NULL,
+        seconds DOUBLE NOT NULL,
+        stats JSON                      -- links per rule, model figures, notes
+    )
+    """,
+)

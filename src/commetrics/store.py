@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
 
 DATABASE_FILE = "commetrics.duckdb"
+#: the pseudonym keys beside the store (never inside the config file or the database)
+KEY_FILE = "commetrics.keys"
+#: the append-only erasure ledger beside the store
+ERASURE_FILE = "commetrics.erasures"
 WORKSPACE_ENV = "COMMETRICS_WORKSPACE"
 
 DUCKDB_SETTINGS: dict[str, Any] = {
@@ -109,18 +113,14 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
 
 def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
     """Erasure: the erasures ledger (pseudonyms only) and the rows each load dropped for erased people."""
-    from .privacy.erasure import ERASURES_SQL
-
-    con.execute(ERASURES_SQL)
+    con.execute(schema.ERASURES_SQL)
     con.execute(f"alter table {schema.LEDGER_TABLE} add column rows_erased BIGINT default 0")
 
 
 def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
     """Identity: the identity_maps input table, and people, identity_links, identity_overrides, identity_runs."""
-    from .identity.people import IDENTITY_SQL
-
     con.execute(_canonical_table_sql(schema.IDENTITY_MAPS))
-    for sql in IDENTITY_SQL:
+    for sql in schema.IDENTITY_SQL:
         con.execute(sql)
 
 
@@ -236,15 +236,11 @@ class Workspace:
     @property
     def keys_path(self) -> Path:
         """The pseudonym keys (never inside the config file or the database)."""
-        from .privacy.keys import KEY_FILE
-
         return self.directory / KEY_FILE
 
     @property
     def erasure_path(self) -> Path:
         """The append-only erasure ledger beside the store (survives a restore of the database)."""
-        from .privacy.erasure import ERASURE_FILE
-
         return self.directory / ERASURE_FILE
 
     @classmethod
@@ -267,9 +263,6 @@ class Workspace:
         if not self.config_path.exists():
             self.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
         Store(self.database_path).close()
-        from .privacy.keys import Keyring
-
-        Keyring.open(self.keys_path)  # created with the workspace: a random key, owner-only
         return created
 
     def config(self) -> Config:

@@ -32,61 +32,15 @@ import duckdb
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
-from ..privacy.keys import normalise_identifier
 from ..store import table_exists
 from . import rules
 
 if TYPE_CHECKING:
     from .linkage import Resolution
 
-__all__ = ["IDENTITY_INPUTS", "IDENTITY_SQL", "IdentityRun", "explain", "record_ids", "remove_override",
+__all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "record_ids", "remove_override",
            "resolve_store", "set_override", "stale"]
 
-IDENTITY_SQL: tuple[str, ...] = (
-    """
-    create table if not exists people (
-        record_id VARCHAR PRIMARY KEY,  -- 'm:' || member_id or 'c:' || contact_id
-        person_id VARCHAR NOT NULL,     -- 'p:' || the person's smallest record_id (stable across runs)
-        member_id VARCHAR,
-        contact_id VARCHAR,
-        rule VARCHAR NOT NULL,          -- how the record joined: email, map, probabilistic, override, singleton
-        account_id VARCHAR,             -- the person's account (the same on each of their records)
-        account_rule VARCHAR            -- contact | member | domain (null: no account)
-    )
-    """,
-    """
-    create table if not exists identity_links (
-        record_a VARCHAR NOT NULL,      -- record_a < record_b
-        record_b VARCHAR NOT NULL,
-        rule VARCHAR NOT NULL,          -- email | map | probabilistic | override
-        match_probability DOUBLE,       -- probabilistic links only
-        match_weight DOUBLE,
-        detail JSON                     -- the evidence, or each comparison's level and match weight
-    )
-    """,
-    """
-    create table if not exists identity_overrides (
-        record_a VARCHAR NOT NULL,      -- record_a < record_b
-        record_b VARCHAR NOT NULL,
-        decision VARCHAR NOT NULL,      -- link | unlink
-        decided_at TIMESTAMPTZ NOT NULL,
-        primary key (record_a, record_b)
-    )
-    """,
-    """
-    create table if not exists identity_runs (
-        run_id BIGINT PRIMARY KEY,
-        resolved_at TIMESTAMPTZ NOT NULL,
-        last_load_id BIGINT,            -- the newest load the run saw (later loads make it stale)
-        records BIGINT NOT NULL,
-        people BIGINT NOT NULL,
-        threshold DOUBLE NOT NULL,
-        probabilistic BOOLEAN NOT NULL,
-        seconds DOUBLE NOT NULL,
-        stats JSON                      -- links per rule, model figures, notes
-    )
-    """,
-)
 
 #: The loads that change who is who: a load of one of these tables makes the last run stale.
 IDENTITY_INPUTS = ("members", "contacts", "identity_maps")
@@ -291,7 +245,7 @@ def record_ids(con: duckdb.DuckDBPyConnection, identifier: str) -> list[str]:
             found = [text] if _column(con, f"select {column} from {table} where {column} = ? limit 1",
                                       [text[2:]]) else []
     elif "@" in text:
-        email = normalise_identifier("email", text)
+        email = rules.normalise_identifier("email", text)
         found = _column(con, f"""
             select distinct 'm:' || member_id from members where {rules.email_key_sql('email')} = ?
             union select distinct 'c:' || contact_id from contacts where {rules.email_key_sql('email')} = ?

@@ -158,7 +158,7 @@ def email_key_sql(column: str) -> str:
     """A DuckDB expression: the form in which an e-mail *identifies someone* (looking a person up,
     erasing them): the normal form of ``email_sql``, else the address trimmed and lower-cased, since
     placeholder and role addresses, which linkage ignores, are still someone's data. The SQL twin of
-    ``commetrics.privacy.keys.normalise_identifier("email", ...)``."""
+    ``normalise_identifier("email", ...)``."""
     return f"coalesce({email_sql(column)}, lower(trim({column})))"
 
 
@@ -558,3 +558,14 @@ select
 from map_edges
 where record_a <> record_b
 """
+
+
+def normalise_identifier(kind: str, value: str) -> str:
+    """The form of an identifier that is pseudonymised: e-mails as the identity rules normalise them
+    (case, whitespace, ``+tag``, provider dots), handles lower case without ``@``, ids trimmed."""
+    text = str(value).strip()
+    if kind == "email":
+        return normalise_email(text) or text.lower()  # placeholder addresses too: someone's data
+    if kind == "handle":
+        return text.lower().lstrip("@")
+    return text

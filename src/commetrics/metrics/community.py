@@ -7,13 +7,18 @@ Each figure is a ratio with its numerator and denominator shown, computed as Ibi
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 import pandas as pd
 
+from ..privacy.outputs import suppress_ratios, suppression_note
+from ..results import Publication
 from ..stats import wilson_interval
+from .analysis import ANALYSES, Analysis, Computed, Context, SpecBase
 
 __all__ = ["CONSUMPTION_TYPES", "CONTRIBUTION_TYPES", "REVENUE_TYPES", "community_metrics"]
 
@@ -119,3 +124,29 @@ def community_metrics(db: Any, *, as_of: datetime, since: datetime | None = None
                          "revenue outcomes (purchase, upgrade, seats, cross-sell, renewal) of members ÷ members",
                          proportion=False, people=(int(record["buyers"]), n_members)))
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CommunitySpec(SpecBase):
+    """``community``: health figures at ``as_of``, from activities and outcomes ``since`` a date (default: all)."""
+
+    since: datetime | None = None
+
+
+def _compute(context: Context, spec: CommunitySpec) -> Computed:
+    moment = context.as_of(spec.as_of)
+    since = spec.since if spec.since is None or spec.since.tzinfo else spec.since.replace(tzinfo=UTC)
+    return Computed({"metrics": community_metrics(context.ibis(), as_of=moment, since=since)}, primary="metrics")
+
+
+def _publish(computed: Computed, spec: CommunitySpec, k: int) -> tuple[Mapping[str, Any], Publication]:
+    del spec
+    table = suppress_ratios(computed.figures["metrics"], k)
+    note = suppression_note(table, noun="figure")
+    return {"metrics": table}, Publication(k, suppression_applied=bool(note), note=note)
+
+
+ANALYSES.register("community", Analysis(
+    name="community", title="Community health", spec=CommunitySpec, compute=_compute, publish=_publish,
+    help="Community health: activation rate, contributor share, contribution-to-consumption, accepted answers, "
+         "revenue."))

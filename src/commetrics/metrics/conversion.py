@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import pandas as pd
 
-from ..errors import InputError, UnknownNameError
+from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
 from .people import Identities, identities
 
@@ -267,7 +267,7 @@ def data_as_of(db: Any) -> datetime:
             moment: datetime = pd.Timestamp(value).to_pydatetime()
             latest.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     if not latest:
-        raise InputError("The store holds no members, activities or outcomes yet. Load some, then measure.")
+        raise NotEnoughDataError("The store holds no members, activities or outcomes yet. Load some, then measure.")
     return max(latest)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import EngagementSettings, HealthSettings
-from ..errors import InputError
+from ..errors import InputError, NotEnoughDataError
 from . import attribute_number, fetch, latest_accounts, threshold_labels
 from .community import CONTRIBUTION_TYPES
 
@@ -326,8 +326,9 @@ def validate_health(frame: pd.DataFrame, health: HealthSettings, *, replicates: 
     data = frame.dropna(subset=["health"]).reset_index(drop=True)
     churned = data["churned"].to_numpy(bool)
     if len(data) < 20 or churned.all() or not churned.any():
-        raise InputError(f"Validation needs at least 20 decided renewals with both outcomes before the lead time; "
-                         f"found {len(data)} ({int(churned.sum())} churned). Load more subscriptions history.")
+        raise NotEnoughDataError(f"Validation needs at least 20 decided renewals with both outcomes before the lead "
+                                 f"time; found {len(data)} ({int(churned.sum())} churned). Load more subscriptions "
+                                 "history.")
     weights = {k: w for k, w in health.weights.items() if w > 0}
     risk = 100.0 - data["health"].to_numpy(float)
     without = _renormalised(data, {k: w for k, w in weights.items() if k != "community"})

@@ -40,8 +40,9 @@ import duckdb
 
 from .. import schema
 from ..errors import InputError
-from ..identity.rules import email_key_sql
-from ..store import sql_path, table_exists
+from ..identity.rules import email_key_sql, normalise_identifier
+from ..schema import ERASURES_SQL, ERASURES_TABLE
+from ..store import ERASURE_FILE, sql_path, table_exists
 from .keys import Keyring
 
 __all__ = [
@@ -57,8 +58,6 @@ __all__ = [
     "reapply",
 ]
 
-ERASURE_FILE = "commetrics.erasures"
-ERASURES_TABLE = "erasures"
 
 #: what an identifier column holds: the kinds that are pseudonymised in the ledger
 KINDS = ("member_id", "contact_id", "email", "handle")
@@ -93,15 +92,6 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
                                 ERASURES_TABLE, "identity_runs"})
 
-ERASURES_SQL = f"""
-create table if not exists {ERASURES_TABLE} (
-    erasure_id VARCHAR PRIMARY KEY,     -- random; never derived from the identifier
-    requested_at TIMESTAMPTZ NOT NULL,
-    pseudonyms JSON NOT NULL,           -- {{kind: [keyed pseudonym, ...]}}; no identifier in clear
-    rows_deleted JSON,                  -- {{table: rows}}
-    status VARCHAR NOT NULL             -- deleted (rows gone) | done (file compacted too)
-)
-"""
 
 
 @dataclass
@@ -145,7 +135,6 @@ def _values(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
 def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     """The person an identifier names: the members and contacts with it, widened through resolved
     people and through the e-mails and handles of those records, until nothing new turns up."""
-    from .keys import normalise_identifier
 
     person = Person()
     text = identifier.strip()

@@ -25,24 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import WorkspaceError
+from ..identity.rules import normalise_identifier
+from ..store import KEY_FILE
 
 __all__ = ["KEY_FILE", "Keyring", "normalise_identifier"]
 
-KEY_FILE = "commetrics.keys"
 KEY_BYTES = 32
-
-
-def normalise_identifier(kind: str, value: str) -> str:
-    """The form of an identifier that is pseudonymised: e-mails as the identity rules normalise them
-    (case, whitespace, ``+tag``, provider dots), handles lower case without ``@``, ids trimmed."""
-    text = str(value).strip()
-    if kind == "email":
-        from ..identity.rules import normalise_email
-
-        return normalise_email(text) or text.lower()  # placeholder addresses too: someone's data
-    if kind == "handle":
-        return text.lower().lstrip("@")
-    return text
 
 
 @dataclass

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ..results import Publication
 from .suppression import SUPPRESSED, SuppressionSummary, check_k, nullable, suppress, suppression_summary
 
 __all__ = ["attribution_note", "label_hidden", "suppress_attribution", "suppress_counts", "suppress_experiment",
@@ -22,25 +24,74 @@ RATE_VALUES = ("in_progress", "converters", "rate", "ci_low", "ci_high", "existi
                "diff_high")
 
 
-def suppress_rates(rates: pd.DataFrame, k: int, *, totals_published: bool) -> pd.DataFrame:
-    """A conversion table (one row per cohort and window) with cells of fewer than ``k`` eligible
-    people hidden. ``totals_published``: the all-members rate of each window is shown beside the
-    cohorts (the report does), so complementary cells are hidden too."""
+def suppress_rates(rates: pd.DataFrame, k: int, *, totals_published: bool,
+                   separate: Sequence[str] = ()) -> pd.DataFrame:
+    """A conversion table (one row per cohort and window) as it may be published.
+
+    - A cell of 0 < eligible people < ``k`` is hidden whole (``suppressed``).
+    - Every count of people is a cell of its own, numerators included: where 0 < converters < ``k``
+      the converters, the rate, its interval and the difference from the reference are withheld
+      (``converters_suppressed``), and likewise ``in_progress`` and ``existing_customers`` alone.
+    - ``totals_published``: the same population's total per window is published too (the table
+      without cohort keys is the total of every breakdown of it, and commands and the report
+      publish both), so complementary cells are hidden, for the eligible people and for each
+      count, and no subtraction between two outputs recovers a hidden cell. ``separate`` names
+      cohorts that are not part of that total (the non-community baseline).
+    - When the reference cohort's rate is withheld, every difference from it in that window is too.
+    """
     if rates.empty:
-        return rates.assign(suppressed=pd.Series(dtype=bool))
-    dims = [c for c in ("conversion", "cohort", "window_days") if c in rates.columns]
+        return rates.assign(suppressed=pd.Series(dtype=bool), converters_suppressed=pd.Series(dtype=bool))
+    population = np.where(rates["cohort"].isin(list(separate)), "separate", "community")
+    work = rates.assign(_population=population)
+    dims = [c for c in ("conversion", "_population", "cohort", "window_days") if c in work.columns]
     margins = [tuple(c for c in dims if c != "cohort")] if totals_published else []
-    return suppress(rates, people="eligible", k=k, dims=dims, margins=margins,
-                    values=[c for c in RATE_VALUES if c in rates.columns])
+    values = [c for c in RATE_VALUES if c in work.columns]
+    out = suppress(work, people="eligible", k=k, dims=dims, margins=margins, values=values)
+    summary = suppression_summary(out)
+    primary, complementary = summary.primary, summary.complementary
+    withheld = list(summary.withheld_totals)
+    numerators = {"converters": [c for c in ("converters", "rate", "ci_low", "ci_high", "diff", "diff_low",
+                                             "diff_high") if c in work.columns],
+                  "in_progress": ["in_progress"], "existing_customers": ["existing_customers"]}
+    hidden_converters = out[SUPPRESSED].to_numpy(bool).copy()
+    for count, blanked in numerators.items():
+        if count not in work.columns:
+            continue
+        pass_ = suppress(work, people=count, k=k, dims=dims, margins=margins, values=[])
+        extra = pass_[SUPPRESSED].to_numpy(bool) & ~out[SUPPRESSED].to_numpy(bool)
+        for column in blanked:
+            out[column] = nullable(out[column]).mask(extra)
+        if count == "converters":
+            hidden_converters |= extra
+        primary += int(extra.sum())
+        withheld += [w for w in suppression_summary(pass_).withheld_totals if w not in withheld]
+    out["converters_suppressed"] = hidden_converters
+    if "reference" in out.columns and "diff" in out.columns:
+        hidden_reference = out.loc[hidden_converters & (out["cohort"] == out["reference"]), "window_days"]
+        windows = out["window_days"].isin(set(hidden_reference))
+        for column in ("diff", "diff_low", "diff_high"):
+            out[column] = nullable(out[column]).mask(windows.to_numpy(bool))
+    out = out.drop(columns="_population")
+    out.attrs["suppression"] = SuppressionSummary(k=k, primary=primary, complementary=complementary,
+                                                  withheld_totals=tuple(withheld))
+    return out
 
 
 def suppress_timing(timing: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Time to conversion (one row per cohort) with cohorts of fewer than ``k`` eligible people hidden;
-    a cohort's ``suppressed`` flag says to leave out its conversion curve too."""
+    """Time to conversion (one row per cohort) as it may be published: a cohort is hidden when fewer than
+    ``k`` people are eligible, or when 0 < converters < ``k`` (a median over a handful of people is
+    theirs); a cohort's ``suppressed`` flag says to leave out its conversion curve too."""
     if timing.empty or "eligible" not in timing:
         return timing.assign(suppressed=False)
-    values = [c for c in timing.columns if c not in ("cohort", "eligible") and pd.api.types.is_numeric_dtype(timing[c])]
-    return suppress(timing, people="eligible", k=k, dims=["cohort"], values=values)
+    values = [c for c in timing.columns if c != "cohort" and pd.api.types.is_numeric_dtype(timing[c])]
+    people = timing["eligible"]
+    if "converters" in timing.columns:
+        people = people.where(timing["converters"] == 0, np.minimum(timing["eligible"], timing["converters"]))
+    out = suppress(timing.assign(_people=people), people="_people", k=k, dims=["cohort"], values=values)
+    summary = out.attrs["suppression"]
+    out = out.drop(columns="_people")
+    out.attrs["suppression"] = summary
+    return out
 
 
 def suppress_counts(frame: pd.DataFrame, *, people: str, k: int, dims: Sequence[str],
@@ -176,7 +227,7 @@ def _survey_levels(levels: pd.DataFrame, k: int) -> pd.DataFrame:
                            values=[c for c in levels.columns if c not in ("level", people)])
 
 
-def suppress_survey(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str]:
+def suppress_survey(result: dict[str, Any], k: int) -> tuple[dict[str, Any], Publication]:
     """NPS or CSAT by participation (:meth:`Engine.impact` ``"nps"`` / ``"csat"``) as published, and its note.
 
     - ``levels`` (one row per participation level): a level whose answers come from 0 < members < ``k`` is
@@ -187,8 +238,8 @@ def suppress_survey(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str
       every level with answers is hidden and the totals, the rank correlation and the ordinal model (all
       computed over those few people) are withheld: ``None``, and named in ``withheld``.
 
-    The returned dict carries ``min_cell_size``, ``suppression_applied`` and ``withheld`` (the keys set to
-    ``None``); the note is "" when nothing was hidden.
+    Returns the published figures and the :class:`~commetrics.results.Publication` (``withheld`` names the
+    keys set to ``None``; its note is "" when nothing was hidden).
     """
     k = check_k(k)
     out = dict(result)
@@ -219,7 +270,7 @@ def suppress_survey(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str
     return _published(out, k, withheld, notes)
 
 
-def suppress_exposure(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str]:
+def suppress_exposure(result: dict[str, Any], k: int) -> tuple[dict[str, Any], Publication]:
     """``impact exposure`` (:meth:`Engine.impact` ``"exposure"``) as published, and its note.
 
     The cells are the two groups, exposed and not exposed (their members and outcome rates). The number of
@@ -252,7 +303,7 @@ def suppress_exposure(result: dict[str, Any], k: int) -> tuple[dict[str, Any], s
     return _published(out, k, withheld, notes)
 
 
-def suppress_experiment(result: dict[str, Any], k: int) -> tuple[dict[str, Any], str]:
+def suppress_experiment(result: dict[str, Any], k: int) -> tuple[dict[str, Any], Publication]:
     """``impact experiment`` (:meth:`Engine.impact` ``"experiment"``) as published, and its note.
 
     A variant is hidden, for every outcome, when its units assigned or analysed (the smaller non-empty of
@@ -347,7 +398,7 @@ def _smaller_side(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     return sides.where(sides > 0).min(axis=1).fillna(0).astype("int64")
 
 
-def _published(out: dict[str, Any], k: int, withheld: list[str], notes: list[str]) -> tuple[dict[str, Any], str]:
+def _published(out: dict[str, Any], k: int, withheld: list[str], notes: list[str]
+               ) -> tuple[dict[str, Any], Publication]:
     note = " ".join(n for n in notes if n)
-    out.update(min_cell_size=k, suppression_applied=bool(note), withheld=withheld)
-    return out, note
+    return out, Publication(k, suppression_applied=bool(note), withheld=tuple(withheld), note=note)

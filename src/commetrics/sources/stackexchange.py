@@ -63,9 +63,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import schema
-from ..engine import Engine
 from ..errors import UnreadableFileError
 from ..ingest import LoadReport
+from ..ingest.loader import Loader
+from . import SOURCES, Source
 
 __all__ = ["SAMPLE_DUMP", "ConvertedDump", "convert", "load"]
 
@@ -498,17 +499,17 @@ def convert(dump_dir: Path, out_dir: Path) -> ConvertedDump:
     return _Converter(files, out_dir).run()
 
 
-def load(engine: Engine, dump_dir: Path, *, source: str = "stackexchange",
+def load(loader: Loader, dump_dir: Path, source: str = "stackexchange",
          now: datetime | None = None) -> list[LoadReport]:
-    """Convert a Stack Exchange dump and load members, activities and outcomes into ``engine``.
+    """Convert a Stack Exchange dump and load members, activities and outcomes through ``loader``.
 
     Each table is one load through :meth:`Engine.load`, so validation, quarantine and
     deduplication apply: loading the same dump twice adds nothing.
 
     Parameters
     ----------
-    engine
-        The engine to load into.
+    loader
+        What loads the files: the :class:`~commetrics.engine.Engine`.
     dump_dir
         The extracted dump folder (see :func:`convert`).
     source
@@ -528,5 +529,11 @@ def load(engine: Engine, dump_dir: Path, *, source: str = "stackexchange",
     """
     with tempfile.TemporaryDirectory(prefix="commetrics-stackexchange-") as scratch:
         converted = convert(Path(dump_dir), Path(scratch))
-        with engine.batch():
-            return [engine.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
+        with loader.batch():
+            return [loader.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
+
+
+SOURCES.register("stackexchange", Source(
+    name="stackexchange", label="Stack Exchange data dump",
+    help="the extracted dump folder (Users.xml, Posts.xml, Comments.xml, Votes.xml, Badges.xml; .xml.gz too)",
+    default_source="stackexchange", load=load))

@@ -163,9 +163,12 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
         path=idle.cls.collect(order_by=[idle.ts, idle.cls]).join(_JOIN))
     nulls = idle_paths.group_by("path").aggregate(c=ibis.literal(0.0), v=ibis.literal(0.0),
                                                   n=idle_paths.count().cast("float64"))
-    table = pa.concat_tables([converting.to_pyarrow(), nulls.to_pyarrow()], promote_options="permissive")
+    # Ordered, so that the paths — and the bootstrap draws made over them — are the same on every run.
+    table = pa.concat_tables([converting.order_by("path").to_pyarrow(), nulls.order_by("path").to_pyarrow()],
+                             promote_options="permissive")
     paths = Paths.from_arrow(table["path"], table["c"], table["v"], table["n"], separator=_JOIN)
-    touch_rows = fetch(touches.select("journey", "cls", "days_before", "value")).rename(columns={"cls": "class"})
+    touch_rows = fetch(touches.select("journey", "cls", "days_before", "value")
+                       .order_by(["journey", "days_before", "cls"])).rename(columns={"cls": "class"})
     touch_rows["conversions"] = 1.0
     converted, converted_value = (float(pc.sum(table[c]).as_py() or 0.0) for c in ("c", "v"))
     # Group sizes for small-cell suppression: distinct units, not conversions (a unit may convert often).

@@ -10,20 +10,20 @@ The modules build on each other in one direction, so there is no import cycle:
 
 from __future__ import annotations
 
-from .attribution import MODEL_LABELS, SUPPRESSED_BADGE, AttributionSection, render_attribution
+from .attribution import SUPPRESSED_BADGE, AttributionSection, model_labels, render_attribution
 from .conversion import ConversionSection, render_conversion
 from .impact import ImpactSection, render_impact
 from .page import ReportData, render_html
 from .scores import ScoresSection, render_scores
 
 __all__ = [
-    "MODEL_LABELS",
     "SUPPRESSED_BADGE",
     "AttributionSection",
     "ConversionSection",
     "ImpactSection",
     "ReportData",
     "ScoresSection",
+    "model_labels",
     "render_attribution",
     "render_conversion",
     "render_html",

@@ -10,21 +10,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...metrics.attribution import ATTRIBUTION_MODELS
 from .common import DASH, escape, records, to_float, to_text
 from .svg import axis_ticks, num, shorten, style, text_width, x_grid
 
-__all__ = ["MODEL_LABELS", "SUPPRESSED_BADGE", "AttributionSection", "render_attribution"]
+__all__ = ["SUPPRESSED_BADGE", "AttributionSection", "model_labels", "render_attribution"]
 
-#: Models in the order they are shown, with their labels.
-MODEL_LABELS = {
-    "first": "First touch",
-    "last": "Last touch",
-    "linear": "Linear",
-    "position": "Position 40/20/40",
-    "time_decay": "Time decay",
-    "markov": "Markov",
-    "shapley": "Shapley",
-}
+def model_labels() -> dict[str, str]:
+    """The registered attribution models in the order they are shown, with their labels."""
+    return {name: model.label for name, model in ATTRIBUTION_MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -70,6 +64,8 @@ class AttributionSection:
     value_without_touch: float | None
     replicates: int
     totals: dict[str, dict[str, float]] | None = None
+    first_touch_share: float = 0.4
+    last_touch_share: float = 0.4
 
     @property
     def hidden_rows(self) -> bool:
@@ -113,7 +109,8 @@ def _layout(section: AttributionSection) -> tuple[list[str], list[str], dict[tup
         **{k: to_float(r[k]) for k in ("conversions", "value", "value_low", "value_high")},
         "suppressed": 1.0 if to_float(r["suppressed"]) else 0.0} for r in rows}
     present = {m for m, _ in cells}
-    models = [m for m in MODEL_LABELS if m in present] + sorted(present - set(MODEL_LABELS))
+    labels = model_labels()
+    models = [m for m in labels if m in present] + sorted(present - set(labels))
     lead = "markov" if "markov" in present else (models[0] if models else "")
     classes = sorted({c for _, c in cells}, key=lambda c: (-(cells.get((lead, c), {}).get("value") or 0.0), c))
     return models, classes, cells
@@ -127,7 +124,7 @@ def _table(section: AttributionSection, models: Sequence[str], classes: Sequence
            f"<caption>Value attributed to each {escape(section.by)} by each model{escape(interval)}. Every column "
            "adds up to the same total: the models differ only in how they split it.</caption>",
            "<thead><tr>" + f'<th scope="col">{escape(section.by.capitalize())}</th>'
-           + "".join(f'<th scope="col" class="num">{escape(MODEL_LABELS.get(m, m))}</th>' for m in models)
+           + "".join(f'<th scope="col" class="num">{escape(model_labels().get(m, m))}</th>' for m in models)
            + "</tr></thead>", "<tbody>"]
     for cls in classes:
         row = [f'<th scope="row">{escape(cls)}</th>']
@@ -169,7 +166,7 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
     left = 20 + max(text_width(label, font) for label in labels)
     inner, lane, top = 420.0, 9.0, 16.0
     row_h = lane * len(models) + 12
-    legend_w = 16 + max(text_width(MODEL_LABELS.get(m, m), 11) for m in models) + 24
+    legend_w = 16 + max(text_width(model_labels().get(m, m), 11) for m in models) + 24
     width = left + inner + 24 + legend_w
     plot_bottom = top + row_h * len(classes)
     height = max(plot_bottom + 40, top + 20 * len(models) + 20)
@@ -179,7 +176,7 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
 
     title = f"Attributed value by {section.by}, one dot per model"
     desc = "; ".join(f"{cls}: " + ", ".join(
-        f"{MODEL_LABELS.get(m, m)} {_money(cells.get((m, cls), {}).get('value'), section.currency)}" for m in models)
+        f"{model_labels().get(m, m)} {_money(cells.get((m, cls), {}).get('value'), section.currency)}" for m in models)
         for cls in classes)
     out = [f'<svg class="attribution-chart" width="{num(width)}" height="{num(height)}" '
            f'viewBox="0 0 {num(width)} {num(height)}" role="img" aria-labelledby="a{index}-title a{index}-desc">',
@@ -196,7 +193,7 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
                 continue
             colour, _ = style(lane_index)
             y = y0 + 6 + lane * lane_index + lane / 2
-            summary = f"{cls}, {MODEL_LABELS.get(model, model)}: {_money(value, section.currency)}"
+            summary = f"{cls}, {model_labels().get(model, model)}: {_money(value, section.currency)}"
             parts = [f"<g><title>{escape(summary)}</title>"]
             low, high = cell.get("value_low"), cell.get("value_high")
             if low is not None and high is not None:
@@ -212,7 +209,7 @@ def _chart(section: AttributionSection, models: Sequence[str], classes: Sequence
         ly = top + 8 + lane_index * 20
         out.append(f'<g class="legend-item"><circle cx="{num(legend_x + 4)}" cy="{num(ly)}" r="4" fill="{colour}"/>'
                    f'<text x="{num(legend_x + 14)}" y="{num(ly + 4)}" font-size="11">'
-                   f"{escape(MODEL_LABELS.get(model, model))}</text></g>")
+                   f"{escape(model_labels().get(model, model))}</text></g>")
     out.append("</svg>")
     return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
 
@@ -245,10 +242,10 @@ def render_attribution(section: AttributionSection, index: int = 1) -> str:
         out.append(f"<p>Not attributed: {section.conversions_without_touch:,} conversions worth "
                    f"{escape(_money(section.value_without_touch, section.currency))} had no community touch in the "
                    "lookback.</p>")
-    out.append("<p>Models: first and last touch give everything to one touch; linear splits equally over the "
-               "touches; position gives 40% to the first and last touch and 20% to those between; time decay "
-               f"halves a touch's weight every {section.half_life_days:g} days before the conversion; Markov splits "
-               "in proportion to how much the conversion probability falls when a class is removed from the "
-               "journeys; Shapley splits each journey's credit equally over the classes it touched.</p>")
+    shown = [m for m in model_labels() if m in set(section.result["model"])] if len(section.result) else []
+    described = " ".join(f"{ATTRIBUTION_MODELS.get(m).label}: {ATTRIBUTION_MODELS.get(m).description}" for m in shown)
+    out.append(f"<p>Models. {escape(described)} Here the position-based model gives "
+               f"{section.first_touch_share:.0%} to the first touch and {section.last_touch_share:.0%} to the last; "
+               f"time decay halves a touch's weight every {section.half_life_days:g} days before the conversion.</p>")
     out.append("</section>")
     return "\n".join(part for part in out if part) + "\n"

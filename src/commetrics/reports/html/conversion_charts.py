@@ -150,7 +150,13 @@ def curves_chart(index: int, section: ConversionSection, curves: Sequence[Curve]
                   colours: dict[str, int]) -> str:
     """Cumulative conversion step curves per cohort with shaded 95% bands and the windows marked."""
     if not curves:
-        return '<p class="empty">No cumulative conversion curves.</p>\n'
+        timing = section.timing
+        hidden = int(timing["suppressed"].sum()) if "suppressed" in timing.columns else 0
+        if hidden:
+            return (f'<p class="empty">The cumulative conversion curves of {hidden} cohort{"s" if hidden != 1 else ""} '
+                    "are hidden to protect groups of fewer than the privacy threshold (their eligible people or "
+                    "their converters); no other cohort has a curve.</p>\n")
+        return '<p class="empty">No cumulative conversion curves: nobody is eligible yet.</p>\n'
     bands = len(curves) <= _MAX_BANDS
     max_day = max(p[0] for c in curves for p in c.points)
     marked = [w for w in windows if w is not None and w > 0]

@@ -63,7 +63,8 @@ for _name, _label, _description in (
     ("first", "First touch", "All the credit of a conversion goes to the first touch of its journey."),
     ("last", "Last touch", "All the credit of a conversion goes to the last touch before it."),
     ("linear", "Linear", "Every touch of the journey gets an equal share (a class touched twice gets two shares)."),
-    ("position", "Position 40/20/40", "The first and the last touch get 40 % each (configurable) and the touches "
-                                      "between share the rest; a journey of one touch gives it everything."),
+    ("position", "Position-based", "The first and the last touch get a set share each (attribution."
+                                   "first_touch_share and last_touch_share, 40% by default) and the touches between "
+                                   "share the rest; a journey of one touch gives it everything."),
 ):
     ATTRIBUTION_MODELS.register(_name, AttributionModel(_name, _label, _description, _runner(_name)))

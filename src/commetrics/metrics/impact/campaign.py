@@ -18,16 +18,21 @@ parallel-trends check. See :mod:`commetrics.metrics.did`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from . import fetch
-from .adjusted import Guard
-from .did import event_study, twfe_did
+from ...config import Config
+from ...errors import InputError, NotEnoughDataError
+from .. import fetch
+from ..adjusted import guard
+from ..analysis import ANALYSES, Analysis, Computed, Context, SpecBase
+from ..did import event_study, twfe_did
+from .common import diagnostics_of
+from .upsell import EXPANSION_OUTCOMES
 
 __all__ = ["campaign_impact", "campaign_table"]
 
@@ -119,14 +124,15 @@ def campaign_impact(panel: pd.DataFrame, *, pre: int, post: int, replicates: int
     treated = panel.loc[panel["first_treated"].notna(), "unit"].nunique()
     controls = panel.loc[panel["first_treated"].isna(), "unit"].nunique()
     if treated < MIN_ACCOUNTS or controls < MIN_ACCOUNTS:
-        raise InputError(f"A campaign comparison needs at least {MIN_ACCOUNTS} reached and {MIN_ACCOUNTS} comparison "
-                         f"accounts; this one has {treated} reached and {controls} comparison accounts.")
+        raise NotEnoughDataError(f"A campaign comparison needs at least {MIN_ACCOUNTS} reached and {MIN_ACCOUNTS} "
+                                 f"comparison accounts; this one has {treated} reached and {controls} comparison "
+                                 "accounts.")
     did = twfe_did(panel)
     study = event_study(panel, leads=pre, lags=post, replicates=replicates, seed=seed)
     curve = study.frame()
     guards = []
     if study.parallel_trends_ok is False:
-        guards.append(Guard("parallel_trends", float(study.pre_trend.pvalue) if study.pre_trend else 0.0, 0.05,
+        guards.append(guard("parallel_trends", float(study.pre_trend.pvalue) if study.pre_trend else 0.0, 0.05,
                             "Reached and comparison accounts already moved differently before the campaign, so the "
                             "difference-in-differences has no credible counterfactual.",
                             "Choose comparison accounts that trended alike (e.g. the same segment), or a shorter "
@@ -152,3 +158,41 @@ def campaign_impact(panel: pd.DataFrame, *, pre: int, post: int, replicates: int
         "adjusted association per account and month, under parallel trends; not proof that the campaign caused it",
         "replicates": replicates,
     }
+
+
+@dataclass(frozen=True)
+class CampaignSpec(SpecBase):
+    """``impact.campaign``: the campaign's ``name`` in the experiments table (required), the ``outcomes``
+    measured (default: expansion), ``measure`` (value or count), ``pre``/``post`` months (defaults
+    ``impact.campaign_pre_months`` and ``impact.campaign_post_months``), the ``control`` variant."""
+
+    name: str | None = None
+    outcomes: tuple[str, ...] = ()
+    measure: str = "value"
+    pre: int | None = None
+    post: int | None = None
+    control: str | None = None
+    replicates: int = 499
+    seed: int = 0
+
+    @classmethod
+    def defaults(cls, config: Config) -> dict[str, Any]:
+        return {"pre": config.impact.campaign_pre_months, "post": config.impact.campaign_post_months}
+
+
+def _compute(context: Context, spec: CampaignSpec) -> Computed:
+    if not spec.name:
+        raise InputError("The campaign question needs experiment= (the campaign's name in the experiments table).")
+    panel = campaign_table(context.ibis(), name=spec.name, outcomes=tuple(spec.outcomes or EXPANSION_OUTCOMES),
+                           measure=spec.measure, as_of=context.as_of(spec.as_of), pre=spec.pre or 6,
+                           post=spec.post or 6, control=spec.control)
+    figures = campaign_impact(panel, pre=spec.pre or 6, post=spec.post or 6, replicates=spec.replicates,
+                              seed=spec.seed)
+    return Computed(figures, diagnostics_of(figures), tuple(figures["notes"]), primary="event_times")
+
+
+ANALYSES.register("impact.campaign", Analysis(
+    name="impact.campaign", title="Community-targeted campaign", spec=CampaignSpec, compute=_compute,
+    unit="accounts",
+    help="A community-targeted campaign against comparable accounts: difference-in-differences and the pre-trend "
+         "check."))

@@ -1,0 +1,160 @@
+"""Commands about the workspace and its data: init, load, load-dump, status, quarantine, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from .. import schema
+from ..config import describe_settings, settings_toml
+from ..engine import Engine
+from ..ingest import REASON_HELP, Reason
+from ..reports.text import render_frames
+from ..reports.text.store import render_loads
+from ..sources import SOURCES
+from ..store import Workspace
+from .common import JsonOption, WorkspaceOption, app, emit, handle_errors, parse_map
+
+__all__ = ["config", "init", "load", "load_dump", "quarantine", "status"]
+
+
+@app.command()
+@handle_errors
+def init(workspace: WorkspaceOption = None) -> None:
+    """Create a workspace: commetrics.toml (definitions) and commetrics.duckdb (the store).
+
+    Example: commetrics init --workspace ./community
+    """
+    target = Workspace.locate(workspace)
+    created = not target.exists
+    Engine.init(target.directory).close()
+    verb = "Created" if created else "Workspace already exists at"
+    typer.echo(f"{verb} {target.directory}\n  config: {target.config_path}\n  store:  {target.database_path}")
+    typer.echo("Next: commetrics load members members.csv  (then activities, outcomes, ...)")
+
+
+@app.command()
+@handle_errors
+def load(
+    table: Annotated[str, typer.Argument(metavar="TABLE", help=f"Canonical table: {', '.join(schema.TABLES)}.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="CSV, Parquet or JSON Lines files (one load "
+                                                "each).")],
+    source: Annotated[str | None, typer.Option(metavar="NAME", help="System the rows come from; keys are unique per "
+                                               "source.")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", metavar="COLUMN=FILE_COLUMN",
+                                                   help="Read a canonical column from a differently named file "
+                                                        "column; repeatable.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load files into a table: valid rows load, bad rows go to quarantine with a reason.
+
+    Example: commetrics load activities forum_export.csv --source forum --map ts=created_at
+    """
+    mapping = parse_map(map_ or [])
+    with Engine(workspace) as engine, engine.batch():
+        reports = [engine.load(table, path, source=source, mapping=mapping) for path in files]
+    if as_json:
+        emit([r.as_dict() for r in reports])
+    else:
+        typer.echo(render_loads(reports), nl=False)
+
+
+@app.command("load-dump")
+@handle_errors
+def load_dump(
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="Export format: " + "; ".join(
+        f"{name} ({entry.label})" for name, entry in SOURCES.items()) + ".")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The export: " + "; ".join(
+        f"{name}: {entry.help}" for name, entry in SOURCES.items()) + ".")],
+    source: Annotated[str | None, typer.Option(metavar="NAME", help="Source name of the rows (default: the "
+                                               "format's own).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a community platform's own export, e.g. a Stack Exchange data dump (Users.xml, Posts.xml, ...).
+
+    Example: commetrics load-dump stackexchange ./bicycles.stackexchange.com
+    """
+    with Engine(workspace) as engine:
+        reports = engine.load_dump(kind, path, source=source)
+    if as_json:
+        emit([r.as_dict() for r in reports])
+    else:
+        typer.echo(render_loads(reports), nl=False)
+
+
+@app.command()
+@handle_errors
+def status(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Rows per table, the latest loads and the quarantine summary.
+
+    Example: commetrics status --json
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.status()
+    if as_json:
+        emit(result.as_dict())
+        return
+    tables = pd.DataFrame({"table": list(result.tables), "rows": list(result.tables.values())})
+    loads = result.loads.rename(columns={"table_name": "table", "rows_read": "read", "rows_loaded": "loaded",
+                                         "rows_quarantined": "quarantined", "rows_duplicate": "duplicates",
+                                         "load_id": "load", "finished_at": "finished (UTC)"})
+    loads["file"] = [Path(f).name for f in loads["file"]]
+    loads["finished (UTC)"] = [t.strftime("%Y-%m-%d %H:%M") for t in loads["finished (UTC)"]]
+    typer.echo(f"Workspace {result.workspace}")
+    typer.echo(render_frames([("Tables", tables), ("Latest loads", loads),
+                              ("Quarantine by reason", result.quarantine)]), nl=False)
+    if result.people:
+        typer.echo(f"Identities: {sum(result.tables[t] for t in ('members', 'contacts')):,} member and contact rows "
+                   f"resolved into {result.people:,} people.")
+    if result.identity_note:
+        typer.echo(result.identity_note)
+
+
+@app.command()
+@handle_errors
+def quarantine(
+    table: Annotated[str | None, typer.Option(metavar="TABLE", help="Only rows of this table.")] = None,
+    reason: Annotated[str | None, typer.Option(metavar="REASON", help="Only rows with this reason code.")] = None,
+    load_id: Annotated[int | None, typer.Option("--load", metavar="ID", help="Only rows of this load.")] = None,
+    export: Annotated[Path | None, typer.Option(metavar="FILE", help="Write the rows to this CSV file.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Rows to show (not to export).")] = 20,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List quarantined rows by reason, or export them to fix and re-load.
+
+    Example: commetrics quarantine --table activities --reason bad_timestamp --export bad.csv
+    """
+    with Engine(workspace, read_only=True) as engine:
+        rows = engine.quarantine(table=table, reason=reason, load_id=load_id)
+    if export is not None:
+        rows.to_csv(export, index=False)
+        typer.echo(f"Wrote {len(rows):,} quarantined rows to {export}")
+        return
+    if as_json:
+        emit(rows)
+        return
+    summary = rows.groupby(["table_name", "reason"]).size().reset_index(name="rows")
+    summary["what to do"] = [REASON_HELP[Reason(r)] for r in summary["reason"]]
+    typer.echo(render_frames([("Quarantine by reason", summary),
+                              (f"First {limit} rows", rows.drop(columns=["record"]).head(limit))]), nl=False)
+
+
+@app.command()
+@handle_errors
+def config(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Every setting of commetrics.toml, as TOML: the values in force with their help text.
+
+    Example: commetrics config
+    """
+    ws = Workspace.locate(workspace)
+    settings = ws.config()
+    if as_json:
+        emit([{"key": k, "default": d, "help": h} for k, d, h in describe_settings()])
+        return
+    typer.echo(settings_toml(settings), nl=False)

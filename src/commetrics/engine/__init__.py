@@ -1,0 +1,40 @@
+"""The Engine: the one object behind the library, the command line, the service and the report.
+
+It is assembled from parts, one module each: :mod:`.base` (the workspace, its store and config, the
+data's "now", looking at the store), :mod:`.identity` (people), :mod:`.privacy` (pseudonyms, erasure,
+exports, keys), :mod:`.loading` (files and platform exports) and :mod:`.analyses` (every registered
+analysis, returned as a published :class:`~commetrics.results.Result`).
+"""
+
+from __future__ import annotations
+
+from .base import Status
+from .operations import DemoLoad, OperationsPart
+
+__all__ = ["DemoLoad", "Engine", "Status"]
+
+
+class Engine(OperationsPart):
+    """Everything commetrics can do, over one workspace.
+
+    Parameters
+    ----------
+    workspace
+        The workspace folder (``commetrics.toml`` + ``commetrics.duckdb``). ``None`` uses
+        ``$COMMETRICS_WORKSPACE`` or the current folder. Use :meth:`in_memory` for a throw-away
+        store.
+    config
+        Settings to use instead of the workspace's ``commetrics.toml``.
+    read_only
+        Open the store for reading only (several readers may share it).
+
+    Every analysis returns a :class:`~commetrics.results.Result` whose published figures have the
+    workspace's publication policy applied (consent, small cells); ``exact=True`` gives the analyst
+    the exact figures.
+
+    Examples
+    --------
+    >>> engine = Engine.in_memory()
+    >>> engine.status().tables["members"]
+    0
+    """

@@ -1,0 +1,193 @@
+"""The Engine's core: the workspace, its store and config, the data's "now", and looking at the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import pandas as pd
+
+from .. import schema
+from ..config import Config
+from ..errors import InputError, StoreUnavailableError
+from ..privacy.keys import Keyring
+from ..results import jsonable
+from ..store import Store, Workspace, quote_identifier
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as IbisBackend
+    from ibis.expr.types import Table as IbisTable
+
+__all__ = ["EngineBase", "Status"]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the store holds: rows per table, the latest loads, and quarantine by reason."""
+
+    workspace: str
+    tables: dict[str, int]
+    loads: pd.DataFrame
+    quarantine: pd.DataFrame
+    people: int = 0  # resolved people (0: identities never resolved)
+    identity_note: str = ""  # why the people may not describe the store ("" when they do)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"workspace": self.workspace, "tables": self.tables, "loads": jsonable(self.loads),
+                "quarantine": jsonable(self.quarantine), "people": self.people, "identity_note": self.identity_note}
+
+
+class EngineBase:
+    """State every part of the Engine shares, and the read-only views of the store."""
+
+    workspace: Workspace
+    config: Config
+    store: Store
+    _keyring: Keyring | None
+    _memory_entries: list[dict[str, Any]]
+    _batch: list[str] | None
+
+    def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
+                 read_only: bool = False) -> None:
+        self.workspace = Workspace.locate(workspace)
+        self.config = config if config is not None else self.workspace.config()
+        self.store = self.workspace.open_store(read_only=read_only)
+        self._keyring = None
+        self._memory_entries = []  # the erasure ledger of an in-memory store
+        self._batch = None  # identity inputs loaded inside ``batch()``
+        if not read_only:
+            self._settle_erasures()
+
+    @classmethod
+    def init(cls, directory: str | Path | None = None) -> Self:
+        """Create the workspace (folder, ``commetrics.toml``, store) if needed and open it."""
+        Workspace.locate(directory).init()
+        return cls(directory)
+
+    @classmethod
+    def in_memory(cls, config: Config | None = None) -> Self:
+        """An engine over a fresh in-memory store (for notebooks and tests)."""
+        engine = cls.__new__(cls)
+        engine.workspace = Workspace(Path(":memory:"))
+        engine.config = config or Config()
+        engine.store = Store(":memory:")
+        engine._keyring = Keyring.create(None)  # lives as long as the store does
+        engine._memory_entries = []
+        engine._batch = None
+        return engine
+
+    def _settle_erasures(self) -> None:
+        """Overridden by the privacy part: re-apply erasures on open."""
+
+    # -- the data's now -------------------------------------------------------------------------
+
+    def as_of(self, as_of: datetime | None = None) -> datetime:
+        """The "now" analyses use: ``as_of`` (naive read as UTC), else the latest instant loaded.
+
+        Exports are snapshots: measuring against the clock would count the time since the export
+        as time in which nobody converted.
+        """
+        if as_of is None:
+            from ..metrics.conversion import data_as_of  # Ibis loads only when an analysis runs
+
+            return data_as_of(self.ibis())
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+    # -- looking at the store ------------------------------------------------------------------
+
+    def status(self, *, last_loads: int = 10) -> Status:
+        """Rows per table, the latest loads and the quarantine summary."""
+        con = self.store.con
+        loads = con.execute(
+            f"""
+            select load_id, table_name, source, file, rows_read, rows_loaded, rows_quarantined,
+                rows_duplicate, finished_at
+            from {schema.LEDGER_TABLE}
+            order by load_id desc
+            limit $n
+            """,
+            {"n": last_loads},
+        ).df()
+        quarantine = con.execute(
+            f"""
+            select table_name, reason, count(*) as rows
+            from {schema.QUARANTINE_TABLE}
+            group by table_name, reason
+            order by table_name, rows desc, reason
+            """
+        ).df()
+        people = int(con.execute("select count(distinct person_id) from people").fetchall()[0][0])
+        return Status(str(self.workspace.directory), self.store.row_counts(), loads, quarantine, people=people,
+                      identity_note=self.identity_note())
+
+    def identity_note(self) -> str:
+        """Why the resolved people may not describe the store ("" when they do)."""
+        from ..identity.people import stale
+
+        return stale(self.store.con)
+
+    def quarantine(self, *, table: str | None = None, reason: str | None = None,
+                   load_id: int | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Quarantined rows (file, line, reason, column, detail and the raw record)."""
+        if table is not None and table not in schema.TABLES:
+            msg = f"Unknown table {table!r}; quarantine holds rows of: {', '.join(schema.TABLES)}."
+            raise InputError(msg)
+        sql = f"""
+            select load_id, table_name, source, file, line, reason, column_name, detail, record
+            from {schema.QUARANTINE_TABLE}
+            where ($table is null or table_name = $table)
+                and ($reason is null or reason = $reason)
+                and ($load_id is null or load_id = $load_id)
+            order by load_id, file, line
+        """
+        params: dict[str, Any] = {"table": table, "reason": reason, "load_id": load_id}
+        if limit is not None:
+            sql += " limit $limit"
+            params["limit"] = limit
+        return self.store.con.execute(sql, params).df()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A whole canonical table as a DataFrame (small tables; analyses use :meth:`ibis`)."""
+        if name not in schema.TABLES:
+            msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
+            raise InputError(msg)
+        columns = ", ".join(quote_identifier(c) for c in (*schema.TABLES[name].column_names, "source", "load_id"))
+        return self.store.con.execute(f"select {columns} from {quote_identifier(name)} order by load_id").df()
+
+    def ibis(self) -> IbisBackend:
+        """The Ibis connection that analyses use."""
+        return self.store.ibis()
+
+    def ibis_table(self, name: str) -> IbisTable:
+        """A canonical table as an Ibis expression: its columns plus ``source`` and ``load_id``."""
+        if name not in schema.TABLES:
+            msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
+            raise InputError(msg)
+        return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
+
+    def consenting_members(self) -> set[str]:
+        """Members with consent = true on every record of theirs (missing consent counts as no)."""
+        from ..metrics import fetch
+
+        m = self.ibis().table("members")
+        agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
+        return set(fetch(agreed.filter(agreed.ok).select("member_id"))["member_id"])
+
+    def _writable(self, what: str) -> None:
+        if self.store.read_only:
+            raise StoreUnavailableError(f"{what} needs a writable workspace; open it without read_only.")
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,49 @@
+"""The Engine's identity part: members and CRM contacts resolved into people, explained, overridden."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..identity.people import explain, remove_override, resolve_store, set_override
+from .base import EngineBase
+
+__all__ = ["IdentityPart"]
+
+
+class IdentityPart(EngineBase):
+    """Identity resolution over the workspace's store."""
+
+    def resolve_identities(self) -> dict[str, Any]:
+        """Link every member and CRM contact into people, and people into accounts.
+
+        E-mail and explicit maps first, then probabilistic linkage on names, handles and
+        companies (``[identity]`` in ``commetrics.toml``), with the manual overrides applied on
+        top. Replaces ``people`` and ``identity_links``; analyses count people from then on. Runs
+        after each load of members, contacts or identity maps unless ``resolve_on_load = false``.
+        See :mod:`commetrics.identity.people`.
+        """
+        self._writable("Identity resolution")
+        settings = self.config.identity
+        run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
+                            free_mail=settings.free_mail)
+        return run.as_dict()
+
+    def explain_identity(self, identifier: str) -> dict[str, Any]:
+        """Who ``identifier`` (member id, contact id, e-mail, ``m:``/``c:`` record id or ``p:`` person
+        id) is: their person, records, account, and every link with its rule or match weights."""
+        return explain(self.store.con, identifier)
+
+    def override_identity(self, a: str, b: str, decision: Literal["link", "unlink", "clear"]) -> dict[str, Any]:
+        """Decide by hand that two records are one person (``link``), are not (``unlink``), or leave
+        it to the evidence again (``clear``); the people are resolved again at once. Overrides are
+        kept in ``identity_overrides`` and win over the evidence in every later run."""
+        self._writable("An identity override")
+        if decision == "clear":
+            first, second, replaced = remove_override(self.store.con, a, b)
+        else:
+            first, second, replaced = set_override(self.store.con, a, b, decision)
+        run = self.resolve_identities()
+        people = dict(self.store.con.execute("select record_id, person_id from people where record_id in (?, ?)",
+                                             [first, second]).fetchall())
+        return {"record_a": first, "record_b": second, "decision": decision, "replaced": replaced,
+                "person_a": people.get(first), "person_b": people.get(second), "run": run}

@@ -1,0 +1,98 @@
+"""The Engine's operations beyond analysis: the CRM write-back (files and push) and the demo workspaces."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Self
+
+from .. import crm
+from ..errors import InputError, UnknownNameError
+from ..ingest import LoadReport
+from ..store import Workspace
+from .analyses import AnalysesPart
+from .loading import LoadingPart
+
+__all__ = ["DemoLoad", "OperationsPart"]
+
+#: the sources a demo workspace may hold; anything else is the user's data, never replaced
+DEMO_SOURCES = frozenset({"demo", "stackexchange"})
+
+
+@dataclass(frozen=True)
+class DemoLoad:
+    """What :meth:`OperationsPart.demo` loaded: the reports and, for the synthetic community, its ground truth."""
+
+    reports: list[LoadReport]
+    ground_truth: Path | None
+    conversions: list[str] | None  # the conversions its report shows (None: every defined one)
+    by: tuple[str, ...]  # the cohort keys its report breaks them down by
+
+
+class OperationsPart(LoadingPart, AnalysesPart):
+    """CRM write-back and demo workspaces."""
+
+    def export_crm(self, target: str, out: str | Path, *, as_of: datetime | None = None
+                   ) -> tuple[list[Path], int, int, int]:
+        """Write the CRM import files for ``target`` (hubspot or salesforce) into ``out``: members with consent
+        and accounts. Returns (files, contacts written, companies written, members left out without consent)."""
+        if target not in crm.TARGETS:
+            raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
+        contacts, companies = self.crm_records(as_of=as_of)
+        files = crm.export_files(contacts, companies, target, Path(out))
+        return files, len(contacts), len(companies), int(contacts.attrs.get("withheld_without_consent", 0))
+
+    def push_crm(self, target: str, *, base_url: str | None, token: str, as_of: datetime | None = None
+                 ) -> crm.PushReport:
+        """Send the CRM write-back through ``target``'s REST API (upserts, in batches, resumable).
+
+        A journal per destination (in the workspace folder) records the batches the CRM acknowledged, so a
+        re-run sends only the rest. ``base_url`` defaults to https://api.hubapi.com for HubSpot;
+        Salesforce needs the instance URL."""
+        if target not in crm.TARGETS:
+            raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
+        if not token:
+            raise InputError("A push needs an API token.")
+        base = base_url or ("https://api.hubapi.com" if target == "hubspot" else None)
+        if base is None:
+            raise InputError("A push to Salesforce needs the instance URL (https://NAME.my.salesforce.com).")
+        contacts, companies = self.crm_records(as_of=as_of)
+        # One journal per destination: batches sent to one portal or org say nothing about another.
+        digest = hashlib.sha256(base.encode()).hexdigest()[:12]
+        journal = self.workspace.directory / f".crm-{target}-{digest}-journal.jsonl"
+        return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal)
+
+    @classmethod
+    def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False
+             ) -> tuple[Self, DemoLoad]:
+        """A demo workspace in ``directory``: a synthetic B2B community with planted effects, or (``real``) the
+        real Stack Exchange community shipped with commetrics. The folder's store is replaced when it
+        holds only demo data; a folder holding anything else is refused. Returns the open engine and
+        what was loaded."""
+        from .. import demo as demo_data
+        from ..sources.stackexchange import SAMPLE_DUMP
+
+        target = Workspace.locate(directory)
+        if target.database_path.exists():
+            with cls(target.directory, read_only=True) as existing:
+                sources = set(existing.status(last_loads=10_000).loads["source"])
+            if sources - DEMO_SOURCES:
+                raise InputError(f"{target.directory} holds data that is not demo data (sources: "
+                                 f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
+                                 "workspace's store.")
+            for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
+                stale.unlink(missing_ok=True)
+        engine = cls.init(target.directory)
+        try:
+            if real:
+                reports = engine.load_dump("stackexchange", SAMPLE_DUMP)
+                return engine, DemoLoad(reports, None, ["question_resolved"], ("join_month",))
+            files = demo_data.generate(members, seed, target.directory / "data")
+            with engine.batch():
+                reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
+            return engine, DemoLoad(reports, files.ground_truth, None, ("entry_path", "join_month"))
+        except BaseException:
+            engine.close()
+            raise

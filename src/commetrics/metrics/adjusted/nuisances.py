@@ -1,0 +1,228 @@
+"""The nuisance models, cross-fitted: the propensity (chosen to balance, then to predict) and one outcome model
+per group (chosen to predict)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import InputError
+from .covariates import MAX_EXPANDED, expand
+from .records import BoolArray, Estimand, FloatArray, IntArray
+
+__all__ = ["CLIP", "Nuisances", "nuisances"]
+
+#: Penalties tried for the logistic models (inverse strength C on standardised covariates).
+C_GRID = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e4)
+#: Ridge strengths tried for a continuous outcome.
+ALPHA_GRID = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3)
+#: At most this many rows choose a penalty (the choice is stable long before; fitting uses all rows).
+TUNING_ROWS = 50_000
+#: Propensities are kept this far inside (0, 1) so that no weight is infinite.
+CLIP = 1e-6
+
+
+def _logit_fit(Z: FloatArray, y: BoolArray, C: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, tol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a penalised fit that stops early is still a usable prediction
+        model.fit(Z, y.astype(np.int64))
+    return model
+
+
+def _choose_c(Z: FloatArray, y: BoolArray, seed: int) -> tuple[float, float]:
+    """The penalty with the smallest cross-validated log-loss (3 folds, at most TUNING_ROWS rows), and that loss."""
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = np.arange(len(y))
+    if len(rows) > TUNING_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, TUNING_ROWS, replace=False))
+    Zt, yt = Z[rows], y[rows]
+    folds = min(3, int(yt.sum()), int((~yt).sum()))
+    if folds < 2:
+        return 1.0, math.inf
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Zt, yt))
+    losses = []
+    for C in C_GRID:
+        loss = 0.0
+        for train, test in splits:
+            if yt[train].all() or not yt[train].any():
+                loss += math.inf
+                continue
+            p = _logit_fit(Zt[train], yt[train], C).predict_proba(Zt[test])[:, 1]
+            loss += log_loss(yt[test], np.clip(p, CLIP, 1 - CLIP), labels=[0, 1]) * len(test)
+        losses.append(loss / len(yt))
+    best = int(np.argmin(losses))
+    return float(C_GRID[best]), float(losses[best])
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One way of entering the covariates into a model, with its tuned penalty and cross-validated loss."""
+
+    name: str  # "linear" or "quadratic"
+    penalty: float
+    loss: float
+
+
+def _specs(Z: FloatArray) -> dict[str, FloatArray]:
+    """The designs a model may use: main effects, and (for up to MAX_EXPANDED columns) squares and products."""
+    designs = {"linear": Z}
+    if Z.shape[1] <= MAX_EXPANDED:
+        designs["quadratic"] = expand(Z)
+    return designs
+
+
+def _choose_logit(designs: dict[str, FloatArray], y: BoolArray, seed: int) -> _Spec:
+    """The design and penalty of a logistic model with the smallest cross-validated log-loss."""
+    specs = [_Spec(name, *_choose_c(Z, y, seed)) for name, Z in designs.items()]
+    return min(specs, key=lambda s: s.loss)
+
+
+def _choose_ridge(designs: dict[str, FloatArray], y: FloatArray) -> _Spec:
+    """The design and ridge strength with the smallest leave-one-out squared error."""
+    from sklearn.linear_model import RidgeCV
+
+    specs = []
+    for name, Z in designs.items():
+        fit = RidgeCV(alphas=ALPHA_GRID).fit(Z, y)
+        specs.append(_Spec(name, float(fit.alpha_), -float(fit.best_score_)))
+    return min(specs, key=lambda s: s.loss)
+
+
+def _folds(t: BoolArray, folds: int, seed: int) -> list[tuple[BoolArray, IntArray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    n = t.size
+    k = min(folds, int(t.sum()), int((~t).sum()))
+    if k < 2:
+        raise InputError(f"Cross-fitting needs at least 2 treated and 2 control units; found {int(t.sum())} and "
+                         f"{int((~t).sum())}.")
+    out = []
+    for _, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(n), t):
+        train = np.ones(n, dtype=np.bool_)
+        train[test] = False
+        out.append((train, test))
+    return out
+
+
+class _Outcome:
+    """One outcome model per group — penalised logistic (0/1 outcome) or ridge — its design and penalty
+    chosen once by cross-validation; a group whose outcome never varies is predicted by its mean."""
+
+    def __init__(self, designs: dict[str, FloatArray], y: FloatArray, t: BoolArray, binary: bool, seed: int
+                 ) -> None:
+        self.binary = binary
+        self.spec: dict[bool, _Spec | None] = {}
+        for arm in (False, True):
+            rows = t == arm
+            chosen = {name: Z[rows] for name, Z in designs.items()}
+            if binary:
+                target = y[rows] == 1
+                self.spec[arm] = _choose_logit(chosen, target, seed) if 0 < target.sum() < target.size else None
+            else:
+                self.spec[arm] = _choose_ridge(chosen, y[rows])
+
+    def predict(self, designs: dict[str, FloatArray], y: FloatArray, t: BoolArray, train: BoolArray, arm: bool
+                ) -> FloatArray:
+        rows = train & (t == arm)
+        spec = self.spec[arm]
+        if rows.sum() == 0:
+            return np.full(t.size, float(y[t == arm].mean()))
+        target = y[rows]
+        if spec is None or np.ptp(target) == 0:
+            return np.full(t.size, float(target.mean()))  # everyone alike in this group: its rate
+        Z = designs[spec.name]
+        if self.binary:
+            return np.asarray(_logit_fit(Z[rows], target == 1, spec.penalty).predict_proba(Z)[:, 1], dtype=np.float64)
+        from sklearn.linear_model import Ridge
+
+        return np.asarray(Ridge(alpha=spec.penalty).fit(Z[rows], target).predict(Z), dtype=np.float64)
+
+    def describe(self) -> str:
+        kind = "logistic" if self.binary else "ridge"
+        parts = [f"{'treated' if arm else 'control'}: {spec.name}" for arm, spec in self.spec.items() if spec]
+        return f"{kind}, penalised, one per group ({'; '.join(parts) or 'group rates'})"
+
+
+@dataclass(frozen=True)
+class Nuisances:
+    ps: FloatArray
+    m0: FloatArray
+    m1: FloatArray
+    propensity: _Spec
+    propensity_smd: float  # the largest |SMD| after weighting that the chosen model leaves
+    outcome_model: str
+
+    @property
+    def propensity_model(self) -> str:
+        return f"logistic, penalised (C = {self.propensity.penalty:g}), {self.propensity.name} terms"
+
+
+def _weights_for(t: BoolArray, ps: FloatArray, estimand: Estimand) -> FloatArray:
+    if estimand == "att":
+        return np.where(t, 1.0, ps / (1 - ps))
+    return np.where(t, 1 / ps, 1 / (1 - ps))
+
+
+def _max_smd(Z: FloatArray, t: BoolArray, w: FloatArray) -> float:
+    """The largest |standardised mean difference| of the columns of ``Z`` after weighting (unweighted pooled SD)."""
+    treated, control = Z[t], Z[~t]
+    if len(treated) < 2 or len(control) < 2:
+        return math.inf
+    wt, wc = w[t], w[~t]
+    difference = (wt @ treated) / wt.sum() - (wc @ control) / wc.sum()
+    pooled = np.sqrt((treated.var(axis=0, ddof=1) + control.var(axis=0, ddof=1)) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smd = np.where(pooled > 0, np.abs(difference) / np.where(pooled > 0, pooled, 1.0), 0.0)
+    return float(smd.max()) if smd.size else 0.0
+
+
+def _propensity(designs: dict[str, FloatArray], Z: FloatArray, t: BoolArray, splits: list[tuple[BoolArray, IntArray]],
+                bounds_of: Any, estimand: Estimand, max_smd: float) -> tuple[FloatArray, _Spec, float]:
+    """Cross-fitted propensities from the logistic model that balances the covariates and predicts best.
+
+    Every design (main effects; squares and products) and penalty is fitted fold by fold. A model
+    prediction-tuned alone shrinks the coefficients that remove confounding, and small samples then
+    stay unbalanced, so the choice is: among the models whose weights leave every covariate of ``Z``
+    within ``max_smd`` after trimming, the one with the smallest out-of-fold log-loss; if none does,
+    the one that balances best.
+    """
+    from sklearn.metrics import log_loss
+
+    candidates = []
+    for name, design in designs.items():
+        for C in C_GRID:
+            ps = np.empty(t.size)
+            for train, test in splits:
+                ps[test] = _logit_fit(design[train], t[train], C).predict_proba(design[test])[:, 1]
+            ps = np.clip(ps, CLIP, 1 - CLIP)
+            lo, hi = bounds_of(ps)
+            keep = (ps >= lo) & (ps <= hi)
+            imbalance = _max_smd(Z[keep], t[keep], _weights_for(t[keep], ps[keep], estimand))
+            loss = float(log_loss(t, ps, labels=[0, 1]))
+            candidates.append((imbalance > max_smd, loss if imbalance <= max_smd else imbalance, name, C, ps,
+                               imbalance, loss))
+    best = min(candidates, key=lambda c: (c[0], c[1], -c[3]))
+    return best[4], _Spec(best[2], best[3], best[6]), best[5]
+
+
+def nuisances(Z: FloatArray, y: FloatArray, t: BoolArray, binary: bool, folds: int, seed: int, *, bounds_of: Any,
+               estimand: Estimand, max_smd: float) -> Nuisances:
+    """Cross-fitted propensities and predicted outcomes under control and treatment for every unit."""
+    designs = _specs(Z)
+    splits = _folds(t, folds, seed)
+    ps, propensity, imbalance = _propensity(designs, Z, t, splits, bounds_of, estimand, max_smd)
+    outcome = _Outcome(designs, y, t, binary, seed)
+    m0, m1 = np.empty(t.size), np.empty(t.size)
+    for train, test in splits:
+        m0[test] = outcome.predict(designs, y, t, train, False)[test]
+        m1[test] = outcome.predict(designs, y, t, train, True)[test]
+    return Nuisances(ps, m0, m1, propensity, imbalance, outcome.describe())

@@ -1,0 +1,64 @@
+"""``conversion`` in the terminal: the rates per cohort and window, then time to conversion."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from ...results import Result
+from ..format import HIDDEN, count, days, is_missing, percent, points
+from . import RENDERERS
+from .tables import console
+
+__all__ = ["render_conversion"]
+
+
+def render_conversion(result: Result, width: int | None = None) -> str:
+    """The conversion table (one row per cohort and window) and time to conversion, as published."""
+    out, buffer = console(width)
+    d = result["definition"]
+    out.print(f"{d['name']}: {', '.join(d['outcomes'])} within the window after {d['anchor']} ({d['unit']}s); "
+              f"data as of {result['as_of']:%Y-%m-%d %H:%M} UTC")
+    rates = result["rates"]
+    table = Table(title="Conversion rate", title_justify="left")
+    for name in ("cohort", "window", "eligible", "in progress", "converters", "rate", "95% CI", "vs reference"):
+        table.add_column(name, justify="left" if name in ("cohort", "95% CI", "vs reference") else "right")
+    for r in rates.itertuples(index=False):
+        if getattr(r, "suppressed", False):
+            table.add_row(str(r.cohort), f"{r.window_days} d", HIDDEN, "", "", "", "", "")
+            continue
+        if getattr(r, "converters_suppressed", False):
+            table.add_row(str(r.cohort), f"{r.window_days} d", count(r.eligible), count(r.in_progress), HIDDEN, HIDDEN,
+                          "", "")
+            continue
+        rate = "in progress" if r.eligible == 0 else percent(r.rate) + (" (n<30)" if r.small else "")
+        ci = "" if r.eligible == 0 else f"{percent(r.ci_low)}–{percent(r.ci_high)}"
+        diff = "" if is_missing(r.diff) else f"{points(r.diff)} pts ({points(r.diff_low)} to {points(r.diff_high)})"
+        table.add_row(str(r.cohort), f"{r.window_days} d", count(r.eligible), count(r.in_progress),
+                      count(r.converters), rate, ci, diff)
+    out.print(table)
+    existing = rates.groupby("cohort")["existing_customers"].max() if len(rates) else rates["existing_customers"]
+    shown = "hidden in some cohorts" if existing.isna().any() else count(existing.fillna(0).sum())
+    notes = [f"Existing customers (converted before the anchor) excluded: {shown}."]
+    reference = rates["reference"].dropna().unique() if "reference" in rates else []
+    if len(reference):
+        notes.append(f"Differences are against {reference[0]!r} (Newcombe 95% interval).")
+    notes.append("In-progress anchors have not had the whole window yet: they are not counted as non-converters.")
+    for note in notes:
+        out.print(note, soft_wrap=True)
+    timing = result["time_to_conversion"]
+    times = Table(title="Time to conversion (days)", title_justify="left")
+    share = f"{100 * float(timing['km_quantile'].dropna().iloc[0]):.0f}%" if timing["km_quantile"].notna().any() \
+        else "10%"
+    for name in ("cohort", "converters", "median among converters", "Kaplan–Meier median", f"KM time to {share}"):
+        times.add_column(name, justify="left" if name == "cohort" else "right")
+    for t in timing.itertuples(index=False):
+        if getattr(t, "suppressed", False):
+            times.add_row(str(t.cohort), HIDDEN, "", "", "")
+            continue
+        times.add_row(str(t.cohort), count(t.converters), days(t.median_days_converters), days(t.km_median_days),
+                      days(t.km_quantile_days))
+    out.print(times)
+    return buffer.getvalue()
+
+
+RENDERERS.register("conversion", render_conversion)
