@@ -61,7 +61,7 @@ def test_init_load_status_quarantine(run, tmp_path: Path) -> None:  # type: igno
 
 def test_missing_column_fails_before_writing_and_says_how_to_map(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
-    out = run("load", "members", str(_members(tmp_path)), code=1)
+    out = run("load", "members", str(_members(tmp_path)), code=2)
     assert out.startswith("Error:")
     assert "joined_at" in out
     assert "--map joined_at=FILE_COLUMN" in out
@@ -83,7 +83,7 @@ def test_errors_are_one_line_with_a_next_step(run, tmp_path: Path, args: tuple[s
     (tmp_path / "x.xlsx").write_bytes(b"PK")
     _members(tmp_path).rename(tmp_path / "m.csv")
     args = tuple(str(tmp_path / a) if a.endswith((".csv", ".xlsx")) else a for a in args)
-    out = run(*args, code=1)
+    out = run(*args, code=2)
     assert out.startswith("Error:")
     assert message in out
 
@@ -114,5 +114,5 @@ def test_demo_generates_and_loads(run, tmp_path: Path) -> None:  # type: ignore[
 def test_demo_refuses_a_workspace_with_real_data(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     run("load", "members", str(_members(tmp_path)), "--map", "joined_at=Joined")
-    out = run("demo", "--members", "100", "--workspace", str(tmp_path / "ws"), code=1)
+    out = run("demo", "--members", "100", "--workspace", str(tmp_path / "ws"), code=2)
     assert "not demo data" in out

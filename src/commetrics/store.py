@@ -19,7 +19,7 @@ import duckdb
 
 from . import schema
 from .config import CONFIG_FILE, DEFAULT_CONFIG_TEXT, Config, load_config
-from .errors import WorkspaceError
+from .errors import StoreUnavailableError, WorkspaceError
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
@@ -140,7 +140,8 @@ def sql_path(path: str | Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _version(con: duckdb.DuckDBPyConnection) -> int:
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The version of the schema the store holds (0: none yet), to compare with ``len(MIGRATIONS)``."""
     if not table_exists(con, "schema_migrations"):
         return 0
     return int(con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()[0][0])
@@ -150,7 +151,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations not yet applied, each in its own transaction; return the version."""
     con.execute("create table if not exists schema_migrations "
                 "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-    current = _version(con)
+    current = schema_version(con)
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version <= current:
             continue
@@ -170,11 +171,15 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_SETTINGS))
     except duckdb.IOException as exc:
-        msg = (
-            f"Cannot open the store {path}: {exc}\n"
-            "Another commetrics process may be writing to it (DuckDB allows one writer); "
-            "wait for it to finish, or check the file's permissions."
-        )
+        if "lock" in str(exc).lower():
+            msg = (
+                f"Cannot open the store {path}: {exc}\n"
+                "Another commetrics process may be writing to it (DuckDB allows one writer); "
+                "wait for it to finish, or check the file's permissions."
+            )
+            raise StoreUnavailableError(msg) from None
+        msg = (f"Cannot open the store {path}: {exc}\n"
+               "Restore commetrics.duckdb from a backup, or load the data into a new workspace.")
         raise WorkspaceError(msg) from None
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")  # a library prints nothing it was not asked for
@@ -190,7 +195,7 @@ class Store:
         self.read_only = read_only
         if not read_only:
             migrate(self.con)
-        elif _version(self.con) < len(MIGRATIONS):
+        elif schema_version(self.con) < len(MIGRATIONS):
             # A store written by an older commetrics: bring it up to date once, then read.
             self.con.close()
             with connect(path) as writable:

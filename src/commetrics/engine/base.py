@@ -14,6 +14,7 @@ from .. import schema
 from ..config import Config
 from ..errors import InputError, StoreUnavailableError
 from ..privacy.keys import Keyring
+from ..progress import Progress, Reporter
 from ..results import jsonable
 from ..store import Store, Workspace, quote_identifier
 
@@ -49,9 +50,13 @@ class EngineBase:
     _keyring: Keyring | None
     _memory_entries: list[dict[str, Any]]
     _batch: list[str] | None
+    #: where long operations report their stages (see :mod:`commetrics.progress`); ``None``: to the
+    #: listener of the context, if any
+    progress: Progress | None
 
     def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, progress: Progress | None = None) -> None:
+        self.progress = progress
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
         self.store = self.workspace.open_store(read_only=read_only)
@@ -62,15 +67,16 @@ class EngineBase:
             self._settle_erasures()
 
     @classmethod
-    def init(cls, directory: str | Path | None = None) -> Self:
+    def init(cls, directory: str | Path | None = None, *, progress: Progress | None = None) -> Self:
         """Create the workspace (folder, ``commetrics.toml``, store) if needed and open it."""
         Workspace.locate(directory).init()
-        return cls(directory)
+        return cls(directory, progress=progress)
 
     @classmethod
-    def in_memory(cls, config: Config | None = None) -> Self:
+    def in_memory(cls, config: Config | None = None, *, progress: Progress | None = None) -> Self:
         """An engine over a fresh in-memory store (for notebooks and tests)."""
         engine = cls.__new__(cls)
+        engine.progress = progress
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
         engine.store = Store(":memory:")
@@ -78,6 +84,10 @@ class EngineBase:
         engine._memory_entries = []
         engine._batch = None
         return engine
+
+    def _reporter(self, operation: str) -> Reporter:
+        """Where ``operation`` reports its stages: this engine's callback, else the context's listener."""
+        return Reporter(self.progress, operation)
 
     def _settle_erasures(self) -> None:
         """Overridden by the privacy part: re-apply erasures on open."""

@@ -25,7 +25,7 @@ class IdentityPart(EngineBase):
         self._writable("Identity resolution")
         settings = self.config.identity
         run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
-                            free_mail=settings.free_mail)
+                            free_mail=settings.free_mail, progress=self.progress)
         return run.as_dict()
 
     def explain_identity(self, identifier: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Self
 from .. import crm
 from ..errors import InputError, UnknownNameError
 from ..ingest import LoadReport
+from ..progress import Progress
 from ..store import Workspace
 from .analyses import AnalysesPart
 from .loading import LoadingPart
@@ -19,6 +20,16 @@ __all__ = ["DemoLoad", "OperationsPart"]
 
 #: the sources a demo workspace may hold; anything else is the user's data, never replaced
 DEMO_SOURCES = frozenset({"demo", "stackexchange"})
+
+#: where each part of the demo's generation starts in the whole, and its share (activities take most)
+_GENERATION_PARTS = {"accounts": (0.0, 0.02), "members": (0.02, 0.03), "activities": (0.05, 0.75),
+                     "outcomes": (0.80, 0.10), "tables": (0.90, 0.10), "done": (1.0, 0.0)}
+
+
+def _generated(part: str, fraction: float) -> float | None:
+    """How much of the whole generation is done when ``part`` is ``fraction`` done (None: a part not known)."""
+    start, share = _GENERATION_PARTS.get(part, (None, 0.0))
+    return None if start is None else start + share * fraction
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,13 @@ class OperationsPart(LoadingPart, AnalysesPart):
         return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal)
 
     @classmethod
-    def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False
-             ) -> tuple[Self, DemoLoad]:
+    def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False,
+             progress: Progress | None = None) -> tuple[Self, DemoLoad]:
         """A demo workspace in ``directory``: a synthetic B2B community with planted effects, or (``real``) the
         real Stack Exchange community shipped with commetrics. The folder's store is replaced when it
         holds only demo data; a folder holding anything else is refused. Returns the open engine and
-        what was loaded."""
+        what was loaded. ``progress`` receives the ``demo`` operation's ``generating`` stage, then
+        the loads' and identity resolution's own (see :mod:`commetrics.progress`)."""
         from .. import demo as demo_data
         from ..sources.stackexchange import SAMPLE_DUMP
 
@@ -84,12 +96,15 @@ class OperationsPart(LoadingPart, AnalysesPart):
                                  "workspace's store.")
             for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
                 stale.unlink(missing_ok=True)
-        engine = cls.init(target.directory)
+        engine = cls.init(target.directory, progress=progress)
         try:
             if real:
                 reports = engine.load_dump("stackexchange", SAMPLE_DUMP)
                 return engine, DemoLoad(reports, None, ["question_resolved"], ("join_month",))
-            files = demo_data.generate(members, seed, target.directory / "data")
+            with engine._reporter("demo").stage("generating", total=1.0, detail="accounts") as advance:
+                files = demo_data.generate(members, seed, target.directory / "data",
+                                           progress=lambda part, fraction: advance(_generated(part, fraction),
+                                                                                   detail=part))
             with engine.batch():
                 reports = [engine.load(name, path, source="demo") for name, path in files.tables.items()]
             return engine, DemoLoad(reports, files.ground_truth, None, ("entry_path", "join_month"))
