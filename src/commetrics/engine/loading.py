@@ -8,9 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
+from ..errors import InputError
 from ..identity.people import IDENTITY_INPUTS
 from ..ingest import LoadReport, load_file
-from ..sources import SOURCES
+from ..sources import SOURCES, DumpReport, Source
 from .privacy import PrivacyPart
 
 __all__ = ["LoadingPart"]
@@ -81,12 +82,33 @@ class LoadingPart(PrivacyPart):
                     self.resolve_identities()
 
     def load_dump(self, kind: str, path: str | Path, *, source: str | None = None,
-                  now: datetime | None = None) -> list[LoadReport]:
+                  now: datetime | None = None, timezone: str | None = None) -> DumpReport:
         """Load a community platform's own export through its registered source (``kind``; see
-        :mod:`commetrics.sources`): ``stackexchange`` reads a Stack Exchange data dump. One report
-        per table loaded; loading the same export twice adds nothing."""
+        :mod:`commetrics.sources` and ``docs/sources.md``): ``slack``, ``discord``, ``discourse``, ``zoom``,
+        ``eventbrite``, ``luma``, ``hubspot``, ``salesforce``, ``segment``, ``stackexchange``.
+
+        Returns a :class:`~commetrics.sources.DumpReport`: one load report per table (a list, as
+        before) and what the connector excluded on purpose (bots, system users, staff actions), so
+        that per table ``read = loaded + quarantined + duplicates + excluded``. Loading the same
+        export twice adds nothing. ``timezone`` is the IANA zone of an export's naive local times
+        (Zoom reports); a kind whose times carry their zone refuses it.
+        """
         entry = SOURCES.get(kind)
-        return entry.load(self, Path(path), source or entry.default_source, now)
+        options = self._source_options(entry, timezone)
+        return DumpReport.of(entry.load(self, Path(path), source or entry.default_source, now, **options))
+
+    def _source_options(self, entry: Source, timezone: str | None) -> dict[str, Any]:
+        """The keyword options ``entry`` takes: the ``[sources]`` settings, the time zone."""
+        options: dict[str, Any] = {}
+        if "settings" in entry.options:
+            options["settings"] = self.config.sources
+        if "timezone" in entry.options:
+            options["timezone"] = timezone
+        elif timezone is not None:
+            msg = (f"{entry.name} exports carry their own time zone (UTC or an offset), so --timezone is not used; "
+                   f"run the command again without it.")
+            raise InputError(msg)
+        return options
 
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""

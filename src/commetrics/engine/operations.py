@@ -87,7 +87,7 @@ class OperationsPart(LoadingPart, AnalysesPart):
         engine = cls.init(target.directory)
         try:
             if real:
-                reports = engine.load_dump("stackexchange", SAMPLE_DUMP)
+                reports: list[LoadReport] = engine.load_dump("stackexchange", SAMPLE_DUMP)
                 return engine, DemoLoad(reports, None, ["question_resolved"], ("join_month",))
             files = demo_data.generate(members, seed, target.directory / "data")
             with engine.batch():
