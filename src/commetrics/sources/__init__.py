@@ -36,12 +36,16 @@ EXCLUSION_HELP: dict[str, str] = {
     "system_event": "a system message, not conversation (topic changes, bot added, pins, ...)",
     "deleted": "a placeholder left by a deleted message",
     "staff_action": "a moderator or small-action post (closed, split, pinned, ...), not conversation",
-    "no_author": "no identifiable author (no user id, or an e-mail and a name that are both missing)",
+    "no_author": "no identifiable person or account (no user id; no e-mail and no name; no contact or account)",
     "not_won": "a deal or opportunity that is not closed-won: not an outcome (yet)",
     "unmapped_event": "an event whose name is not in the connector's event mapping in commetrics.toml",
     "not_loaded_kind": "a kind of record this connector does not load (page views, aliases, ...)",
     "sample_record": "a sample record the platform creates in every new account",
-    "not_attendee": "a guest, order or registration that is not a person's attendance",
+    "not_attendee": "a guest, order or campaign member that is not a person's registration or attendance",
+    "staff": "the host, a panelist or an organiser of a meeting, webinar or event",
+    "rejoin": "a re-join of the same person to the same meeting, merged into their one attendance (minutes summed)",
+    "merged": "a later identify or group call of the same person or group, merged into one row (later traits win)",
+    "converted_lead": "a converted lead: the person is loaded as the contact it became",
 }
 
 

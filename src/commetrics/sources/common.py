@@ -33,7 +33,7 @@ from ..ingest.loader import Loader
 from . import DumpReport
 
 __all__ = ["Converted", "ExportFiles", "email_or_none", "epoch_instant", "file_schema", "instant", "load_converted",
-           "money", "naive_instant", "read_csv", "text", "timezone", "truthy", "write_rows"]
+           "mapping", "money", "naive_instant", "read_csv", "text", "timezone", "truthy", "write_rows"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -151,6 +151,11 @@ def text(value: Any) -> str | None:
         return "true" if value else "false"
     out = str(value).strip()
     return out or None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (fields that may be missing or null)."""
+    return value if isinstance(value, dict) else {}
 
 
 def email_or_none(value: Any) -> str | None:
