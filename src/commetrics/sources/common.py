@@ -32,8 +32,9 @@ from ..errors import InputError, UnreadableFileError
 from ..ingest.loader import Loader
 from . import DumpReport
 
-__all__ = ["Converted", "ExportFiles", "email_or_none", "epoch_instant", "file_schema", "instant", "load_converted",
-           "mapping", "money", "naive_instant", "read_csv", "text", "timezone", "truthy", "write_rows"]
+__all__ = ["Converted", "ExportFiles", "LocalClock", "email_or_none", "epoch_instant", "file_schema", "instant",
+           "load_converted", "mapping", "money", "naive_instant", "read_csv", "text", "timezone", "truthy",
+           "write_rows"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -317,3 +318,31 @@ def files_named(files: ExportFiles, pattern: str) -> Iterator[str]:
     """The names in ``files`` whose last part matches ``pattern`` (a regular expression, any case)."""
     regex = re.compile(pattern, re.IGNORECASE)
     return (n for n in files.names if regex.fullmatch(PurePosixPath(n).name))
+
+
+class LocalClock:
+    """Reads an export's times: those with an offset as they are, naive ones in the ``--timezone`` zone.
+
+    A naive time without a zone is an error that says to pass ``--timezone`` (guessing UTC would shift
+    every event by the exporting user's offset); ISO 8601 and ``formats`` (``strptime``) are read.
+    """
+
+    def __init__(self, zone: str | None, what: str, formats: Sequence[str] = ()) -> None:
+        self.zone = timezone(zone)
+        self.what = what
+        self.formats = tuple(formats)
+
+    def __call__(self, value: Any) -> datetime | None:
+        out = text(value)
+        if out is None:
+            return None
+        aware = instant(out, None)
+        if aware is not None:
+            return aware
+        if self.zone is None:
+            if instant(out, UTC) is None and naive_instant(out, self.formats, UTC) is None:
+                return None  # unreadable: the load quarantines the row
+            msg = (f"{self.what} write local times without a zone (e.g. {out!r}). Pass the zone of the exporting "
+                   f"user with --timezone, e.g. --timezone America/New_York.")
+            raise InputError(msg)
+        return naive_instant(out, self.formats, self.zone)
