@@ -35,7 +35,7 @@ outcomes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,7 +45,18 @@ import pyarrow as pa
 from ..errors import UnreadableFileError
 from ..ingest.loader import Loader
 from . import SOURCES, DumpReport, Source
-from .common import Converted, ExportFiles, email_or_none, file_schema, instant, load_converted, scratch_folder, text
+from .common import (
+    Converted,
+    ExportFiles,
+    email_or_none,
+    file_schema,
+    instant,
+    load_converted,
+    mapping,
+    scratch_folder,
+    text,
+)
+from .http import HttpClient
 
 __all__ = ["Documents", "convert", "convert_documents", "load"]
 
@@ -237,8 +248,48 @@ def load_documents(loader: Loader, documents: Documents, source: str, now: datet
         return load_converted(loader, convert_documents(documents, Path(scratch)), source, now)
 
 
+def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, now: datetime | None,
+         cursor: Mapping[str, Any], *, http: Mapping[str, Any] | None = None) -> tuple[DumpReport, dict[str, Any]]:
+    """Fetch the posts newer than ``cursor["last_post_id"]`` (``/posts.json``, newest first, paged with
+    ``before``), the topics their accepted answers need, and the admin user lists (e-mails, join dates),
+    then load them as an export. Returns the report and the new cursor."""
+    client = HttpClient(url, headers={"Api-Key": credentials["token"],
+                                      "Api-Username": credentials.get("username") or "system"},
+                        credential_env=credentials.get("env", "COMMETRICS_DISCOURSE_TOKEN"), **dict(http or {}))
+    last = _int(cursor.get("last_post_id")) or 0
+    documents: list[tuple[str, Any]] = []
+    newest, before = last, None
+    while True:
+        page = mapping(client.get("/posts.json", {"before": before}))
+        posts = [p for p in page.get("latest_posts") or [] if isinstance(p, dict) and _int(p.get("id"))]
+        fresh = [p for p in posts if int(p["id"]) > last]
+        if fresh:
+            documents.append(("posts.json", {"latest_posts": fresh}))
+            newest = max(newest, *(int(p["id"]) for p in fresh))
+        lowest = min((int(p["id"]) for p in posts), default=None)
+        if not posts or len(fresh) < len(posts) or lowest is None or (before is not None and lowest >= before):
+            break
+        before = lowest
+    firsts = {(_int(p.get("topic_id")), _int(p.get("post_number"))) for _, d in documents for p in d["latest_posts"]}
+    accepted = {_int(p.get("topic_id")) for _, d in documents for p in d["latest_posts"] if p.get("accepted_answer")}
+    for topic in sorted(t for t in accepted if t is not None and (t, 1) not in firsts):
+        documents.append((f"t/{topic}.json", client.get(f"/t/{topic}.json")))
+    page_number = 1
+    while page_number <= 1000:
+        users = client.get("/admin/users/list/active.json", {"show_emails": "true", "page": page_number})
+        if not isinstance(users, list) or not users:
+            break
+        documents.append(("admin/users/list/active.json", users))
+        page_number += 1
+    report = load_documents(loader, documents, source, now)
+    report.counts["http_requests"] = client.requests
+    return report, {"last_post_id": newest}
+
+
 SOURCES.register("discourse", Source(
     name="discourse", label="Discourse API JSON",
     help="saved API JSON: /t/{id}.json and /t/{id}/posts.json pages, /posts.json, admin user lists (file, folder "
          "or .zip)",
-    default_source="discourse", load=load))
+    default_source="discourse", load=load, pull=pull,
+    pull_help="--url https://forum.example.com; an admin API key in COMMETRICS_DISCOURSE_TOKEN and its user in "
+              "COMMETRICS_DISCOURSE_USERNAME (default system)"))

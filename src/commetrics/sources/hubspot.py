@@ -39,6 +39,7 @@ from ..ingest.loader import Loader
 from ..source_settings import HubspotSettings, SourcesSettings
 from . import SOURCES, DumpReport, Source, common
 from .common import Converted, ExportFiles, LocalClock, email_or_none, file_schema, mapping, money, read_csv, text
+from .http import HttpClient
 from .salesforce import domain_of
 
 __all__ = ["LABELS", "convert", "convert_records", "load"]
@@ -199,7 +200,55 @@ def load(loader: Loader, path: Path, source: str = "hubspot", now: datetime | No
         return common.load_converted(loader, converted, source, now)
 
 
+#: properties asked for per object (the API returns only the properties named)
+PROPERTIES = {
+    "contacts": ("email", "firstname", "lastname", "lifecyclestage", "createdate", "associatedcompanyid"),
+    "companies": ("name", "domain", "website", "industry", "createdate"),
+    "deals": ("dealname", "dealstage", "amount", "closedate", "dealtype", "pipeline", "deal_currency_code",
+              "createdate"),
+}
+
+
+def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, now: datetime | None,
+         cursor: Mapping[str, Any], *, settings: SourcesSettings | None = None, timezone: str | None = None,
+         http: Mapping[str, Any] | None = None) -> tuple[DumpReport, dict[str, Any]]:
+    """Fetch CRM v3 objects (``/crm/v3/objects/{contacts,companies,deals}``, ``after`` paging, with their
+    associations) and load them as an export.
+
+    Contacts and companies resume after the last id of the previous pull (only new records are fetched;
+    records only load once, so changes to old ones would be conflicts anyway). Deals are fetched in full
+    each time: a deal won since the last pull must become an outcome, and won deals already loaded are
+    duplicates.
+    """
+    del timezone  # the API writes UTC
+    client = HttpClient(url, headers={"Authorization": f"Bearer {credentials['token']}"},
+                        credential_env=credentials.get("env", "COMMETRICS_HUBSPOT_TOKEN"), **dict(http or {}))
+    records: dict[str, list[Mapping[str, Any]]] = {}
+    new_cursor: dict[str, Any] = dict(cursor)
+    for obj in OBJECTS:
+        after = None if obj == "deals" else text(cursor.get(f"{obj}_after"))
+        params = {"limit": 100, "properties": ",".join(PROPERTIES[obj]),
+                  "associations": "companies,contacts" if obj != "companies" else None}
+        while True:
+            page = mapping(client.get(f"/crm/v3/objects/{obj}", {**params, "after": after}))
+            results = [mapping(r) for r in page.get("results") or []]
+            records.setdefault(obj, []).extend(results)
+            ids = [int(i) for r in results if (i := text(r.get("id"))) and i.isdigit()]
+            if ids and obj != "deals":
+                new_cursor[f"{obj}_after"] = str(max([*ids, int(new_cursor.get(f"{obj}_after") or 0)]))
+            following = text(mapping(mapping(page.get("paging")).get("next")).get("after"))
+            if not results or following is None or following == after:
+                break
+            after = following
+    with common.scratch_folder("hubspot") as scratch:
+        converted = convert_records(records, Path(scratch), (settings or SourcesSettings()).hubspot, "UTC")
+        report = common.load_converted(loader, converted, source, now)
+    report.counts["http_requests"] = client.requests
+    return report, new_cursor
+
+
 SOURCES.register("hubspot", Source(
     name="hubspot", label="HubSpot CRM exports",
     help="contacts, companies and deals CSV exports (file, folder or .zip); --timezone for their local times",
-    default_source="hubspot", load=load, options=("settings", "timezone")))
+    default_source="hubspot", load=load, options=("settings", "timezone"), pull=pull,
+    pull_help="--url https://api.hubapi.com; a private app token in COMMETRICS_HUBSPOT_TOKEN (CRM read scopes)"))
