@@ -82,12 +82,14 @@ def _message_sql(files: list[str], channels: dict[str, tuple[str, str]]) -> str:
         select raw.*, coalesce(c.cid, raw.folder) as channel_id, coalesce(c.cname, raw.folder) as channel,
                coalesce(raw.user, raw.comment.user) as author
         from raw left join (values {names}) as c(folder, cid, cname) on c.folder = raw.folder
+    ), marked as (
+        select named.*, bots.id is not null as by_bot from named left join bots on bots.id = named.author
     )
     select channel_id, channel, author, ts, thread_ts, subtype, reactions,
         case
             when subtype in ('bot_message') or author is null then 'bot'
             when author = '{SLACKBOT}' then 'system_user'
-            when author in (select id from bots) then 'bot'
+            when by_bot then 'bot'
             when subtype in {DELETED_SUBTYPES} then 'deleted'
             when subtype = 'channel_join' then 'joined'
             when subtype = 'file_comment' then 'comment'
@@ -96,7 +98,7 @@ def _message_sql(files: list[str], channels: dict[str, tuple[str, str]]) -> str:
             else 'post'
         end as kind,
         try_cast(make_timestamp(try_cast(try_cast(ts as DECIMAL(38, 6)) * 1000000 as BIGINT)) as TIMESTAMPTZ) as sent_at
-    from named
+    from marked
     """
 
 
@@ -184,6 +186,7 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
             con.executemany("insert into bots values (?)", [[b] for b in sorted(bots)])
         activities = converted.directory / "activities.parquet"
         if days:
+            con.execute("set preserve_insertion_order = false")  # rows are keyed, their order is not needed
             try:
                 con.execute(_message_sql(days, channels))
             except duckdb.Error as exc:
