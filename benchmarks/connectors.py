@@ -168,6 +168,8 @@ def main() -> int:
     assert isinstance(activities, dict)
     (args.out / "connectors.md").write_text(
         "# Connector benchmark: load-dump slack\n\n"
+        "Command: `python benchmarks/connectors.py --messages 1000000` (the export is generated once under "
+        "`--data`).\n\n"
         f"Run {result['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}: a {args.messages:,}-message "
         f"Slack export ({result['day_files']:,} day files) generated in the real layout.\n\n"
         "| bare DuckDB read_json s | load-dump s (convert + load) | ratio (target ≤ 2) | + identity resolution s "
