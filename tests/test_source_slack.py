@@ -176,3 +176,14 @@ def test_cli_prints_read_as_loaded_quarantined_duplicates_excluded(workspace: Pa
     assert refused.exit_code == 1
     assert "--timezone is not used" in refused.output
     assert Counter(r["table"] for r in rows.values()) == Counter({"members": 1, "activities": 1})
+
+
+def test_an_archive_never_writes_outside_its_scratch_folder(engine: Engine, tmp_path: Path) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("users.json", json.dumps([{"id": "U1", "name": "ana", "updated": 1650000000}]))
+        z.writestr("general/2022-04-15.json", json.dumps([{"type": "message", "user": "U1", "ts": "1650000000.1"}]))
+        z.writestr("../escaped.json", "[]")
+    reports = engine.load_dump("slack", archive, now=NOW)
+    assert [r.rows_loaded for r in reports] == [1, 1]
+    assert not (tmp_path.parent / "escaped.json").exists()

@@ -16,7 +16,7 @@ import re
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -312,12 +312,6 @@ def load_converted(loader: Loader, converted: Converted, source: str, now: datet
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory[str]:
     """A temporary folder for a connector's canonical files."""
     return tempfile.TemporaryDirectory(prefix=f"commetrics-{kind}-")
-
-
-def files_named(files: ExportFiles, pattern: str) -> Iterator[str]:
-    """The names in ``files`` whose last part matches ``pattern`` (a regular expression, any case)."""
-    regex = re.compile(pattern, re.IGNORECASE)
-    return (n for n in files.names if regex.fullmatch(PurePosixPath(n).name))
 
 
 class LocalClock:
