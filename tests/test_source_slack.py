@@ -54,6 +54,8 @@ def test_real_export_counts_match_an_independent_parse(engine: Engine) -> None:
     types = dict(engine.store.con.execute("select type, count(*) from activities group by type").fetchall())
     assert types == {"post": 49 + 3, "joined": 8, "comment": 1, "reaction": 1}
 
+    files = [f for (f,) in engine.store.con.execute("select file from load_ledger order by load_id").fetchall()]
+    assert [Path(f).name for f in files] == ["testarchive.zip.members.parquet", "testarchive.zip.activities.parquet"]
     again = engine.load_dump("slack", REAL, now=NOW)
     assert [r.rows_loaded for r in again] == [0, 0]
     assert [r.rows_duplicate for r in again] == [r.rows_loaded for r in reports]

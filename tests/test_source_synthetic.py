@@ -100,9 +100,15 @@ def test_hubspot_csv_exports_match_an_independent_parse(engine: Engine) -> None:
     assert domains == {"5000000101": "northwind.example", "5000000102": "contoso.example"}
 
 
-def test_hubspot_local_times_need_a_timezone(engine: Engine) -> None:
+def test_hubspot_local_times_need_a_timezone(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--timezone"):
         engine.load_dump("hubspot", DATA / "hubspot", now=NOW)
+    epoch = tmp_path / "contacts.csv"  # older API captures: epoch milliseconds, no zone needed
+    epoch.write_text("Record ID,Email,Create Date\n1,a@example.com,1704067200000\n")
+    engine.load_dump("hubspot", epoch, now=NOW)
+    created = engine.store.con.execute("select created_at from contacts").fetchone()
+    assert created is not None
+    assert created[0].isoformat() == "2024-01-01T00:00:00+00:00"
 
 
 def test_eventbrite_orders_are_not_attendees(engine: Engine) -> None:

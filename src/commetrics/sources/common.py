@@ -301,8 +301,17 @@ class Converted:
         return path
 
 
-def load_converted(loader: Loader, converted: Converted, source: str, now: datetime | None) -> DumpReport:
-    """Load every file of ``converted`` through ``loader`` in one batch (identities resolved once)."""
+def load_converted(loader: Loader, converted: Converted, source: str, now: datetime | None,
+                   label: str = "") -> DumpReport:
+    """Load every file of ``converted`` through ``loader`` in one batch (identities resolved once).
+
+    With a ``label`` (the export's file name, or ``<kind> API``), each file is named ``<label>.<table>.parquet``
+    first, so the load ledger and ``commetrics status`` say which export a load came from.
+    """
+    if label:
+        safe = re.sub(r"[^\w.@+-]+", "_", label).strip("._") or "export"
+        for table, path in list(converted.tables.items()):
+            converted.tables[table] = path.rename(path.with_name(f"{safe}.{table}.parquet"))
     with loader.batch():
         reports = [loader.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
     return DumpReport(reports, excluded={t: dict(c) for t, c in converted.excluded.items()},
@@ -330,6 +339,8 @@ class LocalClock:
         out = text(value)
         if out is None:
             return None
+        if out.isdigit() and len(out) >= 10:  # epoch seconds or milliseconds (older API versions)
+            return epoch_instant(out)
         aware = instant(out, None)
         if aware is not None:
             return aware

@@ -122,7 +122,7 @@ def _message(message: dict[str, Any], channel: str | None, converted: Converted,
 def load(loader: Loader, path: Path, source: str = "discord", now: datetime | None = None) -> DumpReport:
     """Convert DiscordChatExporter JSON and load members and activities through ``loader``."""
     with common.scratch_folder("discord") as scratch:
-        return common.load_converted(loader, convert(Path(path), Path(scratch)), source, now)
+        return common.load_converted(loader, convert(Path(path), Path(scratch)), source, now, Path(path).name)
 
 
 SOURCES.register("discord", Source(

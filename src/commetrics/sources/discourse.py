@@ -239,13 +239,13 @@ def convert(path: Path, out_dir: Path) -> Converted:
 def load(loader: Loader, path: Path, source: str = "discourse", now: datetime | None = None) -> DumpReport:
     """Convert saved Discourse API JSON and load members, activities and accepted answers through ``loader``."""
     with scratch_folder("discourse") as scratch:
-        return load_converted(loader, convert(Path(path), Path(scratch)), source, now)
+        return load_converted(loader, convert(Path(path), Path(scratch)), source, now, Path(path).name)
 
 
 def load_documents(loader: Loader, documents: Documents, source: str, now: datetime | None) -> DumpReport:
     """Load API responses already in memory (what ``pull discourse`` fetched)."""
     with scratch_folder("discourse") as scratch:
-        return load_converted(loader, convert_documents(documents, Path(scratch)), source, now)
+        return load_converted(loader, convert_documents(documents, Path(scratch)), source, now, "discourse API")
 
 
 def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, now: datetime | None,

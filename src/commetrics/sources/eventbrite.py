@@ -46,7 +46,7 @@ def load(loader: Loader, path: Path, source: str = "eventbrite", now: datetime |
     """Convert Eventbrite attendee CSVs and load members and registrations / attendances through ``loader``."""
     with common.scratch_folder("eventbrite") as scratch:
         converted = convert_guests(Path(path), Path(scratch), COLUMNS, timezone, _WHAT)
-        return common.load_converted(loader, converted, source, now)
+        return common.load_converted(loader, converted, source, now, Path(path).name)
 
 
 SOURCES.register("eventbrite", Source(

@@ -197,7 +197,7 @@ def load(loader: Loader, path: Path, source: str = "hubspot", now: datetime | No
     """Convert HubSpot CSV exports and load accounts, contacts and closed-won deals through ``loader``."""
     with common.scratch_folder("hubspot") as scratch:
         converted = convert(Path(path), Path(scratch), (settings or SourcesSettings()).hubspot, timezone)
-        return common.load_converted(loader, converted, source, now)
+        return common.load_converted(loader, converted, source, now, Path(path).name)
 
 
 #: properties asked for per object (the API returns only the properties named)
@@ -242,7 +242,7 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
             after = following
     with common.scratch_folder("hubspot") as scratch:
         converted = convert_records(records, Path(scratch), (settings or SourcesSettings()).hubspot, "UTC")
-        report = common.load_converted(loader, converted, source, now)
+        report = common.load_converted(loader, converted, source, now, "hubspot API")
     report.counts["http_requests"] = client.requests
     return report, new_cursor
 

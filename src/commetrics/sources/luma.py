@@ -38,7 +38,7 @@ def load(loader: Loader, path: Path, source: str = "luma", now: datetime | None 
     """Convert Luma guest CSVs and load members and registrations / attendances through ``loader``."""
     with common.scratch_folder("luma") as scratch:
         converted = convert_guests(Path(path), Path(scratch), COLUMNS, timezone, _WHAT)
-        return common.load_converted(loader, converted, source, now)
+        return common.load_converted(loader, converted, source, now, Path(path).name)
 
 
 SOURCES.register("luma", Source(

@@ -217,7 +217,7 @@ def load(loader: Loader, path: Path, source: str = "salesforce", now: datetime |
     """Convert a Salesforce Data Export and load accounts, contacts, members, activities and outcomes."""
     with common.scratch_folder("salesforce") as scratch:
         converted = convert(Path(path), Path(scratch), (settings or SourcesSettings()).salesforce)
-        return common.load_converted(loader, converted, source, now)
+        return common.load_converted(loader, converted, source, now, Path(path).name)
 
 
 API_VERSION = "v59.0"
@@ -261,7 +261,7 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
             page = common.mapping(client.get(following))
     with common.scratch_folder("salesforce") as scratch:
         converted = convert_records(records, Path(scratch), (settings or SourcesSettings()).salesforce)
-        report = common.load_converted(loader, converted, source, now)
+        report = common.load_converted(loader, converted, source, now, "salesforce API")
     report.counts["http_requests"] = client.requests
     return report, new_cursor
 

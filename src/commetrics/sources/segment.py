@@ -224,7 +224,7 @@ def load(loader: Loader, path: Path, source: str = "segment", now: datetime | No
     """Convert Segment / RudderStack events and load accounts, members, activities and outcomes."""
     with common.scratch_folder("segment") as scratch:
         converted = convert(Path(path), Path(scratch), (settings or SourcesSettings()).segment)
-        return common.load_converted(loader, converted, source, now)
+        return common.load_converted(loader, converted, source, now, Path(path).name)
 
 
 SOURCES.register("segment", Source(

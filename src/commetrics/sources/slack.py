@@ -246,7 +246,7 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
 def load(loader: Loader, path: Path, source: str = "slack", now: datetime | None = None) -> DumpReport:
     """Convert a Slack export and load its members and activities through ``loader`` (see the module)."""
     with scratch_folder("slack") as scratch:
-        return load_converted(loader, convert(Path(path), Path(scratch)), source, now)
+        return load_converted(loader, convert(Path(path), Path(scratch)), source, now, Path(path).name)
 
 
 SOURCES.register("slack", Source(

@@ -252,7 +252,7 @@ def load(loader: Loader, path: Path, source: str = "zoom", now: datetime | None 
          timezone: str | None = None) -> DumpReport:
     """Convert Zoom reports (local times in ``timezone``) and load members and attendances through ``loader``."""
     with common.scratch_folder("zoom") as scratch:
-        return load_converted(loader, convert(Path(path), Path(scratch), timezone), source, now)
+        return load_converted(loader, convert(Path(path), Path(scratch), timezone), source, now, Path(path).name)
 
 
 SOURCES.register("zoom", Source(
