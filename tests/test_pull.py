@@ -78,6 +78,17 @@ def test_discourse_pull_pages_then_fetches_only_what_is_new(engine: Engine) -> N
         assert engine.store.row_counts()["activities"] == 4
 
 
+def test_discourse_pull_without_admin_rights_loads_posts_and_says_why_emails_are_missing(engine: Engine) -> None:
+    forum = Forum([_post(1, 10, 1, 5)])
+    api = _forum_api(forum)
+    api.routes["/admin/users/list/active.json"] = lambda r: (403, {}, {"errors": ["not allowed"]})
+    with serve(api):
+        report = engine.pull("discourse", api.url, TOKEN, now=NOW)
+    assert next(r for r in report if r.table == "activities").rows_loaded == 1
+    assert any("admin user list" in note for note in report.notes)
+    assert engine.store.con.execute("select email from members").fetchall() == [(None,)]
+
+
 def test_pull_backs_off_on_429_honouring_retry_after_with_a_cap() -> None:
     waits: list[float] = []
     api = FakeApi(routes={"/x": in_turn((429, {"Retry-After": "7"}, {}), (429, {"Retry-After": "3600"}, {}),

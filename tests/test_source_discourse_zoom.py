@@ -167,3 +167,11 @@ def test_zoom_japanese_webinar_report_masked_emails(engine: Engine, tmp_path: Pa
     emails = engine.store.con.execute("select member_id, email from members order by 1").fetchall()
     assert emails == [("hanako@example.jp", "hanako@example.jp"), ("name:匿名", None),  # masked: missing
                       ("taro@example.jp", "taro@example.jp")]
+
+
+def test_discourse_says_when_topics_list_posts_the_files_do_not_hold(engine: Engine, tmp_path: Path) -> None:
+    page = {"id": 7, "post_stream": {"posts": [_post(70, 1, 5)], "stream": [70, 71, 72]}}
+    (tmp_path / "t7.json").write_text(json.dumps(page))
+    reports = engine.load_dump("discourse", tmp_path, now=NOW)
+    assert reports.counts["posts_listed_not_in_files"] == 2
+    assert any("2 posts listed" in note for note in reports.notes)

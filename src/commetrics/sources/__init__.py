@@ -60,11 +60,13 @@ class DumpReport(list[LoadReport]):
     """
 
     def __init__(self, reports: Iterable[LoadReport] = (), excluded: Mapping[str, Mapping[str, int]] | None = None,
-                 counts: Mapping[str, int] | None = None) -> None:
+                 counts: Mapping[str, int] | None = None, notes: Iterable[str] = ()) -> None:
         super().__init__(reports)
         self.excluded: dict[str, dict[str, int]] = {t: {r: n for r, n in by.items() if n}
                                                      for t, by in (excluded or {}).items()}
         self.counts: dict[str, int] = dict(counts or {})
+        #: what the reader should know about the export (records it lists but does not hold, ...)
+        self.notes: list[str] = list(notes)
 
     def rows_excluded(self, table: str) -> int:
         """Records of ``table`` read from the export and left out on purpose."""

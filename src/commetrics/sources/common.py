@@ -287,6 +287,7 @@ class Converted:
     tables: dict[str, Path] = field(default_factory=dict)
     excluded: dict[str, Counter[str]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
 
     def exclude(self, table: str, reason: str, n: int = 1) -> None:
         self.excluded.setdefault(table, Counter())[reason] += n
@@ -315,7 +316,7 @@ def load_converted(loader: Loader, converted: Converted, source: str, now: datet
     with loader.batch():
         reports = [loader.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
     return DumpReport(reports, excluded={t: dict(c) for t, c in converted.excluded.items()},
-                      counts=dict(converted.counts))
+                      counts=dict(converted.counts), notes=converted.notes)
 
 
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory[str]:

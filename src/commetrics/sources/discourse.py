@@ -56,7 +56,7 @@ from .common import (
     scratch_folder,
     text,
 )
-from .http import HttpClient
+from .http import HttpClient, PullError
 
 __all__ = ["Documents", "convert", "convert_documents", "load"]
 
@@ -85,6 +85,7 @@ class _Forum:
         self.posts: list[dict[str, Any]] = []
         self.users: dict[int, dict[str, Any]] = {}
         self.accepted_numbers: set[tuple[int, int]] = set()  # (topic id, post number) of accepted answers
+        self.listed: set[int] = set()  # post ids that topics' post streams list
 
     def document(self, name: str, data: Any) -> None:
         counts = self.converted.counts
@@ -105,6 +106,7 @@ class _Forum:
                 self.accepted_numbers.add((topic_id, int(accepted["post_number"])))
             for post in data["post_stream"].get("posts") or []:
                 self.post(post, data.get("category_id"))
+            self.listed.update(i for i in data["post_stream"].get("stream") or [] if isinstance(i, int))
         elif isinstance(data.get("latest_posts"), list):
             counts["latest_posts_files"] += 1
             for post in data["latest_posts"]:
@@ -177,6 +179,12 @@ class _Forum:
                 continue
             user["joined_at"] = user.get("joined_at") or first_post.get(user["member_id"])
             members.append(user)
+        missing = self.listed - {i for p in self.posts if (i := _int(p.get("id"))) is not None}
+        converted.counts["posts_listed_not_in_files"] = len(missing)
+        if missing:
+            converted.notes.append(
+                f"{len(missing):,} posts listed in topics' post streams are not in the files (a topic page holds "
+                "its first 20 posts): save the /t/{id}/posts.json pages too, or use `commetrics pull discourse`.")
         converted.write("members", members, MEMBERS_SCHEMA)
         converted.write("activities", activities)
         converted.write("outcomes", self.outcomes(by_number), OUTCOMES_SCHEMA)
@@ -274,14 +282,23 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
     accepted = {_int(p.get("topic_id")) for _, d in documents for p in d["latest_posts"] if p.get("accepted_answer")}
     for topic in sorted(t for t in accepted if t is not None and (t, 1) not in firsts):
         documents.append((f"t/{topic}.json", client.get(f"/t/{topic}.json")))
-    page_number = 1
+    page_number, note = 1, ""
     while page_number <= 1000:
-        users = client.get("/admin/users/list/active.json", {"show_emails": "true", "page": page_number})
+        try:
+            users = client.get("/admin/users/list/active.json", {"show_emails": "true", "page": page_number})
+        except PullError as exc:
+            if exc.status not in (403, 404):
+                raise
+            note = ("The API key may not read the admin user list (HTTP 403/404): members were loaded without "
+                    "e-mails and join dates. Use an admin API key to get them.")
+            break
         if not isinstance(users, list) or not users:
             break
         documents.append(("admin/users/list/active.json", users))
         page_number += 1
     report = load_documents(loader, documents, source, now)
+    if note:
+        report.notes.append(note)
     report.counts["http_requests"] = client.requests
     return report, {"last_post_id": newest}
 

@@ -37,7 +37,13 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class PullError(InputError):
-    """A pull cannot go on: the URL is refused, the credential is refused, or the server keeps failing."""
+    """A pull cannot go on: the URL is refused, the credential is refused, or the server keeps failing.
+
+    ``status`` is the HTTP status that stopped it, where one did."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _is_loopback(host: str) -> bool:
@@ -153,10 +159,10 @@ class HttpClient:
                 if exc.code in (401, 403):
                     msg = (f"{self._safe(url)} refused the credential (HTTP {exc.code}). Check the token in "
                            f"{self.credential_env} and its permissions, then run the pull again.")
-                    raise PullError(msg) from None
+                    raise PullError(msg, exc.code) from None
                 if exc.code not in RETRY_STATUSES:
                     msg = f"{self._safe(url)} answered HTTP {exc.code} {exc.reason}. Check --url and the platform."
-                    raise PullError(msg) from None
+                    raise PullError(msg, exc.code) from None
                 last = f"HTTP {exc.code}"
                 wait = self._retry_after(exc.headers.get("Retry-After"), attempt)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:

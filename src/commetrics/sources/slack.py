@@ -235,6 +235,12 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
         con.close()
     known = {p["member_id"] for p in people}
     converted.counts["authors_not_in_users_json"] = len(set(first_seen) - known)
+    if converted.counts["authors_not_in_users_json"]:
+        converted.notes.append(f"{converted.counts['authors_not_in_users_json']:,} people wrote or reacted without "
+                               "being in users.json: their activities are loaded, but they have no member row.")
+    if converted.counts["reactions_not_listed"]:
+        converted.notes.append(f"{converted.counts['reactions_not_listed']:,} reactions are counted on messages "
+                               "without the export listing who reacted: they cannot be loaded.")
     for person in people:
         seen: datetime | None = first_seen.get(person["member_id"])
         updated: datetime | None = person["joined_at"]

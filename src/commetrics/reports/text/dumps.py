@@ -34,6 +34,8 @@ def render_dump(report: DumpReport, export: str, width: int | None = None) -> st
         out.print("Why records were not loaded:")
         for note in notes:
             out.print(note, soft_wrap=True)
+    for note in report.notes:
+        out.print(f"Note: {note}", soft_wrap=True)
     if any(r.rows_duplicate for r in report) and not any(r.rows_loaded for r in report):
         out.print("Every record was already in the store: loading the same export again adds nothing.", soft_wrap=True)
     return buffer.getvalue()
