@@ -174,8 +174,13 @@ def test_hubspot_pull_pages_with_after_and_reads_associations(engine: Engine) ->
         contacts.append({"id": "160", "properties": {"email": "new@example.com"}})
         api.log.clear()
         again = engine.pull("hubspot", api.url, TOKEN, now=NOW)
-        assert api.log[0].query.get("after") == "154"  # contacts resume after the last id
-        assert next(r for r in again if r.table == "contacts").rows_loaded == 1
+        company_pages = [r.query.get("after") for r in api.log if r.path.endswith("/companies")]
+        assert company_pages == ["900"]  # companies resume after the last id
+        by = {r.table: r for r in again}
+        assert (by["contacts"].rows_loaded, by["contacts"].rows_duplicate) == (1, 5)  # contacts come in full
+        cursor = engine.store.con.execute("select cursor from source_cursors").fetchone()
+        assert cursor is not None
+        assert json.loads(cursor[0]) == {"companies_after": "900"}  # no person identifier in the cursor
 
 
 def test_salesforce_pull_follows_next_records_url_and_keeps_modstamps(engine: Engine) -> None:

@@ -215,10 +215,10 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
     """Fetch CRM v3 objects (``/crm/v3/objects/{contacts,companies,deals}``, ``after`` paging, with their
     associations) and load them as an export.
 
-    Contacts and companies resume after the last id of the previous pull (only new records are fetched;
-    records only load once, so changes to old ones would be conflicts anyway). Deals are fetched in full
-    each time: a deal won since the last pull must become an outcome, and won deals already loaded are
-    duplicates.
+    Companies resume after the last company id of the previous pull (only new ones are fetched). Contacts
+    and deals are fetched in full each time: a deal won since the last pull must become an outcome (won
+    deals already loaded are duplicates), and a contact id in the cursor would be a person identifier
+    kept outside the tables that erasure clears (the cursor holds company ids only).
     """
     del timezone  # the API writes UTC
     client = HttpClient(url, headers={"Authorization": f"Bearer {credentials['token']}"},
@@ -226,7 +226,8 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
     records: dict[str, list[Mapping[str, Any]]] = {}
     new_cursor: dict[str, Any] = dict(cursor)
     for obj in OBJECTS:
-        after = None if obj == "deals" else text(cursor.get(f"{obj}_after"))
+        incremental = obj == "companies"
+        after = text(cursor.get(f"{obj}_after")) if incremental else None
         params = {"limit": 100, "properties": ",".join(PROPERTIES[obj]),
                   "associations": "companies,contacts" if obj != "companies" else None}
         while True:
@@ -234,7 +235,7 @@ def pull(loader: Loader, url: str, credentials: Mapping[str, str], source: str, 
             results = [mapping(r) for r in page.get("results") or []]
             records.setdefault(obj, []).extend(results)
             ids = [int(i) for r in results if (i := text(r.get("id"))) and i.isdigit()]
-            if ids and obj != "deals":
+            if ids and incremental:
                 new_cursor[f"{obj}_after"] = str(max([*ids, int(new_cursor.get(f"{obj}_after") or 0)]))
             following = text(mapping(mapping(page.get("paging")).get("next")).get("after"))
             if not results or following is None or following == after:
