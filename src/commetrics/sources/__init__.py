@@ -44,6 +44,7 @@ EXCLUSION_HELP: dict[str, str] = {
     "not_attendee": "a guest, order or campaign member that is not a person's registration or attendance",
     "staff": "the host, a panelist or an organiser of a meeting, webinar or event",
     "rejoin": "a re-join of the same person to the same meeting, merged into their one attendance (minutes summed)",
+    "unreadable": "a record without the id or the date every record of the export has",
     "merged": "a later identify or group call of the same person or group, merged into one row (later traits win)",
     "extra_ticket": "another ticket of the same person to the same event: one registration per person per event",
     "converted_lead": "a converted lead: the person is loaded as the contact it became",
