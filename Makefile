@@ -43,10 +43,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## Benchmarks (load, conversion, demo scale, attribution, scores, identity, adjusted estimates); results go to benchmarks/results/.
-## identity.py and causal.py exit 1 while a target is missed (their results files say which); make goes on.
+## Benchmarks (load, connectors, conversion, demo scale, attribution, scores, identity, adjusted estimates); results go to
+## benchmarks/results/. connectors.py, identity.py and causal.py exit 1 while a target is missed (their results files say
+## which); make goes on.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
+	-$(BIN)/python benchmarks/connectors.py
 	$(BIN)/python benchmarks/conversion.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/attribution.py

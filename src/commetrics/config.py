@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .source_settings import SourcesSettings
 
 CONFIG_FILE = "commetrics.toml"
 
@@ -406,6 +407,8 @@ class Config(_Section):
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
     )
+    sources: SourcesSettings = Field(default_factory=lambda: SourcesSettings(),
+                                     description="Platform connectors: deal, opportunity and event mappings")
 
 
 def _default_conversions() -> dict[str, ConversionDefinition]:

@@ -124,8 +124,25 @@ def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
+CURSORS_SQL = """
+create table if not exists source_cursors (
+    kind VARCHAR NOT NULL,              -- the pull's platform (commetrics pull KIND)
+    source VARCHAR NOT NULL,            -- the source its rows were loaded under
+    url VARCHAR NOT NULL,               -- the platform's address (--url), without credentials
+    cursor JSON NOT NULL,               -- where the next pull starts (per platform: last id, modstamps, ...)
+    pulled_at TIMESTAMPTZ NOT NULL,
+    primary key (kind, source, url)
+)
+"""
+
+
+def _migration_5(con: duckdb.DuckDBPyConnection) -> None:
+    """Pulls: where each platform's incremental pull stopped (``commetrics pull``)."""
+    con.execute(CURSORS_SQL)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
-                                                                        _migration_4)
+                                                                        _migration_4, _migration_5)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -13,6 +13,7 @@ from ..config import describe_settings, settings_toml
 from ..engine import Engine
 from ..ingest import REASON_HELP, Reason
 from ..reports.text import render_frames
+from ..reports.text.dumps import render_dump
 from ..reports.text.store import render_loads
 from ..sources import SOURCES
 from ..store import Workspace
@@ -68,23 +69,28 @@ def load(
 def load_dump(
     kind: Annotated[str, typer.Argument(metavar="KIND", help="Export format: " + "; ".join(
         f"{name} ({entry.label})" for name, entry in SOURCES.items()) + ".")],
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="The export: " + "; ".join(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The export (a file, a folder or a .zip): " + "; ".join(
         f"{name}: {entry.help}" for name, entry in SOURCES.items()) + ".")],
     source: Annotated[str | None, typer.Option(metavar="NAME", help="Source name of the rows (default: the "
                                                "format's own).")] = None,
+    timezone: Annotated[str | None, typer.Option(metavar="ZONE", help="IANA time zone of the export's local times "
+                                                 "(Zoom reports, naive times of CSV exports), e.g. "
+                                                 "America/New_York.")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load a community platform's own export, e.g. a Stack Exchange data dump (Users.xml, Posts.xml, ...).
+    """Load a community platform's own export: read = loaded + quarantined + duplicates + excluded.
 
-    Example: commetrics load-dump stackexchange ./bicycles.stackexchange.com
+    Bots, system users and staff actions are excluded and counted; loading the same export again adds nothing.
+
+    Example: commetrics load-dump slack export.zip
     """
     with Engine(workspace) as engine:
-        reports = engine.load_dump(kind, path, source=source)
+        reports = engine.load_dump(kind, path, source=source, timezone=timezone)
     if as_json:
-        emit([r.as_dict() for r in reports])
+        emit(reports.as_dicts())
     else:
-        typer.echo(render_loads(reports), nl=False)
+        typer.echo(render_dump(reports, str(path)), nl=False)
 
 
 @app.command()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
+from ..errors import InputError
 from ..identity.people import IDENTITY_INPUTS
 from ..ingest import LoadReport, load_file
-from ..sources import SOURCES
+from ..sources import SOURCES, DumpReport, Source
+from ..sources.http import check_url
 from .privacy import PrivacyPart
 
 __all__ = ["LoadingPart"]
@@ -81,12 +84,70 @@ class LoadingPart(PrivacyPart):
                     self.resolve_identities()
 
     def load_dump(self, kind: str, path: str | Path, *, source: str | None = None,
-                  now: datetime | None = None) -> list[LoadReport]:
+                  now: datetime | None = None, timezone: str | None = None) -> DumpReport:
         """Load a community platform's own export through its registered source (``kind``; see
-        :mod:`commetrics.sources`): ``stackexchange`` reads a Stack Exchange data dump. One report
-        per table loaded; loading the same export twice adds nothing."""
+        :mod:`commetrics.sources` and ``docs/sources.md``): ``slack``, ``discord``, ``discourse``, ``zoom``,
+        ``eventbrite``, ``luma``, ``hubspot``, ``salesforce``, ``segment``, ``stackexchange``.
+
+        Returns a :class:`~commetrics.sources.DumpReport`: one load report per table (a list, as
+        before) and what the connector excluded on purpose (bots, system users, staff actions), so
+        that per table ``read = loaded + quarantined + duplicates + excluded``. Loading the same
+        export twice adds nothing. ``timezone`` is the IANA zone of an export's naive local times
+        (Zoom reports); a kind whose times carry their zone refuses it.
+        """
         entry = SOURCES.get(kind)
-        return entry.load(self, Path(path), source or entry.default_source, now)
+        options = self._source_options(entry, timezone)
+        return DumpReport.of(entry.load(self, Path(path), source or entry.default_source, now, **options))
+
+    def pull(self, kind: str, url: str, token: str, *, username: str | None = None, token_env: str | None = None,
+             source: str | None = None, now: datetime | None = None, timezone: str | None = None, full: bool = False,
+             http: Mapping[str, Any] | None = None) -> DumpReport:
+        """Fetch what is new on a platform's API since the last pull and load it like its export.
+
+        ``url`` is the platform's address (HTTPS; plain HTTP only to this machine), ``token`` the
+        credential (the command line reads it from an environment variable, never from an argument),
+        ``username`` the API user where the platform needs one (Discourse). Where the last pull of
+        ``kind`` from ``url`` into ``source`` stopped is kept in the store (``source_cursors``) and
+        written only after the loads committed, so a pull that fails part-way fetches the same records
+        again next time and loads nothing twice. ``full`` starts from the beginning. ``http`` passes
+        options to the HTTP client (``attempts``, ``max_wait``, ``timeout``, ``sleep``).
+        """
+        entry = SOURCES.get(kind)
+        if entry.pull is None:
+            with_pull = ", ".join(name for name, e in SOURCES.items() if e.pull is not None)
+            msg = (f"{kind} has no pull: commetrics reads its exports only (`commetrics load-dump {kind} PATH`). "
+                   f"Kinds with a pull: {with_pull}.")
+            raise InputError(msg)
+        if not token:
+            msg = f"No credential for pull {kind}: set {token_env or 'the token'} (see `commetrics pull --help`)."
+            raise InputError(msg)
+        parts = check_url(url)
+        place = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}".rstrip("/")
+        source = source or entry.default_source
+        cursor: dict[str, Any] = {}
+        row = self.store.con.execute("select cursor from source_cursors where kind = ? and source = ? and url = ?",
+                                     [kind, source, place]).fetchone()
+        if row is not None and not full:
+            cursor = json.loads(row[0])
+        credentials = {"token": token, "username": username or "", "env": token_env or "the token"}
+        options = {k: v for k, v in self._source_options(entry, timezone).items() if k != "timezone" or v}
+        report, new_cursor = entry.pull(self, url, credentials, source, now, cursor, http=http, **options)
+        self.store.con.execute("insert or replace into source_cursors values (?, ?, ?, ?, now())",
+                               [kind, source, place, json.dumps(new_cursor, sort_keys=True)])
+        return report
+
+    def _source_options(self, entry: Source, timezone: str | None) -> dict[str, Any]:
+        """The keyword options ``entry`` takes: the ``[sources]`` settings, the time zone."""
+        options: dict[str, Any] = {}
+        if "settings" in entry.options:
+            options["settings"] = self.config.sources
+        if "timezone" in entry.options:
+            options["timezone"] = timezone
+        elif timezone is not None:
+            msg = (f"{entry.name} exports carry their own time zone (UTC or an offset), so --timezone is not used; "
+                   f"run the command again without it.")
+            raise InputError(msg)
+        return options
 
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""

@@ -99,7 +99,7 @@ class OperationsPart(LoadingPart, AnalysesPart):
         engine = cls.init(target.directory, progress=progress)
         try:
             if real:
-                reports = engine.load_dump("stackexchange", SAMPLE_DUMP)
+                reports: list[LoadReport] = engine.load_dump("stackexchange", SAMPLE_DUMP)
                 return engine, DemoLoad(reports, None, ["question_resolved"], ("join_month",))
             with engine._reporter("demo").stage("generating", total=1.0, detail="accounts") as advance:
                 files = demo_data.generate(members, seed, target.directory / "data",

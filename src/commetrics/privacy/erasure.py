@@ -90,7 +90,7 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
 
 #: Tables checked and found to hold no person identifiers (organisations, bookkeeping, pseudonyms).
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
-                                ERASURES_TABLE, "identity_runs"})
+                                ERASURES_TABLE, "identity_runs", "source_cursors"})
 
 
 
