@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from commetrics import Engine
 from commetrics.cli import app
+from commetrics.progress import ProgressEvent, listening
 from commetrics.sources.http import HttpClient, PullError
 
 from .conftest import NOW, assert_conserved
@@ -54,8 +55,15 @@ def test_discourse_pull_pages_then_fetches_only_what_is_new(engine: Engine) -> N
     posts = [_post(1, 10, 1, 5), _post(2, 10, 2, 6, reply_to_post_number=1), _post(3, 10, 3, -1),
              _post(4, 11, 1, 6), _post(5, 11, 2, 5, post_type=3, action_code="closed.enabled")]
     forum = Forum(posts)
-    with serve(_forum_api(forum)) as api:
+    events: list[ProgressEvent] = []
+    with serve(_forum_api(forum)) as api, listening(events.append):
         first = engine.pull("discourse", api.url, TOKEN, username="system", now=NOW)
+        fetched = [e for e in events if e.operation == "pull"]
+        answered = len(api.paths())  # every request was answered: one event each, then the stage's end
+        assert [e.done for e in fetched[1:-1]] == list(range(1, answered + 1))
+        assert fetched[1].detail == "/posts.json"
+        assert fetched[-1].finished
+        assert fetched[-1].done == len(api.paths())
         # 5 posts, 3 per page: 2 pages and an empty one
         assert [p for p in api.paths() if p.startswith("/posts.json")] == [
             "/posts.json", "/posts.json?before=3", "/posts.json?before=1"]
@@ -212,7 +220,7 @@ def test_cli_pull_reads_the_token_from_the_environment_only(workspace: Path, mon
     with serve(_forum_api(Forum([_post(1, 10, 1, 5)]))) as api:
         monkeypatch.delenv("COMMETRICS_DISCOURSE_TOKEN", raising=False)
         missing = runner.invoke(app, ["pull", "discourse", "--url", api.url, "--workspace", str(workspace)])
-        assert missing.exit_code == 1
+        assert missing.exit_code == 2  # bad usage
         assert "COMMETRICS_DISCOURSE_TOKEN" in missing.output
         monkeypatch.setenv("COMMETRICS_DISCOURSE_TOKEN", TOKEN)
         done = runner.invoke(app, ["pull", "discourse", "--url", api.url, "--workspace", str(workspace), "--json"])
@@ -220,5 +228,5 @@ def test_cli_pull_reads_the_token_from_the_environment_only(workspace: Path, mon
         rows = {r["table"]: r for r in json.loads(done.output)}
         assert rows["activities"]["rows_loaded"] == 1
         nothing = runner.invoke(app, ["pull", "stackexchange", "--url", api.url, "--workspace", str(workspace)])
-        assert nothing.exit_code == 1
+        assert nothing.exit_code == 2
         assert "has no pull" in nothing.output

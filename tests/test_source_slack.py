@@ -175,7 +175,7 @@ def test_cli_prints_read_as_loaded_quarantined_duplicates_excluded(workspace: Pa
     assert "adds nothing" in second.output
     refused = runner.invoke(app, ["load-dump", "slack", str(REAL), "--workspace", str(workspace),
                                   "--timezone", "Europe/Paris"])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # bad usage
     assert "--timezone is not used" in refused.output
     assert Counter(r["table"] for r in rows.values()) == Counter({"members": 1, "activities": 1})
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..engine import Engine
+from ..errors import InputError
 from ..reports.text.dumps import render_dump
 from ..sources import SOURCES
 from .common import JsonOption, WorkspaceOption, app, emit, handle_errors
@@ -43,9 +44,9 @@ def pull(
     variable = token_env or f"COMMETRICS_{kind.upper()}_TOKEN"
     token = os.environ.get(variable, "")
     if not token and kind in SOURCES.names() and SOURCES.get(kind).pull is not None:
-        typer.echo(f"Error: set the credential in the environment variable {variable} (e.g. `export {variable}=...`), "
-                   "or name another variable with --token-env. It is never read from the command line.", err=True)
-        raise typer.Exit(1)
+        msg = (f"Set the credential in the environment variable {variable} (e.g. `export {variable}=...`), or name "
+               "another variable with --token-env. It is never read from the command line.")
+        raise InputError(msg)
     username = os.environ.get(f"COMMETRICS_{kind.upper()}_USERNAME")
     with Engine(workspace) as engine:
         report = engine.pull(kind, url, token or "-", username=username, token_env=variable, source=source,

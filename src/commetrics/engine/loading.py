@@ -131,7 +131,9 @@ class LoadingPart(PrivacyPart):
             cursor = json.loads(row[0])
         credentials = {"token": token, "username": username or "", "env": token_env or "the token"}
         options = {k: v for k, v in self._source_options(entry, timezone).items() if k != "timezone" or v}
-        report, new_cursor = entry.pull(self, url, credentials, source, now, cursor, http=http, **options)
+        with self._reporter("pull").stage("fetching", unit="pages", detail=kind) as advance:
+            report, new_cursor = entry.pull(self, url, credentials, source, now, cursor,
+                                            http={"progress": advance, **(http or {})}, **options)
         self.store.con.execute("insert or replace into source_cursors values (?, ?, ?, ?, now())",
                                [kind, source, place, json.dumps(new_cursor, sort_keys=True)])
         return report

@@ -96,8 +96,10 @@ class HttpClient:
     max_wait: float = 60.0
     timeout: float = 60.0
     sleep: Callable[[float], None] = time.sleep
+    progress: Callable[..., None] | None = None  # called as progress(pages, detail=path) after each answer
     requests: int = 0
     waited: float = 0.0
+    pages: int = 0
 
     def __post_init__(self) -> None:
         self.origin = _origin(check_url(self.base_url))
@@ -125,6 +127,9 @@ class HttpClient:
         for _ in range(6):  # same-origin redirects followed, a few at most
             location, payload = self._send(method, url, body)
             if location is None:
+                self.pages += 1
+                if self.progress is not None:
+                    self.progress(self.pages, detail=urllib.parse.urlsplit(url).path)
                 return payload
             target = urllib.parse.urljoin(url, location)
             if _origin(check_url(target)) != self.origin:
