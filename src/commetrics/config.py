@@ -173,6 +173,19 @@ class IdentitySettings(_Section):
     )
 
 
+class CrmSettings(_Section):
+    """Pushes to a CRM's REST API (``commetrics export crm --push``)."""
+
+    hubspot_url: str = Field("https://api.hubapi.com", description="HubSpot's API address (a push to Salesforce "
+                             "needs --url, the org's instance address)")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a request answered 429 or 5xx, or not at all")
+    max_wait_seconds: float = Field(
+        300.0, gt=0, le=86_400,
+        description="The longest wait a CRM's Retry-After may ask for; a longer one stops the push (run it again "
+                    "later: the journal keeps what was sent)")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="Seconds to wait for one answer of the CRM")
+
+
 DEFAULT_POINTS = {
     "webinar_attended": 5.0, "post": 3.0, "reply": 2.0, "accepted_answer": 5.0, "event_attended": 5.0,
     "feedback_submitted": 4.0, "referral": 8.0, "question": 2.0, "answer": 2.0, "comment": 1.0,
@@ -402,6 +415,7 @@ class Config(_Section):
                                              description="Attribution defaults")
     conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
                                            description="Defaults of conversions that no definition sets")
+    crm: CrmSettings = Field(default_factory=lambda: CrmSettings(), description="Pushes to a CRM's REST API")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",

@@ -44,7 +44,9 @@ Journal and idempotency
 from __future__ import annotations
 
 from .files import export_files
+from .http import check_url
 from .push import PushReport, push
 from .records import COMPANY_COLUMNS, CONTACT_COLUMNS, TARGETS, CrmError
 
-__all__ = ["COMPANY_COLUMNS", "CONTACT_COLUMNS", "TARGETS", "CrmError", "PushReport", "export_files", "push"]
+__all__ = ["COMPANY_COLUMNS", "CONTACT_COLUMNS", "TARGETS", "CrmError", "PushReport", "check_url", "export_files",
+           "push"]

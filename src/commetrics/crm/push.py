@@ -14,11 +14,12 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from .http import Client
+from .http import MAX_WAIT_SECONDS, Client, check_url
 from .records import (
     FIELDS,
     HUBSPOT_KEY,
     ID_FIELD,
+    NAME,
     CrmError,
     Record,
     api_value,
@@ -70,7 +71,6 @@ class PushReport:
     failed_records: list[dict[str, str]]
 
 
-
 def push(
     contacts: pd.DataFrame,
     companies: pd.DataFrame,
@@ -83,9 +83,15 @@ def push(
     max_retries: int = 5,
     sleep: Callable[[float], None] = time.sleep,
     timeout: float = 30.0,
+    max_wait: float = MAX_WAIT_SECONDS,
 ) -> PushReport:
-    """Upsert contacts, then companies, into ``target``, resuming from ``journal``. See the module docstring."""
+    """Upsert contacts, then companies, into ``target``, resuming from ``journal``. See the package docstring.
+
+    ``base_url`` must be ``https://`` (``http://`` only to this machine); redirects are never followed, and a
+    batch counts as sent only when the CRM's own answer acknowledges every record of it. A ``Retry-After``
+    longer than ``max_wait`` seconds stops the push (run it again later)."""
     check_target(target)
+    check_url(base_url)
     limit = _BATCH_LIMIT[target]
     size = limit if batch_size is None else batch_size
     if not 1 <= size <= limit:
@@ -102,11 +108,12 @@ def push(
     pending = [batch for batch in batches if batch.key not in done.acknowledged]
     for batch in batches:
         failed += done.acknowledged.get(batch.key, [])
-    client = Client(target, base_url, token, max_retries, sleep, timeout)
-    if pending:
-        client.call("GET", _PROBE[target], None, "the token check")
+    client = Client(target, base_url, token, max_retries, sleep, timeout, max_wait)
+    if pending and not isinstance(client.call("GET", _PROBE[target], None, "the token check"), dict):
+        raise CrmError(f"The token check at {client.base_url} did not answer as the {NAME[target]} API does (a JSON "
+                       "object); check --url. Nothing was sent.")
     sent = {"contacts": 0, "companies": 0}
-    for batch in pending:
+    for batch in pending:  # journaled only once the CRM's own answer accounts for every record
         method, path = _ENDPOINT[target, batch.obj]
         rejected = _rejected(target, batch, client.call(method, path, batch.body, batch.label))
         done.append(batch, rejected)
@@ -234,22 +241,38 @@ class _Journal:
 
 
 def _rejected(target: str, batch: _Batch, answer: Any) -> list[dict[str, str]]:
-    """The records the CRM turned down in an acknowledged batch."""
+    """The records the CRM turned down in a batch it acknowledged. An answer that is not the CRM's own (a proxy's
+    page, an empty object) or that does not account for every record acknowledges nothing: CrmError."""
+    again = ("Nothing of it was recorded as sent; re-running sends it again (upserts with the same values change "
+             "nothing).")
     if target == "salesforce":
-        if not isinstance(answer, list) or len(answer) != len(batch.ids):
-            raise CrmError(f"Salesforce answered {batch.label} with something other than one result per record; "
-                           "re-running sends the batch again (upserts with the same values change nothing).")
+        if (not isinstance(answer, list) or len(answer) != len(batch.ids)
+                or not all(isinstance(result, dict) for result in answer)):
+            raise CrmError(f"Salesforce answered {batch.label} with something other than one result per record. "
+                           f"{again}")
         return [
             failure(batch.obj, record_id, "; ".join(f"{e.get('statusCode')}: {e.get('message')}"
                                                      for e in result.get("errors") or []) or "rejected")
             for record_id, result in zip(batch.ids, answer, strict=True)
             if not result.get("success")
         ]
+    results = answer.get("results") if isinstance(answer, dict) else None
+    errors = answer.get("errors") or [] if isinstance(answer, dict) else []
+    if not isinstance(results, list) or not isinstance(errors, list):
+        shown = json.dumps(answer)[:200] if answer is not None else "no JSON"
+        raise CrmError(f"The answer to {batch.label} is not HubSpot's answer to a batch upsert (no list of results: "
+                       f"{shown}); check --url. {again}")
     failed = []
-    for error in (answer.get("errors") or []) if isinstance(answer, dict) else []:
+    for error in errors:
+        error = error if isinstance(error, dict) else {"message": str(error)}
         named = [error.get("id")]
-        for value in (error.get("context") or {}).values():
+        context = error.get("context")
+        for value in (context.values() if isinstance(context, dict) else []):
             named += value if isinstance(value, list) else [value]
         ids = sorted({batch.aliases[n] for n in named if isinstance(n, str) and n in batch.aliases}) or ["unknown"]
         failed += [failure(batch.obj, i, str(error.get("message") or error)) for i in ids]
+    if len(results) + len(failed) < len(batch.ids):
+        results_text = f"{len(results)} result{'s' if len(results) != 1 else ''}"
+        raise CrmError(f"HubSpot's answer to {batch.label} gives {results_text} for {len(batch.ids)} records and "
+                       f"names {len(failed)} failure(s). {again}")
     return failed

@@ -49,20 +49,24 @@ class OperationsPart(LoadingPart, AnalysesPart):
         """Send the CRM write-back through ``target``'s REST API (upserts, in batches, resumable).
 
         A journal per destination (in the workspace folder) records the batches the CRM acknowledged, so a
-        re-run sends only the rest. ``base_url`` defaults to https://api.hubapi.com for HubSpot;
-        Salesforce needs the instance URL."""
+        re-run sends only the rest. ``base_url`` defaults to ``crm.hubspot_url`` for HubSpot; Salesforce needs
+        the instance URL. Retries, waits and timeouts are the ``[crm]`` settings."""
         if target not in crm.TARGETS:
             raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
         if not token:
             raise InputError("A push needs an API token.")
-        base = base_url or ("https://api.hubapi.com" if target == "hubspot" else None)
+        settings = self.config.crm
+        base = base_url or (settings.hubspot_url if target == "hubspot" else None)
         if base is None:
             raise InputError("A push to Salesforce needs the instance URL (https://NAME.my.salesforce.com).")
+        base = crm.check_url(base)  # before any work: plain http:// or a URL with a password never goes out
         contacts, companies = self.crm_records(as_of=as_of)
         # One journal per destination: batches sent to one portal or org say nothing about another.
         digest = hashlib.sha256(base.encode()).hexdigest()[:12]
         journal = self.workspace.directory / f".crm-{target}-{digest}-journal.jsonl"
-        return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal)
+        return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal,
+                        max_retries=settings.max_retries, timeout=settings.timeout_seconds,
+                        max_wait=settings.max_wait_seconds)
 
     @classmethod
     def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False
