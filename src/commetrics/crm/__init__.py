@@ -9,7 +9,8 @@ Files (:func:`export_files`)
     HubSpot: ``hubspot_contacts.csv`` and ``hubspot_companies.csv``, headed by the property labels and
     internal names that HubSpot's importer maps (dates as ``YYYY-MM-DD``). Salesforce:
     ``salesforce_contacts.csv`` and ``salesforce_accounts.csv`` for the Data Import Wizard or Data Loader,
-    custom fields ending in ``__c``. UTF-8, missing values as empty cells.
+    custom fields ending in ``__c``. UTF-8, every field quoted, missing values as empty cells, text made
+    inert for spreadsheets (:mod:`commetrics.spreadsheet`).
 
 Push (:func:`push`)
     HubSpot: ``POST /crm/v3/objects/{contacts,companies}/batch/upsert``, 100 records a batch; contacts are

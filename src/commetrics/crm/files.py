@@ -1,13 +1,19 @@
-"""CRM import files: HubSpot's and Salesforce's importers read them (see the package docstring)."""
+"""CRM import files: HubSpot's and Salesforce's importers read them (see the package docstring).
+
+People open these files in spreadsheets before importing them, so every field is quoted and every text cell
+is made inert (:func:`commetrics.spreadsheet.safe_cell`): a tier or tag that starts with ``=`` cannot run.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from ..spreadsheet import safe_cell
 from .records import FIELDS, FILES, cell, check_target, companies_records, contacts_records
 
 
@@ -22,9 +28,14 @@ def export_files(contacts: pd.DataFrame, companies: pd.DataFrame, target: str, o
         path = out / FILES[target, obj]
         partial = path.with_name(path.name + ".partial")
         with partial.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
+            writer = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
             writer.writerow([header for _, header, _ in fields])
-            writer.writerows([cell(record[name]) for name, _, _ in fields] for record in records)
+            writer.writerows([_file_cell(record[name]) for name, _, _ in fields] for record in records)
         os.replace(partial, path)
         paths.append(path)
     return paths
+
+
+def _file_cell(value: Any) -> str:
+    """A value as its CSV cell: numbers and dates as :func:`cell` formats them, text made inert."""
+    return safe_cell(value) if isinstance(value, str) else cell(value)

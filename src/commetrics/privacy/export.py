@@ -30,7 +30,8 @@ import pyarrow as pa
 
 from .. import schema
 from ..errors import InputError, UnknownNameError
-from ..store import sql_path
+from ..spreadsheet import safe_cell_sql
+from ..store import quote_identifier, sql_path
 from .keys import Keyring
 
 __all__ = ["EXPORT_TABLES", "export_pseudonymised"]
@@ -118,6 +119,14 @@ def _select(table: str, con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]
     return sql, left_out
 
 
+def _inert_text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``sql`` with every text column passed through :func:`~commetrics.spreadsheet.safe_cell_sql`."""
+    described = con.execute(f"describe ({sql})").fetchall()
+    columns = [safe_cell_sql(quote_identifier(str(name))) + f" as {quote_identifier(str(name))}"
+               if str(kind) == "VARCHAR" else quote_identifier(str(name)) for name, kind, *_ in described]
+    return f"select {', '.join(columns)} from ({sql})"
+
+
 def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: Path, *,
                          tables: Sequence[str] | None = None,
                          file_format: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
@@ -146,7 +155,10 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
         for name in chosen:
             sql, left_out = _select(name, con)
             target = out / f"{name}.{file_format}"
-            options = "format parquet, compression zstd" if file_format == "parquet" else "format csv, header"
+            options = "format parquet, compression zstd"
+            if file_format == "csv":  # opened in spreadsheets: every field quoted, no text cell a live formula
+                sql = _inert_text(con, sql)
+                options = "format csv, header, force_quote *"
             rows = con.execute(f"copy ({sql}) to '{sql_path(target)}' ({options})").fetchall()[0][0]
             written[name] = {"file": target.name, "rows": int(rows), "left_out": left_out}
         withheld = dict(con.execute("select kind, count(*) from _export_consent where not ok group by all "
