@@ -13,6 +13,7 @@ import pandas as pd
 from .. import schema
 from ..config import Config
 from ..errors import InputError, StoreUnavailableError
+from ..privacy.consent import consenting
 from ..privacy.keys import Keyring
 from ..results import jsonable
 from ..store import Store, Workspace, quote_identifier
@@ -169,12 +170,10 @@ class EngineBase:
         return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
 
     def consenting_members(self) -> set[str]:
-        """Members with consent = true on every record of theirs (missing consent counts as no)."""
-        from ..metrics import fetch
-
-        m = self.ibis().table("members")
-        agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
-        return set(fetch(agreed.filter(agreed.ok).select("member_id"))["member_id"])
+        """Members whose person says consent = true on every record: their member rows, the CRM contacts
+        resolved into the same person and the records sharing their e-mail (missing consent counts as no).
+        See :mod:`commetrics.privacy.consent`."""
+        return consenting(self.store.con, "member_id")
 
     def _writable(self, what: str) -> None:
         if self.store.read_only:

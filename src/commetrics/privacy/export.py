@@ -8,7 +8,7 @@ one under another key (``commetrics keys rotate``), and never the erasure ledger
 
 What is not an identifier but still personal goes: names and the ``attributes`` JSON (free
 columns of the source files) are left out. Person-level rows are exported only for members and
-contacts with consent = true on every record of theirs (missing consent counts as no), as every
+contacts whose person says consent = true on every record (:mod:`.consent`: missing counts as no), as every
 person-level output; their activities, outcomes, answers and assignments go with them. Accounts
 and subscriptions are organisations and are exported as they are. The quarantine, the load
 ledger (file paths), identity maps and the erasure ledger are never exported.
@@ -32,6 +32,7 @@ from .. import schema
 from ..errors import InputError, UnknownNameError
 from ..spreadsheet import safe_cell_sql
 from ..store import quote_identifier, sql_path
+from .consent import CONSENT_SQL
 from .keys import Keyring
 
 __all__ = ["EXPORT_TABLES", "export_pseudonymised"]
@@ -51,12 +52,8 @@ _LEFT_OUT = ("name", "attributes", "record_id")
 #: Tables of organisations, exported as they are.
 _ORGANISATIONS = ("accounts", "subscriptions")
 
-_CONSENT_SQL = """
-create or replace temp table _export_consent as
-select 'member_id' as kind, member_id as value, bool_and(coalesce(consent, false)) as ok from members group by all
-union all
-select 'contact_id', contact_id, bool_and(coalesce(consent, false)) from contacts group by all
-"""
+#: Consent per member and contact: the most restrictive of their person's records (:mod:`.consent`).
+_CONSENT_SQL = f"create or replace temp table _export_consent as {CONSENT_SQL}"
 
 # The distinct identifiers of each kind that the export can write (consenting people only).
 _VALUES_SQL = {
