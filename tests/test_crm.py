@@ -305,10 +305,9 @@ SMALL_COMPANIES = pd.DataFrame({
 })
 EXPECTED_FILES = {  # every field quoted, so that a value never opens a cell of its own in a spreadsheet
     "hubspot": {
-        "hubspot_contacts.csv":
+        "hubspot_contacts.csv":  # HubSpot matches contacts by e-mail: m1, without one, is in a file of its own
             '"Email","commetrics_member_id","community_engagement_score","community_tier","community_last_active",'
             '"community_tags"\n'
-            '"","m1","12.3","casual","",""\n'
             '"ana@example.com","m2","87.5","champion","2026-05-30","forum;events"\n'
             '"bo@example.com","m3","0.0","dormant","2026-05-30","forum;café"\n',
         "hubspot_companies.csv":
@@ -316,6 +315,10 @@ EXPECTED_FILES = {  # every field quoted, so that a value never opens a cell of 
             '"community_active_members"\n'
             '"","a1","","","4.0","0"\n'
             '"acme.example","a2","71.3","green","40.0","12"\n',
+        "hubspot_contacts_without_email.csv":
+            '"commetrics_member_id","crm_contact_id","community_engagement_score","community_tier",'
+            '"community_last_active","community_tags"\n'
+            '"m1","","12.3","casual","",""\n',
     },
     "salesforce": {
         "salesforce_contacts.csv":

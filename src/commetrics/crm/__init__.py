@@ -47,7 +47,7 @@ from __future__ import annotations
 from .files import export_files
 from .http import check_url
 from .push import PushReport, push
-from .records import COMPANY_COLUMNS, CONTACT_COLUMNS, TARGETS, CrmError
+from .records import COMPANY_COLUMNS, CONTACT_COLUMNS, CRM_CONTACT_COLUMN, FILES, TARGETS, CrmError, community_tags
 
-__all__ = ["COMPANY_COLUMNS", "CONTACT_COLUMNS", "TARGETS", "CrmError", "PushReport", "check_url", "export_files",
-           "push"]
+__all__ = ["COMPANY_COLUMNS", "CONTACT_COLUMNS", "CRM_CONTACT_COLUMN", "FILES", "TARGETS", "CrmError", "PushReport",
+           "check_url", "community_tags", "export_files", "push"]

@@ -18,12 +18,24 @@ from .records import FIELDS, FILES, cell, check_target, companies_records, conta
 
 
 def export_files(contacts: pd.DataFrame, companies: pd.DataFrame, target: str, out: Path) -> list[Path]:
-    """Write the two CSV import files for ``target`` into ``out`` and return their paths."""
+    """Write the CSV import files for ``target`` into ``out`` and return their paths.
+
+    HubSpot matches imported contacts by e-mail, so its contact rows without one go to
+    ``hubspot_contacts_without_email.csv`` (with ``crm_contact_id`` where identity resolution found the
+    person's CRM contact) and never into ``hubspot_contacts.csv``; that file is written only when such rows
+    exist. Salesforce matches by the member id, so its contacts file holds every row."""
     check_target(target)
-    rows = {"contacts": contacts_records(contacts), "companies": companies_records(companies)}
+    people = contacts_records(contacts)
+    rows = {"contacts": people, "companies": companies_records(companies)}
+    if target == "hubspot":
+        rows["contacts"] = [p for p in people if p["email"] is not None]
+        rows["contacts_without_email"] = [p for p in people if p["email"] is None]
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for obj, records in rows.items():
+        if obj == "contacts_without_email" and not records:
+            (out / FILES[target, obj]).unlink(missing_ok=True)  # an earlier run's file would describe old data
+            continue
         fields = FIELDS[target, obj]
         path = out / FILES[target, obj]
         partial = path.with_name(path.name + ".partial")

@@ -28,6 +28,9 @@ COMPANY_COLUMNS = (
 )
 
 Record = dict[str, Any]
+#: An optional column of the contacts frame: the CRM contact ids (``;``-separated) resolved into the member's
+#: person, for rows HubSpot cannot match by e-mail.
+CRM_CONTACT_COLUMN = "crm_contact_id"
 
 # Per target and object: (field of the normalised record, CSV header, API name). The API name of the field
 # a HubSpot upsert is keyed by is None: it travels as the input's "id", not as a property.
@@ -39,6 +42,16 @@ FIELDS: dict[tuple[str, str], tuple[tuple[str, str, str | None], ...]] = {
         ("tier", "community_tier", "community_tier"),
         ("last_active", "community_last_active", "community_last_active"),
         ("tags", "community_tags", "community_tags"),
+    ),
+    # HubSpot's importer matches contacts by e-mail: rows without one go to a file of their own, with the ids of
+    # the CRM contacts their person resolved to (to import as "Record ID"), never into the main file.
+    ("hubspot", "contacts_without_email"): (
+        ("member_id", "commetrics_member_id", None),
+        ("crm_contact_id", "crm_contact_id", None),
+        ("score", "community_engagement_score", None),
+        ("tier", "community_tier", None),
+        ("last_active", "community_last_active", None),
+        ("tags", "community_tags", None),
     ),
     ("hubspot", "companies"): (
         ("domain", "Company Domain Name", "domain"),
@@ -67,6 +80,7 @@ FIELDS: dict[tuple[str, str], tuple[tuple[str, str, str | None], ...]] = {
 }
 FILES = {
     ("hubspot", "contacts"): "hubspot_contacts.csv",
+    ("hubspot", "contacts_without_email"): "hubspot_contacts_without_email.csv",
     ("hubspot", "companies"): "hubspot_companies.csv",
     ("salesforce", "contacts"): "salesforce_contacts.csv",
     ("salesforce", "companies"): "salesforce_accounts.csv",
@@ -148,9 +162,11 @@ def contacts_records(frame: pd.DataFrame) -> list[Record]:
         frame["community_tags"],
         strict=True,
     )
+    crm_ids = frame[CRM_CONTACT_COLUMN] if CRM_CONTACT_COLUMN in frame.columns else [None] * len(frame)
     records = [
-        {"member_id": i, "email": text(e), "score": score(s), "tier": text(t), "last_active": d, "tags": text(g)}
-        for i, e, s, t, d, g in columns
+        {"member_id": i, "email": text(e), "score": score(s), "tier": text(t), "last_active": d, "tags": text(g),
+         "crm_contact_id": text(c)}
+        for (i, e, s, t, d, g), c in zip(columns, crm_ids, strict=True)
     ]
     return sorted(records, key=lambda r: r["member_id"])
 
@@ -173,6 +189,15 @@ def companies_records(frame: pd.DataFrame) -> list[Record]:
     ]
     return sorted(records, key=lambda r: r["account_id"])
 
+
+def community_tags(tier: str | None, recent: bool) -> str:
+    """The tags of a member: ``community-<tier>``, and ``community-recent`` when they did something in the last
+    ``scores.engagement.active_days``. The recency tag has a name of its own: the tier ``active`` is a level of
+    engagement, and a dormant member with one small recent activity is recent, not active."""
+    tags = [f"community-{tier}"] if tier else []
+    if recent:
+        tags.append("community-recent")
+    return ";".join(dict.fromkeys(tags))
 
 
 def failure(obj: str, record_id: str, error: str) -> dict[str, str]:

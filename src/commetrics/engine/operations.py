@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from .. import crm
 from ..errors import InputError, UnknownNameError
@@ -15,7 +15,7 @@ from ..store import Workspace
 from .analyses import AnalysesPart
 from .loading import LoadingPart
 
-__all__ = ["DemoLoad", "OperationsPart"]
+__all__ = ["CrmExport", "DemoLoad", "OperationsPart"]
 
 #: the sources a demo workspace may hold; anything else is the user's data, never replaced
 DEMO_SOURCES = frozenset({"demo", "stackexchange"})
@@ -31,18 +31,35 @@ class DemoLoad:
     by: tuple[str, ...]  # the cohort keys its report breaks them down by
 
 
+@dataclass(frozen=True)
+class CrmExport:
+    """What :meth:`OperationsPart.export_crm` wrote."""
+
+    files: list[Path]
+    contacts: int  # members with consent written, in every contacts file
+    companies: int
+    withheld_without_consent: int
+    without_email: int  # HubSpot: contacts in hubspot_contacts_without_email.csv (HubSpot matches by e-mail)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": [str(p) for p in self.files], "contacts": self.contacts, "companies": self.companies,
+                "withheld_without_consent": self.withheld_without_consent, "without_email": self.without_email}
+
+
 class OperationsPart(LoadingPart, AnalysesPart):
     """CRM write-back and demo workspaces."""
 
-    def export_crm(self, target: str, out: str | Path, *, as_of: datetime | None = None
-                   ) -> tuple[list[Path], int, int, int]:
+    def export_crm(self, target: str, out: str | Path, *, as_of: datetime | None = None) -> CrmExport:
         """Write the CRM import files for ``target`` (hubspot or salesforce) into ``out``: members with consent
-        and accounts. Returns (files, contacts written, companies written, members left out without consent)."""
+        and accounts. HubSpot's contacts without an e-mail address go to a file of their own (see
+        :func:`commetrics.crm.export_files`)."""
         if target not in crm.TARGETS:
             raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
         contacts, companies = self.crm_records(as_of=as_of)
         files = crm.export_files(contacts, companies, target, Path(out))
-        return files, len(contacts), len(companies), int(contacts.attrs.get("withheld_without_consent", 0))
+        without = int(contacts["email"].isna().sum()) if target == "hubspot" else 0
+        return CrmExport(files, len(contacts), len(companies), int(contacts.attrs.get("withheld_without_consent", 0)),
+                         without)
 
     def push_crm(self, target: str, *, base_url: str | None, token: str, as_of: datetime | None = None
                  ) -> crm.PushReport:
