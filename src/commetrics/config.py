@@ -173,6 +173,19 @@ class IdentitySettings(_Section):
     )
 
 
+class StoreSettings(_Section):
+    """The workspace's store: how long to wait for it, where backups go."""
+
+    lock_wait_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="How long a command waits for another one using the workspace (a load, an erasure) before "
+                    "it stops with 'busy, run again'")
+    backups_kept: int = Field(
+        10, ge=1, le=1000,
+        description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
+                    "(a backup holds personal data, so fewer is better)")
+
+
 class CrmSettings(_Section):
     """Pushes to a CRM's REST API (``commetrics export crm --push``)."""
 
@@ -416,6 +429,7 @@ class Config(_Section):
     conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
                                            description="Defaults of conversions that no definition sets")
     crm: CrmSettings = Field(default_factory=lambda: CrmSettings(), description="Pushes to a CRM's REST API")
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings(), description="The store: lock, backups")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",

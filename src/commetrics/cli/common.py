@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import duckdb
 import typer
 
 from ..errors import CommetricsError, InputError
 from ..reports.text import render
 from ..results import Result, jsonable
-from ..store import WORKSPACE_ENV
+from ..store import WORKSPACE_ENV, os_error, store_error
 
 __all__ = ["AsOfOption", "EstimandOption", "JsonOption", "RefuteOption", "WorkspaceOption", "app", "emit", "estimand",
            "handle_errors", "parse_as_of", "parse_map", "show"]
@@ -55,10 +56,20 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CommetricsError as exc:
-            if os.environ.get("COMMETRICS_DEBUG"):
+            error: BaseException = exc
+        except duckdb.Error as exc:  # the store's file failed under a query: damaged, busy or not readable
+            found = store_error(exc)
+            if found is None:
                 raise
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            error = found
+        except BrokenPipeError:
+            raise  # the reader of our output went away (`| head`): nothing to say
+        except OSError as exc:  # a file or folder we could not write or read: say which and what to do
+            error = os_error(exc)
+        if os.environ.get("COMMETRICS_DEBUG"):
+            raise error
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -13,6 +13,7 @@ import pandas as pd
 from .. import schema
 from ..config import Config
 from ..errors import InputError, StoreUnavailableError
+from ..lock import WorkspaceLock
 from ..privacy.consent import consenting
 from ..privacy.keys import Keyring
 from ..results import jsonable
@@ -48,6 +49,7 @@ class EngineBase:
     config: Config
     store: Store
     _keyring: Keyring | None
+    _lock: WorkspaceLock | None
     _memory_entries: list[dict[str, Any]]
     _batch: list[str] | None
 
@@ -55,7 +57,12 @@ class EngineBase:
                  read_only: bool = False) -> None:
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
-        self.store = self.workspace.open_store(read_only=read_only)
+        self._lock = self.workspace.lock(exclusive=not read_only, wait=self.config.store.lock_wait_seconds)
+        try:
+            self.store = self.workspace.open_store(read_only=read_only)
+        except BaseException:
+            self._lock.release()
+            raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
         self._batch = None  # identity inputs loaded inside ``batch()``
@@ -75,6 +82,7 @@ class EngineBase:
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
         engine.store = Store(":memory:")
+        engine._lock = None
         engine._keyring = Keyring.create(None)  # lives as long as the store does
         engine._memory_entries = []
         engine._batch = None
@@ -183,6 +191,8 @@ class EngineBase:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self

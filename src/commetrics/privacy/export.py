@@ -138,6 +138,10 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
     if file_format not in ("parquet", "csv"):
         raise InputError(f"--format must be parquet or csv, not {file_format!r}.")
     out.mkdir(parents=True, exist_ok=True)
+    # DuckDB writes the files itself and would report a refusal as its own error: try the folder first.
+    probe = out / ".commetrics-write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
     con.execute(_CONSENT_SQL)
     kinds, values, pseudonyms = [], [], []
     for kind, sql in _VALUES_SQL.items():
