@@ -96,16 +96,18 @@ class OperationsPart(LoadingPart, AnalysesPart):
         from ..sources.stackexchange import SAMPLE_DUMP
 
         target = Workspace.locate(directory)
-        if target.database_path.exists():
-            with cls(target.directory, read_only=True) as existing:
-                sources = set(existing.status(last_loads=10_000).loads["source"])
-            if sources - DEMO_SOURCES:
-                raise InputError(f"{target.directory} holds data that is not demo data (sources: "
-                                 f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
-                                 "workspace's store.")
-            for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
-                stale.unlink(missing_ok=True)
-        engine = cls.init(target.directory)
+        with target.lock(exclusive=True):  # nobody else may have the store open while it is replaced
+            if target.database_path.exists():
+                with cls(target.directory, read_only=True) as existing:
+                    sources = set(existing.status(last_loads=10_000).loads["source"])
+                if sources - DEMO_SOURCES:
+                    raise InputError(f"{target.directory} holds data that is not demo data (sources: "
+                                     f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
+                                     "workspace's store.")
+                for stale in (target.database_path,
+                              target.database_path.with_name(target.database_path.name + ".wal")):
+                    stale.unlink(missing_ok=True)
+            engine = cls.init(target.directory)
         try:
             if real:
                 reports = engine.load_dump("stackexchange", SAMPLE_DUMP)
