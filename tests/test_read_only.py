@@ -109,6 +109,7 @@ def test_writing_into_a_folder_you_may_not_write(tmp_path: Path, read_only: Call
     assert "choose another folder" in out
     _refused(["export", "crm", "--target", "hubspot", "--out", str(locked / "crm"), "-w", str(workspace)], locked)
     _refused(["export", "pseudonymised", "--out", str(locked), "-w", str(workspace)], locked)
+    _refused(["backup", "--out", str(locked / "b"), "-w", str(workspace)], locked)
     assert list(locked.iterdir()) == []
 
 

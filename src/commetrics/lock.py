@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def _describe_holder(descriptor: int, what: str) -> None:
     """Write who holds the lock for writing into the lock file, for the message another command shows."""
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     # The command's name only: its arguments may be a person's address (`forget`), never written down.
-    command = what or ("commetrics " + first if first.replace("-", "").isalpha() else "commetrics")
+    command = what or ("commetrics " + first if re.fullmatch(r"[a-z][a-z-]*", first) else "commetrics")
     text = f"{os.getpid()}\n{command}\n{datetime.now(UTC).isoformat(timespec='seconds')}\n".encode()
     with contextlib.suppress(OSError):
         os.ftruncate(descriptor, 0)

@@ -56,6 +56,7 @@ __all__ = [
     "forget",
     "pending_compaction",
     "reapply",
+    "still_present",
 ]
 
 
@@ -449,6 +450,17 @@ def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema
         if registered.name == table.name:
             removed += count
     return removed
+
+
+def still_present(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[dict[str, Any]]) -> int:
+    """How many identifiers of the people erased in ``entries`` the store still holds (0 after every erasure
+    was applied; more after a restore that was not followed by :func:`reapply`). Changes nothing."""
+    if not entries:
+        return 0
+    wanted = _ledger_pseudonyms(entries)
+    person = _persons_in(con, keyring, wanted)
+    _in_quarantine(con, keyring, wanted, person)
+    return sum(len(values) for values in person.by_kind().values())
 
 
 def reapply(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[dict[str, Any]]) -> int:
