@@ -238,16 +238,17 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
 
 
 def _check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """A file shorter than the blocks its header counts was cut off: its last blocks are gone, and reads of
-    them would fail later, or never be noticed."""
-    blocks, block_size = con.execute("select total_blocks, block_size from pragma_database_size()").fetchall()[0]
-    expected = _HEADER_BYTES + int(blocks) * int(block_size)
-    if int(blocks) and path.stat().st_size < expected:
+    """A file too short to hold the blocks in use was cut off: some of them are gone, and reads of them would
+    fail later, or never be noticed. (Blocks in use can sit anywhere in the file, and free ones at its end
+    may be cut away on purpose, so only a file shorter than the blocks in use is surely damaged.)"""
+    used, block_size = con.execute("select used_blocks, block_size from pragma_database_size()").fetchall()[0]
+    expected = _HEADER_BYTES + int(used) * int(block_size)
+    if int(used) and path.stat().st_size < expected:
         con.close()
         raise StoreDamagedError(
-            f"The store {path} is damaged: it is {path.stat().st_size:,} bytes long, but its header counts "
-            f"{blocks:,} blocks ({expected:,} bytes), so it was cut off. Nothing was changed. `commetrics store "
-            "check` shows what can still be read; `commetrics restore` brings back the latest backup.")
+            f"The store {path} is damaged: it is {path.stat().st_size:,} bytes long, too short for the {used:,} "
+            f"blocks in use ({expected:,} bytes), so it was cut off. Nothing was changed. `commetrics store check` "
+            "shows what can still be read; `commetrics restore` brings back the latest backup.")
 
 
 class Store:
