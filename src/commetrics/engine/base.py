@@ -67,7 +67,11 @@ class EngineBase:
         self._memory_entries = []  # the erasure ledger of an in-memory store
         self._batch = None  # identity inputs loaded inside ``batch()``
         if not read_only:
-            self._settle_erasures()
+            try:
+                self._settle_erasures()
+            except BaseException:  # never leave the store open or the workspace locked behind an error
+                self.close()
+                raise
 
     @classmethod
     def init(cls, directory: str | Path | None = None) -> Self:
