@@ -16,6 +16,7 @@ from .errors import InputError as InputError
 from .errors import MissingColumnError as MissingColumnError
 from .errors import NotEnoughDataError as NotEnoughDataError
 from .errors import SchemaContractError as SchemaContractError
+from .errors import StoreDamagedError as StoreDamagedError
 from .errors import StoreUnavailableError as StoreUnavailableError
 from .errors import UnknownNameError as UnknownNameError
 from .errors import UnreadableFileError as UnreadableFileError
@@ -44,6 +45,7 @@ __all__ = [
     "Result",
     "SchemaContractError",
     "Status",
+    "StoreDamagedError",
     "StoreUnavailableError",
     "UnknownNameError",
     "UnreadableFileError",

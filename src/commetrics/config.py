@@ -174,6 +174,32 @@ class IdentitySettings(_Section):
     )
 
 
+class StoreSettings(_Section):
+    """The workspace's store: how long to wait for it, where backups go."""
+
+    lock_wait_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="How long a command waits for another one using the workspace (a load, an erasure) before "
+                    "it stops with 'busy, run again'")
+    backups_kept: int = Field(
+        10, ge=1, le=1000,
+        description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
+                    "(a backup holds personal data, so fewer is better)")
+
+
+class CrmSettings(_Section):
+    """Pushes to a CRM's REST API (``commetrics export crm --push``)."""
+
+    hubspot_url: str = Field("https://api.hubapi.com", description="HubSpot's API address (a push to Salesforce "
+                             "needs --url, the org's instance address)")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a request answered 429 or 5xx, or not at all")
+    max_wait_seconds: float = Field(
+        300.0, gt=0, le=86_400,
+        description="The longest wait a CRM's Retry-After may ask for; a longer one stops the push (run it again "
+                    "later: the journal keeps what was sent)")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="Seconds to wait for one answer of the CRM")
+
+
 DEFAULT_POINTS = {
     "webinar_attended": 5.0, "post": 3.0, "reply": 2.0, "accepted_answer": 5.0, "event_attended": 5.0,
     "feedback_submitted": 4.0, "referral": 8.0, "question": 2.0, "answer": 2.0, "comment": 1.0,
@@ -403,6 +429,8 @@ class Config(_Section):
                                              description="Attribution defaults")
     conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
                                            description="Defaults of conversions that no definition sets")
+    crm: CrmSettings = Field(default_factory=lambda: CrmSettings(), description="Pushes to a CRM's REST API")
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings(), description="The store: lock, backups")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",

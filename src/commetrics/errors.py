@@ -11,6 +11,7 @@ Every error this package raises on purpose:
     + NotEnoughDataError                the store holds too little for an analysis to answer
   x WorkspaceError                      the workspace folder or its store is missing or unusable
     + StoreUnavailableError             the store is busy, unreadable or read-only where a write is needed
+      + StoreDamagedError               the store file (or its write-ahead log) is damaged
 
 Messages say what happened, to what, and what to do next.
 """
@@ -74,3 +75,9 @@ class WorkspaceError(CommetricsError):
 
 class StoreUnavailableError(WorkspaceError):
     """The store is busy, unreadable, or opened read-only where a write is needed."""
+
+
+class StoreDamagedError(StoreUnavailableError):
+    """The store's file or its write-ahead log is damaged (truncated, a checksum that does not match).
+
+    The message says what DuckDB found and offers ``commetrics store check`` and ``commetrics restore``."""

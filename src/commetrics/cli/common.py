@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import duckdb
 import typer
 from typer.core import TyperGroup
 
@@ -17,7 +18,7 @@ from ..errors import CommetricsError, InputError
 from ..progress import listener, listening
 from ..reports.text import render
 from ..results import Result, jsonable
-from ..store import WORKSPACE_ENV
+from ..store import WORKSPACE_ENV, os_error, store_error
 from .feedback import Feedback
 
 __all__ = ["EXIT_FAILED", "EXIT_INPUT", "GLOBAL_FLAGS", "AsOfOption", "EstimandOption", "JsonOption", "RefuteOption",
@@ -100,12 +101,22 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CommetricsError as exc:
-            if os.environ.get("COMMETRICS_DEBUG"):
+            error: BaseException = exc
+        except duckdb.Error as exc:  # the store's file failed under a query: damaged, busy or not readable
+            found = store_error(exc)
+            if found is None:
                 raise
-            if isinstance(shown := listener(), Feedback):
-                shown.stop()  # the bars leave the screen before the error is printed
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED) from None
+            error = found
+        except BrokenPipeError:
+            raise  # the reader of our output went away (`| head`): nothing to say
+        except OSError as exc:  # a file or folder we could not write or read: say which and what to do
+            error = os_error(exc)
+        if os.environ.get("COMMETRICS_DEBUG"):
+            raise error
+        if isinstance(shown := listener(), Feedback):
+            shown.stop()  # the bars leave the screen before the error is printed
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(EXIT_INPUT if isinstance(error, InputError) else EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
 

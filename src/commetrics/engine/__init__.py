@@ -2,19 +2,21 @@
 
 It is assembled from parts, one module each: :mod:`.base` (the workspace, its store and config, the
 data's "now", looking at the store), :mod:`.identity` (people), :mod:`.privacy` (pseudonyms, erasure,
-exports, keys), :mod:`.loading` (files and platform exports) and :mod:`.analyses` (every registered
-analysis, returned as a published :class:`~commetrics.results.Result`).
+exports, keys), :mod:`.loading` (files and platform exports), :mod:`.analyses` (every registered
+analysis, returned as a published :class:`~commetrics.results.Result`), :mod:`.operations` (CRM write-back,
+demo) and :mod:`.maintenance` (backups, restores, the store check).
 """
 
 from __future__ import annotations
 
 from .base import Status
+from .maintenance import MaintenancePart, StoreCheck
 from .operations import DemoLoad, OperationsPart
 
-__all__ = ["DemoLoad", "Engine", "Status"]
+__all__ = ["DemoLoad", "Engine", "Status", "StoreCheck"]
 
 
-class Engine(OperationsPart):
+class Engine(OperationsPart, MaintenancePart):
     """Everything commetrics can do, over one workspace.
 
     Parameters

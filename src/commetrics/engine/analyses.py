@@ -239,13 +239,16 @@ class AnalysesPart(EngineBase):
     def crm_records(self, *, as_of: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The CRM write-back: (contacts, companies).
 
-        Contacts are members **with consent** (person-level): ``email``, ``member_id``,
-        ``community_engagement_score``, ``community_tier``, ``community_last_active`` and
-        ``community_tags`` (``community-<tier>``, plus ``community-active`` when active). Companies
-        are accounts: ``account_id``, ``domain``, ``health_score``, ``health_band``,
-        ``community_engagement_score`` and ``community_active_members``. ``contacts.attrs`` counts the
-        members without consent left out.
+        Contacts are members **with consent** (person-level): ``email`` (the member's latest, else that
+        of a CRM contact resolved into the same person), ``member_id``, ``community_engagement_score``,
+        ``community_tier``, ``community_last_active``, ``community_tags`` (``community-<tier>``, plus
+        ``community-recent`` when active lately; :func:`commetrics.crm.community_tags`) and
+        ``crm_contact_id`` (the person's CRM contact ids). Companies are accounts: ``account_id``,
+        ``domain``, ``health_score``, ``health_band``, ``community_engagement_score`` and
+        ``community_active_members``. ``contacts.attrs`` counts the members without consent left out.
         """
+        from ..crm import community_tags
+        from ..identity.people import member_contacts
         from ..metrics import fetch
         from ..metrics.scores_analysis import ScoresSpec, account_scores
 
@@ -254,12 +257,15 @@ class AnalysesPart(EngineBase):
         m = self.ibis().table("members")
         emails = m.filter(m.email.notnull()).group_by("member_id").aggregate(email=m.email.argmax(m.load_id))
         members = members.merge(fetch(emails), on="member_id", how="left")
-        tags = ["community-" + str(t) + (";community-active" if a else "")
-                for t, a in zip(members["tier"], members["active"], strict=True)]
+        members = members.merge(member_contacts(self.store.con), on="member_id", how="left")
         contacts = pd.DataFrame({
-            "email": members["email"], "member_id": members["member_id"],
+            "email": members["email"].where(members["email"].notna(), members["contact_email"]),
+            "member_id": members["member_id"],
             "community_engagement_score": members["score"], "community_tier": members["tier"],
-            "community_last_active": members["last_active"], "community_tags": tags,
+            "community_last_active": members["last_active"],
+            "community_tags": [community_tags(t, bool(a)) for t, a in zip(members["tier"], members["active"],
+                                                                         strict=True)],
+            "crm_contact_id": members["crm_contact_id"],
         })
         accounts = account_scores(self, ScoresSpec(as_of=self.as_of(as_of)))
         companies = pd.DataFrame({

@@ -13,6 +13,8 @@ import pandas as pd
 from .. import schema
 from ..config import Config
 from ..errors import InputError, StoreUnavailableError
+from ..lock import WorkspaceLock
+from ..privacy.consent import consenting
 from ..privacy.keys import Keyring
 from ..progress import Progress, Reporter
 from ..results import jsonable
@@ -48,6 +50,7 @@ class EngineBase:
     config: Config
     store: Store
     _keyring: Keyring | None
+    _lock: WorkspaceLock | None
     _memory_entries: list[dict[str, Any]]
     _batch: list[str] | None
     #: where long operations report their stages (see :mod:`commetrics.progress`); ``None``: to the
@@ -59,12 +62,21 @@ class EngineBase:
         self.progress = progress
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
-        self.store = self.workspace.open_store(read_only=read_only)
+        self._lock = self.workspace.lock(exclusive=not read_only, wait=self.config.store.lock_wait_seconds)
+        try:
+            self.store = self.workspace.open_store(read_only=read_only)
+        except BaseException:
+            self._lock.release()
+            raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
         self._batch = None  # identity inputs loaded inside ``batch()``
         if not read_only:
-            self._settle_erasures()
+            try:
+                self._settle_erasures()
+            except BaseException:  # never leave the store open or the workspace locked behind an error
+                self.close()
+                raise
 
     @classmethod
     def init(cls, directory: str | Path | None = None, *, progress: Progress | None = None) -> Self:
@@ -80,6 +92,7 @@ class EngineBase:
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
         engine.store = Store(":memory:")
+        engine._lock = None
         engine._keyring = Keyring.create(None)  # lives as long as the store does
         engine._memory_entries = []
         engine._batch = None
@@ -179,12 +192,10 @@ class EngineBase:
         return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
 
     def consenting_members(self) -> set[str]:
-        """Members with consent = true on every record of theirs (missing consent counts as no)."""
-        from ..metrics import fetch
-
-        m = self.ibis().table("members")
-        agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
-        return set(fetch(agreed.filter(agreed.ok).select("member_id"))["member_id"])
+        """Members whose person says consent = true on every record: their member rows, the CRM contacts
+        resolved into the same person and the records sharing their e-mail (missing consent counts as no).
+        See :mod:`commetrics.privacy.consent`."""
+        return consenting(self.store.con, "member_id")
 
     def _writable(self, what: str) -> None:
         if self.store.read_only:
@@ -194,6 +205,8 @@ class EngineBase:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self

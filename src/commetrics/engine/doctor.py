@@ -30,7 +30,7 @@ import duckdb
 from packaging.requirements import Requirement
 
 from .. import store as store_module
-from ..errors import CommetricsError, StoreUnavailableError
+from ..errors import CommetricsError, StoreDamagedError, StoreUnavailableError
 from ..privacy.erasure import read_ledger
 from ..privacy.keys import Keyring
 from ..schema import ERASURES_TABLE
@@ -151,6 +151,10 @@ def store(where: Workspace) -> Check:
                      "" if not where.exists else "`commetrics init` creates it; loads fill it.")
     try:
         con = store_module.connect(path, read_only=True)
+    except StoreDamagedError as exc:
+        return Check("store", "error", str(exc).splitlines()[0],
+                     "`commetrics store check` shows what can still be read; `commetrics restore` brings back the "
+                     "latest backup.")
     except StoreUnavailableError as exc:
         return Check("store", "error", str(exc).splitlines()[0],
                      "Wait for the other commetrics process to finish, or check the file's permissions.")
@@ -205,11 +209,11 @@ def keys(where: Workspace) -> Check:
                          f"Restore {path.name} from your backup of the workspace.")
         return Check("keys", "warning" if where.exists else "ok", f"no {path.name} yet",
                      "`commetrics init` in the workspace creates it." if where.exists else "")
+    mode = stat.S_IMODE(path.stat().st_mode)  # before opening: opening a key file tightens it to owner-only
     try:
         ring = Keyring.open(path)
     except CommetricsError as exc:
         return Check("keys", "error", str(exc).split(". ")[0], f"Restore {path.name} from your backup.")
-    mode = stat.S_IMODE(path.stat().st_mode)
     if os.name == "posix" and mode & 0o077:
         return Check("keys", "warning", f"{path.name} is readable by others (mode {mode:o})", f"chmod 600 {path}")
     return Check("keys", "ok", f"{len(ring.keys)} key(s), active {ring.active}, owner-only")

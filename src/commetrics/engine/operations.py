@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from .. import crm
 from ..errors import InputError, UnknownNameError
@@ -16,7 +16,7 @@ from ..store import Workspace
 from .analyses import AnalysesPart
 from .loading import LoadingPart
 
-__all__ = ["DemoLoad", "OperationsPart"]
+__all__ = ["CrmExport", "DemoLoad", "OperationsPart"]
 
 #: the sources a demo workspace may hold; anything else is the user's data, never replaced
 DEMO_SOURCES = frozenset({"demo", "stackexchange"})
@@ -42,38 +42,59 @@ class DemoLoad:
     by: tuple[str, ...]  # the cohort keys its report breaks them down by
 
 
+@dataclass(frozen=True)
+class CrmExport:
+    """What :meth:`OperationsPart.export_crm` wrote."""
+
+    files: list[Path]
+    contacts: int  # members with consent written, in every contacts file
+    companies: int
+    withheld_without_consent: int
+    without_email: int  # HubSpot: contacts in hubspot_contacts_without_email.csv (HubSpot matches by e-mail)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": [str(p) for p in self.files], "contacts": self.contacts, "companies": self.companies,
+                "withheld_without_consent": self.withheld_without_consent, "without_email": self.without_email}
+
+
 class OperationsPart(LoadingPart, AnalysesPart):
     """CRM write-back and demo workspaces."""
 
-    def export_crm(self, target: str, out: str | Path, *, as_of: datetime | None = None
-                   ) -> tuple[list[Path], int, int, int]:
+    def export_crm(self, target: str, out: str | Path, *, as_of: datetime | None = None) -> CrmExport:
         """Write the CRM import files for ``target`` (hubspot or salesforce) into ``out``: members with consent
-        and accounts. Returns (files, contacts written, companies written, members left out without consent)."""
+        and accounts. HubSpot's contacts without an e-mail address go to a file of their own (see
+        :func:`commetrics.crm.export_files`)."""
         if target not in crm.TARGETS:
             raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
         contacts, companies = self.crm_records(as_of=as_of)
         files = crm.export_files(contacts, companies, target, Path(out))
-        return files, len(contacts), len(companies), int(contacts.attrs.get("withheld_without_consent", 0))
+        without = int(contacts["email"].isna().sum()) if target == "hubspot" else 0
+        return CrmExport(files, len(contacts), len(companies), int(contacts.attrs.get("withheld_without_consent", 0)),
+                         without)
 
     def push_crm(self, target: str, *, base_url: str | None, token: str, as_of: datetime | None = None
                  ) -> crm.PushReport:
         """Send the CRM write-back through ``target``'s REST API (upserts, in batches, resumable).
 
         A journal per destination (in the workspace folder) records the batches the CRM acknowledged, so a
-        re-run sends only the rest. ``base_url`` defaults to https://api.hubapi.com for HubSpot;
-        Salesforce needs the instance URL."""
+        re-run sends only the rest. ``base_url`` defaults to ``crm.hubspot_url`` for HubSpot; Salesforce needs
+        the instance URL. Retries, waits and timeouts are the ``[crm]`` settings."""
         if target not in crm.TARGETS:
             raise UnknownNameError.for_name("CRM target", target, crm.TARGETS)
         if not token:
             raise InputError("A push needs an API token.")
-        base = base_url or ("https://api.hubapi.com" if target == "hubspot" else None)
+        settings = self.config.crm
+        base = base_url or (settings.hubspot_url if target == "hubspot" else None)
         if base is None:
             raise InputError("A push to Salesforce needs the instance URL (https://NAME.my.salesforce.com).")
+        base = crm.check_url(base)  # before any work: plain http:// or a URL with a password never goes out
         contacts, companies = self.crm_records(as_of=as_of)
         # One journal per destination: batches sent to one portal or org say nothing about another.
         digest = hashlib.sha256(base.encode()).hexdigest()[:12]
         journal = self.workspace.directory / f".crm-{target}-{digest}-journal.jsonl"
-        return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal)
+        return crm.push(contacts, companies, target, base_url=base, token=token, journal=journal,
+                        max_retries=settings.max_retries, timeout=settings.timeout_seconds,
+                        max_wait=settings.max_wait_seconds)
 
     @classmethod
     def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False,
@@ -87,16 +108,18 @@ class OperationsPart(LoadingPart, AnalysesPart):
         from ..sources.stackexchange import SAMPLE_DUMP
 
         target = Workspace.locate(directory)
-        if target.database_path.exists():
-            with cls(target.directory, read_only=True) as existing:
-                sources = set(existing.status(last_loads=10_000).loads["source"])
-            if sources - DEMO_SOURCES:
-                raise InputError(f"{target.directory} holds data that is not demo data (sources: "
-                                 f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
-                                 "workspace's store.")
-            for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal")):
-                stale.unlink(missing_ok=True)
-        engine = cls.init(target.directory, progress=progress)
+        with target.lock(exclusive=True):  # nobody else may have the store open while it is replaced
+            if target.database_path.exists():
+                with cls(target.directory, read_only=True) as existing:
+                    sources = set(existing.status(last_loads=10_000).loads["source"])
+                if sources - DEMO_SOURCES:
+                    raise InputError(f"{target.directory} holds data that is not demo data (sources: "
+                                     f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
+                                     "workspace's store.")
+                for stale in (target.database_path,
+                              target.database_path.with_name(target.database_path.name + ".wal")):
+                    stale.unlink(missing_ok=True)
+            engine = cls.init(target.directory, progress=progress)
         try:
             if real:
                 reports: list[LoadReport] = engine.load_dump("stackexchange", SAMPLE_DUMP)

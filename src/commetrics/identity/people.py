@@ -39,7 +39,7 @@ from . import rules
 if TYPE_CHECKING:
     from .linkage import Resolution
 
-__all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "record_ids", "remove_override",
+__all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "member_contacts", "record_ids", "remove_override",
            "resolve_store", "set_override", "stale"]
 
 
@@ -242,6 +242,21 @@ def stale(con: duckdb.DuckDBPyConnection) -> str:
 
 
 # -- looking up and overriding -------------------------------------------------------------------
+
+
+def member_contacts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per member resolved with CRM contacts: ``crm_contact_id`` (their ids, sorted, ``;``-separated) and
+    ``contact_email`` (the address of the most recently loaded one that has one, else null)."""
+    return con.execute("""
+        select m.member_id,
+               string_agg(distinct c.contact_id, ';' order by c.contact_id) as crm_contact_id,
+               arg_max(k.email, k.load_id) filter (where k.email is not null) as contact_email
+        from people as m
+        join people as c on c.person_id = m.person_id and c.contact_id is not null
+        left join contacts as k on k.contact_id = c.contact_id
+        where m.member_id is not null
+        group by m.member_id
+    """).df()
 
 
 def record_ids(con: duckdb.DuckDBPyConnection, identifier: str) -> list[str]:
