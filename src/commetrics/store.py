@@ -124,8 +124,14 @@ def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
+def _migration_5(con: duckdb.DuckDBPyConnection) -> None:
+    """Corrections: replaced rows and read options in the ledger; keys and resolution of quarantined rows."""
+    for sql in schema.CORRECTIONS_SQL:
+        con.execute(sql)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
-                                                                        _migration_4)
+                                                                        _migration_4, _migration_5)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
