@@ -53,8 +53,8 @@ def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[
                        table: schema.Table) -> dict[str, tuple[str, ...]]:
     """``--date-format`` values: ``FORMAT`` for every timestamp column, or ``column=FORMAT`` for one.
 
-    A value is ``column=...`` only when the part before ``=`` is a timestamp column of ``table``;
-    formats are tried in the order given."""
+    A value is ``column=...`` when the part before ``=`` is a column of ``table`` (which must then be
+    a timestamp column); formats are tried in the order given."""
     if value is None:
         return {}
     stamps = [c.name for c in table.columns if c.kind == "timestamp"]
@@ -66,7 +66,8 @@ def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[
         for item in [value] if isinstance(value, str) else list(value):
             column, sep, fmt = item.partition("=")
             key = column.strip()
-            items.append((key, [fmt]) if sep and key in stamps else (EVERY_COLUMN, [item]))
+            named = sep and (key in stamps or key in table.column_names)
+            items.append((key, [fmt]) if named else (EVERY_COLUMN, [item]))
     for column, formats in items:
         if column != EVERY_COLUMN and column not in stamps:
             msg = (f"--date-format names {column!r}, which is not a timestamp column of {table.name} "

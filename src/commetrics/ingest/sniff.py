@@ -10,7 +10,7 @@ then reads the whole file once with what was found.
   Parquet's ``PAR1``, a first ``{`` for JSON Lines, text otherwise.
 * **Encoding**: ``--encoding`` wins. Else a byte-order mark (UTF-8, UTF-16), NUL bytes in every other
   position (UTF-16 without a mark), or UTF-8. A header that is not UTF-8, or a sample where at least
-  five lines and one in ten are not UTF-8 and none holds a valid multi-byte character, is Latin-1
+  two lines and one in ten are not UTF-8 and none holds a valid multi-byte character, is Latin-1
   (Windows-1252 when it uses that code page's printable characters). Otherwise the odd bad line
   stays UTF-8 and is quarantined as ``bad_encoding`` (whose help names ``--encoding``).
 * **Line ends**: CRLF and LF mixed in one file are noted (the reader then gets a copy with LF only).
@@ -172,7 +172,7 @@ def detect_encoding(head: bytes) -> str:
     header = next((line for line in lines if line.strip()), b"")
     multibyte = any(max(line, default=0) >= 0x80 and _valid_utf8(line) for line in lines)
     invalid = sum(not _valid_utf8(line) for line in lines)
-    if _valid_utf8(header) and (multibyte or invalid < 5 or invalid * 10 < len(lines)):
+    if _valid_utf8(header) and (multibyte or invalid < 2 or invalid * 10 < len(lines)):
         return "utf-8"
     # Windows-1252 prints 0x80-0x9F (€, curly quotes, ...) where Latin-1 has control codes; five of
     # those bytes are unassigned in it, and a file using them can only be Latin-1.
