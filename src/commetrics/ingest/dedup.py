@@ -26,9 +26,10 @@ import duckdb
 
 from .. import schema
 from ..store import quote_identifier as q
+from .files import scratch
 
-INFILE = "_scratch_infile_duplicates"
-EXISTING = "_scratch_existing"
+INFILE = scratch("infile_duplicates")
+EXISTING = scratch("existing")
 CHECK = schema.LOAD_CHECK_COLUMN
 ORD = schema.LOAD_ORD_COLUMN
 

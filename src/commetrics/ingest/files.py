@@ -33,10 +33,22 @@ from .prepare import Prepared, prepare
 from .reasons import DUCKDB_REJECT_REASONS, Reason
 from .sniff import BLANKS, FileFormat, Sniffed, sniff
 
-STAGE = "_scratch_stage"
-REJECTED = "_scratch_rejected"
-REJECT_ERRORS = "_scratch_reject_errors"
-_REJECT_SCANS = "_scratch_reject_scans"
+SCRATCH_PREFIX = "_scratch_"
+_SCRATCH: list[str] = []
+
+
+def scratch(name: str) -> str:
+    """Name a temporary table of a load (``_scratch_NAME``); :func:`drop_scratch` drops every one named."""
+    full = SCRATCH_PREFIX + name
+    if full not in _SCRATCH:
+        _SCRATCH.append(full)
+    return full
+
+
+STAGE = scratch("stage")
+REJECTED = scratch("rejected")
+REJECT_ERRORS = scratch("reject_errors")
+_REJECT_SCANS = scratch("reject_scans")
 
 # A record separator never appears raw inside valid JSON (control characters must be escaped),
 # so reading lines as one-column "CSV" with it as delimiter keeps each line whole.
@@ -127,11 +139,11 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
 
     ``prepared`` reads a repaired copy made earlier in the same load (see :func:`.prepare.blank_lines`)."""
     sniffed = sniff(path, encoding=encoding)
+    drop_scratch(con)
     if sniffed.format == "parquet":
         staged = _open_parquet(con, path)
     else:
         ready = prepared or prepare(path, sniffed, workdir, lf_only=lf_only)
-        drop_scratch(con)
         try:
             if sniffed.format == "jsonl":
                 staged = _stage_jsonl(con, path, ready, sniffed, max_line_bytes)
@@ -149,21 +161,9 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
     return staged
 
 
-SCRATCH_PREFIX = "_scratch_"
-
-
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every temporary table and view of a load (they are all named ``_scratch_*``)."""
-    objects = con.execute(
-        """
-        select 'view', view_name from duckdb_views() where temporary and starts_with(view_name, $prefix)
-        union all
-        select 'table', table_name from duckdb_tables() where temporary and starts_with(table_name, $prefix)
-        """,
-        {"prefix": SCRATCH_PREFIX},
-    ).fetchall()
-    for kind, name in sorted(objects, key=lambda o: o[0] != "view"):  # views first: they read the tables
-        con.execute(f"drop {kind} if exists {q(name)}")
+    """Drop every temporary table of a load (named by :func:`scratch`; listing the catalog would take longer)."""
+    con.execute("".join(f"drop table if exists temp.{q(name)};" for name in _SCRATCH))
 
 
 def _reject_options() -> str:
@@ -290,21 +290,21 @@ def collect_rejects(con: duckdb.DuckDBPyConnection, staged: StagedFile) -> list[
     reason, detail, record, DuckDB error types)."""
     if staged.reading == "parquet":
         return []
-    exists = con.execute("select count(*) from duckdb_tables() where table_name = $t", {"t": REJECT_ERRORS})
-    if not exists.fetchall()[0][0]:
-        return []
     lines_read = staged.reading == "lines"
     reasons = {k: (Reason.MALFORMED_RECORD if lines_read and v != Reason.BAD_ENCODING and v != Reason.LINE_TOO_LONG
                    else v) for k, v in DUCKDB_REJECT_REASONS.items()}
-    rows = con.execute(
-        f"""
-        select line, list(error_type::VARCHAR order by error_type::VARCHAR),
-            arg_min(error_message, error_type::VARCHAR), arg_min(csv_line, error_type::VARCHAR)
-        from {REJECT_ERRORS}
-        group by line
-        order by line
-        """
-    ).fetchall()
+    try:
+        rows = con.execute(
+            f"""
+            select line, list(error_type::VARCHAR order by error_type::VARCHAR),
+                arg_min(error_message, error_type::VARCHAR), arg_min(csv_line, error_type::VARCHAR)
+            from temp.{REJECT_ERRORS}
+            group by line
+            order by line
+            """
+        ).fetchall()
+    except duckdb.CatalogException:  # the reader rejected nothing and made no table
+        return []
     out = []
     for line, types, message, record in rows:
         reason = next((reasons[t] for t in types if t in reasons), Reason.MALFORMED_RECORD)

@@ -155,15 +155,19 @@ def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: Sta
             timestamps.check_formats(con, named)
             plans[column.name] = timestamps.DatePlan(named, detected=False)
             continue
+        # One read of the sample: its distinct values, where each first appears, and whether ISO reads it.
         rows = con.execute(
             f"""
-            select v, min(r) from (
+            select v, min(r), bool_and({timestamps.parse_sql('v', timestamps.DatePlan())} is not null) from (
                 select row_number() over () as r, {text} as v
                 from (select * from {staged.sample} as s limit {int(settings.detect_rows)}) as s
             )
             where v is not null group by v order by min(r) limit 1000
             """
         ).fetchall()
+        if all(r[2] for r in rows):
+            plans[column.name] = timestamps.DatePlan()
+            continue
         file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
         sample = timestamps.Sample(column.name, file_column, [str(r[0]) for r in rows], [int(r[1]) for r in rows])
         plans[column.name] = timestamps.detect(con, sample, f"(select {text} as v from {staged.sample} as s)")

@@ -19,13 +19,13 @@ import pandas as pd
 from .. import schema
 from ..store import quote_identifier as q
 from .dedup import CHECK, EXISTING, INFILE, count, key_text_sql, ord_sql
-from .files import REJECTED, StagedFile
+from .files import REJECTED, StagedFile, scratch
 from .lines import CsvLayout, csv_layout, plain_layout, read_lines
 from .reasons import Reason
 
-QUARANTINE = "_scratch_quarantine"
-CHECKS = "_scratch_checks"
-_LINES = "_scratch_lines"
+QUARANTINE = scratch("quarantine")
+CHECKS = scratch("checks")
+_LINES = scratch("lines")
 RECORD = schema.LOAD_RECORD_COLUMN
 #: DuckDB cuts the raw line it keeps of a rejected record at this many characters
 _REJECT_TEXT_LIMIT = 10_000
