@@ -254,3 +254,15 @@ def test_line_ends_that_change_after_the_sample_are_read_again(engine: Engine, t
     report = load(engine, "members", path)
     assert (report.rows_read, report.rows_loaded) == (80_002, 80_001)
     assert _quarantine(engine) == {80_002: "bad_timestamp"}
+
+
+def test_a_json_lines_file_may_start_with_a_malformed_array_line(engine: Engine, tmp_path: Path) -> None:
+    """Found by the fuzz target: only a whole JSON array document is refused, not an array on one line."""
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'[1, 2]\n{"member_id": "m1", "joined_at": "2024-01-01"}\n')
+    report = load(engine, "members", path)
+    assert (report.rows_loaded, _quarantine(engine)) == (1, {1: "malformed_record"})
+    pretty = tmp_path / "b.json"
+    pretty.write_text('[\n  {"member_id": "m1"}\n]\n', encoding="utf-8")
+    with pytest.raises(UnreadableFileError, match="one JSON document"):
+        engine.load("members", pretty, now=NOW)

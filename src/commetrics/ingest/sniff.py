@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,7 +263,7 @@ def sniff(path: Path, *, encoding: str | None = None) -> Sniffed:
         raise UnreadableFileError(msg)
     if named is None:
         named = "jsonl" if text.lstrip().startswith("{") else "csv"
-    if named == "jsonl" and text.lstrip().startswith("["):
+    if named == "jsonl" and _json_array(text):
         msg = (f"{path.name} is one JSON document (an array), not JSON Lines (one object per line). Write one "
                "record per line, e.g. with jq -c '.[]', then load it again.")
         raise UnreadableFileError(msg)
@@ -278,6 +279,19 @@ def sniff(path: Path, *, encoding: str | None = None) -> Sniffed:
     return Sniffed(format="csv", compression=compression, zip_member=member, encoding=chosen,
                    encoding_detected=not given, mixed_newlines=mixed, delimiter=delimiter, preamble=preamble,
                    header=header)
+
+
+def _json_array(text: str) -> bool:
+    """Whether the sample is one JSON array document rather than JSON Lines: its first line opens an array
+    that the line alone does not close, or is an array and the only line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].lstrip().startswith("["):
+        return False
+    try:
+        json.loads(lines[0])
+    except ValueError:
+        return True
+    return len(lines) == 1
 
 
 def _decode(head: bytes, encoding: str) -> str:
