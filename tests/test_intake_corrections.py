@@ -134,3 +134,22 @@ def test_accepting_types_edits_an_existing_list_or_adds_one(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="by hand"):
         add_accepted_values(dotted, "activity_types", ("star",), ("post",))
     assert dotted.read_text(encoding="utf-8") == 'ingest.activity_types = ["post"]\n'
+
+
+def test_a_store_from_before_corrections_is_migrated_and_loads(tmp_path: Path) -> None:
+    import duckdb
+
+    directory = tmp_path / "ws"
+    Engine.init(directory).close()
+    con = duckdb.connect(str(directory / "commetrics.duckdb"))
+    for table, column in (("load_ledger", "rows_replaced"), ("load_ledger", "options"),
+                          ("quarantine", "record_key"), ("quarantine", "resolved_by")):
+        con.execute(f"alter table {table} drop column {column}")
+    con.execute("delete from schema_migrations where version >= 5")
+    con.close()
+    path = write_csv(tmp_path / "m.csv", HEADER, [["m1", "a@x.com", "2024-01-01", "yes"], ["m2", "b", "x", "no"]])
+    with Engine(directory, read_only=True) as engine:
+        assert engine.status().quarantine.empty
+    with Engine(directory) as engine:
+        report = load(engine, "members", path)
+        assert (report.rows_loaded, report.rows_quarantined) == (1, 1)

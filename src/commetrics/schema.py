@@ -268,10 +268,10 @@ QUARANTINE_TABLE = "quarantine"
 #: earlier versions, how the file was read, and the key of a quarantined row with the later load that
 #: loaded that key (a resolved row leaves ``status``; ``quarantine --all`` still lists it).
 CORRECTIONS_SQL: tuple[str, ...] = (
-    f"alter table {LEDGER_TABLE} add column rows_replaced BIGINT default 0",
-    f"alter table {LEDGER_TABLE} add column options JSON",
-    f"alter table {QUARANTINE_TABLE} add column record_key VARCHAR",
-    f"alter table {QUARANTINE_TABLE} add column resolved_by BIGINT",
+    f"alter table {LEDGER_TABLE} add column if not exists rows_replaced BIGINT default 0",
+    f"alter table {LEDGER_TABLE} add column if not exists options JSON",
+    f"alter table {QUARANTINE_TABLE} add column if not exists record_key VARCHAR",
+    f"alter table {QUARANTINE_TABLE} add column if not exists resolved_by BIGINT",
 )
 
 

@@ -31,7 +31,7 @@ from ..errors import UnreadableFileError
 from ..store import quote_identifier as q
 from .prepare import Prepared, prepare
 from .reasons import DUCKDB_REJECT_REASONS, Reason
-from .sniff import BLANKS, FileFormat, Sniffed, sniff
+from .sniff import BLANKS, FileFormat, Sniffed, sniff, with_dialect
 
 SCRATCH_PREFIX = "_scratch_"
 _SCRATCH: list[str] = []
@@ -140,6 +140,8 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
     ``prepared`` reads a repaired copy made earlier in the same load (see :func:`.prepare.blank_lines`)."""
     sniffed = sniff(path, encoding=encoding)
     drop_scratch(con)
+    if sniffed.format == "csv" and not sniffed.header:  # zstd: Python cannot look inside, DuckDB can
+        sniffed = with_dialect(path, sniffed, _first_lines(con, path, max_line_bytes))
     if sniffed.format == "parquet":
         staged = _open_parquet(con, path)
     else:
@@ -164,6 +166,20 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every temporary table of a load (named by :func:`scratch`; listing the catalog would take longer)."""
     con.execute("".join(f"drop table if exists temp.{q(name)};" for name in _SCRATCH))
+
+
+def _first_lines(con: duckdb.DuckDBPyConnection, path: Path, max_line_bytes: int) -> list[str]:
+    """The first lines of a file as DuckDB decompresses them."""
+    try:
+        rows = con.execute(
+            f"select l from read_csv({sql_string(str(path))}, columns = {{'l': 'VARCHAR'}}, header = false, "
+            f"auto_detect = false, delim = $delim, quote = '', escape = '', max_line_size = {int(max_line_bytes)}, "
+            "ignore_errors = true) limit 60",
+            {"delim": _LINE_DELIMITER},
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise read_error(path, exc) from None
+    return [(r[0] or "").lstrip("\ufeff") for r in rows]
 
 
 def _reject_options() -> str:

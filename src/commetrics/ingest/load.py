@@ -244,12 +244,13 @@ def load_file(
             repaired: dict[int, str] = {}
             base: Prepared | None = None
             prepared: Prepared | None = None
+            stuck = False  # a repair found nothing new to blank: settle with what the reader says
             for reads in range(1, _MAX_READS + 1):
                 staged = open_file(con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
                                    lf_only=lf_only, prepared=prepared)
                 try:
                     run = _Run(con, table, staged, options, settings, default_source, now, started, erase)
-                    outcome = run.attempt(final=reads == _MAX_READS, repaired=repaired)
+                    outcome = run.attempt(final=reads == _MAX_READS or stuck, repaired=repaired)
                 except duckdb.Error as exc:  # sampling the file before the transaction
                     if _INVALID_STATE not in str(exc) or lf_only:
                         raise read_error(path, exc) from None
@@ -261,11 +262,12 @@ def load_file(
                         raise read_error(path, RuntimeError("the reader fails on this file's line ends"))
                     lf_only, prepared, base = True, None, None
                     continue
-                found = run.unterminated_lines
                 base = base or staged.prepared
                 assert base is not None
-                repaired.update(read_lines(base, dict.fromkeys(found, 1)))
-                prepared = blank_lines(base, set(repaired), workdir)
+                found = read_lines(base, dict.fromkeys(run.unterminated_lines, 1))
+                stuck = not set(found) - set(repaired)
+                repaired.update(found)
+                prepared = blank_lines(base, set(repaired), workdir) if not stuck else prepared
             raise AssertionError("unreachable: the last read always settles")
     finally:
         con.execute(f"set TimeZone = {sql_string(previous_zone)}")
@@ -326,7 +328,8 @@ class _Run:
                 raise read_error(staged.path, exc) from None
             rejects = collect_rejects(con, staged)
             unterminated = _unterminated(rejects) if staged.reading == "csv" else []
-            if unterminated and not final:
+            repairable = staged.prepared is not None and staged.prepared.compression != "zstd"
+            if unterminated and not final and repairable:
                 reader_lines = np.array(unterminated, dtype=np.int64)
                 layout = layout_for(staged, np.zeros(0, dtype=np.int64), reader_lines)
                 self.unterminated_lines = [int(x) for x in layout.physical(reader_lines)]

@@ -27,7 +27,7 @@ import csv
 import gzip
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -275,10 +275,13 @@ def sniff(path: Path, *, encoding: str | None = None) -> Sniffed:
     lines = text.splitlines()
     if len(head) == HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]
+    return with_dialect(path, base, lines)
+
+
+def with_dialect(path: Path, sniffed: Sniffed, lines: list[str]) -> Sniffed:
+    """``sniffed`` completed with the CSV dialect found in its first ``lines``."""
     delimiter, preamble, header = _dialect(path, lines)
-    return Sniffed(format="csv", compression=compression, zip_member=member, encoding=chosen,
-                   encoding_detected=not given, mixed_newlines=mixed, delimiter=delimiter, preamble=preamble,
-                   header=header)
+    return replace(sniffed, delimiter=delimiter, preamble=preamble, header=header)
 
 
 def _json_array(text: str) -> bool:
