@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +95,14 @@ class IngestSettings(_Section):
     )
     future_tolerance_hours: float = Field(
         24.0, ge=0, description="A timestamp later than load time plus this many hours is quarantined"
+    )
+    earliest_timestamp: date = Field(
+        date(1990, 1, 1), description="A timestamp before this date is quarantined as early_timestamp "
+        "(placeholders such as 0001-01-01 or 1970-01-01 are not real events)"
+    )
+    detect_rows: int = Field(
+        10_000, ge=100, description="Rows read to detect the date format of a timestamp column (the whole "
+        "column is read only when they cannot tell day-first from month-first)"
     )
     max_field_bytes: int = Field(
         65536, ge=1024, description="A single value longer than this many bytes is quarantined"
@@ -504,6 +514,36 @@ def load_config(path: Path) -> Config:
         msg = f"{path} is not UTF-8 text. Save it as UTF-8 and run the command again."
         raise ConfigError(msg) from None
     return parse_config(data, str(path))
+
+
+def add_accepted_values(path: Path, setting: str, values: tuple[str, ...], current: tuple[str, ...]) -> None:
+    """Add ``values`` to the list ``[ingest] setting`` of the ``commetrics.toml`` at ``path``, keeping its comments.
+
+    ``current`` is the list in force (the default when the file does not set it). The assignment is
+    rewritten in place, or added under ``[ingest]`` (added itself when missing); the result is read
+    back and must give the new list, or nothing is written."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    wanted = (*current, *(v for v in values if v not in current))
+    line = f"{setting} = {_toml_value(list(wanted))}"
+    section = re.search(r"(?m)^\[ingest\][ \t]*(#.*)?$", text)
+    if section is None:
+        updated = text.rstrip("\n") + ("\n\n" if text.strip() else "") + f"[ingest]\n{line}\n"
+    else:
+        end = re.search(r"(?m)^\[", text[section.end():])
+        stop = section.end() + end.start() if end else len(text)
+        body = text[section.end():stop]
+        existing = re.search(rf"(?ms)^{re.escape(setting)}[ \t]*=[ \t]*\[.*?\][ \t]*(#[^\n]*)?$", body)
+        body = body[:existing.start()] + line + body[existing.end():] if existing else "\n" + line + body
+        updated = text[:section.end()] + body + text[stop:]
+    try:
+        check = parse_config(tomllib.loads(updated), str(path))
+    except (tomllib.TOMLDecodeError, ConfigError):
+        check = None
+    if check is None or tuple(getattr(check.ingest, setting)) != tuple(v.strip().lower() for v in wanted):
+        msg = (f"Could not add {', '.join(values)} to ingest.{setting} in {path} automatically. Add them to the "
+               f"list by hand under [ingest]: {line}")
+        raise ConfigError(msg)
+    path.write_text(updated, encoding="utf-8")
 
 
 def describe_settings(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -145,8 +145,14 @@ def _migration_5(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CURSORS_SQL)
 
 
+def _migration_6(con: duckdb.DuckDBPyConnection) -> None:
+    """Corrections: replaced rows and read options in the ledger; keys and resolution of quarantined rows."""
+    for sql in schema.CORRECTIONS_SQL:
+        con.execute(sql)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
-                                                                        _migration_4, _migration_5)
+                                                                        _migration_4, _migration_5, _migration_6)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

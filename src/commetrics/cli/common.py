@@ -134,14 +134,16 @@ def show(result: Result, as_json: bool, **options: Any) -> None:
         typer.echo(render(result, **options), nl=False)
 
 
-def parse_map(items: list[str]) -> dict[str, str]:
+def parse_map(items: list[str], *, option: str = "--map", example: str = "--map ts=created_at") -> dict[str, str]:
+    """``canonical=value`` pairs of a repeatable option (``--map``, ``--set``)."""
     mapping: dict[str, str] = {}
     for item in items:
-        canonical, sep, file_column = item.partition("=")
-        if not sep or not canonical.strip() or not file_column.strip():
-            msg = f"--map {item!r} is not of the form canonical=file_column, e.g. --map ts=created_at."
+        canonical, sep, value = item.partition("=")
+        if not sep or not canonical.strip() or not value.strip():
+            what = "file_column" if option == "--map" else "value"
+            msg = f"{option} {item!r} is not of the form canonical={what}, e.g. {example}."
             raise InputError(msg)
-        mapping[canonical.strip()] = file_column.strip()
+        mapping[canonical.strip()] = value.strip()
     return mapping
 
 

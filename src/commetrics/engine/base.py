@@ -138,6 +138,7 @@ class EngineBase:
             f"""
             select table_name, reason, count(*) as rows
             from {schema.QUARANTINE_TABLE}
+            where resolved_by is null  -- rows a later load fixed are resolved
             group by table_name, reason
             order by table_name, rows desc, reason
             """
@@ -153,20 +154,25 @@ class EngineBase:
         return stale(self.store.con)
 
     def quarantine(self, *, table: str | None = None, reason: str | None = None,
-                   load_id: int | None = None, limit: int | None = None) -> pd.DataFrame:
-        """Quarantined rows (file, line, reason, column, detail and the raw record)."""
+                   load_id: int | None = None, limit: int | None = None, resolved: bool = False) -> pd.DataFrame:
+        """Quarantined rows (file, line, reason, column, detail and the raw record).
+
+        Rows a later load fixed (it loaded their key) are left out unless ``resolved``; with it every
+        row is listed, and ``resolved_by`` names the load that fixed it."""
         if table is not None and table not in schema.TABLES:
             msg = f"Unknown table {table!r}; quarantine holds rows of: {', '.join(schema.TABLES)}."
             raise InputError(msg)
         sql = f"""
-            select load_id, table_name, source, file, line, reason, column_name, detail, record
+            select load_id, table_name, source, file, line, reason, column_name, detail, record{
+                ", resolved_by" if resolved else ""}
             from {schema.QUARANTINE_TABLE}
             where ($table is null or table_name = $table)
+                and ($resolved or resolved_by is null)
                 and ($reason is null or reason = $reason)
                 and ($load_id is null or load_id = $load_id)
             order by load_id, file, line
         """
-        params: dict[str, Any] = {"table": table, "reason": reason, "load_id": load_id}
+        params: dict[str, Any] = {"table": table, "reason": reason, "load_id": load_id, "resolved": resolved}
         if limit is not None:
             sql += " limit $limit"
             params["limit"] = limit

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from ..errors import InputError
+from .. import schema
+from ..config import add_accepted_values
+from ..errors import InputError, UnknownNameError
 from ..identity.people import IDENTITY_INPUTS
-from ..ingest import LoadReport, load_file
+from ..ingest import LoadOptions, LoadReport, load_file, parse_date_formats
 from ..sources import SOURCES, DumpReport, Source
 from ..sources.http import check_url
 from .privacy import PrivacyPart
@@ -30,13 +32,20 @@ class LoadingPart(PrivacyPart):
         source: str | None = None,
         mapping: dict[str, str] | None = None,
         now: datetime | None = None,
+        constants: Mapping[str, str] | None = None,
+        date_format: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+        timezone: str | None = None,
+        encoding: str | None = None,
+        replace: bool = False,
+        accept_types: bool = False,
+        snapshot_as_of: date | None = None,
     ) -> LoadReport:
-        """Load one CSV, Parquet or JSON Lines file into a canonical table.
+        """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
         Valid rows are loaded; malformed rows go to ``quarantine`` with a reason code; rows
         already loaded are counted as duplicates. The counts satisfy
         ``rows_read = rows_loaded + rows_quarantined + rows_duplicate`` and are committed with
-        the rows in one transaction.
+        the rows in one transaction. See docs/loading.md.
 
         Parameters
         ----------
@@ -52,15 +61,49 @@ class LoadingPart(PrivacyPart):
             Canonical column -> file column, for columns whose names differ.
         now
             Load time, for the future-timestamp check (default: the clock).
+        constants
+            Canonical column -> one value for every row (``--set``), e.g. ``{"type": "purchase"}``.
+        date_format
+            strftime format(s) of the timestamps, tried in order (``"%d/%m/%Y %H:%M"``, or ``iso``,
+            ``epoch``, ``epoch_ms``); ``"column=FORMAT"`` or a mapping for one column. Default: detected.
+        timezone
+            IANA zone of times without an offset (default ``reporting.timezone``).
+        encoding
+            The file's text encoding (default: detected; UTF-8, UTF-16 and Latin-1 are recognised).
+        replace
+            Rows whose key the same source loaded before replace those rows (corrections).
+        accept_types
+            Unknown activity / outcome types are added to ``[ingest]`` of ``commetrics.toml`` and loaded.
+        snapshot_as_of
+            Read a subscriptions snapshot (tenure and a churn flag as of this date).
         """
-        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
-                           mapping=mapping, now=now, erase=self._erase_loaded)
+        if table not in schema.TABLES:
+            raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
+        options = LoadOptions(
+            source=source, mapping=dict(mapping or {}), constants=dict(constants or {}),
+            date_formats=parse_date_formats(date_format, schema.TABLES[table]),
+            timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
+            accept_types=accept_types, snapshot_as_of=snapshot_as_of)
+        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
+                           erase=self._erase_loaded, options=options)
+        if report.accepted_types:
+            self._accept_types(table, report.accepted_types)
         if self.config.identity.resolve_on_load and table in IDENTITY_INPUTS and report.rows_loaded:
             if self._batch is None:
                 self.resolve_identities()
             else:
                 self._batch.append(table)
         return report
+
+    def _accept_types(self, table: str, types: tuple[str, ...]) -> None:
+        """Keep the types a load accepted: in ``commetrics.toml`` (a workspace on disk) and in force."""
+        enum = schema.TABLES[table].column("type").enum
+        assert enum is not None
+        current = self.config.ingest.enum_values(enum)
+        if str(self.workspace.directory) != ":memory:":
+            add_accepted_values(self.workspace.config_path, enum, types, current)
+        ingest = self.config.ingest.model_copy(update={enum: (*current, *(t for t in types if t not in current))})
+        self.config = self.config.model_copy(update={"ingest": ingest})
 
     @contextmanager
     def batch(self) -> Iterator[Self]:
