@@ -13,8 +13,9 @@ Definitions (DESIGN.md, METHODS.md card (a)):
   elapsed time, both bounds inclusive (a conversion at exactly ``t0`` is day 0).
 * **Staff** (``is_staff`` on any of the member's rows) are left out.
 * **Cohort keys** come from the anchor: ``join_month`` / ``join_week`` / ``join_quarter`` /
-  ``join_year`` (the anchor's month, ISO week, quarter or year in the reporting time zone), ``entry_path`` (of the first join, frozen), ``first_activity``
-  (type of the first activity at or after the anchor), ``segment`` (of the member's account) and
+  ``join_year`` (the anchor's month, ISO week, quarter or year in the reporting time zone),
+  ``entry_path`` (of the first join, frozen), ``first_activity`` (type of the first activity at or
+  after the anchor), ``segment`` (of the member's account) and
   ``program`` (a landmark: the first program the member took part in within ``landmark_days`` of
   the anchor, else ``none``; members converted before the landmark are left out and every window
   starts at the landmark, so participants are not favoured for having stayed long enough to
@@ -47,10 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
            "time_to_conversion"]
 
-CohortKey = Literal["join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity", "segment",
-                    "program"]
-COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity", "segment",
-                                      "program")
+CohortKey = Literal["join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity",
+                    "segment", "program"]
+COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "join_quarter", "join_year", "entry_path",
+                                      "first_activity", "segment", "program")
 SMALL_CELL = 30  # cells with fewer eligible anchors are flagged (never hidden here; privacy suppresses)
 DAY_SECONDS = 86_400
 

@@ -44,11 +44,12 @@ def percent(value: Any, digits: int = 1, *, missing: str = "") -> str:
     return f"{100 * float(value):.{digits}f}%"
 
 
-def points(value: Any, digits: int = 1, *, missing: str = "") -> str:
-    """A difference of shares in percentage points, with its sign (0.05 → ``+5.0``)."""
+def points(value: Any, digits: int = 1, *, missing: str = "", sign: bool = True) -> str:
+    """A difference of shares in percentage points, with its sign (0.05 → ``+5.0``; ``sign=False``: its size,
+    ``5.0``, for sentences that say "more" or "fewer" in words)."""
     if is_missing(value):
         return missing
-    return f"{100 * float(value):+.{digits}f}"
+    return f"{100 * float(value):+.{digits}f}" if sign else f"{abs(100 * float(value)):.{digits}f}"
 
 
 def signed(value: Any, digits: int = 2, *, missing: str = "") -> str:

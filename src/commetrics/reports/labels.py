@@ -8,7 +8,7 @@ entry (:data:`GLOSSARY`) rather than leaving it unexplained.
 
 from __future__ import annotations
 
-__all__ = ["COHORT_WORDS", "GLOSSARY", "column", "cohort_key", "words"]
+__all__ = ["COHORT_WORDS", "GLOSSARY", "cohort_key", "column", "words"]
 
 #: Cohort keys, in words.
 COHORT_WORDS = {
@@ -33,7 +33,7 @@ _WORDS = {
     "ama": "AMA sessions",
     "mid_market": "mid-market",
     "smb": "small business",
-    "tenure_days": "tenure (days)",
+    "tenure_days": "tenure",
     "product_usage": "product usage",
     "support_tickets": "support tickets",
     "all": "all members",

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..labels import GLOSSARY
+
 __all__ = [
     "DASH",
     "MINUS",
@@ -23,6 +25,7 @@ __all__ = [
     "records",
     "signed_pp",
     "slug",
+    "term",
     "to_float",
     "to_text",
     "unique",
@@ -37,6 +40,13 @@ MINUS = "−"
 def escape(value: object) -> str:
     """Escape any value for HTML text or a quoted attribute."""
     return html.escape(str(value), quote=True)
+
+
+def term(text: str, key: str) -> str:
+    """``text`` linked to its glossary entry (``GLOSSARY[key]``), which explains it in plain words."""
+    if key not in GLOSSARY:
+        raise KeyError(f"no glossary entry {key!r}")
+    return f'<a class="term" href="#g-{key}">{escape(text)}</a>'
 
 
 def to_float(value: Any) -> float | None:
