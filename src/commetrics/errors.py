@@ -74,3 +74,8 @@ class WorkspaceError(CommetricsError):
 
 class StoreUnavailableError(WorkspaceError):
     """The store is busy, unreadable, or opened read-only where a write is needed."""
+
+
+class MissingToolError(CommetricsError):
+    """A program commetrics needs on this machine is missing (a headless browser to print a PDF); the message
+    says how to install it."""

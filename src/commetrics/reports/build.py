@@ -271,10 +271,22 @@ def _present_outcomes(engine: Engine, outcomes: Sequence[str]) -> list[str]:
 
 
 def write_report(engine: Engine, path: str | Path, *, conversions: Sequence[str] | None = None,
-                 by: Sequence[str] | None = None, as_of: datetime | None = None) -> Path:
-    """Write the self-contained HTML report of ``engine``'s workspace to ``path``; return the path."""
+                 by: Sequence[str] | None = None, as_of: datetime | None = None, pdf: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of ``engine``'s workspace to ``path``; return the path.
+
+    ``pdf``: also print it to this PDF file with headless Chromium (every detail opened); without a
+    browser a :class:`~commetrics.errors.MissingToolError` says how to get one, after the HTML is written."""
+    import tempfile
+
+    from .pdf import print_pdf
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(build_report(engine, conversions=conversions, by=by, as_of=as_of)),
-                      encoding="utf-8")
+    report = build_report(engine, conversions=conversions, by=by, as_of=as_of)
+    target.write_text(render_html(report), encoding="utf-8")
+    if pdf is not None:
+        with tempfile.TemporaryDirectory(prefix="commetrics-print-") as folder:
+            printable = Path(folder) / "report.html"
+            printable.write_text(render_html(report, print_version=True), encoding="utf-8")
+            print_pdf(printable, Path(pdf))
     return target

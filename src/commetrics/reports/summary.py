@@ -37,8 +37,8 @@ from .labels import words
 if TYPE_CHECKING:
     from ..engine import Engine
 
-__all__ = ["Card", "Omitted", "Summary", "SummaryResults", "direction", "run_attribution", "run_conversion",
-           "summarize", "summary_results"]
+__all__ = ["Card", "Omitted", "Summary", "SummaryResults", "build_summary", "direction", "run_attribution",
+           "run_conversion", "summarize", "summary_results"]
 
 #: The cohort label of the non-member baseline in a conversion's rates (``metrics.conversion.BASELINE_LABEL``).
 BASELINE = "CRM contacts who never joined"
@@ -390,3 +390,10 @@ def summarize(results: SummaryResults, config: Config, *, workspace: str, as_of:
     items += [attribution[0], _renewal(results), _nps(results), _deflection(results, config), *attribution[1:]]
     return Summary(workspace=workspace, as_of=as_of, cards=tuple(i for i in items if isinstance(i, Card)),
                    omitted=tuple(i for i in items if isinstance(i, Omitted)))
+
+
+def build_summary(engine: Engine, as_of: datetime | None = None) -> Summary:
+    """The summary of ``engine``'s workspace (``commetrics summary``): the same Engine calls as the report."""
+    moment = engine.as_of(as_of)
+    return summarize(summary_results(engine, moment), engine.config, workspace=str(engine.workspace.directory),
+                     as_of=moment)
