@@ -39,7 +39,7 @@ class ConversionGroup:
 
 
 def _cohort(text: str) -> str:
-    return "non-members (CRM contacts who never joined)" if text == BASELINE else words(text)
+    return "Non-members" if text == BASELINE else words(text)
 
 
 def _rate_cell(cell: Cell | None) -> str:
@@ -189,7 +189,7 @@ def _all_members(group: ConversionGroup, section: ConversionSection, ident: str)
     if curve and any(v > 0 for _, _, v in curve):
         last = {c: (d, v) for c, d, v in curve}
         desc = "; ".join(f"{c}: {pct(v)} by day {d:,.0f}" for c, (d, v) in last.items())
-        out.append(figure(curves_spec(curve_points, windows=windows),
+        out.append(figure(curves_spec(curve_points, windows=windows, width=460, height=150),
                           title=f"{group.label}: share converted by days since the anchor", description=desc,
                           ident=f"{ident}-curves",
                           caption="Step lines: share converted by each day since the anchor (Kaplan–Meier); "
@@ -220,7 +220,9 @@ def _breakdown(section: ConversionSection, ident: str, k_note: str) -> list[str]
     rows = [{"label": _cohort(c.cohort), "value": c.rate, "low": c.ci_low, "high": c.ci_high, "hollow": c.small}
             for c in shown if c.window == chart_window]
     caption = (f"{term('Rate', 'conversion-rate')} per {term('window', 'window')}; "
-               f"{term('95% interval', 'interval')} below")
+               f"{term('95% interval', 'interval')} below"
+               + ("; non-members: CRM contacts who never joined" if BASELINE in unique(c.cohort for c in cells)
+                  else ""))
     out.append(f'<p class="muted">Italics: fewer than {SMALL_N} eligible members, so a wide interval.</p>'
                if any(c.small for c in shown) else "")
     parts = [f'<div class="pair"><div class="scroll">{_matrix(cells, caption)}</div>']

@@ -138,12 +138,12 @@ def _adjusted_paragraph(result: dict[str, Any], *, subject: str, covariates: str
                    "covariates.</p>")
     else:
         out.append(_guards(result, "the adjusted difference"))
-    out.append(f"<p>Whom the answer describes: {escape(result['population'])}.</p>")
-    out += [f"<p>{escape(note)}</p>" for note in result.get("notes") or []]
+    sure = [f"<p>Whom the answer describes: {escape(result['population'])}.</p>"]
+    sure += [f"<p>{escape(note)}</p>" for note in result.get("notes") or []]
     if result["headline"]:
-        for key in ("sensitivity", "e_value"):
-            if result.get(key):
-                out.append(f'<p class="muted">{escape(result[key])} ({term("what this means", "robustness")})</p>')
+        sure += [f'<p>{escape(result[key])} ({term("what this means", "robustness")})</p>'
+                 for key in ("sensitivity", "e_value") if result.get(key)]
+    out.append("<details><summary>Whom it describes, and how sure it is</summary>" + "".join(sure) + "</details>")
     return out
 
 
@@ -156,8 +156,6 @@ def _renewal(section: ImpactSection) -> list[str]:
     out = [f"<p>Participation is counted from {start} to {end} days before each renewal, so it comes before the "
            f"outcome. Engaged means the <strong>{escape(section.engaged_level)}</strong> level or above: "
            f"{r['engaged']:,} of {r['renewals']:,} decided renewals.</p>",
-           _rate_table(r["levels"], "Renewal rate by participation level (Wilson intervals)", "renewals", "rate",
-                       "Renewal rate"),
            *_adjusted_paragraph(r, subject="engaged minus not engaged",
                                 covariates=", ".join(words(c) for c in r["covariates"]) or "no covariates",
                                 outcome="renewal")]
@@ -169,7 +167,9 @@ def _renewal(section: ImpactSection) -> list[str]:
             rows.append(("ipw", "Weighted (IPW)", r["ipw"]))
         if r.get("matched"):
             rows.append(("matched", f"Matched pairs ({r['matched_pairs']:,})", r["matched"]))
-    out += [_difference_chart(rows), _balance_table(r["balance"])]
+    out += ['<div class="pair">' + _rate_table(r["levels"], "Renewal rate by participation level (Wilson "
+                                               "intervals)", "renewals", "rate", "Renewal rate")
+            + _difference_chart(rows) + "</div>", _balance_table(r["balance"])]
     overlap, ess = r["overlap"], r["ess"]
     out.append(f"<p class=\"muted\">{term('Overlap', 'overlap')}: {pct(overlap['share_outside'])} of renewals have a "
                f"{term('propensity', 'propensity')} outside 0.05–0.95; the {term('effective sample sizes', 'ess')} "

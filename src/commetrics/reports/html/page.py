@@ -15,6 +15,8 @@ technical term links to.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,7 +137,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
 td.num strong { display: block; font-weight: 600; }
 td.num .ci { display: block; color: var(--muted); font-size: 0.8rem; }
-table.attribution td, table.attribution th { min-width: 6.5em; }
+table.attribution td.num .ci { white-space: normal; }
+table.attribution th { min-width: 5em; }
 td.small-n strong { font-style: italic; font-weight: 600; }
 td.prog { color: var(--prog); }
 td.warn { color: var(--warn); background: var(--warn-bg); font-weight: 600; }
@@ -150,15 +153,25 @@ details { margin: 4px 0 10px; }
 summary { cursor: pointer; color: var(--prog); font-size: 0.9rem; }
 .empty, .note { color: var(--muted); }
 .empty { font-style: italic; }
-dl.glossary { display: grid; grid-template-columns: minmax(0, 14em) minmax(0, 1fr); gap: 2px 16px; font-size: 0.9rem; }
-dl.glossary dt { font-weight: 600; }
-dl.glossary dd { margin: 0; }
+dl.glossary { columns: 2 26em; column-gap: 32px; font-size: 0.88rem; margin: 0; }
+dl.glossary div { break-inside: avoid; margin: 0 0 6px; }
+dl.glossary dt { font-weight: 600; display: inline; }
+dl.glossary dt::after { content: ": "; }
+dl.glossary dd { margin: 0; display: inline; }
 dl.glossary :target { background: var(--warn-bg); }
 footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
 @media (max-width: 700px) {
   body { padding: 12px 12px 32px; font-size: 14px; }
   th, td { padding: 3px 5px; }
-  dl.glossary { grid-template-columns: minmax(0, 1fr); }
+  .scroll table, .scroll caption, .scroll thead, .scroll tbody, .scroll tfoot, .scroll tr, .scroll th,
+  .scroll td { display: block; }
+  .scroll table { width: 100%; }
+  .scroll thead { display: none; }
+  .scroll tr { border-bottom: 1px solid var(--rule); padding: 4px 0; }
+  .scroll th, .scroll td, .scroll td.num { border: none; padding: 1px 0; text-align: left; white-space: normal; }
+  .scroll td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
+  td.num strong, td.num .ci { display: inline; }
+  td.num .ci::before { content: " "; }
 }
 @media print {
   body { padding: 0; max-width: none; font-size: 10pt; }
@@ -268,7 +281,7 @@ def _notes(report: ReportData) -> str:
 
 def _glossary() -> str:
     """Every technical term the report links to, in plain words."""
-    entries = "".join(f'<dt id="g-{key}">{escape(name)}</dt><dd>{escape(text)}</dd>'
+    entries = "".join(f'<div><dt id="g-{key}">{escape(name)}</dt><dd>{escape(text)}</dd></div>'
                       for key, (name, text) in GLOSSARY.items())
     return f'<section id="glossary"><h2>Glossary</h2><dl class="glossary">{entries}</dl></section>\n'
 
@@ -313,8 +326,44 @@ def render_html(report: ReportData, *, print_version: bool = False) -> str:
     parts.append(f"<footer>Made by commetrics from workspace {escape(report.workspace)}, data as of "
                  f"{escape(_timestamp(report.as_of))}.</footer>\n")
     parts.append("</body>\n</html>\n")
-    page = "".join(parts)
+    page = _label_cells("".join(parts))
     return page.replace("<details>", "<details open>") if print_version else page
+
+
+_TABLE = re.compile(r"<table\b.*?</table>", re.S)
+_CELL = re.compile(r"<(th|td)\b([^>]*)>")
+
+
+def _label_cells(page: str) -> str:
+    """Give every body cell of every table its column's heading as ``data-label``, so that on a narrow screen
+    (where the CSS stacks a table's cells) each value still says what it is."""
+
+    def label(match: re.Match[str]) -> str:
+        table = match.group(0)
+        if "<thead>" not in table:
+            return table
+        head, _, body = table.partition("</thead>")
+        names = [html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
+                 for h in re.findall(r"<th\b[^>]*>(.*?)</th>", head.split("<thead>", 1)[1], re.S)]
+
+        def row(row_match: re.Match[str]) -> str:
+            position = 0
+
+            def cell(cell_match: re.Match[str]) -> str:
+                nonlocal position
+                tag, attributes = cell_match.group(1), cell_match.group(2)
+                name = names[position] if position < len(names) else ""
+                span = re.search(r'colspan="(\d+)"', attributes)
+                position += int(span.group(1)) if span else 1
+                if tag == "th" or not name or "data-label" in attributes:
+                    return cell_match.group(0)
+                return f'<{tag}{attributes} data-label="{escape(name)}">'
+
+            return _CELL.sub(cell, row_match.group(0))
+
+        return head + "</thead>" + re.sub(r"<tr\b.*?</tr>", row, body, flags=re.S)
+
+    return _TABLE.sub(label, page)
 
 
 def render_summary_page(summary: Summary, *, title: str = "What the community is worth") -> str:

@@ -13,7 +13,8 @@ def render_summary(summary: Summary, *, links: bool = True) -> str:
     figure — and one line per card the data cannot fill. ``links=False`` for the summary on its own page."""
     cards = []
     for card in summary.cards:
-        more = f' <a href="#{escape(card.section)}">Details</a>' if links else ""
+        more = (f' <a href="#{escape(card.section)}" aria-label="Details: {escape(card.title)}">Details</a>'
+                if links else "")
         cards.append(f'<article class="card" id="card-{escape(card.key)}" aria-labelledby="card-{escape(card.key)}-t">'
                      f'<h3 id="card-{escape(card.key)}-t">{escape(card.title)}</h3>'
                      f'<p class="figure">{escape(card.value)}</p>'
