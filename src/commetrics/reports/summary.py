@@ -192,6 +192,11 @@ def _conversion(results: SummaryResults, name: str) -> Card | Omitted:
         return Omitted("conversion", title, results.reasons.get("conversion", "No conversion result."))
     rates: pd.DataFrame = result["rates"]
     what = results.conversion_title or words(name)
+    missing = [d for d in result.diagnostics if d.name == "unknown_outcome"]
+    outcomes = (result.get("definition") or {}).get("outcomes") or ()
+    if missing and len(missing) >= len(outcomes) and not rates["converters"].fillna(0).any():
+        return Omitted("conversion", title, f"{what}: the store holds no {', '.join(outcomes)} outcome yet, so there "
+                       "is nothing to compare (set summary.conversion to a conversion this community records).")
     members = rates[rates["cohort"] == "all"]
     baseline = rates[rates["cohort"] == BASELINE]
     compared = members[members["diff"].notna() & members["rate"].notna()] if "diff" in members else members[:0]

@@ -58,10 +58,15 @@ def _rate_cell(cell: Cell | None) -> str:
     return f"<td{small}><strong>{escape(pct(cell.rate))}</strong>{interval}</td>"
 
 
+def _all_hidden(cells: Sequence[Cell], cohort: str) -> bool:
+    return all(x.suppressed or (x.status == "ok" and x.rate is None) for x in cells if x.cohort == cohort)
+
+
 def _matrix(cells: Sequence[Cell], caption: str) -> str:
-    """Cohorts down, windows across: each cell the rate over its 95% interval."""
+    """Cohorts down, windows across: each cell the rate over its 95% interval. Cohorts whose every cell is
+    hidden are left to one line under the table."""
     windows = [w for w in distinct_windows(cells) if w is not None]
-    cohorts = unique(c.cohort for c in cells)
+    cohorts = [c for c in unique(c.cohort for c in cells) if not _all_hidden(cells, c)]
     by_key = {(c.cohort, c.window): c for c in cells}
     head = "".join(f'<th scope="col" class="num">{w:,} days</th>' for w in windows)
     rows = []
@@ -209,8 +214,7 @@ def _breakdown(section: ConversionSection, ident: str, k_note: str) -> list[str]
     cohorts = unique(c.cohort for c in cells)
     shown = [c for c in cells if c.status == "ok" and c.rate is not None]
     if not shown:
-        hidden = len([c for c in cohorts if all(x.suppressed or x.rate is None
-                                                for x in cells if x.cohort == c)])
+        hidden = len([c for c in cohorts if _all_hidden(cells, c)])
         if hidden == len(cohorts):
             return [*out, f'<p class="empty">{hidden:,} cohort{"s" if hidden != 1 else ""} hidden to protect groups of '
                           f'{k_note} ({term("why", "hidden")}).</p>']
@@ -232,9 +236,14 @@ def _breakdown(section: ConversionSection, ident: str, k_note: str) -> list[str]
                         title=f"Conversion rate within {chart_window or 0:,} days by {key}, with 95% intervals",
                         description=desc, ident=f"{ident}-rates",
                         caption="Dots: rates; lines: 95% intervals; open dots: fewer than 30 eligible.")
-                 if rows else "")
+                 if any(r["value"] for r in rows) else
+                 f'<p class="empty">No chart: nobody in these cohorts converted within {chart_window or 0:,} days.</p>')
     parts.append("</div>")
     out.append("".join(parts))
+    gone = [c for c in cohorts if _all_hidden(cells, c)]
+    if gone:
+        out.append(f'<p class="note">{len(gone):,} more cohort{"s" if len(gone) != 1 else ""} hidden to protect groups '
+                   f'of {k_note} ({term("why", "hidden")}): {escape(", ".join(_cohort(c) for c in gone))}.</p>')
     del windows
     out.append(_details(section, cells, f"counts and time to conversion by {key}"))
     return out
