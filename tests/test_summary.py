@@ -56,8 +56,8 @@ def _attribution() -> Result:
                            for m, split in {"markov": {"webinars": 600.0, "ama": 400.0},
                                             "first": {"webinars": 800.0, "ama": 200.0}}.items()
                            for c, v in split.items()])
-    return _result("attribution", {"models": models, "totals": {"markov": {"value": 1000.0}, "first": {"value": 1000.0}},
-                                   "value_without_touch": 3000.0},
+    totals = {"markov": {"value": 1000.0}, "first": {"value": 1000.0}}
+    return _result("attribution", {"models": models, "totals": totals, "value_without_touch": 3000.0},
                    {"lookback_days": 90, "by": "program", "outcomes": ["purchase"]})
 
 
