@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -388,12 +388,25 @@ def _deflection(results: SummaryResults, config: Config) -> Card | Omitted:
                 "community", figures)
 
 
+def _tidy(value: Any) -> Any:
+    """Figures rounded to 6 decimals: the store adds money in parallel, so the last bits of a float sum vary
+    from run to run, and the same summary must print the same JSON."""
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tidy(v) for v in value]
+    return value
+
+
 def summarize(results: SummaryResults, config: Config, *, workspace: str, as_of: datetime) -> Summary:
     """The summary's cards from the published Results (see the module docstring for the wording rules)."""
     items: list[Card | Omitted] = [_conversion(results, config.summary.conversion)]
     attribution = _attribution(results, config)
     items += [attribution[0], _renewal(results), _nps(results), _deflection(results, config), *attribution[1:]]
-    return Summary(workspace=workspace, as_of=as_of, cards=tuple(i for i in items if isinstance(i, Card)),
+    cards = tuple(replace(i, figures=_tidy(jsonable(i.figures))) for i in items if isinstance(i, Card))
+    return Summary(workspace=workspace, as_of=as_of, cards=cards,
                    omitted=tuple(i for i in items if isinstance(i, Omitted)))
 
 
