@@ -373,7 +373,10 @@ def _deflection(results: SummaryResults, config: Config) -> Card | Omitted:
     row = table[table["metric"] == "accepted_answer_rate"]
     answers = _number(row["numerator"].iloc[0]) if len(row) else None
     if answers is None or (len(row) and bool(row.get("suppressed", pd.Series([False])).iloc[0])):
-        return Omitted("deflection", title, "No accepted community answers to count, or too few to publish.")
+        return Omitted("deflection", title, "Too few accepted community answers to publish.")
+    if not answers:
+        return Omitted("deflection", title, "No question has an accepted community answer in the store yet (load "
+                       "accepted_answer outcomes, e.g. from a forum export).")
     cost, currency = config.summary.cost_per_ticket, config.summary.currency
     figures = {"accepted_answers": answers, "cost_per_ticket": cost, "currency": currency,
                "value": answers * cost if cost else None}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..format import points
 from ..labels import GLOSSARY
 
 __all__ = [
@@ -91,12 +92,8 @@ def pct(value: float | None, decimals: int = 1) -> str:
 
 
 def signed_pp(value: float) -> str:
-    """A difference of proportions in percentage points with an explicit sign."""
-    points = value * 100
-    if round(points, 1) == 0:
-        return "0.0"
-    sign = "+" if points > 0 else MINUS
-    return f"{sign}{abs(points):,.1f}"
+    """A difference of proportions in percentage points with an explicit sign (``reports.format.points``)."""
+    return points(value)
 
 
 def days(value: Any) -> str:
