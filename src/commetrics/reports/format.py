@@ -2,8 +2,9 @@
 
 One decimal policy: rates as percentages with one decimal, differences of rates in percentage
 points with a sign (a typographic minus; ``0.0`` for what rounds to zero) and one decimal, counts
-with thousands separators, money with its currency and no decimals, days with one decimal (``not reached`` for a Kaplan–Meier time that never comes). A figure
-withheld by the publication policy reads ``hidden``; a figure that does not exist reads ``—``.
+with thousands separators, money with its currency and no decimals, days with one decimal (``not
+reached`` for a Kaplan–Meier time that never comes). A figure withheld by the publication policy
+reads ``hidden``; a figure that does not exist reads ``—``.
 """
 
 from __future__ import annotations
