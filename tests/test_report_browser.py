@@ -169,3 +169,14 @@ def test_small_reports_open_without_overflow(browser: Any, small_report: tuple[s
             assert tab.problems == []
         finally:
             tab.close()
+
+
+@needs_chromium
+def test_report_prints_to_pdf(tmp_path: Path) -> None:
+    engine, loaded = Engine.demo(tmp_path / "ws", members=30, seed=12)
+    with engine:
+        write_report(engine, tmp_path / "report.html", conversions=loaded.conversions, by=loaded.by,
+                     pdf=tmp_path / "report.pdf")
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert pdf.count(b"/Type /Page") + pdf.count(b"/Type/Page") >= 3  # the summary page, then the rest

@@ -187,11 +187,12 @@ def render_attribution(section: AttributionSection, index: int = 1) -> str:
            "community caused: the models split the same total differently, which is why they are shown side by "
            "side. Where they agree, the split is robust to the choice of model.</p>"]
     credited = [v for (m, _), cell in cells.items() if (v := cell.get("value")) is not None]
+    if credited and not any(credited):  # nothing to split: one line, no caveat about a split that is not there
+        return "\n".join([*out[:2], f'<p class="empty">No revenue to credit: the conversions after a community touch '
+                                     f"carry no value (no {escape(', '.join(words(o) for o in section.outcomes))} "
+                                     "with an amount).</p>", "</section>"]) + "\n"
     if not classes:
         out.append('<p class="empty">No conversion had a community touch in the lookback.</p>')
-    elif credited and not any(credited):
-        out.append(f'<p class="empty">No revenue to credit: the conversions after a community touch carry no value '
-                   f"(no {escape(', '.join(words(o) for o in section.outcomes))} with an amount).</p>")
     else:
         out.append(_table(section, models, classes, cells))
         out.append(_chart(section, models, classes, cells, index))

@@ -173,11 +173,11 @@ footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
   td.num strong, td.num .ci { display: inline; }
   td.num .ci::before { content: " "; }
 }
+@page { margin: 12mm; }
 @media print {
   body { padding: 0; max-width: none; font-size: 10pt; }
   nav, summary { display: none; }
-  h2 { break-before: page; }
-  #summary h2, .conversion + .conversion > h2 { break-before: auto; }
+  #summary { break-after: page; }
   h2, h3 { break-after: avoid; }
   table, .chart, tr, .card { break-inside: avoid; }
   .scroll { overflow: visible; }
