@@ -19,7 +19,7 @@ from ..errors import NotEnoughDataError
 from ..results import Result
 from .html import AttributionSection, ConversionGroup, ConversionSection, ImpactSection, ReportData, ScoresSection
 from .html import render_html as render_html
-from .labels import words
+from .labels import cohort_key, words
 from .summary import SummaryResults, run_attribution, run_conversion, summarize
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ def build_report(
         for key in keys:
             result, used = _breakdown(engine, name, key, moment)
             if used != key:
-                group_notes.append(f"By {words(key)}: rolled up to {words(used)}, because most {words(key)} cohorts "
+                group_notes.append(f"By {cohort_key(key)}: rolled up to {cohort_key(used)}, because most "
+                                   f"{cohort_key(key)} cohorts "
                                    f"would be hidden (fewer than {k} people) or there are more than "
                                    f"{MAX_TIME_COHORTS} of them. `commetrics conversion {name} --by {key}` lists "
                                    "them all.")
