@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..format import signed
 from ..labels import words
 from .charts import figure, interval_spec
 from .common import DASH, escape, pct, records, term, to_float, to_text
@@ -93,7 +94,7 @@ def _weights_table(validation: dict[str, Any]) -> str:
     if not learned:
         return ""
     expert = validation["expert_weights"]
-    rows = "".join(f'<tr><th scope="row">{escape(k)}</th><td class="num">{expert[k]:.0f}</td>'
+    rows = "".join(f'<tr><th scope="row">{escape(words(k))}</th><td class="num">{expert[k]:.0f}</td>'
                    f'<td class="num">{v:.0f}</td></tr>' for k, v in learned.items())
     return (f"<p>Learned weights come from a regularised logistic regression of non-renewal on the components, "
             f"fitted on the earlier renewals. On the latest {validation['holdout_renewals']:,} renewals the "
@@ -128,8 +129,8 @@ def render_scores(section: ScoresSection) -> str:
             f"<strong>{v['auc']:.3f}</strong> "
             f"(95% bootstrap interval {v['auc_low']:.3f} to {v['auc_high']:.3f}; 0.5 is a coin toss). Without the "
             f"community component it is {v['auc_without_community']:.3f}: the community adds "
-            f"<strong>{v['community_gain']:+.3f}</strong> ({v['community_gain_low']:+.3f} to "
-            f"{v['community_gain_high']:+.3f}).</p>")
+            f"<strong>{signed(v['community_gain'], 3)}</strong> ({signed(v['community_gain_low'], 3)} to "
+            f"{signed(v['community_gain_high'], 3)}).</p>")
         out.append(_band_chart(v["bands"]))
         out.append(_weights_table(v))
     out.append("</section>")
