@@ -24,7 +24,7 @@ install: $(STAMP)
 
 ## Generate a synthetic community, load it into a fresh workspace and show its status.
 demo: $(STAMP)
-	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE)
+	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE) --force
 	$(BIN)/commetrics status --workspace $(DEMO_WORKSPACE)
 
 ## The whole suite, slow crash drills and the Spark parity test included (this is what CI runs).

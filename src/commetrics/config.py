@@ -384,6 +384,22 @@ class ConversionSettings(_Section):
         return tuple(sorted(set(values)))
 
 
+class SummarySettings(_Section):
+    """The summary that opens the report (``commetrics summary``): which figures lead, and the assumptions behind
+    the support-deflection estimate."""
+
+    conversion: str = Field("trial_after_join", description="The conversion whose members-against-non-members "
+                            "difference the summary shows (its longest window with a non-member baseline)")
+    attribution_model: str = Field("markov", description="The attribution model whose credit the summary leads "
+                                   "with (the range across every model is shown beside it)")
+    cost_per_ticket: float = Field(20.0, ge=0, description="Support deflection: what one support ticket costs; "
+                                   "each accepted community answer counts as one ticket avoided (0 leaves the "
+                                   "money out)")
+    currency: str = Field("USD", min_length=3, max_length=3, description="The currency of cost_per_ticket")
+    top_programs: int = Field(3, ge=1, le=10, description="How many programs (touchpoint classes) with the most "
+                              "credited revenue the summary names")
+
+
 class ScoreSettings(_Section):
     """Engagement and health scores."""
 
@@ -395,6 +411,8 @@ class ScoreSettings(_Section):
 class ConversionDefinition(_Section):
     """A named conversion: which outcome, from which anchor, over which windows."""
 
+    label: str = Field("", description="The conversion's name in words, for reports (default: the name with "
+                       "spaces for underscores)")
     description: str = Field("", description="What the conversion means, in one sentence")
     owner: str = Field("", description="Who may change this definition")
     outcome: str | tuple[str, ...] = Field(description="Outcome type(s) that count as converting")
@@ -413,6 +431,10 @@ class ConversionDefinition(_Section):
     @property
     def outcomes(self) -> tuple[str, ...]:
         return (self.outcome,) if isinstance(self.outcome, str) else tuple(self.outcome)
+
+    def title(self, name: str) -> str:
+        """The label, or ``name`` in words ("trial_after_join" → "Trial after join")."""
+        return self.label or name.replace("_", " ").capitalize()
 
     @field_validator("windows")
     @classmethod
@@ -441,6 +463,8 @@ class Config(_Section):
                                            description="Defaults of conversions that no definition sets")
     crm: CrmSettings = Field(default_factory=lambda: CrmSettings(), description="Pushes to a CRM's REST API")
     store: StoreSettings = Field(default_factory=lambda: StoreSettings(), description="The store: lock, backups")
+    summary: SummarySettings = Field(default_factory=lambda: SummarySettings(),
+                                     description="The summary that opens the report")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",

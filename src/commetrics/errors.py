@@ -81,3 +81,8 @@ class StoreDamagedError(StoreUnavailableError):
     """The store's file or its write-ahead log is damaged (truncated, a checksum that does not match).
 
     The message says what DuckDB found and offers ``commetrics store check`` and ``commetrics restore``."""
+
+
+class MissingToolError(CommetricsError):
+    """A program commetrics needs on this machine is missing (a headless browser to print a PDF); the message
+    says how to install it."""

@@ -98,12 +98,13 @@ class OperationsPart(LoadingPart, AnalysesPart):
 
     @classmethod
     def demo(cls, directory: str | Path, *, members: int = 20_000, seed: int = 7, real: bool = False,
-             progress: Progress | None = None) -> tuple[Self, DemoLoad]:
+             force: bool = False, progress: Progress | None = None) -> tuple[Self, DemoLoad]:
         """A demo workspace in ``directory``: a synthetic B2B community with planted effects, or (``real``) the
-        real Stack Exchange community shipped with commetrics. The folder's store is replaced when it
-        holds only demo data; a folder holding anything else is refused. Returns the open engine and
-        what was loaded. ``progress`` receives the ``demo`` operation's ``generating`` stage, then
-        the loads' and identity resolution's own (see :mod:`commetrics.progress`)."""
+        real Stack Exchange community shipped with commetrics. An existing demo workspace is replaced only
+        with ``force`` — its store, the files the demo generated and its report go, so nothing of the old
+        demo is left behind; a folder holding anything but demo data is always refused. Returns the open
+        engine and what was loaded. ``progress`` receives the ``demo`` operation's ``generating`` stage,
+        then the loads' and identity resolution's own (see :mod:`commetrics.progress`)."""
         from .. import demo as demo_data
         from ..sources.stackexchange import SAMPLE_DUMP
 
@@ -116,9 +117,11 @@ class OperationsPart(LoadingPart, AnalysesPart):
                     raise InputError(f"{target.directory} holds data that is not demo data (sources: "
                                      f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
                                      "workspace's store.")
-                for stale in (target.database_path,
-                              target.database_path.with_name(target.database_path.name + ".wal")):
-                    stale.unlink(missing_ok=True)
+                if not force:
+                    raise InputError(f"{target.directory} already holds a demo workspace. Add --force to replace "
+                                     "it (its store, generated files and report), or pick another folder with "
+                                     "--workspace.")
+                _remove_demo(target)
             engine = cls.init(target.directory, progress=progress)
         try:
             if real:
@@ -134,3 +137,16 @@ class OperationsPart(LoadingPart, AnalysesPart):
         except BaseException:
             engine.close()
             raise
+
+
+def _remove_demo(target: Workspace) -> None:
+    """Remove what a demo wrote into ``target``: the store, the generated data files and the report (the
+    config stays: it may have been edited)."""
+    import shutil
+
+    for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal"),
+                  target.directory / "report.html"):
+        stale.unlink(missing_ok=True)
+    generated = target.directory / "data"
+    if (generated / "ground_truth.json").exists():  # the synthetic community's files, and only those
+        shutil.rmtree(generated)

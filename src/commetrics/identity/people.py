@@ -231,7 +231,8 @@ def stale(con: duckdb.DuckDBPyConnection) -> str:
         return ("Identities were never resolved: members and contacts count as separate people. "
                 "Run `commetrics identity resolve`.")
     newer = con.execute(
-        "select count(*) from load_ledger where load_id > coalesce(?, -1) and table_name in (select unnest(?))",
+        "select count(*) from load_ledger where load_id > coalesce(?, -1) and table_name in (select unnest(?)) "
+        "and rows_loaded > 0",  # a re-load that added nothing leaves the people as they were
         [last[0], list(IDENTITY_INPUTS)],
     ).fetchall()[0][0]
     if newer:
