@@ -32,9 +32,11 @@ from typer.testing import CliRunner
 
 from commetrics import Engine, InputError
 from commetrics.cli import app
-from commetrics.config import load_config
-from commetrics.demo.export_slack import SLACK_TYPES
+from commetrics.config import load_config, parse_config
+from commetrics.demo.export_slack import SLACK_TYPES, write_slack
 from commetrics.metrics.scores import member_engagement
+
+from .conftest import NOW
 
 MEMBERS, SEED = 1_000, 3
 #: relative tolerance of floating-point figures (sums in another row order differ in the last bits)
@@ -196,3 +198,42 @@ def test_cli_writes_the_exports_and_loads_them_back(tmp_path: Path) -> None:
 def test_from_exports_needs_a_folder_the_exports_wrote(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--as-exports"):
         Engine.demo(tmp_path / "ws", from_exports=tmp_path)
+
+
+def test_slack_messages_at_one_instant_reactions_and_threads_load_back_as_written(tmp_path: Path) -> None:
+    """The Slack writer's rules on a few rows: two posts of one channel at one second (the second goes to the
+    twin channel), a reply with no earlier post (threads under the bot), a reaction on a member's post at its
+    second and one on no post (the bot's message carries it), a program's channel, a member reacting twice at
+    one instant (two emoji)."""
+    members = pd.DataFrame({"member_id": ["m1", "m2"], "email": ["a@x.example", None], "handle": ["a", "b"],
+                            "name": ["A A", "B B"], "joined_at": [1_000, 1_000], "is_staff": [True, False],
+                            "job_role": ["staff", "developer"]})
+    rows = [("p1", "m1", 5_000, "post", "forum", None), ("p2", "m2", 5_000, "post", "forum", None),
+            ("r1", "m2", 4_000, "reply", "slack", None), ("x1", "m2", 5_000, "reaction", "forum", None),
+            ("x2", "m1", 6_000, "reaction", "forum", None), ("x3", "m1", 6_000, "reaction", "forum", None),
+            ("o1", "m1", 7_000, "post", "forum", "onboarding"), ("o2", "m2", 7_000, "reaction", "slack", "onboarding")]
+    activities = pd.DataFrame(rows, columns=["activity_id", "member_id", "ts", "type", "channel", "program"])
+    written = write_slack(tmp_path / "slack", members, activities)
+    assert written.programs == {"onboarding": "onboarding"}
+    config = parse_config({"sources": {"slack": {"channel_programs": written.programs}}})
+    with Engine.in_memory(config=config) as engine:
+        reports = engine.load_dump("slack", tmp_path / "slack", now=NOW)
+        got = _rows(engine, "select member_id, epoch(ts)::BIGINT, type, program, channel from activities")
+        members_got = _rows(engine, "select member_id, email, joined_at, is_staff from members")
+    assert reports.excluded["activities"] == {"bot": 2}  # the bot's welcome (a thread root), one reaction host
+    assert got == sorted([("m1", 5_000, "post", None, "forum"), ("m2", 5_000, "post", None, "forum-2"),
+                          ("m2", 4_000, "reply", None, "slack"), ("m2", 5_000, "reaction", None, "forum"),
+                          ("m1", 6_000, "reaction", None, "forum"), ("m1", 6_000, "reaction", None, "forum"),
+                          ("m1", 7_000, "post", "onboarding", "onboarding"),
+                          ("m2", 7_000, "reaction", "onboarding", "onboarding")], key=repr)
+    assert [(m, e, j.timestamp(), s) for m, e, j, s in members_got] == [("m1", "a@x.example", 1_000, True),
+                                                                        ("m2", None, 1_000, False)]
+
+
+def test_from_exports_names_the_files_missing_from_the_folder(tmp_path: Path) -> None:
+    exports = Engine.demo_exports(tmp_path / "ex", members=200, seed=1)
+    (exports.directory / "billing" / "cancellations.csv").unlink()
+    (exports.directory / "commetrics.toml").unlink()
+    with pytest.raises(InputError, match=r"lacks commetrics\.toml, billing/cancellations\.csv"):
+        Engine.demo(tmp_path / "ws", from_exports=exports.directory)
+    assert not (tmp_path / "ws").exists()  # refused before the workspace is touched

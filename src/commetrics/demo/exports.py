@@ -160,13 +160,18 @@ def read_steps(directory: Path) -> tuple[LoadStep, ...]:
     path = Path(directory) / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(LoadStep(**step) for step in manifest["steps"])
+        steps = tuple(LoadStep(**step) for step in manifest["steps"])
     except FileNotFoundError:
         raise InputError(f"{directory} holds no {MANIFEST}: it is not a folder written by `commetrics demo "
                          "--as-exports`.") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not readable ({exc}). Write the exports again with `commetrics demo "
                          "--as-exports`.") from None
+    missing = [name for name in (CONFIG_FILE, *(s.path for s in steps)) if not (Path(directory) / name).exists()]
+    if missing:
+        raise InputError(f"{directory} lacks {', '.join(missing)} of the demo's exports. Write them again with "
+                         "`commetrics demo --as-exports` into a new folder.")
+    return steps
 
 
 def _table(name: str, values: dict[str, str]) -> str:
@@ -228,7 +233,7 @@ Written by `commetrics demo --as-exports` ({members:,} members, seed {seed}). Ea
 is in the layout of the platform that carries it; loading them through the connectors gives the same
 report figures as `commetrics demo --members {members} --seed {seed}`.
 
-| export | load with (`commetrics ...`) | what it carries |
+| export | load with (`commetrics ... --workspace WORKSPACE`) | what it carries |
 |---|---|---|
 {rows}
 
@@ -237,7 +242,7 @@ system, product database and survey tool, loaded with `commetrics load TABLE FIL
 {", ".join(f"`{s.path}`" for s in exports.residue)}.
 
 Load everything into a new workspace with `sh load.sh WORKSPACE`, or `commetrics demo --from-exports
-{exports.directory.name} --workspace WORKSPACE`. Both first copy `commetrics.toml` into the workspace:
+DIR --workspace WORKSPACE` (DIR: this folder). Both first copy `commetrics.toml` into the workspace:
 its `[sources]` section maps the Segment event names and traits, the HubSpot deal types and the Slack
 channels of programs. HubSpot times are in the exporting user's zone, UTC here (`--timezone UTC`).
 
