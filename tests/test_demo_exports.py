@@ -36,7 +36,7 @@ from commetrics.config import load_config, parse_config
 from commetrics.demo.export_slack import SLACK_TYPES, write_slack
 from commetrics.metrics.scores import member_engagement
 
-from .conftest import NOW
+from .conftest import NOW, write_csv
 
 MEMBERS, SEED = 1_000, 3
 #: relative tolerance of floating-point figures (sums in another row order differ in the last bits)
@@ -237,3 +237,19 @@ def test_from_exports_names_the_files_missing_from_the_folder(tmp_path: Path) ->
     with pytest.raises(InputError, match=r"lacks commetrics\.toml, billing/cancellations\.csv"):
         Engine.demo(tmp_path / "ws", from_exports=exports.directory)
     assert not (tmp_path / "ws").exists()  # refused before the workspace is touched
+
+
+def test_a_workspace_the_exports_were_loaded_into_keeps_data_loaded_after_them(tmp_path: Path) -> None:
+    """``demo --from-exports`` marks its workspace as a demo's, which the demo may replace; data of any other
+    source loaded there afterwards is the user's, and the demo refuses the folder."""
+    ws = tmp_path / "ws"
+    Engine.init(ws).close()
+    (ws / ".commetrics-demo").write_text("loaded by `commetrics demo --from-exports`\n", encoding="utf-8")
+    members = write_csv(tmp_path / "members.csv", ["member_id", "joined_at"], [["u1", "2025-01-01T00:00:00Z"]])
+    with Engine(ws) as engine:
+        engine.load("members", members, source="slack")  # a source the exports load: still a demo's
+    Engine.demo(ws, members=100, seed=1)[0].close()
+    with Engine(ws) as engine:
+        engine.load("members", members, source="crm")
+    with pytest.raises(InputError, match="not demo data"):
+        Engine.demo(ws, members=100, seed=1)

@@ -85,6 +85,8 @@ STEPS: tuple[LoadStep, ...] = (
     LoadStep("load-dump", "slack", "slack", "members (staff are the admins), posts, replies and reactions"),
     *(LoadStep("load", table, path, what, source=source) for path, (table, source, what) in RESIDUE.items()),
 )
+#: the sources the loads of :data:`STEPS` record (a connector records its kind)
+EXPORT_SOURCES = frozenset(s.source or s.name for s in STEPS)
 
 
 @dataclass(frozen=True)

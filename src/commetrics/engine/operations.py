@@ -125,10 +125,12 @@ class OperationsPart(LoadingPart, AnalysesPart):
         steps = demo_data.read_steps(Path(from_exports)) if from_exports is not None else ()
         target = Workspace.locate(directory)
         marked = (target.directory / DEMO_MARKER).exists()
+        # a workspace the exports were loaded into holds their sources; any other source is the user's data
+        demo_sources = DEMO_SOURCES | (demo_data.exports.EXPORT_SOURCES if marked else frozenset())
         if target.database_path.exists():
             with cls(target.directory, read_only=True) as existing:
                 sources = set(existing.status(last_loads=10_000).loads["source"])
-            if sources - DEMO_SOURCES and not marked:
+            if sources - demo_sources:
                 raise InputError(f"{target.directory} holds data that is not demo data (sources: "
                                  f"{', '.join(sorted(sources))}). Pick another folder; the demo replaces its "
                                  "workspace's store.")
@@ -171,5 +173,5 @@ class OperationsPart(LoadingPart, AnalysesPart):
                 else:
                     reports.append(self.load(step.name, path, source=step.source))
         canonical = tuple((step.path, step.name) for step in steps if step.command == "load")
-        truth = directory / "ground_truth.json"
+        truth = directory.resolve() / "ground_truth.json"
         return DemoLoad(reports, truth if truth.exists() else None, None, ("entry_path", "join_month"), canonical)
