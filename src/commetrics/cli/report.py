@@ -59,6 +59,7 @@ def demo(
     """Generate a synthetic B2B community with planted effects (or load a real one), report on it.
 
     Example: commetrics demo --members 50000 --seed 3
+
     Example: commetrics demo --members 2000 --as-exports exports && commetrics demo --from-exports exports
     """
     if sum((real, as_exports is not None, from_exports is not None)) > 1:
