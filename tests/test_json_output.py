@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 #: Every command with --json, in the order they run (those that change the workspace last), with arguments.
 COMMANDS: list[tuple[str, list[str]]] = [
-    ("status", []), ("quarantine", []), ("config", []), ("summary", []), ("conversion", ["trial_after_join", "--by", "entry_path"]),
+    ("status", []), ("quarantine", []), ("config", []), ("summary", []),
+    ("conversion", ["trial_after_join", "--by", "entry_path"]),
     ("attribution", ["--model", "linear"]), ("metrics", []), ("scores", ["--no-save"]),
     ("scores", ["--accounts", "--no-save"]),
     ("impact renewal", []), ("impact exposure", ["--exposure", "webinar_attended", "--outcome", "trial_start"]),

@@ -12,7 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from commetrics import Engine
+import pytest
+
+from commetrics import ConfigError, Engine
 from commetrics.config import Config, parse_config
 
 from .conftest import NOW, assert_conserved, assert_keys_unique
@@ -137,6 +139,46 @@ def test_segment_json_lines_outcomes_and_unmapped_events(tmp_path: Path) -> None
         assert outcome[4].isoformat() == "2024-05-03T11:00:00+00:00"  # clock skew of the client corrected
         member = engine.store.con.execute("select email, name, handle from members").fetchone()
         assert member == ("u1@example.com", "Una One", "una")
+
+
+def test_segment_traits_fill_member_and_account_columns_and_attributes(tmp_path: Path) -> None:
+    """[sources.segment] member_traits / account_traits: a sign-up form's first-touch source and consent, a CRM or
+    warehouse sync's ARR, segment and seats land in their columns; other mapped traits are attributes typed by
+    their values; a later call that leaves a trait out keeps it."""
+    lines = [
+        {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2024-05-01T10:00:00Z",
+         "traits": {"email": "u1@example.com", "first_touch": "webinar", "gdpr": "yes", "role": "admin",
+                    "address": {"city": "Oslo"}}},
+        {"type": "identify", "userId": "u1", "messageId": "m2", "timestamp": "2024-05-02T10:00:00Z",
+         "traits": {"role": "developer"}},
+        {"type": "group", "anonymousId": "sync", "groupId": "A", "messageId": "m3", "timestamp": "2024-05-01T09:00:00Z",
+         "traits": {"name": "Acme", "arr": 12000.5, "segment": "enterprise", "seats": 40, "employees": 5200,
+                    "product_usage": 61.5}},
+        {"type": "group", "userId": "u1", "groupId": "A", "messageId": "m4", "timestamp": "2024-05-01T10:00:00Z",
+         "traits": {"employees": 5300, "product_usage": 70}},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    settings = {"segment": {"member_traits": {"first_touch": "entry_path", "gdpr": "consent", "role": "job_role",
+                                              "address": "address"},
+                            "account_traits": {"arr": "arr", "segment": "segment", "seats": "seats",
+                                               "employees": "employees", "product_usage": "product_usage"}}}
+    with _engine(settings) as engine:
+        engine.load_dump("segment", path, now=NOW)
+        member = engine.store.con.execute("select member_id, entry_path, consent, account_id, attributes "
+                                          "from members").fetchone()
+        account = engine.store.con.execute("select name, arr, segment, seats, attributes from accounts").fetchone()
+    assert member is not None
+    assert account is not None
+    assert member[:4] == ("u1", "webinar", True, "A")
+    assert json.loads(member[4]) == {"job_role": "developer"}  # later wins; an object is no attribute
+    assert account[:4] == ("Acme", Decimal("12000.50"), "enterprise", 40)
+    assert json.loads(account[4]) == {"employees": 5300, "product_usage": 70.0}  # whole and decimal: numbers
+
+
+def test_segment_traits_cannot_shadow_a_column_the_call_sets() -> None:
+    with pytest.raises(ConfigError, match="email"):
+        parse_config({"sources": {"segment": {"member_traits": {"mail": "email"}}}})
 
 
 def test_default_config_has_the_source_mappings() -> None:

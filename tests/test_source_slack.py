@@ -18,6 +18,7 @@ import pytest
 
 from commetrics import Engine, UnreadableFileError
 from commetrics.cli import app
+from commetrics.config import parse_config
 
 from .conftest import NOW, assert_conserved, assert_keys_unique
 
@@ -131,6 +132,19 @@ def test_synthetic_export_threads_reactions_and_exclusions(engine: Engine, tmp_p
         ("U2", None, False, datetime.fromtimestamp(1600000000, UTC)),  # "not shared" is not an address
     ]
     assert reports.counts["authors_not_in_users_json"] == 1
+
+
+def test_channel_programs_give_the_activities_of_a_channel_their_program(tmp_path: Path) -> None:
+    """[sources.slack] channel_programs: a message, its replies and its reactions in a mapped channel carry the
+    program; other channels none."""
+    config = parse_config({"sources": {"slack": {"channel_programs": {"general": "onboarding"}}}})
+    with Engine.in_memory(config=config) as engine:
+        engine.load_dump("slack", _synthetic(tmp_path / "export"), now=NOW)
+        rows = engine.store.con.execute("select channel, type, program from activities group by all "
+                                        "order by all").fetchall()
+    assert rows == [("general", "joined", "onboarding"), ("general", "post", "onboarding"),
+                    ("general", "reaction", "onboarding"), ("general", "reply", "onboarding"),
+                    ("private-team", "post", None)]
 
 
 def test_zip_with_a_top_folder_loads_like_the_folder(engine: Engine, tmp_path: Path) -> None:

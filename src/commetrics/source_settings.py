@@ -7,9 +7,17 @@ prints them) so a team changes a mapping without touching code.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["HubspotSettings", "SalesforceSettings", "SegmentSettings", "SourcesSettings"]
+from .schema import ACCOUNTS, MEMBERS
+
+__all__ = ["ACCOUNT_TRAIT_COLUMNS", "MEMBER_TRAIT_COLUMNS", "HubspotSettings", "SalesforceSettings", "SegmentSettings",
+           "SlackSettings", "SourcesSettings"]
+
+#: the member columns an identify trait may fill (the others come from the identify call itself)
+MEMBER_TRAIT_COLUMNS = ("entry_path", "consent", "is_staff")
+#: the account columns a group trait may fill
+ACCOUNT_TRAIT_COLUMNS = ("segment", "arr", "seats")
 
 
 class _Section(BaseModel):
@@ -68,6 +76,45 @@ class SegmentSettings(_Section):
                                  "Subscription Renewed": "renewal", "Subscription Cancelled": "churn"},
         description="Track event name -> outcome type (value from properties.revenue or .value, currency from "
                     "properties.currency)")
+    member_traits: dict[str, str] = Field(
+        default_factory=lambda: {"entry_path": "entry_path", "consent": "consent"},
+        description="Identify trait -> member column (entry_path, consent, is_staff) or, under any other name, the "
+                    "member attribute it is kept as; later identifies win")
+    account_traits: dict[str, str] = Field(
+        default_factory=lambda: {"segment": "segment", "arr": "arr", "seats": "seats", "employees": "employees",
+                                 "industry": "industry", "plan": "plan"},
+        description="Group trait -> account column (segment, arr, seats) or, under any other name, the account "
+                    "attribute it is kept as; later group calls win")
+
+    @field_validator("member_traits")
+    @classmethod
+    def _member_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        return _targets(value, MEMBERS.column_names, MEMBER_TRAIT_COLUMNS, "member")
+
+    @field_validator("account_traits")
+    @classmethod
+    def _account_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        return _targets(value, ACCOUNTS.column_names, ACCOUNT_TRAIT_COLUMNS, "account")
+
+
+def _targets(value: dict[str, str], columns: tuple[str, ...], fillable: tuple[str, ...], what: str) -> dict[str, str]:
+    """A trait may fill the columns the call does not already set; any other canonical column is refused (it
+    would be an attribute shadowing the column)."""
+    taken = sorted(t for t in set(value.values()) if not t.strip() or (t in columns and t not in fillable))
+    if taken:
+        msg = (f"traits cannot fill the {what} column(s) {', '.join(repr(t) for t in taken)}: a trait fills "
+               f"{', '.join(fillable)} or is kept as an attribute under another name")
+        raise ValueError(msg)
+    return value
+
+
+class SlackSettings(_Section):
+    """Slack workspace exports."""
+
+    channel_programs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Channel name -> the program of the activities in it (a community's #ama or #onboarding "
+                    "channel); activities in other channels have none")
 
 
 class SourcesSettings(_Section):
@@ -75,4 +122,5 @@ class SourcesSettings(_Section):
 
     hubspot: HubspotSettings = Field(default_factory=lambda: HubspotSettings(), description="HubSpot")
     salesforce: SalesforceSettings = Field(default_factory=lambda: SalesforceSettings(), description="Salesforce")
+    slack: SlackSettings = Field(default_factory=lambda: SlackSettings(), description="Slack")
     segment: SegmentSettings = Field(default_factory=lambda: SegmentSettings(), description="Segment / RudderStack")

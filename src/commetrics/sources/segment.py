@@ -20,11 +20,15 @@ activities and outcomes (track)
     excluded as ``unmapped_event``.
 members (identify)
     ``member_id`` = the person; ``email`` = ``traits.email``; ``name``; ``handle`` = ``traits.username``;
-    ``joined_at`` = ``traits.createdAt``, else the person's first identify. A person's identifies are
+    ``joined_at`` = ``traits.createdAt``, else the person's first identify. The traits named in
+    ``[sources.segment] member_traits`` fill ``entry_path``, ``consent`` and ``is_staff`` or are kept as
+    attributes (a sign-up form's first-touch source and consent, a role). A person's identifies are
     merged into one member (later traits win; ``merged``), the account from their latest group call.
 accounts (group)
     ``account_id`` = ``groupId``, ``name`` = ``traits.name``, ``domain`` from ``traits.website`` or
-    ``.domain``; later group calls of the same group are merged.
+    ``.domain``; the traits named in ``account_traits`` fill ``segment``, ``arr`` and ``seats`` or are
+    kept as attributes (``employees``, ``industry``, ``plan`` by default: what a CRM or warehouse sync
+    sends); later group calls of the same group are merged, a trait they leave out keeps its value.
 excluded
     page, screen and alias calls (``not_loaded_kind``); events without a person (``no_author``).
 """
@@ -38,17 +42,19 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pyarrow as pa
+
 from ..errors import UnreadableFileError
 from ..ingest.loader import Loader
-from ..source_settings import SegmentSettings, SourcesSettings
+from ..source_settings import ACCOUNT_TRAIT_COLUMNS, MEMBER_TRAIT_COLUMNS, SegmentSettings, SourcesSettings
 from . import SOURCES, DumpReport, Source, common
-from .common import Converted, ExportFiles, email_or_none, file_schema, instant, mapping, money, text
+from .common import Converted, ExportFiles, email_or_none, file_schema, instant, mapping, money, text, truthy
 from .salesforce import domain_of
 
 __all__ = ["convert", "events", "load"]
 
-MEMBERS_SCHEMA = file_schema("members", ("member_id", "email", "handle", "name", "joined_at", "account_id"))
-ACCOUNTS_SCHEMA = file_schema("accounts", ("account_id", "name", "domain", "created_at"))
+MEMBER_COLUMNS = ("member_id", "email", "handle", "name", "joined_at", "account_id", *MEMBER_TRAIT_COLUMNS)
+ACCOUNT_COLUMNS = ("account_id", "name", "domain", "created_at", *ACCOUNT_TRAIT_COLUMNS)
 OUTCOMES_SCHEMA = file_schema("outcomes", ("outcome_id", "member_id", "account_id", "ts", "type", "value",
                                            "currency"))
 _WHAT = ("Segment input is batch payloads ({\"batch\": [...]}), event objects or JSON Lines (.jsonl, .json.gz) of "
@@ -115,6 +121,8 @@ class _Stream:
         self.members: dict[str, dict[str, Any]] = {}
         self.accounts: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, tuple[datetime | None, str]] = {}
+        self.member_attributes: list[str] = []  # attribute names in the order first seen
+        self.account_attributes: list[str] = []
 
     def event(self, event: dict[str, Any]) -> None:
         kind = (text(event.get("type")) or "").lower()
@@ -172,6 +180,7 @@ class _Stream:
             known["joined_at"] = created
         elif ts is not None and (known["joined_at"] is None or ts < known["joined_at"]):
             known["joined_at"] = ts
+        _mapped(traits, self.settings.member_traits, MEMBER_TRAIT_COLUMNS, known, self.member_attributes)
 
     def group(self, event: dict[str, Any], traits: dict[str, Any], person: str, ts: datetime | None) -> None:
         group_id = text(event.get("groupId"))
@@ -184,6 +193,7 @@ class _Stream:
         known["name"] = text(traits.get("name")) or known.get("name")
         known["domain"] = domain_of(traits.get("website") or traits.get("domain")) or known.get("domain")
         known["created_at"] = instant(traits.get("createdAt")) or known.get("created_at")
+        _mapped(traits, self.settings.account_traits, ACCOUNT_TRAIT_COLUMNS, known, self.account_attributes)
         latest = self.groups.get(person)
         if latest is None or (ts is not None and (latest[0] is None or ts >= latest[0])):
             self.groups[person] = (ts, group_id)
@@ -192,10 +202,62 @@ class _Stream:
         for person, (_, group_id) in self.groups.items():
             if person in self.members:
                 self.members[person]["account_id"] = group_id
-        self.converted.write("accounts", list(self.accounts.values()), ACCOUNTS_SCHEMA)
-        self.converted.write("members", list(self.members.values()), MEMBERS_SCHEMA)
+        accounts, members = list(self.accounts.values()), list(self.members.values())
+        self.converted.write("accounts", accounts, file_schema("accounts", ACCOUNT_COLUMNS,
+                                                               _extra(accounts, self.account_attributes)))
+        self.converted.write("members", members, file_schema("members", MEMBER_COLUMNS,
+                                                             _extra(members, self.member_attributes)))
         self.converted.write("activities", self.activities)
         self.converted.write("outcomes", self.outcomes, OUTCOMES_SCHEMA)
+
+
+def _trait(column: str, value: Any) -> Any:
+    """A trait's value for ``column``: booleans, money and counts read as such; an attribute keeps a number or a
+    boolean as it is and anything else as text (objects and lists are left out: ``None``)."""
+    if column in ("consent", "is_staff"):
+        return truthy(value)
+    if column == "arr":
+        return money(value)
+    if column == "seats":
+        amount = money(value)
+        return int(amount) if amount is not None and amount == amount.to_integral_value() else None
+    if column in ("entry_path", "segment"):
+        return text(value)
+    return value if isinstance(value, (bool, int, float)) else text(value)
+
+
+def _mapped(traits: Mapping[str, Any], names: Mapping[str, str], columns: tuple[str, ...], known: dict[str, Any],
+            attributes: list[str]) -> None:
+    """Fill ``known`` from the traits ``names`` maps (trait -> column or attribute); a trait left out or null keeps
+    the value an earlier call gave."""
+    for trait, target in names.items():
+        value = _trait(target, traits.get(trait)) if traits.get(trait) is not None else None
+        if value is None:
+            continue
+        known[target] = value
+        if target not in columns and target not in attributes:
+            attributes.append(target)
+
+
+def _extra(rows: list[dict[str, Any]], names: list[str]) -> list[tuple[str, pa.DataType]]:
+    """The attribute columns, each typed by its values: all booleans, all whole numbers, all numbers, else text
+    (a column of mixed kinds is written as text, so no value is lost)."""
+    extra: list[tuple[str, pa.DataType]] = []
+    for name in names:
+        values = [row[name] for row in rows if row.get(name) is not None]
+        if values and all(isinstance(v, bool) for v in values):
+            kind: pa.DataType = pa.bool_()
+        elif values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            kind = pa.int64()
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            kind = pa.float64()
+        else:
+            kind = pa.string()
+            for row in rows:
+                if row.get(name) is not None and not isinstance(row[name], str):
+                    row[name] = text(row[name])
+        extra.append((name, kind))
+    return extra
 
 
 def convert(path: Path, out_dir: Path, settings: SegmentSettings | None = None) -> Converted:

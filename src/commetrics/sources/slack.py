@@ -15,8 +15,8 @@ members (``users.json``)
     member existed (their first message, reaction or channel join, else their profile's ``updated``
     time; Slack exports carry no sign-up date). ``deleted``, ``is_restricted`` (guests), ``title``
     and ``tz`` are kept as attributes. Bots (``is_bot``) and Slackbot (``USLACKBOT``) are excluded.
-activities (channel = the channel's name; ``activity_id`` = ``<channel id>:<ts>``, ``ts`` kept as
-written)
+activities (channel = the channel's name; ``program`` = the channel's program in ``[sources.slack]
+channel_programs``, if any; ``activity_id`` = ``<channel id>:<ts>``, ``ts`` kept as written)
     A top-level message (no subtype, ``file_share``, ``me_message``, ``thread_broadcast``) -> ``post``;
     a thread reply (``thread_ts`` != ``ts``) -> ``reply`` with ``ref_id`` = the root's id;
     ``file_comment`` (old exports) -> ``comment``; ``channel_join`` -> ``joined``; each user listed in
@@ -45,6 +45,7 @@ import pyarrow as pa
 
 from ..errors import UnreadableFileError
 from ..ingest.loader import Loader
+from ..source_settings import SlackSettings, SourcesSettings
 from ..store import connect, sql_path
 from . import SOURCES, DumpReport, Source
 from .common import Converted, ExportFiles, email_or_none, epoch_instant, file_schema, load_converted, scratch_folder
@@ -150,7 +151,7 @@ def _channels(files: ExportFiles) -> dict[str, tuple[str, str]]:
     return found
 
 
-def convert(path: Path, out_dir: Path) -> Converted:
+def convert(path: Path, out_dir: Path, settings: SlackSettings | None = None) -> Converted:
     """Convert a Slack export (ZIP or folder) into ``members.parquet`` and ``activities.parquet``."""
     files = ExportFiles(path, "Slack export")
     try:
@@ -164,7 +165,7 @@ def convert(path: Path, out_dir: Path) -> Converted:
         try:
             days = sorted(str(folder / name) for name in files.names
                           if len(PurePosixPath(name).parts) == 2 and _is_day(name))
-            _messages(days, channels, bots, people, converted)
+            _messages(days, channels, bots, people, converted, (settings or SlackSettings()).channel_programs)
         finally:
             if scratch is not None:
                 scratch.cleanup()
@@ -178,12 +179,15 @@ def _is_day(name: str) -> bool:
 
 
 def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[str],
-              people: list[dict[str, Any]], converted: Converted) -> None:
+              people: list[dict[str, Any]], converted: Converted, programs: dict[str, str]) -> None:
     con = connect()
     try:
         con.execute("create temp table bots(id VARCHAR)")
         if bots:
             con.executemany("insert into bots values (?)", [[b] for b in sorted(bots)])
+        con.execute("create temp table channel_programs(channel VARCHAR, program VARCHAR)")
+        if programs:
+            con.executemany("insert into channel_programs values (?, ?)", sorted(programs.items()))
         activities = converted.directory / "activities.parquet"
         if days:
             con.execute("set preserve_insertion_order = false")  # rows are keyed, their order is not needed
@@ -193,6 +197,9 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
                 msg = (f"Cannot read the Slack export's day files: {exc}. Nothing was loaded; check that each "
                        f"channel folder holds YYYY-MM-DD.json arrays of messages (re-export if a file is cut short).")
                 raise UnreadableFileError(msg) from exc
+            con.execute("alter table messages add column program VARCHAR")
+            con.execute("update messages set program = p.program from channel_programs p "
+                        "where p.channel = messages.channel")
             con.execute("alter table messages add column rowid_ BIGINT")
             con.execute("create temp sequence s; update messages set rowid_ = nextval('s')")
             con.execute("""create temp table reactions_flat as
@@ -215,12 +222,12 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
             converted.counts["reactions_not_listed"] = int(unlisted[0]) if unlisted else 0
             con.execute(f"""copy (
                 select channel_id || ':' || ts as activity_id, author as member_id, sent_at as ts, kind as type,
-                       channel, cast(NULL as VARCHAR) as program, cast(NULL as VARCHAR) as tags,
+                       channel, program, cast(NULL as VARCHAR) as tags,
                        case when kind = 'reply' then channel_id || ':' || thread_ts end as ref_id
                 from messages where kind in ('post', 'reply', 'comment', 'joined')
                 union all
                 select m.channel_id || ':' || m.ts || ':' || f.name || ':' || u, u, m.sent_at, 'reaction', m.channel,
-                       NULL, NULL, m.channel_id || ':' || m.ts
+                       m.program, NULL, m.channel_id || ':' || m.ts
                 from (select rowid_, name, unnest(users) as u from reactions_flat) as f join messages m using (rowid_)
                 where u <> '{SLACKBOT}' and u not in (select id from bots)
             ) to '{sql_path(activities)}' (format parquet)""")
@@ -249,13 +256,15 @@ def _messages(days: list[str], channels: dict[str, tuple[str, str]], bots: set[s
     converted.tables = {"members": converted.tables["members"], "activities": converted.tables["activities"]}
 
 
-def load(loader: Loader, path: Path, source: str = "slack", now: datetime | None = None) -> DumpReport:
+def load(loader: Loader, path: Path, source: str = "slack", now: datetime | None = None, *,
+         settings: SourcesSettings | None = None) -> DumpReport:
     """Convert a Slack export and load its members and activities through ``loader`` (see the module)."""
     with scratch_folder("slack") as scratch:
-        return load_converted(loader, convert(Path(path), Path(scratch)), source, now, Path(path).name)
+        converted = convert(Path(path), Path(scratch), (settings or SourcesSettings()).slack)
+        return load_converted(loader, converted, source, now, Path(path).name)
 
 
 SOURCES.register("slack", Source(
     name="slack", label="Slack workspace export",
     help="the export ZIP or its folder (users.json, channels.json, one folder of YYYY-MM-DD.json per channel)",
-    default_source="slack", load=load))
+    default_source="slack", load=load, options=("settings",)))
