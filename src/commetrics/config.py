@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .engine_settings import EngineSettings
 from .errors import ConfigError
 
 CONFIG_FILE = "commetrics.toml"
@@ -406,6 +407,8 @@ class Config(_Section):
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
     )
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings(),
+                                   description="Which engine runs the analyses: DuckDB, or Spark over a mirror")
 
 
 def _default_conversions() -> dict[str, ConversionDefinition]:

@@ -11,6 +11,7 @@ Every error this package raises on purpose:
     + NotEnoughDataError                the store holds too little for an analysis to answer
   x WorkspaceError                      the workspace folder or its store is missing or unusable
     + StoreUnavailableError             the store is busy, unreadable or read-only where a write is needed
+  x BackendError                        the configured analysis engine (Spark) cannot start or cannot run an analysis
 
 Messages say what happened, to what, and what to do next.
 """
@@ -74,3 +75,7 @@ class WorkspaceError(CommetricsError):
 
 class StoreUnavailableError(WorkspaceError):
     """The store is busy, unreadable, or opened read-only where a write is needed."""
+
+
+class BackendError(CommetricsError):
+    """The configured analysis engine (``[engine] backend``) cannot start, or cannot run an analysis."""

@@ -52,6 +52,8 @@ class LoadingPart(PrivacyPart):
         """
         report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
                            mapping=mapping, now=now, erase=self._erase_loaded)
+        if report.rows_loaded:
+            self._store_changed()
         if self.config.identity.resolve_on_load and table in IDENTITY_INPUTS and report.rows_loaded:
             if self._batch is None:
                 self.resolve_identities()
