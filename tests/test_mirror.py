@@ -5,6 +5,7 @@ in test_spark_parity.py."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -174,3 +175,21 @@ def test_the_duckdb_backend_writes_no_mirror(workspace: Path, tmp_path: Path) ->
         load(engine, "members", _members(tmp_path / "m.csv", [[MEMBER, EMAIL, "2026-01-05", "true", "seo", ""]]))
     assert not (workspace / "warehouse").exists()
     assert Mirror(workspace / "warehouse").recorded() is None
+
+
+def test_the_mirror_command_writes_and_checks(spark_workspace: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commetrics.cli import app
+
+    runner = CliRunner()
+    shutil.rmtree(spark_workspace / "warehouse")
+    behind = runner.invoke(app, ["mirror", "--check", "--workspace", str(spark_workspace)])
+    assert behind.exit_code == 1
+    assert "Run `commetrics mirror`" in behind.output
+    wrote = runner.invoke(app, ["mirror", "--json", "--workspace", str(spark_workspace)])
+    assert wrote.exit_code == 0, wrote.output
+    assert json.loads(wrote.stdout)["written"]["activities"] == 2
+    again = runner.invoke(app, ["mirror", "--workspace", str(spark_workspace)])
+    assert "up to date; nothing written" in again.output
+    assert runner.invoke(app, ["mirror", "--check", "--workspace", str(spark_workspace)]).exit_code == 0
