@@ -95,6 +95,16 @@ def test_a_store_changed_behind_the_mirrors_back_is_seen(spark_workspace: Path) 
         assert engine.mirror().is_fresh(engine.store.con)
 
 
+def test_a_sync_without_file_locks_still_works(spark_workspace: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where fcntl is missing (not a POSIX system) the mirror syncs without its lock file."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    with Engine(spark_workspace) as engine:
+        load(engine, "outcomes", write_csv(tmp_path / "o.csv", ["outcome_id", "member_id", "ts", "type"], [
+            ["o1", "m-bob", "2026-03-01", "trial_start"]]))
+        assert engine.mirror().is_fresh(engine.store.con)
+    assert sorted(p.name for p in (spark_workspace / "warehouse" / "outcomes").iterdir()) == ["load-4.parquet"]
+
 def test_without_mirror_on_load_the_first_read_syncs(workspace: Path, tmp_path: Path) -> None:
     (workspace / "commetrics.toml").write_text('[engine]\nbackend = "spark"\n[engine.spark]\nmirror_on_load = false\n',
                                                encoding="utf-8")

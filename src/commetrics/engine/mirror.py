@@ -24,7 +24,6 @@ works on a store opened read-only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -163,6 +162,11 @@ class Mirror:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: one process at a time is the user's to ensure
+            yield
+            return
         with (self.folder / ".lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # another process syncing: wait for it, then check again
             try:
