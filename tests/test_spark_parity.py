@@ -7,15 +7,14 @@ mirrors the store to Parquet and reads it through Ibis's PySpark backend, exactl
 in a different order, equal to 1e-9. Model fits (propensity, outcome models, Kaplan–Meier, Markov)
 run on the driver over the frames the queries return, so identical frames give identical fits.
 
-One Spark session serves the whole module (starting one costs 10–30 s); erasure and the command line
-run here too, on the same session.
+One Spark session (local[2], two shuffle partitions: the ``spark`` fixture of conftest.py) serves the
+whole test run, since starting one costs 10–30 s; erasure and the command line run here too, on the
+same session. The data are small on purpose (3,000 members) so the module suits a two-core machine.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,6 @@ from typer.testing import CliRunner
 
 from commetrics import Engine
 from commetrics.cli import app
-from commetrics.engine_settings import SparkSettings
 from commetrics.metrics.conversion import ConversionSpec, conversion_counts
 from commetrics.metrics.impact.renewal import renewal_table
 
@@ -41,19 +39,6 @@ pytestmark = [
 ]
 
 AS_OF = datetime.fromisoformat("2026-06-30T00:00:00+00:00")
-#: small data on two cores: few shuffle partitions, and no adaptive re-planning of every tiny stage
-TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false", "spark.ui.enabled": "false"}
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs a Java runtime (java on PATH or JAVA_HOME)")
-    from commetrics.engine.spark import start_session
-
-    session, _ = start_session(SparkSettings(master="local[2]", app_name="commetrics-parity", conf=TEST_CONF))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +125,21 @@ def test_impact_renewal_data_and_estimates(engines) -> None:  # type: ignore[no-
     _same(duck_result.exact["levels"], spark_result.exact["levels"], "levels")
     _same(duck_result.exact["adjusted"], spark_result.exact["adjusted"], "adjusted")
 
+
+@pytest.mark.parametrize(("question", "params"), [
+    ("retention", {}), ("nps", {}), ("csat", {}), ("upsell", {}), ("feedback", {}),
+    ("exposure", {"exposure": "program:ama", "outcome": "purchase"}),
+])
+def test_impact_questions(engines, question: str, params: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    duck, spark = _both(engines, "impact", question, as_of=AS_OF, exact=True, **params)
+    assert duck.exact, question
+    _same(dict(duck.exact), dict(spark.exact), f"impact.{question}")
+
+
+def test_health_validation(engines) -> None:  # type: ignore[no-untyped-def]
+    """Health taken before each renewal: the frame comes from the engine, AUC and its bootstrap from the driver."""
+    duck, spark = _both(engines, "validate_health", as_of=AS_OF, replicates=50)
+    _same(dict(duck.exact), dict(spark.exact), "scores.validation")
 
 @pytest.mark.parametrize("level", ["members", "accounts"])
 def test_scores(engines, level: str) -> None:  # type: ignore[no-untyped-def]
