@@ -50,7 +50,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Engine.init(directory / "ws") as engine, engine.batch():
         for name, path in files.tables.items():
             engine.load(name, path, source="demo")
+        engine.load("experiments", _experiments(engine, directory / "experiments.csv"), source="demo")
     return directory / "ws"
+
+
+def _experiments(engine: Engine, path: Path) -> Path:
+    """The demo holds no experiments: an A/B test of members and a campaign reaching half the accounts."""
+    from commetrics.metrics.causal import assign
+
+    from .conftest import write_csv
+
+    members = sorted(engine.ibis().table("members").member_id.execute())[:2_000]
+    accounts = sorted(engine.ibis().table("accounts").account_id.execute())
+    rows = [["welcome-email", m, assign(m, "welcome-email", ["control", "treatment"]), "2026-02-01"] for m in members]
+    rows += [["spring", a, "treatment" if i % 2 else "control", "2026-03-01"] for i, a in enumerate(accounts)]
+    return write_csv(path, ["experiment", "unit_id", "variant", "exposed_at"], rows)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +143,8 @@ def test_impact_renewal_data_and_estimates(engines) -> None:  # type: ignore[no-
 @pytest.mark.parametrize(("question", "params"), [
     ("retention", {}), ("nps", {}), ("csat", {}), ("upsell", {}), ("feedback", {}),
     ("exposure", {"exposure": "program:ama", "outcome": "purchase"}),
+    ("experiment", {"experiment": "welcome-email", "outcome": "purchase"}),
+    ("campaign", {"name": "spring", "outcome": "purchase"}),
 ])
 def test_impact_questions(engines, question: str, params: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     duck, spark = _both(engines, "impact", question, as_of=AS_OF, exact=True, **params)
