@@ -6,6 +6,8 @@ import csv
 import importlib.util
 import ipaddress
 import json
+import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -119,6 +121,27 @@ def workspace(tmp_path: Path) -> Path:
     directory = tmp_path / "ws"
     Engine.init(directory).close()
     return directory
+
+
+#: Spark for tests: small data on two cores — two shuffle partitions, no adaptive re-planning of every
+#: tiny stage, no web UI
+SPARK_TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false",
+                   "spark.ui.enabled": "false"}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One Spark session (local[2]) shared by every test of the run that needs one: starting a JVM
+    costs 10–30 s. Skipped with the reason where pyspark or Java is missing."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs a Java runtime (java on PATH or JAVA_HOME)")
+    from commetrics.engine.spark import start_session
+    from commetrics.engine_settings import SparkSettings
+
+    session, _ = start_session(SparkSettings(master="local[2]", app_name="commetrics-tests", conf=SPARK_TEST_CONF))
+    yield session
+    session.stop()
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:

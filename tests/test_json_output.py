@@ -35,7 +35,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("identity resolve", []), ("identity explain", ["m000001"]),
     ("export crm", ["--target", "hubspot", "--out", "{tmp}/crm"]),
     ("export pseudonymised", ["--out", "{tmp}/pseudo", "--format", "csv"]),
-    ("store check", []), ("doctor", []), ("backup", []),
+    ("store check", []), ("doctor", []), ("mirror", []), ("backup", []),
     ("pull", ["discourse", "--url", "https://forum.example.com"]),  # no credential set: a handled error
     ("load", ["accounts", "{tmp}/odd-accounts.csv", "--source", "odd"]),
     ("load-dump", ["stackexchange", str(SAMPLE_DUMP)]),

@@ -10,6 +10,7 @@ from .config import ConversionDefinition as ConversionDefinition
 from .config import load_config as load_config
 from .engine import Engine as Engine
 from .engine import Status as Status
+from .errors import BackendError as BackendError
 from .errors import CommetricsError as CommetricsError
 from .errors import ConfigError as ConfigError
 from .errors import InputError as InputError
@@ -30,6 +31,7 @@ from .results import Result as Result
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendError",
     "CommetricsError",
     "Config",
     "ConfigError",

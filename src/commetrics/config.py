@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .engine_settings import EngineSettings
 from .errors import ConfigError
 from .source_settings import SourcesSettings
 
@@ -471,6 +472,8 @@ class Config(_Section):
     )
     sources: SourcesSettings = Field(default_factory=lambda: SourcesSettings(),
                                      description="Platform connectors: deal, opportunity and event mappings")
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings(),
+                                   description="Which engine runs the analyses: DuckDB, or Spark over a mirror")
 
 
 def _default_conversions() -> dict[str, ConversionDefinition]:

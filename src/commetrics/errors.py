@@ -12,6 +12,8 @@ Every error this package raises on purpose:
   x WorkspaceError                      the workspace folder or its store is missing or unusable
     + StoreUnavailableError             the store is busy, unreadable or read-only where a write is needed
       + StoreDamagedError               the store file (or its write-ahead log) is damaged
+  x BackendError                        the configured analysis engine (Spark) cannot start or cannot run an analysis
+  x MissingToolError                    a program needed on this machine (a browser for PDF) is missing
 
 Messages say what happened, to what, and what to do next.
 """
@@ -86,3 +88,7 @@ class StoreDamagedError(StoreUnavailableError):
 class MissingToolError(CommetricsError):
     """A program commetrics needs on this machine is missing (a headless browser to print a PDF); the message
     says how to install it."""
+
+
+class BackendError(CommetricsError):
+    """The configured analysis engine (``[engine] backend``) cannot start, or cannot run an analysis."""

@@ -299,6 +299,14 @@ class Store:
             raise error from None
         self._ibis: IbisBackend | None = None
 
+    def tune(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
+        """Cap DuckDB's memory (beyond it, DuckDB spills to a temporary folder beside the store) and threads;
+        ``None`` keeps DuckDB's own default."""
+        if memory_limit is not None:
+            self.con.execute(f"set memory_limit = '{sql_path(memory_limit)}'")
+        if threads is not None:
+            self.con.execute(f"set threads = {int(threads)}")
+
     def ibis(self) -> IbisBackend:
         """An Ibis backend over this store's DuckDB session (analyses use this)."""
         if self._ibis is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from ..errors import NotEnoughDataError, UnknownNameError
+from ..errors import BackendError, CommetricsError, NotEnoughDataError, UnknownNameError
 from ..metrics.analysis import ANALYSES, Analysis, Computed, SpecBase
 from ..results import Publication, Result
 from .base import EngineBase
@@ -48,10 +48,21 @@ class AnalysesPart(EngineBase):
     def _computed(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase, Computed]:
         entry = ANALYSES.get(analysis)
         spec = entry.spec.from_config(self.config, **params)
-        # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
-        with contextlib.suppress(NotEnoughDataError):
-            spec = spec.with_as_of(self.as_of(spec.as_of))
-        return entry, spec, entry.compute(self, spec)
+        try:
+            # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
+            with contextlib.suppress(NotEnoughDataError):
+                spec = spec.with_as_of(self.as_of(spec.as_of))
+            return entry, spec, entry.compute(self, spec)
+        except CommetricsError:
+            raise
+        except Exception as exc:
+            if self.backend != "spark":
+                raise
+            # An expression Spark cannot compile or run: say which analysis, and how to get its figures.
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise BackendError(f"The analysis {analysis!r} could not run on Spark ({type(exc).__name__}: {detail}); "
+                               "nothing was computed. Run it on the store with [engine] backend = \"duckdb\" (or an "
+                               "Engine without spark=), and report the analysis with this message.") from exc
 
     def run(self, analysis: str, *, exact: bool = False, **params: Any) -> Result:
         """Run a registered analysis (``commetrics.metrics.analysis.ANALYSES``) with ``params``.

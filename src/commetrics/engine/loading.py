@@ -88,6 +88,8 @@ class LoadingPart(PrivacyPart):
                            erase=self._erase_loaded, options=options)
         if report.accepted_types:
             self._accept_types(table, report.accepted_types)
+        if report.rows_loaded:
+            self._store_changed()
         if self.config.identity.resolve_on_load and table in IDENTITY_INPUTS and report.rows_loaded:
             if self._batch is None:
                 self.resolve_identities()

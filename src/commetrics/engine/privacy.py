@@ -68,7 +68,7 @@ class PrivacyPart(IdentityPart):
         """Close the store, compact the file (erased values leave the bytes), open it again."""
         self.store.close()
         compact(self.workspace.database_path)
-        self.store = self.workspace.open_store()
+        self.store = self._open_store()
 
     def _settle_erasures(self) -> None:
         """On open: re-apply erasures the database does not know (restored from an older copy) and
@@ -108,6 +108,8 @@ class PrivacyPart(IdentityPart):
         if self._on_disk and result.erasure_id:
             self._reopen()
             compacted = True
+        if result.erasure_id:
+            self._store_changed()  # the mirror's files of the loads that held the person are rewritten
         out = result.as_dict()
         out["compacted"] = compacted
         return out

@@ -471,7 +471,8 @@ def km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> d
     counts = counts.mutate(at_risk=counts.removed.sum().over(window), total=counts.removed.sum().over(
         ibis.window(group_by=keys or None)))
     frame = counts.filter(counts.events > 0).execute()
-    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).execute() if keys else None
+    # ordered: the cohorts' order (of the curves, too) must not depend on the backend's hash tables
+    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).order_by(keys).execute() if keys else None
     result: dict[str, KaplanMeier] = {}
     if keys:
         assert totals is not None
@@ -515,7 +516,8 @@ def time_to_conversion(
     days = (mature.first_ts.epoch_seconds() - mature.start.epoch_seconds()) / DAY_SECONDS
     converted = mature.first_ts.notnull() & (mature.first_ts <= mature.start + ibis.interval(days=longest))
     stats = {"eligible": mature.count(), "converters": converted.sum(),
-             "median_days_converters": days.median(where=converted)}
+             # not median(where=): Spark's percentile takes no filter, and Ibis folds it into the percentage
+             "median_days_converters": converted.ifelse(days, ibis.null()).median()}
     summary = (mature.group_by(list(spec.by)).aggregate(**stats) if spec.by else mature.aggregate(**stats))
     summary = summary.order_by(list(spec.by)).execute() if spec.by else summary.execute()
     curves = km if km is not None else km_by_cohort(db, spec, as_of, zone)
