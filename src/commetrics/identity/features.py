@@ -44,7 +44,8 @@ _NAME_LOCAL_PART_SQL = "'" + _NAME_LOCAL_PART + "'"  # (no quote in it)
 #: The columns of a normalised record, in order (``normalised_records_sql``).
 COLUMNS = ("record_id", "source", "email", "email_local", "email_local_key", "email_domain", "email_is_free", "name",
            "name_spelled", "first_name", "last_name", "given_name", "name_key", "handle", "handle_key",
-           "email_local_from_name", "handle_from_name", "company", "name_company_works", "name_company_work",
+           "email_local_from_name", "handle_from_name", "company", "account_domain", "name_company_works",
+           "name_company_work",
            "block_local", "block_name", "block_last_company", "block_given_company", "block_initial_last",
            "block_handle")
 
@@ -207,7 +208,7 @@ from companied
 # --- the groups ---------------------------------------------------------------------------------
 
 
-def _of(template: str, record: str) -> str:
+def qualified(template: str, record: str) -> str:
     """``template`` (``{r}`` before each column) for the rows of ``record`` ("" for no alias)."""
     return template.format(r=f"{record}." if record else "")
 
@@ -215,7 +216,7 @@ def _of(template: str, record: str) -> str:
 def group_counts_sql(block: str, records: str, where: str = "") -> str:
     """Records per group of ``block`` (``g0``, and ``g1`` where two values form it; ``n``) among
     ``records``, optionally only the groups ``where`` names (a condition on ``g0``, ``g1``)."""
-    parts = [_of(part, "") for part in BLOCKS[block][0]]
+    parts = [qualified(part, "") for part in BLOCKS[block][0]]
     values = ", ".join(f"{part} as g{i}" for i, part in enumerate(parts))
     present = " and ".join(f"{part} is not null" for part in parts)
     return (f"select * from (select {values}, count(*) as n from {records} where {present} group by all)"
@@ -224,14 +225,14 @@ def group_counts_sql(block: str, records: str, where: str = "") -> str:
 
 def group_join(block: str, alias: str, counts: str, record: str = "f") -> str:
     """The join of ``record``'s rows to their groups' counts of ``block`` (``counts``, as ``alias``)."""
-    on = " and ".join(f"{_of(part, record)} = {alias}.g{i}" for i, part in enumerate(BLOCKS[block][0]))
+    on = " and ".join(f"{qualified(part, record)} = {alias}.g{i}" for i, part in enumerate(BLOCKS[block][0]))
     return f"left join {counts} as {alias} on {on}"
 
 
 def capped_sql(block: str, count: str, max_block_size: int, record: str = "f") -> str:
     """A DuckDB expression: ``record``'s key of ``block``, null where its group holds more than
     ``max_block_size`` records (``count``, the group's size)."""
-    return f"case when {count} <= {int(max_block_size)} then {_of(BLOCKS[block][1], record)} end"
+    return f"case when {count} <= {int(max_block_size)} then {qualified(BLOCKS[block][1], record)} end"
 
 
 def works_sql(records: str, where: str = "") -> str:
