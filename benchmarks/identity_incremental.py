@@ -43,6 +43,14 @@ TARGET_MIB = 2048
 
 
 def _peak_mib() -> float:
+    """This process's peak resident memory. ``ru_maxrss`` survives ``execve`` (a child started by
+    this script would report the parent's peak), so on Linux the high-water mark of the process's
+    own memory map is read instead."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
