@@ -43,7 +43,7 @@ import pandas as pd
 import splink
 from identity_data import IdentityData, generate, linkable_groups, pairwise_scores
 
-from commetrics.identity import rules
+from commetrics.identity import features, rules
 from commetrics.identity.linkage import resolve
 
 TARGET_PRECISION = 0.98
@@ -115,10 +115,10 @@ MISSED_REASONS = {
 
 
 def normalised_records(data: IdentityData) -> pd.DataFrame:
-    """The records as ``resolve`` normalises them (``rules.normalised_records_sql``), by record id."""
+    """The records as ``resolve`` normalises them (``features.normalised_records_sql``), by record id."""
     con = duckdb.connect()
     con.register("raw_records", data.records)
-    normalised = con.execute(rules.normalised_records_sql("raw_records", max_block_size=10**9),
+    normalised = con.execute(features.normalised_records_sql("raw_records", max_block_size=10**9),
                              {"free_mail": rules.free_mail_pattern()}).df().set_index("record_id")
     con.close()
     return normalised

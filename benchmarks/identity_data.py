@@ -455,13 +455,13 @@ def linkable_groups(data: IdentityData) -> pd.Series:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from commetrics.identity import rules
+    from commetrics.identity import features, rules
 
     con = duckdb.connect()
     con.register("raw_records", data.records)
     con.register("truth", data.truth)
     con.register("raw_maps", data.maps.astype(object))
-    con.execute(f"create table normalised as {rules.normalised_records_sql('raw_records', max_block_size=10**9)}",
+    con.execute(f"create table normalised as {features.normalised_records_sql('raw_records', max_block_size=10**9)}",
                 {"free_mail": rules.free_mail_pattern()})
     con.execute(f"""create table maps as select 'm:' || member_id as record_id, {rules.handle_sql('handle')} as handle,
                     {rules.email_sql('email')} as email from raw_maps""")
@@ -485,7 +485,7 @@ def linkable_groups(data: IdentityData) -> pd.Series:
 
         select record_a, record_b from shared
         union all
-        select record_a, record_b from ({rules.deterministic_edges_sql('normalised', 'maps')})
+        select record_a, record_b from ({features.deterministic_edges_sql('normalised', 'maps')})
     """).df()
     ids = pd.Index(sorted(data.records["record_id"]))
     a, b = ids.get_indexer(evidence["record_a"]), ids.get_indexer(evidence["record_b"])

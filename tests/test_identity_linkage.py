@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commetrics.errors import InputError, MissingColumnError
-from commetrics.identity import linkage, rules
+from commetrics.identity import features, linkage, rules
 from commetrics.identity.linkage import ONE_EDIT_APART, Resolution, resolve, value_frequency_sql
 
 from .conftest import identity_data as load_identity_data
@@ -102,7 +102,7 @@ def test_normalisation_twins_agree_and_are_idempotent(values: list[str]) -> None
 def _normalised(records: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("records", records)
-    sql = rules.normalised_records_sql("records", max_block_size=200)
+    sql = features.normalised_records_sql("records", max_block_size=200)
     return con.execute(sql, {"free_mail": rules.free_mail_pattern()}).df().set_index("record_id")
 
 
@@ -441,12 +441,17 @@ def test_overrides_win_over_the_model(
 
 
 def test_expectation_maximisation_samples_pairs_of_common_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A value shared by many records makes too many pairs to train on: EM takes a fixed hashed sample
-    (memory stays bounded), the same on every run, and the model still links what it should."""
+    """A value shared by many records makes too many pairs to train on: EM samples the records by a
+    hash of their id before the join (so the pairs are never all made, and time and memory stay
+    bounded), about ``EM_MAX_PAIRS`` pairs, the same on every run; the model still links what it should."""
     con = duckdb.connect()
     con.execute("create table t as select 'r' || i as record_id, 'james smith' as name, "
                 "case when i % 2 = 0 then 'js' end as email_local_key from range(2000) as r(i)")
-    assert linkage._pair_sample(con, "t", "name") == " and hash(l.record_id || '|' || r.record_id) % 2 = 0"
+    sample = linkage._pair_sample(con, "t", "name")  # 1,999,000 pairs
+    assert sample.startswith(" and hash(l.record_id) % 1000000 < ")
+    kept = con.execute(f"select count(*) from t as l join t as r on l.name = r.name{sample} "
+                       "where l.record_id < r.record_id").fetchall()[0][0]
+    assert 0.9 * linkage.EM_MAX_PAIRS < kept < 1.1 * linkage.EM_MAX_PAIRS
     assert linkage._pair_sample(con, "t", "email_local_key") == ""  # 1000 records: 499,500 pairs
     generated = identity_data.generate(2_500, seed=3)
     full = resolve(generated.records, maps=generated.maps)

@@ -258,9 +258,10 @@ def test_an_older_store_is_migrated_when_opened_read_only(tmp_path: Path) -> Non
     import duckdb
 
     con = duckdb.connect(str(ws / "commetrics.duckdb"))
-    for table in ("people", "identity_links", "identity_overrides", "identity_runs", "identity_maps"):
+    for table in ("people", "identity_links", "identity_overrides", "identity_runs", "identity_maps",
+                  "identity_records", "identity_dropped_links", "identity_overrides_applied", "identity_model"):
         con.execute(f"drop table {table}")
-    con.execute("delete from schema_migrations where version >= 4")  # a store from before migration 4
+    con.execute("delete from schema_migrations where version >= 4")  # a store from before identity resolution
     con.close()
     with Engine(ws, read_only=True) as engine:
         assert engine.status().tables["identity_maps"] == 0

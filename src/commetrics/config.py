@@ -179,6 +179,11 @@ class IdentitySettings(_Section):
                                 "maps and overrides only)")
     resolve_on_load: bool = Field(True, description="Resolve identities again after each load of members, "
                                   "contacts or identity_maps, so analyses always count people")
+    incremental: bool = Field(True, description="Resolve only what the loads since the last run touched (new or "
+                              "changed records and the people they may join); false: every record, every run")
+    retrain_growth: float = Field(1.25, gt=1, description="Train the model again (and resolve every record) once "
+                                  "the records have grown by this factor since it was trained; "
+                                  "`commetrics identity retrain` trains it at once")
     free_mail: list[str] = Field(
         default_factory=list,
         description="More free-mail domains ('*' for a top-level domain, e.g. 'mail.*'), beside the built-in list",

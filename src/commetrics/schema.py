@@ -355,3 +355,86 @@ IDENTITY_SQL: tuple[str, ...] = (
     )
     """,
 )
+
+#: what incremental identity resolution keeps between runs (see commetrics.identity.state)
+IDENTITY_STATE_SQL: tuple[str, ...] = (
+    """
+    create table if not exists identity_records (
+        record_id VARCHAR NOT NULL,     -- one row per record of people: the record as linkage last saw it
+        source VARCHAR NOT NULL,        -- member | contact
+        email VARCHAR,                  -- normalised (commetrics.identity.rules)
+        email_local VARCHAR,
+        email_local_key VARCHAR,
+        email_domain VARCHAR,
+        email_is_free BOOLEAN,
+        name VARCHAR,                   -- normalised, or spelled by the address (name_spelled)
+        name_spelled BOOLEAN,
+        first_name VARCHAR,
+        last_name VARCHAR,
+        given_name VARCHAR,
+        name_key VARCHAR,
+        handle VARCHAR,
+        handle_key VARCHAR,
+        email_local_from_name BOOLEAN,
+        handle_from_name BOOLEAN,
+        company VARCHAR,
+        account_domain VARCHAR,
+        name_company_works BIGINT,      -- work addresses of the records with the name at the company
+        name_company_work VARCHAR,
+        block_local VARCHAR,            -- blocking keys: null where too many records share one
+        block_name VARCHAR,
+        block_last_company VARCHAR,
+        block_given_company VARCHAR,
+        block_initial_last VARCHAR,
+        block_handle VARCHAR,
+        det_cluster VARCHAR,            -- smallest record id joined to it by e-mail or map
+        freq_name_key DOUBLE,           -- how common each value is, as the model knows it
+        freq_handle DOUBLE,
+        freq_email_local_key DOUBLE,
+        freq_company DOUBLE
+    )
+    """,
+    """
+    create table if not exists identity_dropped_links (
+        record_a VARCHAR NOT NULL,      -- links the evidence found but a constraint set aside
+        record_b VARCHAR NOT NULL,      -- (same columns as identity_links)
+        rule VARCHAR NOT NULL,
+        match_probability DOUBLE,
+        match_weight DOUBLE,
+        detail JSON
+    )
+    """,
+    """
+    create table if not exists identity_overrides_applied (
+        record_a VARCHAR NOT NULL,      -- the overrides the last run applied
+        record_b VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL
+    )
+    """,
+    """
+    create table if not exists identity_model (
+        model_id BIGINT NOT NULL,       -- one row per training; the newest is used
+        trained_at TIMESTAMPTZ NOT NULL,
+        records BIGINT NOT NULL,        -- records it was trained on
+        settings JSON,                  -- Splink's model JSON (null: the records gave nothing to train on)
+        floor DOUBLE,                   -- frequency of a name, handle or local part it has not seen
+        company_floor DOUBLE,           -- frequency of a company it has not seen
+        note VARCHAR,                   -- why there is no model
+        seconds DOUBLE NOT NULL
+    )
+    """,
+)
+
+#: people without the primary key of its first version: resolution writes only the rows that
+#: changed, and DuckDB's index made replacing many rows in one transaction slow (see docs/identity.md)
+PEOPLE_SQL = """
+create table people (
+    record_id VARCHAR NOT NULL,     -- 'm:' || member_id or 'c:' || contact_id (one row per record)
+    person_id VARCHAR NOT NULL,     -- 'p:' || the person's smallest record_id (stable across runs)
+    member_id VARCHAR,
+    contact_id VARCHAR,
+    rule VARCHAR NOT NULL,          -- how the record joined: email, map, probabilistic, override, singleton
+    account_id VARCHAR,             -- the person's account (the same on each of their records)
+    account_rule VARCHAR            -- contact | member | domain (null: no account)
+)
+"""

@@ -151,8 +151,20 @@ def _migration_6(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
+def _migration_7(con: duckdb.DuckDBPyConnection) -> None:
+    """Incremental identity resolution: the records as linkage saw them, the links a constraint set
+    aside, the overrides applied, the trained model; and ``people`` without its primary key."""
+    for sql in schema.IDENTITY_STATE_SQL:
+        con.execute(sql)
+    con.execute("alter table people rename to people_with_key")
+    con.execute(schema.PEOPLE_SQL)
+    con.execute("insert into people select * from people_with_key")
+    con.execute("drop table people_with_key")
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
-                                                                        _migration_4, _migration_5, _migration_6)
+                                                                        _migration_4, _migration_5, _migration_6,
+                                                                        _migration_7)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

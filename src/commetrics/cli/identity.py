@@ -22,20 +22,47 @@ def _run_summary(run: dict[str, Any]) -> str:
     accounts = ", ".join(f"{n:,} by {rule}" for rule, n in run["accounts_by_rule"].items()) or "none"
     lines = [f"{run['records']:,} records are {run['people']:,} people (links: {links}); "
              f"{run['people_with_account']:,} people have an account ({accounts}). {run['seconds']:.1f} s."]
+    work = run.get("work", {})
+    if run.get("mode") == "incremental":
+        lines.append(f"Incremental: {work.get('touched', 0):,} records touched by loads since the last run, "
+                     f"{work.get('dirty', 0):,} compared again, {work.get('scope', 0):,} re-clustered.")
+    elif work.get("reason"):
+        lines.append(f"Full resolution: {work['reason']}.")
     lines += run["notes"]
     return "\n".join(lines)
 
 
 @identity_app.command("resolve")
 @handle_errors
-def identity_resolve(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def identity_resolve(
+    full: Annotated[bool, typer.Option("--full", help="Resolve every record, not only those loaded since the last "
+                                       "run (with the stored model; `identity retrain` trains a new one).")] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Link members and contacts into people (e-mail and maps, then names, handles and companies) and people into
-    accounts. Runs by itself after loads of members, contacts or identity maps.
+    accounts. Runs by itself after loads of members, contacts or identity maps, resolving only what they touched.
 
-    Example: commetrics identity resolve
+    Example: commetrics identity resolve --full
     """
     with Engine(workspace) as engine:
-        run = engine.resolve_identities()
+        run = engine.resolve_identities(full=full)
+    if as_json:
+        emit(run)
+    else:
+        typer.echo(_run_summary(run))
+
+
+@identity_app.command("retrain")
+@handle_errors
+def identity_retrain(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Train the linkage model again on the records as they are now, and resolve every record with it. It also
+    happens by itself once the records have grown by `identity.retrain_growth` since the last training.
+
+    Example: commetrics identity retrain
+    """
+    with Engine(workspace) as engine:
+        run = engine.retrain_identities()
     if as_json:
         emit(run)
     else:

@@ -13,19 +13,31 @@ __all__ = ["IdentityPart"]
 class IdentityPart(EngineBase):
     """Identity resolution over the workspace's store."""
 
-    def resolve_identities(self) -> dict[str, Any]:
-        """Link every member and CRM contact into people, and people into accounts.
+    def resolve_identities(self, *, full: bool = False) -> dict[str, Any]:
+        """Link the members and CRM contacts into people, and people into accounts.
 
         E-mail and explicit maps first, then probabilistic linkage on names, handles and
         companies (``[identity]`` in ``commetrics.toml``), with the manual overrides applied on
-        top. Replaces ``people`` and ``identity_links``; analyses count people from then on. Runs
-        after each load of members, contacts or identity maps unless ``resolve_on_load = false``.
-        See :mod:`commetrics.identity.people`.
+        top. Runs after each load of members, contacts or identity maps unless ``resolve_on_load =
+        false``. Incremental by default: only the records loaded since the last run, and the people
+        they may join, are resolved again, with the stored model; ``full=True`` resolves every
+        record (with the stored model). Writes only the rows of ``people`` and ``identity_links``
+        that change. See :mod:`commetrics.identity.people` and ``docs/identity.md``.
         """
+        return self._resolve(full=full, retrain=False)
+
+    def retrain_identities(self) -> dict[str, Any]:
+        """Train the identity model again on the records as they are now, keep it, and resolve every
+        record with it. Resolution also trains again by itself once the records have grown by
+        ``[identity] retrain_growth`` since the model was trained."""
+        return self._resolve(full=True, retrain=True)
+
+    def _resolve(self, *, full: bool, retrain: bool) -> dict[str, Any]:
         self._writable("Identity resolution")
         settings = self.config.identity
         run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
-                            free_mail=settings.free_mail, progress=self.progress)
+                            free_mail=settings.free_mail, progress=self.progress, full=full, retrain=retrain,
+                            incremental=settings.incremental, retrain_growth=settings.retrain_growth)
         self._store_changed()
         return run.as_dict()
 

@@ -101,7 +101,9 @@ class PrivacyPart(IdentityPart):
         self._writable("Erasure")
         result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
         if result.erasure_id and self.store.con.execute("select count(*) from identity_runs").fetchall()[0][0]:
-            self.resolve_identities()  # the derived people: the rest of a merged person may stand apart now
+            # the derived people: the rest of a merged person may stand apart now, and the groups the
+            # erased records belonged to are smaller; every record is resolved again (with the stored model)
+            self.resolve_identities(full=True)
         if not self._on_disk and result.erasure_id:
             self._memory_entries.append(result.entry)
         compacted = False

@@ -1,18 +1,22 @@
 """Identity resolution in the store: members and contacts into ``people``, and people into accounts.
 
-:func:`resolve_store` reads one identity record per member and per contact (``"m:" + member_id``,
-``"c:" + contact_id``), the explicit ``identity_maps`` and the manual ``identity_overrides``,
-runs :func:`commetrics.identity.linkage.resolve`, and replaces three tables in one transaction:
+:func:`resolve_store` resolves one identity record per member and per contact (``"m:" +
+member_id``, ``"c:" + contact_id``) with the explicit ``identity_maps`` and the manual
+``identity_overrides`` into three tables, in one transaction:
 
 * ``people``: one row per record, its ``person_id`` (``"p:"`` + the person's smallest record id,
-  stable across runs), the rule that put it there, and the person's account;
+  stable across runs), the rule that put it there, and the person's account (see
+  :mod:`commetrics.identity.writing`);
 * ``identity_links``: every link that formed a person, with its evidence or match weights;
-* ``identity_runs``: one row per run (counts, threshold, the last load it saw).
+* ``identity_runs``: one row per run (counts, threshold, the last load it saw, what it did).
 
-**People → accounts.** A person's account is, in this order: the account of their most recent CRM
-contact that names one (``contact``), else of their most recent member record that does
-(``member``), else the account whose domain is the domain of one of their work addresses
-(``domain``; free-mail domains never match, and a domain two accounts share matches neither).
+A run is **incremental** by default (:mod:`commetrics.identity.incremental`): it resolves the
+records the loads since the last run touched, and the people they may join or leave, with the
+stored model, and writes only the rows that changed. It is **full**
+(:mod:`commetrics.identity.full`) the first time, on request (``full=True``), after the settings
+changed, when the model is trained again (``retrain=True``, or the records grew by
+``retrain_growth`` since it was trained), and when the stored state does not add up (an erasure).
+Both give the same people from the same records and model (see ``docs/identity.md``).
 
 Overrides live in ``identity_overrides`` and are inputs to every run, so they survive re-runs
 and re-loads. Analyses read ``people`` through :func:`person_keys` (see
@@ -22,11 +26,11 @@ person of its own until the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -35,9 +39,7 @@ from ..errors import InputError, UnknownNameError
 from ..progress import Progress, Reporter
 from ..store import table_exists
 from . import rules
-
-if TYPE_CHECKING:
-    from .linkage import Resolution
+from .writing import IdentityRun
 
 __all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "member_contacts", "record_ids", "remove_override",
            "resolve_store", "set_override", "stale"]
@@ -46,177 +48,41 @@ __all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "member_contacts", "reco
 #: The loads that change who is who: a load of one of these tables makes the last run stale.
 IDENTITY_INPUTS = ("members", "contacts", "identity_maps")
 
-_RECORDS_SQL = f"""
-with accounts_by_id as (
-    select account_id, max({rules.domain_sql('domain')}) as domain from accounts group by account_id
-),
-member_rows as (
-    select
-        member_id,
-        arg_max(email, load_id) filter (where email is not null) as email,
-        arg_max(name, load_id) filter (where name is not null) as name,
-        arg_max(handle, load_id) filter (where handle is not null) as handle,
-        arg_max(account_id, load_id) filter (where account_id is not null) as account_id
-    from members
-    group by member_id
-),
-contact_rows as (
-    select
-        contact_id,
-        arg_max(email, load_id) filter (where email is not null) as email,
-        arg_max(name, load_id) filter (where name is not null) as name,
-        arg_max(account_id, load_id) filter (where account_id is not null) as account_id
-    from contacts
-    group by contact_id
-)
-select 'm:' || m.member_id as record_id, 'member' as source, m.email, m.name, m.handle, a.domain as account_domain
-from member_rows as m left join accounts_by_id as a using (account_id)
-union all
-select 'c:' || c.contact_id, 'contact', c.email, c.name, null, a.domain
-from contact_rows as c left join accounts_by_id as a using (account_id)
-order by record_id
-"""
-
-# One candidate account per record, best first: the CRM contact's own account, then the member
-# record's, then the account whose domain is the record's work e-mail domain (a domain shared by
-# two accounts names neither). Within a rule the most recent record wins.
-_ACCOUNTS_SQL = f"""
-with domains as (
-    select {rules.domain_sql('domain')} as domain, min(account_id) as account_id
-    from accounts
-    where domain is not null
-    group by all
-    having count(distinct account_id) = 1
-),
-addresses as (
-    select 'm:' || member_id as record_id, {rules.email_sql('email')} as email, joined_at as seen_at from members
-    union all
-    select 'c:' || contact_id, {rules.email_sql('email')}, created_at from contacts
-),
-candidates as (
-    select p.person_id, 1 as rank, c.account_id, c.created_at as seen_at
-    from people as p join contacts as c on p.contact_id = c.contact_id
-    where c.account_id is not null
-    union all
-    select p.person_id, 2, m.account_id, m.joined_at
-    from people as p join members as m on p.member_id = m.member_id
-    where m.account_id is not null
-    union all
-    select p.person_id, 3, d.account_id, e.seen_at
-    from people as p
-    join addresses as e using (record_id)
-    join domains as d on d.domain = split_part(e.email, '@', 2)
-    where e.email is not null and not {rules.free_mail_sql("split_part(e.email, '@', 2)")}
-),
-ranked as (
-    select person_id, account_id, rank,
-        row_number() over (partition by person_id order by rank, seen_at desc nulls last, account_id) as n
-    from candidates
-)
-select person_id, account_id, ['contact', 'member', 'domain'][rank] as account_rule
-from ranked
-where n = 1
-"""
-
-
-@dataclass(frozen=True)
-class IdentityRun:
-    """What one resolution of the store did."""
-
-    records: int
-    people: int
-    links_by_rule: dict[str, int]
-    with_account: int
-    accounts_by_rule: dict[str, int]
-    seconds: float
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "people": self.people, "links_by_rule": self.links_by_rule,
-                "people_with_account": self.with_account, "accounts_by_rule": self.accounts_by_rule,
-                "seconds": round(self.seconds, 3), "notes": list(self.notes)}
-
 
 def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, probabilistic: bool = True,
-                  free_mail: Iterable[str] = (), progress: Progress | None = None) -> IdentityRun:
-    """Resolve every member and contact of the store into ``people`` (see the module docstring).
+                  free_mail: Iterable[str] = (), progress: Progress | None = None, full: bool = False,
+                  retrain: bool = False, incremental: bool = True, retrain_growth: float = 1.25) -> IdentityRun:
+    """Resolve the members and contacts of the store into ``people`` (see the module docstring).
 
     ``free_mail`` adds domain patterns to :data:`commetrics.identity.rules.DEFAULT_FREE_MAIL`.
-    The tables are replaced in one transaction: a failure leaves the previous resolution in place.
-    Stages reported to ``progress`` (operation ``identity``): ``reading``, ``normalising``,
-    ``training``, ``scoring``, ``clustering``, ``writing`` (the model's two only when it runs).
+    ``full`` resolves every record; ``retrain`` trains the model again first (and resolves every
+    record); ``incremental=False`` makes every run a full one. The tables are written in one
+    transaction: a failure leaves the previous resolution in place. Stages reported to
+    ``progress`` (operation ``identity``): ``reading``, ``normalising``, ``training`` (the model
+    trained, or the stored one reused), ``scoring``, ``clustering``, ``writing`` (the model's
+    two only when there is one).
     """
-    from .linkage import resolve  # Splink and its stack load only when resolution runs
+    from . import state  # Splink and its stack load only when resolution runs
+    from .full import resolve_full
+    from .incremental import NeedsFull, resolve_incremental
+    from .linkage import check_threshold
 
+    check_threshold(threshold)
     started = time.perf_counter()
-    patterns = (*rules.DEFAULT_FREE_MAIL, *free_mail)
+    extra = tuple(free_mail)
+    patterns = (*rules.DEFAULT_FREE_MAIL, *extra)
     report = Reporter(progress, "identity")
-    with report.stage("reading", unit="records") as advance:
-        records = con.sql(_RECORDS_SQL).to_arrow_table()
-        maps = con.sql("select distinct email, member_id, handle from identity_maps").to_arrow_table()
-        overrides = con.execute("select record_a, record_b, decision from identity_overrides").df()
-        advance(records.num_rows)
-    result = resolve(records, maps=maps if maps.num_rows else None, overrides=overrides, threshold=threshold,
-                     probabilistic=probabilistic, free_mail=patterns, con=con, progress=report)
-    people = result.people.assign(
-        member_id=lambda f: f["record_id"].where(f["record_id"].str.startswith("m:")).str.slice(2),
-        contact_id=lambda f: f["record_id"].where(f["record_id"].str.startswith("c:")).str.slice(2),
-    )
-    links = result.links[["record_a", "record_b", "rule", "match_probability", "match_weight", "detail"]]
-    with report.stage("writing", total=len(people), unit="records"):
-        return _write(con, people, links, result, threshold=threshold, probabilistic=probabilistic,
-                      patterns=patterns, started=started)
-
-
-def _write(con: duckdb.DuckDBPyConnection, people: pd.DataFrame, links: pd.DataFrame, result: Resolution, *,
-           threshold: float, probabilistic: bool, patterns: tuple[str, ...], started: float) -> IdentityRun:
-    """Replace ``people`` and ``identity_links`` in one transaction and record the run."""
-    con.execute("begin transaction")
-    try:
-        con.execute("delete from people")
-        con.execute("delete from identity_links")
-        con.register("_resolved_people", people)
-        con.execute("insert into people select record_id, person_id, member_id, contact_id, rule, null, null "
-                    "from _resolved_people")
-        con.unregister("_resolved_people")
-        con.register("_resolved_links", links)
-        con.execute("insert into identity_links select record_a, record_b, rule, match_probability, match_weight, "
-                    "detail from _resolved_links")
-        con.unregister("_resolved_links")
-        con.execute(f"create temp table _person_accounts as {_ACCOUNTS_SQL}",
-                    {"free_mail": rules.free_mail_pattern(patterns)})
-        con.execute("update people set account_id = a.account_id, account_rule = a.account_rule "
-                    "from _person_accounts as a where people.person_id = a.person_id")
-        con.execute("drop table _person_accounts")
-        accounts = dict(con.execute("select account_rule, count(distinct person_id) from people "
-                                    "where account_rule is not null group by all order by all").fetchall())
-        seconds = time.perf_counter() - started
-        run = IdentityRun(records=len(people), people=int(result.stats.get("people", 0)),
-                          links_by_rule={str(k): int(v) for k, v in result.stats.get("links_by_rule", {}).items()},
-                          with_account=sum(int(v) for v in accounts.values()),
-                          accounts_by_rule={str(k): int(v) for k, v in accounts.items()}, seconds=seconds,
-                          notes=_notes(result))
-        con.execute(
-            "insert into identity_runs select coalesce(max(run_id), 0) + 1, now(), "
-            "(select max(load_id) from load_ledger), ?, ?, ?, ?, ?, ? from identity_runs",
-            [run.records, run.people, threshold, probabilistic, seconds, json.dumps(run.as_dict())],
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return run
-
-
-def _notes(result: Resolution) -> tuple[str, ...]:
-    notes = []
-    if result.stats.get("note"):
-        notes.append(str(result.stats["note"]))
-    skipped = int(result.stats.get("overrides_skipped", 0))
-    if skipped:
-        notes.append(f"{skipped} override{'s' if skipped != 1 else ''} name a record no longer in the store "
-                     "(erased or never loaded) and were skipped.")
-    return tuple(notes)
+    settings = state.fingerprint(threshold, probabilistic, extra)
+    plan = state.plan(con, settings=settings, full=full or retrain, retrain=retrain, incremental=incremental,
+                      retrain_growth=retrain_growth)
+    options: dict[str, Any] = {"threshold": threshold, "probabilistic": probabilistic, "patterns": patterns,
+                               "settings": settings, "report": report, "started": started}
+    if plan.incremental:
+        try:
+            return resolve_incremental(con, plan, **options)
+        except NeedsFull as reason:
+            plan = dataclasses.replace(plan, incremental=False, reason=str(reason))
+    return resolve_full(con, plan, **options)
 
 
 def stale(con: duckdb.DuckDBPyConnection) -> str:

@@ -87,11 +87,15 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
     PersonTable("people", {"record_id": "record", "member_id": "member_id", "contact_id": "contact_id"}),
     PersonTable("identity_links", {"record_a": "record", "record_b": "record"}),
     PersonTable("identity_overrides", {"record_a": "record", "record_b": "record"}),
+    PersonTable("identity_records", {"record_id": "record", "det_cluster": "record", "email": "email",
+                                     "handle": "handle"}),
+    PersonTable("identity_dropped_links", {"record_a": "record", "record_b": "record"}),
+    PersonTable("identity_overrides_applied", {"record_a": "record", "record_b": "record"}),
 )
 
 #: Tables checked and found to hold no person identifiers (organisations, bookkeeping, pseudonyms).
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
-                                ERASURES_TABLE, "identity_runs", "source_cursors"})
+                                ERASURES_TABLE, "identity_runs", "identity_model", "source_cursors"})
 
 
 

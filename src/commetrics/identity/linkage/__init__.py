@@ -3,8 +3,8 @@
 ``resolve(records)`` returns a :class:`Resolution`: which person each record belongs to, the
 links that made each person, and ``explain(record_id)``. It runs in four steps:
 
-1. **Normalise** every record in DuckDB (``rules.py``: e-mail, name, handle, company domain; a
-   record without a name takes the one its address spells, ``jane.doe@`` → ``jane doe``).
+1. **Normalise** every record in DuckDB (``rules`` and ``features``: e-mail, name, handle, company
+   domain; a record without a name takes the one its address spells, ``jane.doe@`` → ``jane doe``).
 2. **Deterministic links**: the same normalised e-mail address, or an explicit map row (member
    id or handle → address, from an export). Their connected components are computed with
    ``scipy.sparse.csgraph.connected_components``.
@@ -13,8 +13,10 @@ links that made each person, and ``explain(record_id)``. It runs in four steps:
    "james smith" records are weaker evidence than two "ines kowalczyk"; a handle that nobody
    else holds is strong evidence), and whether anyone else has the name at the company
    (``Namesakes``). Trained on the data itself: the prior from deterministic rules, u by seeded
-   random sampling, m by expectation maximisation on two blocking rules. Pairs at or above
-   ``threshold`` link.
+   random sampling, m by expectation maximisation on two blocking rules (on a hashed sample of
+   records when the pairs would be many). Pairs at or above ``threshold`` link. The trained
+   model (``Model``: Splink's model JSON) scores a pair from the two records alone, their term
+   frequencies included, so the store keeps it and scores later records with it.
 4. **People**: the connected components of all links (deterministic, probabilistic, and
    ``link`` overrides, which win over everything), then three constraints, enforced only in the
    components that break one:
@@ -49,8 +51,9 @@ the components are computed here (the same connected components at the same thre
 
 The package's modules follow these steps: ``inputs`` (the records, maps and overrides, checked),
 ``comparisons`` (the Splink settings: comparisons, blocking rules, ``Namesakes``),
-``frequencies`` (the term-frequency lookups), ``model`` (training and scoring), ``clusters``
-(people from links, under the constraints) and ``pipeline`` (``resolve`` and ``Resolution``).
+``frequencies`` (the term-frequency lookups), ``model`` (training, ``Model``), ``scoring`` (a model
+applied to candidate pairs), ``clusters`` (people from links, under the constraints) and
+``pipeline`` (``resolve`` and ``Resolution``).
 """
 
 from __future__ import annotations
@@ -72,15 +75,16 @@ from .comparisons import (
 from .comparisons import _namesakes as _namesakes
 from .frequencies import NAME_FREQUENCY_FLOOR, name_frequency_sql, value_frequency_sql
 from .inputs import MAPS_SQL, OPTIONAL_RECORD_COLUMNS, RECORD_COLUMNS, SOURCES
-from .model import EM_MAX_PAIRS, SEED
+from .model import EM_MAX_PAIRS, FREQUENCY_COLUMNS, SEED, Model
 from .model import _pair_sample as _pair_sample
-from .pipeline import MIN_RECORDS_FOR_PROBABILISTIC, Resolution, resolve
+from .pipeline import MIN_RECORDS_FOR_PROBABILISTIC, Resolution, check_threshold, resolve
 
 __all__ = [
     "AMBIGUITY_MARGIN",
     "BLOCKING_KEYS",
     "COLLEAGUE_M_PROBABILITY",
     "EM_MAX_PAIRS",
+    "FREQUENCY_COLUMNS",
     "MAPS_SQL",
     "MAX_BLOCK_SIZE",
     "MIN_RECORDS_FOR_PROBABILISTIC",
@@ -96,8 +100,10 @@ __all__ = [
     "SEED",
     "SOURCES",
     "TWO_WORK_DOMAINS_M_PROBABILITY",
+    "Model",
     "Namesakes",
     "Resolution",
+    "check_threshold",
     "name_frequency_sql",
     "resolve",
     "value_frequency_sql",

@@ -51,8 +51,14 @@ def _override_links(overrides: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cluster(index: pd.Index, links: pd.DataFrame, overrides: pd.DataFrame,
-             work_emails: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """People from the links, with the constraints enforced; returns (people, kept links).
+             work_emails: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """People from the links, with the constraints enforced; returns (people, kept links, dropped links).
+
+    ``index`` holds the record ids in order (the person id is ``"p:"`` + the first of each
+    person's). The result for a connected component depends on its own records and links alone,
+    so a set of whole components can be clustered apart from the rest (incremental resolution).
+    Of two links between the same records only the strongest counts; the links a constraint
+    skipped are the dropped ones (a later change to the component may need them again).
 
     ``work_emails`` has ``record_id``, ``email_domain``, ``email`` of the records whose address is
     not free mail. Two constraints can split a connected component:
@@ -91,7 +97,7 @@ def _cluster(index: pd.Index, links: pd.DataFrame, overrides: pd.DataFrame,
     first = np.full(labels.max(initial=-1) + 1, len(index))
     np.minimum.at(first, labels, order)
     person = "p:" + index.to_numpy(dtype=object)[first[labels]]
-    kept = links[keep]
+    kept, dropped = links[keep], links[~keep]
     best = pd.concat([kept[["record_a", "rank"]].rename(columns={"record_a": "record_id"}),
                       kept[["record_b", "rank"]].rename(columns={"record_b": "record_id"})])
     best_rank = best.groupby("record_id")["rank"].max()
@@ -100,7 +106,8 @@ def _cluster(index: pd.Index, links: pd.DataFrame, overrides: pd.DataFrame,
     people = pd.DataFrame({"record_id": index.to_numpy(dtype=object), "person_id": person, "rule": rule})
     people = people.sort_values(["person_id", "record_id"]).reset_index(drop=True)
     kept = kept.drop(columns=["rank", "weight"]).sort_values(["record_a", "record_b"]).reset_index(drop=True)
-    return people, kept
+    dropped = dropped.drop(columns=["rank", "weight"]).sort_values(["record_a", "record_b"]).reset_index(drop=True)
+    return people, kept, dropped
 
 
 class _Groups:

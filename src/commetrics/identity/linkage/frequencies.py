@@ -1,6 +1,7 @@
-"""Term-frequency lookups: how common a name, a handle or an e-mail local part is among *other* people.
+"""Term-frequency lookups: how common a name, a handle, an e-mail local part or a company is.
 
-SQL builders; the model registers their results as Splink term-frequency lookups (``model._train``).
+SQL builders. Training computes them (``model.train``); each record keeps its values' frequencies
+(``freq_*``), and scoring registers those as Splink's term-frequency lookups (``scoring.score``).
 """
 
 from __future__ import annotations
@@ -109,4 +110,17 @@ select
 from name_counts as n
 left join given_counts as g using (given_name)
 left join surname_counts as s using (last_name)
+"""
+
+
+def company_frequency_sql(table: str) -> str:
+    """One row per ``company`` of ``table``: ``tf_company``, its share of the records that name one
+    (Splink's own term frequency, computed here so that it can be kept with the records)."""
+    return f"""
+select
+    company,
+    cast(count(*) as float8) / (select count(company) from {table}) as tf_company
+from {table}
+where company is not null
+group by company
 """

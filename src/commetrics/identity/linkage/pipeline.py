@@ -11,18 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from commetrics.errors import InputError, UnknownNameError
 from commetrics.progress import Reporter
 
-from .. import rules
+from .. import features, rules
 from ..rules import DEFAULT_FREE_MAIL
 from .clusters import _cluster, _components, _deterministic_links, _override_links
 from .comparisons import MAX_BLOCK_SIZE
 from .inputs import MAPS_SQL, _known_overrides, _maps_table, _overrides_table, _records_table
-from .model import _predict, _quiet_splink, _UntrainableError
+from .model import Model, _quiet_splink, _UntrainableError, frequency_columns_sql, train
+from .scoring import score
 
 #: Below this many records the model cannot be trained; only deterministic rules run.
 MIN_RECORDS_FOR_PROBABILISTIC = 500
@@ -48,12 +50,18 @@ class Resolution:
     stats
         Counts and seconds per step, the model's prior, and notes (e.g. overrides that name
         records not in the input).
+    dropped
+        The links that a constraint set aside (same columns as ``links``).
+    model
+        The model that scored the pairs (None when only the deterministic rules ran).
     """
 
     people: pd.DataFrame
     links: pd.DataFrame
     overrides: pd.DataFrame = field(repr=False)
     stats: Mapping[str, Any] = field(default_factory=dict)
+    dropped: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    model: Model | None = field(default=None, repr=False)
 
     def explain(self, record_id: str) -> list[dict[str, Any]]:
         """Why ``record_id`` belongs to its person: one dict per link that touches it.
@@ -173,47 +181,106 @@ def resolve(
      {'record_id': 'm:1', 'person_id': 'p:c:C1', 'rule': 'email'},
      {'record_id': 'c:C2', 'person_id': 'p:c:C2', 'rule': 'singleton'}]
     """
-    if not 0 < threshold < 1:
-        msg = f"threshold must be a match probability between 0 and 1 (exclusive), got {threshold!r}."
-        raise InputError(msg)
+    check_threshold(threshold)
     started = time.perf_counter()
     report = progress or Reporter(None, "identity")
-    stats: dict[str, Any] = {}
     record_table = _records_table(records)
     map_table = _maps_table(maps) if maps is not None else None
     override_table = _overrides_table(overrides)
     with _scratch(con) as cur:
-        free_mail_regex = rules.free_mail_pattern(free_mail)
-        with report.stage("normalising", total=record_table.num_rows, unit="records"):
-            index, edges, work_emails = _normalise_and_link(cur, record_table, map_table, free_mail_regex)
-            links = _deterministic_links(edges)
-        stats["seconds_deterministic"] = time.perf_counter() - started
-        if probabilistic and len(index) < MIN_RECORDS_FOR_PROBABILISTIC:
-            stats["note"] = f"probabilistic linkage skipped: fewer than {MIN_RECORDS_FOR_PROBABILISTIC} records"
-        elif probabilistic:
-            step = time.perf_counter()
-            a, b = index.get_indexer(edges["record_a"]), index.get_indexer(edges["record_b"])
-            clusters = _components(len(index), a, b)
-            try:
-                with _quiet_splink():
-                    predicted, model_stats = _predict(cur, clusters, threshold, report)
-            except _UntrainableError as error:
-                stats["note"] = f"probabilistic linkage skipped: {error}"
-            else:
-                stats.update(model_stats)
-                links = pd.concat([links, predicted], ignore_index=True)
-            stats["seconds_probabilistic"] = time.perf_counter() - step
+        linked = _link(cur, record_table, map_table, threshold=threshold, probabilistic=probabilistic,
+                       free_mail_regex=rules.free_mail_pattern(free_mail), report=report)
     step = time.perf_counter()
-    with report.stage("clustering", total=len(index), unit="records"):
-        override_table, stats["overrides_skipped"] = _known_overrides(override_table, index)
-        links = pd.concat([links, _override_links(override_table)], ignore_index=True)
-        people, kept = _cluster(index, links, override_table, work_emails)
-    stats["seconds_clustering"] = time.perf_counter() - step
-    stats["seconds_total"] = time.perf_counter() - started
-    stats["records"] = len(index)
-    stats["people"] = int(people["person_id"].nunique())
-    stats["links_by_rule"] = kept["rule"].value_counts().sort_index().to_dict()
-    return Resolution(people=people, links=kept, overrides=override_table, stats=stats)
+    with report.stage("clustering", total=len(linked.index), unit="records"):
+        override_table, skipped = _known_overrides(override_table, linked.index)
+        links = pd.concat([linked.links, _override_links(override_table)], ignore_index=True)
+        people, kept, dropped = _cluster(linked.index, links, override_table, linked.work_emails)
+    stats = {**linked.stats, "overrides_skipped": skipped, "seconds_clustering": time.perf_counter() - step,
+             "seconds_total": time.perf_counter() - started, "records": len(linked.index),
+             "people": int(people["person_id"].nunique()),
+             "links_by_rule": kept["rule"].value_counts().sort_index().to_dict()}
+    return Resolution(people=people, links=kept, overrides=override_table, stats=stats, dropped=dropped,
+                      model=linked.model)
+
+
+def check_threshold(threshold: float) -> None:
+    """Refuse a match threshold outside (0, 1)."""
+    if not 0 < threshold < 1:
+        msg = f"threshold must be a match probability between 0 and 1 (exclusive), got {threshold!r}."
+        raise InputError(msg)
+
+
+@dataclass
+class _Linked:
+    """What linking found, before clustering: ``table`` (in the scratch catalog) holds the records
+    as linkage saw them (``features.COLUMNS``, ``det_cluster``, and ``freq_*`` where a model ran)."""
+
+    table: str
+    index: pd.Index
+    links: pd.DataFrame
+    work_emails: pd.DataFrame
+    model: Model | None
+    trained: bool
+    stats: dict[str, Any]
+
+
+def _link(cur: duckdb.DuckDBPyConnection, records: pa.Table, maps: pa.Table | None, *, threshold: float,
+          probabilistic: bool, free_mail_regex: str, report: Reporter, model: Model | None = None,
+          lookups: Mapping[str, str] | None = None) -> _Linked:
+    """Normalise, link deterministically, and score with ``model`` (and the frequencies in
+    ``lookups``, tables of ``<column>``, ``tf_<column>``), or with a model trained here when none
+    is given. The model is skipped below ``MIN_RECORDS_FOR_PROBABILISTIC`` records."""
+    started = time.perf_counter()
+    stats: dict[str, Any] = {}
+    with report.stage("normalising", total=records.num_rows, unit="records"):
+        index, edges, work_emails = _normalise_and_link(cur, records, maps, free_mail_regex)
+        links = _deterministic_links(edges)
+        a, b = index.get_indexer(edges["record_a"]), index.get_indexer(edges["record_b"])
+        table = _with_det_clusters(cur, index, _components(len(index), a, b))
+    stats["seconds_deterministic"] = time.perf_counter() - started
+    trained = False
+    if probabilistic and len(index) < MIN_RECORDS_FOR_PROBABILISTIC:
+        stats["note"] = f"probabilistic linkage skipped: fewer than {MIN_RECORDS_FOR_PROBABILISTIC} records"
+        model = None
+    elif probabilistic:
+        step = time.perf_counter()
+        try:
+            with report.stage("training", detail="reusing the stored model" if model else "") as advance:
+                if model is None:
+                    model, lookups = train(cur, table)
+                    trained = True
+                    advance(detail=f"trained on {model.records:,} records")
+        except _UntrainableError as error:
+            stats["note"] = f"probabilistic linkage skipped: {error}"
+            model = None
+        else:
+            assert lookups is not None
+            cur.execute(f"create or replace table {table} as {frequency_columns_sql(table, dict(lookups), model)}")
+            with report.stage("scoring"), _quiet_splink():
+                predicted = score(cur, table, model, threshold)
+            links = pd.concat([links, predicted], ignore_index=True)
+            stats["probability_two_random_records_match"] = model.settings["probability_two_random_records_match"]
+            stats["pairs_scored_above_threshold"] = len(predicted)
+        stats["seconds_probabilistic"] = time.perf_counter() - step
+    else:
+        model = None
+    return _Linked(table, index, links, work_emails, model, trained, stats)
+
+
+def _with_det_clusters(cur: duckdb.DuckDBPyConnection, index: pd.Index, labels: np.ndarray) -> str:
+    """A uniquely named table: ``normalised`` with ``det_cluster``, the smallest record id of the
+    record's deterministic component (the name is unique because Splink looks tables up by name
+    alone, across catalogs)."""
+    first = np.full(labels.max(initial=-1) + 1, len(index))
+    np.minimum.at(first, labels, np.arange(len(index)))
+    clusters = pa.table({"record_id": pa.array(index.to_numpy(dtype=object), pa.string()),
+                         "det_cluster": pa.array(index.to_numpy(dtype=object)[first[labels]], pa.string())})
+    table = f"_scratch_identity_linkage_{uuid.uuid4().hex[:12]}"
+    cur.register("det_clusters", clusters)
+    cur.execute(f"create table {table} as select n.*, c.det_cluster from normalised as n "
+                "join det_clusters as c using (record_id) order by record_id")
+    cur.unregister("det_clusters")
+    return table
 
 
 def _normalise_and_link(cur: duckdb.DuckDBPyConnection, records: pa.Table, maps: pa.Table | None,
@@ -225,12 +292,12 @@ def _normalise_and_link(cur: duckdb.DuckDBPyConnection, records: pa.Table, maps:
     addresses (``record_id``, ``email_domain``, ``email``) that the clustering constraints need.
     """
     cur.register("input_records", records)
-    normalised = rules.normalised_records_sql("input_records", max_block_size=MAX_BLOCK_SIZE)
+    normalised = features.normalised_records_sql("input_records", max_block_size=MAX_BLOCK_SIZE)
     cur.execute(f"create table normalised as {normalised} order by record_id", {"free_mail": free_mail_regex})
     if maps is not None:
         cur.register("input_maps", maps)
         cur.execute(MAPS_SQL)
-    edges = cur.sql(rules.deterministic_edges_sql("normalised", "maps" if maps is not None else None))
+    edges = cur.sql(features.deterministic_edges_sql("normalised", "maps" if maps is not None else None))
     ids = cur.sql("select record_id from normalised order by record_id").to_arrow_table().column(0)
     work = cur.sql("select record_id, email_domain, email from normalised "
                    "where email is not null and not email_is_free")
