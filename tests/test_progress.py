@@ -8,8 +8,11 @@ import os
 import pty
 import re
 import select
+import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +20,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from commetrics import Engine
+from commetrics import Engine, write_report
 from commetrics.cli import app
 from commetrics.cli.feedback import Feedback
-from commetrics.progress import ProgressEvent, Reporter, listening
+from commetrics.progress import ProgressEvent, Reporter, listening, polling
+
+from .conftest import write_csv
 
 COMMAND = [str(Path(sys.executable).with_name("commetrics"))]
 
@@ -250,7 +255,81 @@ def test_completion_can_be_installed() -> None:
     shown = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in shown.output
     assert "--show-completion" in shown.output
-    script = subprocess.run([*COMMAND, "--show-completion", "bash"], capture_output=True, text=True, check=False,
-                            env={**os.environ, "SHELL": "/bin/bash"})
-    assert script.returncode == 0
+    # the shell is found by walking up the processes: run it from bash (`; true` keeps bash from exec'ing it)
+    script = subprocess.run(["bash", "-c", f"{COMMAND[0]} --show-completion; true"], capture_output=True,
+                            text=True, check=False, env={**os.environ, "SHELL": "/bin/bash"})
+    assert script.stderr == ""
     assert "_commetrics_completion" in script.stdout.lower().replace("-", "_")
+
+
+# -- loads, reports, erasure -----------------------------------------------------------------------
+
+
+def test_polling_reports_what_it_measures_to_the_callers_listener() -> None:
+    readings = iter([None, 10.0, 55.0])
+    heard: list[ProgressEvent] = []
+    stopped = threading.Event()
+
+    def measure() -> float | None:
+        value = next(readings, -1.0)
+        if value == -1.0:  # every reading given
+            stopped.set()
+            return None
+        return value
+
+    with listening(heard.append), Reporter(None, "load").stage("reading") as advance, \
+            polling(measure, lambda percent: advance(detail=f"{percent:.0f}%"), every=0.01):
+        assert stopped.wait(5)
+    assert [e.detail for e in heard if not e.finished][1:] == ["10%", "55%"]  # from the polling thread
+
+
+def test_polling_stops_when_what_it_measures_fails() -> None:
+    calls = []
+
+    def measure() -> float:
+        calls.append(1)
+        raise RuntimeError("connection closed")
+
+    with polling(measure, lambda _: None, every=0.01):
+        time.sleep(0.1)
+    assert calls == [1]
+
+
+def test_a_load_reports_its_file_and_the_rows_it_read(tmp_path: Path) -> None:
+    members = write_csv(tmp_path / "members.csv", ["member_id", "email", "joined_at"],
+                        [[f"m{i}", f"m{i}@example.com", "2024-01-02T00:00:00Z"] for i in range(25)])
+    events: list[ProgressEvent] = []
+    with Engine.in_memory(progress=events.append) as engine:
+        report = engine.load("members", members)
+    reading = [e for e in events if e.operation == "load"]
+    assert reading[0].detail == "members.csv → members"
+    assert (reading[-1].stage, reading[-1].finished, reading[-1].done, reading[-1].unit) == (
+        "reading", True, report.rows_read, "rows")
+    timed = subprocess.run([*COMMAND, "init", "-w", str(tmp_path / "ws")], capture_output=True, text=True,
+                           check=False)
+    assert timed.returncode == 0
+    timed = subprocess.run([*COMMAND, "load", "members", str(members), "--verbose", "-w", str(tmp_path / "ws")],
+                           capture_output=True, text=True, check=False)
+    assert timed.returncode == 0, timed.stderr
+    assert re.search(r"^load · reading: \d+\.\d s, 25 rows, [\d,]+ rows/s$", timed.stderr, flags=re.M), timed.stderr
+
+
+def test_the_report_counts_its_sections_and_erasure_names_its_stages(
+        demo: tuple[Path, list[ProgressEvent]], tmp_path: Path) -> None:
+    directory, _ = demo
+    copy = tmp_path / "ws"
+    shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("*.lock"))
+    events: list[ProgressEvent] = []
+    with Engine(copy, progress=events.append) as engine:
+        write_report(engine, tmp_path / "report.html")
+        sections = [e for e in events if e.operation == "report" and e.stage == "sections"]
+        assert sections[-1].finished
+        assert sections[-1].done == sections[-1].total
+        details = [e.detail for e in sections if not e.finished]
+        assert {"attribution", "impact", "community health", "scores"} <= set(details)
+        assert any(" by " in detail for detail in details)  # a conversion's breakdown by a cohort key
+        assert [e.done for e in sections[1:-1]] == sorted(e.done for e in sections[1:-1])
+        assert _stages(events, "report") == ["sections", "writing"]
+        events.clear()
+        engine.forget("m000001")
+    assert _stages(events, "erasure") == ["deleting", "compacting"]

@@ -17,13 +17,15 @@ is sent and nothing printed: a library call is silent unless asked.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["Advance", "Progress", "ProgressEvent", "Reporter", "listener", "listening"]
+__all__ = ["Advance", "Progress", "ProgressEvent", "Reporter", "listener", "listening", "polling"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ class Reporter:
         self._callback = callback
         self.operation = operation
 
+    @property
+    def heard(self) -> bool:
+        """Whether anyone listens (this reporter's callback or a :func:`listening` block): work done only to
+        measure progress can be skipped when nobody does."""
+        return (self._callback or listener()) is not None
+
     def _send(self, event: ProgressEvent) -> None:
         callback = self._callback or listener()
         if callback is not None:
@@ -112,3 +120,31 @@ class Advance:
             self.detail = detail
         self._reporter._send(ProgressEvent(self._reporter.operation, self._stage, self.done, self._total,
                                            self._unit, self.detail))
+
+
+@contextmanager
+def polling(measure: Callable[[], float | None], report: Callable[[float], None], *,
+            every: float = 0.25) -> Iterator[None]:
+    """While the block runs, call ``measure()`` every ``every`` seconds on a thread of its own and pass what it
+    returns (unless None) to ``report``: progress of work that cannot report itself, such as one long SQL
+    statement (``measure`` asks the database how far it is). The thread sees the caller's :func:`listening`
+    callback. A ``measure`` that fails ends the polling, never the work."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                value = measure()
+            except Exception:
+                return
+            if value is not None:
+                report(value)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="commetrics-progress",
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -267,7 +267,10 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
             raise
         raise error from None
     con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # a library prints nothing it was not asked for
+    # progress of long statements is measured (Connection.query_progress, read by commetrics.progress.polling)
+    # but never printed: a library prints nothing it was not asked for
+    con.execute("set enable_progress_bar = true")
+    con.execute("set enable_progress_bar_print = false")
     if str(path) != ":memory:":
         _check_size(con, Path(path))
     return con

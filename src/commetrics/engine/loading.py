@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -14,6 +14,7 @@ from ..config import add_accepted_values
 from ..errors import InputError, UnknownNameError
 from ..identity.people import IDENTITY_INPUTS
 from ..ingest import LoadOptions, LoadReport, load_file, parse_date_formats
+from ..progress import polling
 from ..sources import SOURCES, DumpReport, Source
 from ..sources.http import check_url
 from .privacy import PrivacyPart
@@ -84,8 +85,15 @@ class LoadingPart(PrivacyPart):
             date_formats=parse_date_formats(date_format, schema.TABLES[table]),
             timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
             accept_types=accept_types, snapshot_as_of=snapshot_as_of)
-        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
-                           erase=self._erase_loaded, options=options)
+        name = Path(path).name
+        reporter = self._reporter("load")
+        with reporter.stage("reading", unit="rows", detail=f"{name} → {table}") as advance:
+            watching = polling(self._statement_percent, lambda percent: advance(
+                detail=f"{name} → {table}: {percent:.0f}%")) if reporter.heard else nullcontext()
+            with watching:
+                report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
+                                   erase=self._erase_loaded, options=options)
+            advance(report.rows_read)
         if report.accepted_types:
             self._accept_types(table, report.accepted_types)
         if report.rows_loaded:
@@ -96,6 +104,11 @@ class LoadingPart(PrivacyPart):
             else:
                 self._batch.append(table)
         return report
+
+    def _statement_percent(self) -> float | None:
+        """How far the store's running statement is, in percent (None between statements)."""
+        percent = float(self.store.con.query_progress())
+        return percent if percent >= 0 else None
 
     def _accept_types(self, table: str, types: tuple[str, ...]) -> None:
         """Keep the types a load accepted: in ``commetrics.toml`` (a workspace on disk) and in force."""
@@ -142,7 +155,8 @@ class LoadingPart(PrivacyPart):
         """
         entry = SOURCES.get(kind)
         options = self._source_options(entry, timezone)
-        return DumpReport.of(entry.load(self, Path(path), source or entry.default_source, now, **options))
+        with self._reporter("load-dump").stage("reading", detail=f"{kind} {Path(path).name}"):
+            return DumpReport.of(entry.load(self, Path(path), source or entry.default_source, now, **options))
 
     def pull(self, kind: str, url: str, token: str, *, username: str | None = None, token_env: str | None = None,
              source: str | None = None, now: datetime | None = None, timezone: str | None = None, full: bool = False,

@@ -99,7 +99,9 @@ class PrivacyPart(IdentityPart):
         See :mod:`commetrics.privacy.erasure`.
         """
         self._writable("Erasure")
-        result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
+        reporter = self._reporter("erasure")
+        with reporter.stage("deleting"):
+            result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())
         if result.erasure_id and self.store.con.execute("select count(*) from identity_runs").fetchall()[0][0]:
             # the derived people: the rest of a merged person may stand apart now, and the groups the
             # erased records belonged to are smaller; every record is resolved again (with the stored model)
@@ -108,7 +110,8 @@ class PrivacyPart(IdentityPart):
             self._memory_entries.append(result.entry)
         compacted = False
         if self._on_disk and result.erasure_id:
-            self._reopen()
+            with reporter.stage("compacting"):  # the store's file copied afresh: the deleted bytes go
+                self._reopen()
             compacted = True
         if result.erasure_id:
             self._store_changed()  # the mirror's files of the loads that held the person are rewritten

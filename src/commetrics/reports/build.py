@@ -8,7 +8,7 @@ reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import NotEnoughDataError
+from ..progress import Advance, Reporter
 from ..results import Result
 from .html import AttributionSection, ConversionGroup, ConversionSection, ImpactSection, ReportData, ScoresSection
 from .html import render_html as render_html
@@ -94,49 +95,58 @@ def build_report(
              "customers.", _identity_note(engine)]
     omitted: list[str] = []
     inputs = SummaryResults()
-    for name in names:
-        spec = engine.conversion_spec(name)
-        entry = config.conversions.get(name)
-        label = entry.title(name) if entry else words(name)
-        if not _has_outcomes(engine, spec.outcomes):
-            omitted.append(f"{label}: no {', '.join(spec.outcomes)} outcomes in the store yet.")
-            continue
-        definitions.append({"name": name, "label": label, "description": spec.description, "owner": spec.owner,
-                            "outcomes": list(spec.outcomes), "anchor": spec.anchor, "windows": list(spec.windows),
-                            "unit": spec.unit})
-        overall = run_conversion(engine, name, None, moment)
-        if name == config.summary.conversion:
-            inputs.conversion, inputs.conversion_title = overall, label
-        parts, group_notes = [_section(name, spec.description, overall, None)], []
-        for key in keys:
-            result, used = _breakdown(engine, name, key, moment)
-            if used != key:
-                group_notes.append(f"By {cohort_key(key)}: rolled up to {cohort_key(used)}, because most "
-                                   f"{cohort_key(key)} cohorts "
-                                   f"would be hidden (fewer than {k} people) or there are more than "
-                                   f"{MAX_TIME_COHORTS} of them. `commetrics conversion {name} --by {key}` lists "
-                                   "them all.")
-            parts.append(_section(name, spec.description, result, used))
-        if any(len(p.table) and p.table["rate"].isna().any() for p in parts):
-            group_notes.append(f"Hidden figures protect groups of fewer than {k} people, converters included, "
-                                   "and any figure that would let one be worked out from a total.")
-        groups.append(ConversionGroup(name=name, label=label, description=spec.description,
-                                      definition=definitions[-1], parts=parts, notes=group_notes))
-    if inputs.conversion is None and config.summary.conversion in config.conversions:
-        name = config.summary.conversion
-        inputs.conversion_title = config.conversions[name].title(name)
+    sections = len(names) * (1 + len(keys)) + 4  # each conversion and breakdown, attribution, impact, health, scores
+    with Reporter(engine.progress, "report").stage("sections", total=sections, unit="sections") as advance:
+        computed = _counter(advance)
+        for name in names:
+            spec = engine.conversion_spec(name)
+            entry = config.conversions.get(name)
+            label = entry.title(name) if entry else words(name)
+            if not _has_outcomes(engine, spec.outcomes):
+                omitted.append(f"{label}: no {', '.join(spec.outcomes)} outcomes in the store yet.")
+                continue
+            definitions.append({"name": name, "label": label, "description": spec.description, "owner": spec.owner,
+                                "outcomes": list(spec.outcomes), "anchor": spec.anchor, "windows": list(spec.windows),
+                                "unit": spec.unit})
+            overall = run_conversion(engine, name, None, moment)
+            computed(label)
+            if name == config.summary.conversion:
+                inputs.conversion, inputs.conversion_title = overall, label
+            parts, group_notes = [_section(name, spec.description, overall, None)], []
+            for key in keys:
+                result, used = _breakdown(engine, name, key, moment)
+                if used != key:
+                    group_notes.append(f"By {cohort_key(key)}: rolled up to {cohort_key(used)}, because most "
+                                       f"{cohort_key(key)} cohorts "
+                                       f"would be hidden (fewer than {k} people) or there are more than "
+                                       f"{MAX_TIME_COHORTS} of them. `commetrics conversion {name} --by {key}` lists "
+                                       "them all.")
+                parts.append(_section(name, spec.description, result, used))
+                computed(f"{label} by {cohort_key(key)}")
+            if any(len(p.table) and p.table["rate"].isna().any() for p in parts):
+                group_notes.append(f"Hidden figures protect groups of fewer than {k} people, converters included, "
+                                       "and any figure that would let one be worked out from a total.")
+            groups.append(ConversionGroup(name=name, label=label, description=spec.description,
+                                          definition=definitions[-1], parts=parts, notes=group_notes))
+        if inputs.conversion is None and config.summary.conversion in config.conversions:
+            name = config.summary.conversion
+            inputs.conversion_title = config.conversions[name].title(name)
+            try:
+                inputs.conversion = run_conversion(engine, name, None, moment)
+            except NotEnoughDataError as error:
+                inputs.reasons["conversion"] = str(error)
+        attribution = _attribution(engine, moment, notes, omitted, inputs)
+        computed("attribution")
+        impact = _impact(engine, moment, omitted, inputs)
+        computed("impact")
         try:
-            inputs.conversion = run_conversion(engine, name, None, moment)
+            inputs.community = engine.community_metrics(as_of=moment)
         except NotEnoughDataError as error:
-            inputs.reasons["conversion"] = str(error)
-    attribution = _attribution(engine, moment, notes, omitted, inputs)
-    impact = _impact(engine, moment, omitted, inputs)
-    try:
-        inputs.community = engine.community_metrics(as_of=moment)
-    except NotEnoughDataError as error:
-        inputs.reasons["deflection"] = str(error)
-        omitted.append(f"Community health: {error}")
-    scores = _scores(engine, moment, omitted)
+            inputs.reasons["deflection"] = str(error)
+            omitted.append(f"Community health: {error}")
+        computed("community health")
+        scores = _scores(engine, moment, omitted)
+        computed("scores")
     summary = summarize(inputs, config, workspace=str(engine.workspace.directory), as_of=moment)
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
@@ -145,6 +155,18 @@ def build_report(
                       scores=scores, impact=impact,
                       community=inputs.community["metrics"] if inputs.community is not None else None,
                       cost_per_ticket=config.summary.cost_per_ticket, currency=config.summary.currency, k=k)
+
+
+def _counter(advance: Advance) -> Callable[[str], None]:
+    """``computed(detail)``: one more section done, named by ``detail``."""
+    done = 0
+
+    def computed(detail: str) -> None:
+        nonlocal done
+        done += 1
+        advance(done, detail=detail)
+
+    return computed
 
 
 def _identity_note(engine: Engine) -> str:
@@ -284,10 +306,13 @@ def write_report(engine: Engine, path: str | Path, *, conversions: Sequence[str]
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     report = build_report(engine, conversions=conversions, by=by, as_of=as_of)
-    target.write_text(render_html(report), encoding="utf-8")
+    reporter = Reporter(engine.progress, "report")
+    with reporter.stage("writing", detail=target.name):
+        target.write_text(render_html(report), encoding="utf-8")
     if pdf is not None:
         with tempfile.TemporaryDirectory(prefix="commetrics-print-") as folder:
             printable = Path(folder) / "report.html"
             printable.write_text(render_html(report, print_version=True), encoding="utf-8")
-            print_pdf(printable, Path(pdf))
+            with reporter.stage("printing", detail=Path(pdf).name):
+                print_pdf(printable, Path(pdf))
     return target

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import NotEnoughDataError
+from ..progress import Reporter
 from ..results import Result, jsonable
 from .format import count, is_missing, money, percent, points
 from .labels import words
@@ -416,5 +417,6 @@ def summarize(results: SummaryResults, config: Config, *, workspace: str, as_of:
 def build_summary(engine: Engine, as_of: datetime | None = None) -> Summary:
     """The summary of ``engine``'s workspace (``commetrics summary``): the same Engine calls as the report."""
     moment = engine.as_of(as_of)
-    return summarize(summary_results(engine, moment), engine.config, workspace=str(engine.workspace.directory),
-                     as_of=moment)
+    with Reporter(engine.progress, "summary").stage("figures"):
+        results = summary_results(engine, moment)
+    return summarize(results, engine.config, workspace=str(engine.workspace.directory), as_of=moment)
