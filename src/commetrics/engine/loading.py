@@ -93,7 +93,7 @@ class LoadingPart(PrivacyPart):
             with watching:
                 report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
                                    erase=self._erase_loaded, options=options)
-            advance(report.rows_read)
+            advance(report.rows_read, detail=f"{name} → {table}")  # done: no step's percentage left
         if report.accepted_types:
             self._accept_types(table, report.accepted_types)
         if report.rows_loaded:
