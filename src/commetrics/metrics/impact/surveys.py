@@ -15,7 +15,7 @@ import pandas as pd
 from ...config import Config, ImpactSettings
 from ...errors import InputError, NotEnoughDataError
 from ...privacy.outputs import suppress_survey
-from ...results import Publication
+from ...results import Diagnostic, Publication
 from ...stats import wilson_interval
 from .. import causal, fetch, threshold_labels
 from ..adjusted import Labels, adjusted_difference
@@ -74,6 +74,21 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime, kind: st
     frame = fetch(joined.select(activities=joined.n.fill_null(0), answered=joined.answered.fill_null(False)))
     frame["level"] = threshold_labels(frame["activities"], settings.levels)
     return rate_per_level(frame, settings, "answered", ("members", "answered", "response_rate"))
+
+
+def response_test(response: pd.DataFrame) -> dict[str, Any]:
+    """Whether the response rate differs by level: Pearson's chi-square test of answered / not answered
+    against the levels that hold members (``differs`` at p < 0.05; None when under two levels answer)."""
+    from scipy.stats import chi2_contingency
+
+    present = response[response["members"] > 0]
+    table = np.column_stack([present["answered"].to_numpy(float),
+                             (present["members"] - present["answered"]).to_numpy(float)])
+    if len(present) < 2 or (table.sum(axis=0) == 0).any():
+        return {"chi2": None, "df": 0, "p": None, "differs": None}
+    test = chi2_contingency(table, correction=False)
+    return {"chi2": float(test.statistic), "df": int(test.dof), "p": float(test.pvalue),
+            "differs": bool(test.pvalue < 0.05)}
 
 
 def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
@@ -165,7 +180,8 @@ def _survey_comparison(frame: pd.DataFrame, db: Any, settings: ImpactSettings, k
     except InputError as error:
         return {**base, "raw": raw, "reason": str(error)}
     fields = adjusted_fields(result, y, engaged, exposure="engagement", outcome=kind.upper(),
-                              groups=("engaged", "not_engaged"))
+                             groups=("engaged", "not_engaged"), covariates=pd.DataFrame({"tenure_days": tenure}),
+                             unit="members")
     fields.pop("e_value")  # a difference of scores has no risk ratio
     return {**base, "raw": raw, **fields, "covariates": ["tenure_days"],
             "wording": "adjusted association: engaged members against members of the same tenure"}
@@ -200,7 +216,8 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
         else "1-5; CSAT = % of answers of 4 or 5 (top-2 box)",
         "levels": _score_per_level(frame, settings, kind),
         "ordinal": _ordinal_model(frame, db),
-        "response": _response_rates(db, settings, as_of, kind),
+        "response": (response := _response_rates(db, settings, as_of, kind)),
+        "response_test": response_test(response),
         "answers": len(frame), "members": len(ids),
         "spearman": {"rho": rho, "ci_low": float(np.nanpercentile(draws, 2.5)),
                      "ci_high": float(np.nanpercentile(draws, 97.5))},
@@ -231,7 +248,15 @@ def _analysis(kind: str) -> Analysis[SurveySpec]:
         figures = survey_impact(context.ibis(), settings, context.as_of(spec.as_of), kind=kind,
                                 replicates=spec.replicates or 1000, seed=spec.seed, refute=spec.refute)
         comparison = figures.get("comparison") or {}
-        return Computed(figures, diagnostics_of(comparison, about="comparison"), primary="levels")
+        diagnostics = diagnostics_of(comparison, about="comparison")
+        comparison.pop("checks", None)
+        test = figures["response_test"]
+        if test["differs"]:
+            diagnostics += (Diagnostic("non_response", f"Response rates differ by participation level (chi-square "
+                                       f"p = {test['p']:.2g}): who answers is not a random draw of each level.",
+                                       f"Read every {kind.upper()} by level with that in mind.", "warning",
+                                       test["p"], 0.05, about="levels"),)
+        return Computed(figures, diagnostics, primary="levels")
 
     def publish(computed: Computed, spec: SurveySpec, k: int) -> tuple[dict[str, Any], Publication]:
         del spec
