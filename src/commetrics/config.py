@@ -347,6 +347,21 @@ class ConversionSettings(_Section):
         return tuple(sorted(set(values)))
 
 
+class DriversSettings(_Section):
+    """Conversion drivers: which behaviours of a member's first days go with converting."""
+
+    days: int = Field(30, ge=1, description="The behaviours counted: a member's first this many days after the "
+                      "anchor")
+    window_days: int | None = Field(None, ge=1, description="Conversions counted in this many days after those "
+                                    "(default: the conversion's longest window)")
+    controls: tuple[str, ...] = Field(("entry_path", "segment"), description="Adjusted for: member or account "
+                                      "columns or attributes (text becomes categories)")
+    min_members: int = Field(20, ge=1, description="A behaviour is a candidate only when at least this many members "
+                             "(and privacy.min_cell_size) had it and as many did not")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Familywise error rate of the Holm-adjusted test that calls "
+                         "a behaviour associated with conversion")
+
+
 class ScoreSettings(_Section):
     """Engagement and health scores."""
 
@@ -402,6 +417,8 @@ class Config(_Section):
                                              description="Attribution defaults")
     conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
                                            description="Defaults of conversions that no definition sets")
+    drivers: DriversSettings = Field(default_factory=lambda: DriversSettings(),
+                                     description="Conversion drivers (commetrics drivers)")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
