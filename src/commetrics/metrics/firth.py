@@ -86,5 +86,5 @@ def firth_logit(X: FloatArray, y: FloatArray, *, max_iter: int = 100, tol: float
         if float(np.abs(step).max() if step.size else 0.0) < tol and float(np.abs(score).max()) < 1e-6 * len(y):
             converged = True
             break
-    cov: FloatArray = np.linalg.inv(information).astype(np.float64)
-    return FirthFit(beta, cov, current, iterations, converged)
+    covariance: FloatArray = np.asarray(np.linalg.inv(information), dtype=np.float64)
+    return FirthFit(beta, covariance, current, iterations, converged)
