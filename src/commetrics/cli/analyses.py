@@ -28,7 +28,9 @@ def conversion(
     window: Annotated[list[int] | None, typer.Option(metavar="DAYS", help="Window in days, repeatable (default: the "
                                                      "definition's, or conversion.windows).")] = None,
     by: Annotated[list[str] | None, typer.Option(metavar="KEY", help="Cohort key, repeatable: "
-                                                 f"{', '.join(COHORT_KEYS)}.")] = None,
+                                                 f"{', '.join(COHORT_KEYS)}, or any member or account column or "
+                                                 "attribute (plan, contract); NAME:CUT,CUT,... for bands of a "
+                                                 "number (arr:10000,100000).")] = None,
     unit: Annotated[str | None, typer.Option(metavar="person|account", help="Count people or accounts.")] = None,
     as_of: AsOfOption = None,
     reference: Annotated[str | None, typer.Option(metavar="COHORT", help="Cohort the others are compared with.")
