@@ -91,10 +91,11 @@ def response_test(response: pd.DataFrame) -> dict[str, Any]:
             "differs": bool(test.pvalue < 0.05)}
 
 
-def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
+def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any] | None:
     """Proportional-odds (ordinal logit) model of the score (0-10 or 1-5) on ln(1 + participation), controlling
     for the member's tenure at the answer: the odds ratio of a higher score per unit of
-    ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6."""
+    ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6. None when every answer
+    gives the same score or every member took part alike (there is nothing to model)."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
     m = db.table("members")
@@ -107,6 +108,8 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
     if not x.loc[keep, "tenure"].std() > 1e-9:  # all alike (up to rounding): nothing to control for
         x = x.drop(columns="tenure")
     scores = pd.Series(pd.Categorical(data.loc[keep, "score"].astype(int), ordered=True))
+    if scores.nunique() < 2 or not x.loc[keep, "participation"].std() > 1e-9:
+        return None
     with warnings.catch_warnings(record=True):  # convergence is reported below, not warned about
         warnings.simplefilter("always")
         fit = OrderedModel(scores, x.loc[keep].reset_index(drop=True), distr="logit").fit(method="bfgs", disp=False,
