@@ -117,7 +117,7 @@ def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons:
     # Before any group is left out: a covariate whose categories all churn or never do decides who churns.
     decided = determinism(frame["churned"].to_numpy(float), frame[[c for c in frame.columns if c.startswith("cov:")]],
                           outcome="churned", unit="accounts")
-    guards = [*cox_guards(cox, converged), *decided]
+    guards = [*cox_guards(cox, converged), *decided, *separated_levels(left_out, present)]
     return {
         "levels": pd.DataFrame(rows), "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
         "logrank": {"chi2": test[0], "df": test[1], "p": test[2]},
@@ -145,6 +145,19 @@ def cox_guards(cox: pd.DataFrame, converged: bool) -> list[Diagnostic]:
                             " are infinite or undefined: those accounts either all churn or none does.",
                             "Merge the level or category with a neighbour, or drop the covariate."))
     return guards
+
+
+def separated_levels(left_out: list[dict[str, Any]], present: int) -> list[Diagnostic]:
+    """A participation level without churn, beside levels with churn, separates the data: the Cox model can say
+    nothing about participation (its hazard ratio would be 0), whatever the covariates' ratios look like."""
+    levels = [group["group"].removeprefix("level = ") for group in left_out if group["group"].startswith("level = ")]
+    if not levels or present < 2:
+        return []
+    return [guard("separation", float(len(levels)), 0.0,
+                  f"No account at participation level {', '.join(levels)} churned while accounts at other levels "
+                  "did: participation separates churn, so the Cox model cannot estimate its hazard ratio (those "
+                  "accounts were left out of it). The Kaplan–Meier curves and the log-rank test still describe the "
+                  "difference.", "Merge the level with a neighbour (impact.levels), or load a longer history.")]
 
 
 @dataclass(frozen=True)
