@@ -111,6 +111,7 @@ def exposure_table(db: Any, *, exposure: str, outcome: str, window_days: int, ex
             frame[f"cov:{name}"] = frame[name]
     frame = frame.drop(columns=[n for n in names if n in frame.columns])
     frame.attrs["diagnostics"] = tuple(diagnostics)
+    frame.attrs["outcome_members"] = int(after.count().execute())  # eligible or not: for the error that none is
     return frame
 
 
@@ -133,6 +134,12 @@ def exposure_impact(frame: pd.DataFrame, *, exposure: str, outcome: str, setting
                          "window, so there is nothing to compare; check the activity type (see commetrics status) "
                          "or widen --exposure-days.")
     if y.all() or not y.any():
+        anyone = int(frame.attrs.get("outcome_members", 0))
+        if not y.any() and anyone:
+            raise InputError(f"No eligible member had a {outcome!r} outcome in the window, though {anyone:,} members "
+                             "had one: they joined after the exposure window began, or had one before the landmark "
+                             "(an outcome that comes soon after joining). Use a shorter --exposure-days, so that more "
+                             "recent members are eligible, or a static flag (--exposure NAME=VALUE).")
         raise InputError(f"{'Every' if y.any() else 'No'} eligible member had a {outcome!r} outcome in the window; "
                          "check the outcome type or change --window.")
     raw = causal.newcombe_difference(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()))
