@@ -159,3 +159,107 @@ def test_since_garbage_names_since(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "--since 'garbage' is not a date" in result.output
     assert "--as-of" not in result.output
+
+
+def _accounts_and_renewals(tmp_path: Path, rows: list[tuple[int, bool, bool]], *, year: int = 2024, month: int = 7
+                           ) -> Engine:
+    """One member per account; ``rows`` of (arr, engaged, renewed). Engaged members post 8 times in the three months
+    from ``month`` of ``year``: by default July to September 2024, within the first 180 days of the account's first
+    period (June 2024 to June 2025, the retention landmark); February to April 2025 is the renewal's window."""
+    accounts, members, activities, subscriptions = [], [], [], []
+    for i, (arr, engaged, renewed) in enumerate(rows):
+        accounts.append([f"a{i}", "smb" if i % 2 else "mid", str(arr)])
+        members.append([f"m{i}", f"2024-01-0{1 + i % 9}", f"a{i}"])
+        activities += [[f"x{i}_{k}", f"m{i}", f"{year}-0{month + k % 3}-1{k % 9}", "post"]
+                       for k in range(8 if engaged else 0)]
+        subscriptions.append([f"a{i}", "2024-06-01", "2025-06-01", "true" if renewed else "false"])
+    engine = Engine.in_memory(Config.model_validate({"impact": {"covariates": ["log:arr", "segment"]}}))
+    engine.load("accounts", write_csv(tmp_path / "a.csv", ["account_id", "segment", "arr"], accounts), now=NOW)
+    engine.load("members", write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "account_id"], members), now=NOW)
+    engine.load("activities", write_csv(tmp_path / "x.csv", ["activity_id", "member_id", "ts", "type"], activities),
+                now=NOW)
+    engine.load("subscriptions", write_csv(tmp_path / "s.csv", ["account_id", "period_start", "period_end",
+                                                                 "renewed"], subscriptions), now=NOW)
+    return engine
+
+
+def test_retention_that_participation_separates_says_why_there_is_no_cox_headline(tmp_path: Path) -> None:
+    # Was: an empty Cox table, hazard_ratio null, cox_converged true, and no message (the data separate perfectly).
+    rng = np.random.default_rng(1)
+    rows = [(1000 + 50 * i, engaged, engaged) for i, engaged in enumerate(rng.random(200) < 0.5)]
+    with _accounts_and_renewals(tmp_path, rows) as engine:
+        result = engine.impact("retention", as_of=AS_OF)
+    assert not result.headline
+    assert [d.name for d in result.blocking()] == ["separation"]
+    assert "participation separates churn" in result.blocking()[0].message
+    text = render(result)
+    assert "No headline: the Cox model's hazard ratios cannot be trusted" in text
+    assert "participation separates churn" in text
+    payload = json.loads(result.to_json())
+    assert [d["name"] for d in payload["diagnostics"] if d["severity"] == "blocking"] == ["separation"]
+    assert payload["cox_left_out"] == [{"group": "level = medium", "accounts": int(sum(r[1] for r in rows))}]
+
+
+def test_groups_the_covariates_separate_get_no_terminal_headline_and_say_why(tmp_path: Path) -> None:
+    # Was: 72% of units outside common support (AUC 0.98) and still an AIPW headline in the terminal, the warning in
+    # --json only; an SMD of -0.159 after weighting (target < 0.1) not flagged. Here engagement is almost decided by
+    # the account's size.
+    rng = np.random.default_rng(2)
+    rows = []
+    for _ in range(300):
+        arr = int(rng.lognormal(9, 1.2))
+        engaged = bool(rng.random() < (0.97 if arr > 8000 else 0.03))
+        rows.append((arr, engaged, bool(rng.random() < 0.55 + 0.1 * engaged)))
+    with _accounts_and_renewals(tmp_path, rows, year=2025, month=2) as engine:
+        result = engine.impact("renewal", as_of=AS_OF)
+    assert not result.headline
+    assert "balance" in [d.name for d in result.blocking()]  # |SMD| after weighting above impact.max_smd
+    text = render(result)
+    assert "adjusted          no headline" in text
+    for diagnostic in result.diagnostics:  # every finding is printed in the terminal, not in --json only
+        assert diagnostic.message in " ".join(text.split())
+    assert "were set aside because none of the not engaged renewals resembled them" in text
+    payload = json.loads(result.to_json())
+    assert payload["headline"] is False
+
+
+def test_the_response_title_says_whether_response_rates_differ() -> None:
+    # Was: the CSAT title always said "(non-response differs by level)".
+    from commetrics.metrics.impact.surveys import response_test
+    from commetrics.reports.text.impact import _response_words
+
+    alike = pd.DataFrame({"level": ["none", "low", "high"], "members": [100, 100, 100], "answered": [30, 31, 29]})
+    unlike = pd.DataFrame({"level": ["none", "low", "high"], "members": [100, 100, 100], "answered": [10, 30, 60]})
+    assert response_test(alike)["differs"] is False
+    assert "no clear difference in response rates" in _response_words(response_test(alike))
+    assert response_test(unlike)["differs"] is True
+    assert "response rates differ by level" in _response_words(response_test(unlike))
+    one_level = pd.DataFrame({"level": ["none", "low"], "members": [100, 0], "answered": [30, 0]})
+    assert _response_words(response_test(one_level)) == ""
+
+
+@pytest.mark.slow
+def test_the_exposure_example_of_the_help_ends_in_a_clear_answer_on_the_demo(tmp_path: Path) -> None:
+    # Was: "Every treated unit has outcome 0 ... Use outcome_model='linear'", naming a library parameter the command
+    # line does not have. On the demo, demo requests come soon after joining: with the default windows no eligible
+    # member has one, and the error says so and what to change; with a shorter exposure window there is a comparison.
+    from commetrics.demo import generate
+
+    files = generate(2000, 7, tmp_path / "data")
+    workspace = tmp_path / "ws"
+    with Engine.init(workspace) as engine:
+        for name, path in files.tables.items():
+            engine.load(name, path, source="demo")
+    runner = CliRunner()
+    env = {"COMMETRICS_WORKSPACE": str(workspace), "COLUMNS": "160"}
+    example = ["impact", "exposure", "--exposure", "webinar_attended", "--outcome", "demo_request"]
+    failed = runner.invoke(app, example, env=env)
+    assert failed.exit_code == 1, failed.output
+    assert "outcome_model" not in failed.output
+    assert "No eligible member had a 'demo_request' outcome in the window, though" in " ".join(failed.output.split())
+    assert "shorter --exposure-days" in " ".join(failed.output.split())
+    shorter = runner.invoke(app, [*example, "--exposure-days", "14", "--window", "60", "--json"], env=env)
+    assert shorter.exit_code == 0, shorter.output
+    payload = json.loads(shorter.output)
+    assert payload["exposed"] > 0
+    assert payload["adjusted"]["estimate"] is not None
