@@ -263,3 +263,22 @@ def test_the_exposure_example_of_the_help_ends_in_a_clear_answer_on_the_demo(tmp
     payload = json.loads(shorter.output)
     assert payload["exposed"] > 0
     assert payload["adjusted"]["estimate"] is not None
+
+
+def test_nps_where_every_answer_is_alike_has_no_correlation_rather_than_a_warning(tmp_path: Path) -> None:
+    # Found by the fuzz: scipy's ConstantInputWarning (an error under the test settings) when every score is the same.
+    members = [[f"m{i}", "2024-01-01"] for i in range(60)]
+    activities = [[f"x{i}_{k}", f"m{i}", f"2025-0{3 + k % 3}-1{k % 9}", "post"]
+                  for i in range(60) for k in range(i % 7)]
+    surveys = [[f"s{i}", f"m{i}", "2025-06-15", "nps", "8"] for i in range(60)]
+    with Engine.in_memory() as engine:
+        engine.load("members", write_csv(tmp_path / "m.csv", ["member_id", "joined_at"], members), now=NOW)
+        engine.load("activities", write_csv(tmp_path / "x.csv", ["activity_id", "member_id", "ts", "type"],
+                                            activities), now=NOW)
+        engine.load("surveys", write_csv(tmp_path / "s.csv", ["response_id", "member_id", "ts", "kind", "score"],
+                                         surveys), now=NOW)
+        result = engine.impact("nps", as_of=AS_OF, replicates=20, exact=True)
+    assert result["ordinal"] is None
+    assert np.isnan(result["spearman"]["rho"])
+    assert "Spearman" not in render(result)
+    assert json.loads(result.to_json())["spearman"]["rho"] is None

@@ -203,7 +203,11 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
                                  f"members; the store holds {len(frame)}. Load surveys with kind {kind} and a "
                                  "member_id.")
     x, y = frame["activities"].to_numpy(float), frame["score"].to_numpy(float)
-    rho = float(spearmanr(x, y).statistic)
+
+    def correlation(a: np.ndarray, b: np.ndarray) -> float:  # not defined when either side never varies
+        return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else math.nan
+
+    rho = correlation(x, y)
     # Cluster bootstrap over members: a resample takes each member's answers as many times as it drew them.
     ids, index = np.unique(frame["member_id"].to_numpy(), return_inverse=True)
     rng = np.random.default_rng(seed)
@@ -211,7 +215,8 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
     for r in range(replicates):
         copies = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
         rows_ = np.repeat(np.arange(len(frame)), copies[index])
-        draws[r] = spearmanr(x[rows_], y[rows_]).statistic
+        draws[r] = correlation(x[rows_], y[rows_])
+    finite = draws[np.isfinite(draws)]
     return {
         "kind": kind,
         "comparison": _survey_comparison(frame, db, settings, kind, seed=seed, refute=refute),
@@ -222,8 +227,8 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
         "response": (response := _response_rates(db, settings, as_of, kind)),
         "response_test": response_test(response),
         "answers": len(frame), "members": len(ids),
-        "spearman": {"rho": rho, "ci_low": float(np.nanpercentile(draws, 2.5)),
-                     "ci_high": float(np.nanpercentile(draws, 97.5))},
+        "spearman": {"rho": rho, "ci_low": float(np.percentile(finite, 2.5)) if finite.size else math.nan,
+                     "ci_high": float(np.percentile(finite, 97.5)) if finite.size else math.nan},
         "window_days": settings.exposure_start_days,
         "wording": "association: members who take part more give higher scores; not proof that taking part "
                    "raises them",

@@ -232,8 +232,11 @@ def _survey(result: dict[str, Any]) -> list[str]:
              f"×{ordinal['odds_ratio']:.2f} ({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of "
              "ln(1 + activities) — an association." if ordinal is not None else
              "No ordinal model: every answer gives the same score, or every member took part alike.")
-    out.append(f"<p>Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
-               f"{rho['ci_high']:.3f}) over {result['answers']:,} answers. {model}</p>")
+    defined = rho["rho"] is not None and rho["rho"] == rho["rho"]  # NaN: every score or participation alike
+    correlation = (f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
+                   f"{rho['ci_high']:.3f}) over {result['answers']:,} answers." if defined else
+                   "No Spearman correlation: every answer gives the same score, or every member took part alike.")
+    out.append(f"<p>{correlation} {model}</p>")
     comparison = result.get("comparison")
     if comparison and not comparison.get("reason"):
         out.append(f"<p>Engaged members ({escape(comparison['engaged_level'])} level or above) against the others, "

@@ -134,7 +134,7 @@ def _survey(result: Result, **_: Any) -> str:
         out += (f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score x{ordinal['odds_ratio']:.2f} "
                 f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an "
                 "adjusted association.\n")
-    if rho is not None:
+    if rho is not None and rho["rho"] is not None and rho["rho"] == rho["rho"]:  # None or NaN: not defined
         out += (f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
                 f"{rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — an "
                 "association, not proof that taking part raises scores.\n")
