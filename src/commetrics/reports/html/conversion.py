@@ -117,18 +117,23 @@ def _timing_table(section: ConversionSection) -> str:
     timing = section.timing
     if timing is None or len(timing) == 0:
         return '<p class="empty">No time-to-conversion data.</p>\n'
-    columns = ("cohort", "eligible", "converters", "median_days_converters", "km_median_days", "km_quantile",
+    every = "median_days_all_converters" in timing.columns  # over every converter, whatever the windows
+    columns = ("cohort", "eligible", "converters", "median_days_converters",
+               *(("all_converters", "median_days_all_converters") if every else ()), "km_median_days", "km_quantile",
                "km_quantile_days")
     rows = records(timing, columns)
     quantiles = unique(_quantile_label(r["km_quantile"]) for r in rows)
     shared = quantiles[0] if len(quantiles) == 1 else None
     quantile_header = f"Days until {shared} converted (KM)" if shared else "Days until the lower quantile (KM)"
-    headers = ("Cohort", "Eligible", "Converters", "Median days (converters only)", "Median days (KM)",
-               quantile_header)
+    headers = ("Cohort", "Eligible", "Converters", "Median days (converters only)",
+               *(("Median days (all converters)",) if every else ()), "Median days (KM)", quantile_header)
     out = ['<div class="scroll"><table class="timing">',
            "<caption>Days from anchor to conversion. The converters-only median ignores members who have not "
-           "converted; the Kaplan–Meier (KM) figures account for them and read “not reached” when the curve never "
-           "gets there.</caption>",
+           "converted and converters after the longest window"
+           + ("; the all-converters median counts every first conversion up to the as-of date, whatever the "
+              "windows" if every else "") +
+           "; the Kaplan–Meier (KM) figures account for members who have not converted and read “not reached” "
+           "when the curve never gets there.</caption>",
            "<thead><tr>" + "".join(
                ('<th scope="col">' if i == 0 else '<th scope="col" class="num">') + f"{escape(h)}</th>"
                for i, h in enumerate(headers)
@@ -145,12 +150,18 @@ def _timing_table(section: ConversionSection) -> str:
             f'<td class="num">{"suppressed" if to_float(row["eligible"]) is None else count(row["eligible"])}</td>',
             f'<td class="num">{"suppressed" if to_float(row["converters"]) is None else count(row["converters"])}</td>',
             f'<td class="num">{escape(days(row["median_days_converters"]))}</td>',
+            *([f'<td class="num">{_all_converters_median(row)}</td>'] if every else []),
             f'<td class="num">{escape(days(row["km_median_days"]))}</td>',
             f'<td class="num">{escape(quantile_days)}</td>',
         ]
         out.append(('<tr class="suppressed">' if suppressed else "<tr>") + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
+
+
+def _all_converters_median(row: dict[str, Any]) -> str:
+    """The median over every converter, or ``suppressed`` when they are fewer than the smallest cell."""
+    return "suppressed" if to_float(row["all_converters"]) is None else escape(days(row["median_days_all_converters"]))
 
 
 def render_conversion(index: int, section: ConversionSection) -> str:
