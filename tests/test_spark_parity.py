@@ -62,7 +62,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine,
 
 
 @pytest.mark.parametrize("by", [(), ("entry_path",), ("join_month",), ("join_week",), ("first_activity",),
-                                ("segment",), ("program",)])
+                                ("segment",), ("program",), ("arr:10000,100000",)])
 def test_conversion_counts_are_identical_on_spark_and_duckdb(backends, by) -> None:  # type: ignore[no-untyped-def]
     engine, spark_db, as_of = backends
     spec = ConversionSpec("trial", ("trial_start", "purchase"), windows=(7, 30, 90), by=by)
