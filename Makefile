@@ -24,7 +24,7 @@ install: $(STAMP)
 
 ## Generate a synthetic community, load it into a fresh workspace and show its status.
 demo: $(STAMP)
-	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE)
+	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE) --force
 	$(BIN)/commetrics status --workspace $(DEMO_WORKSPACE)
 
 ## The whole suite, slow crash drills and the Spark parity test included (this is what CI runs).
@@ -43,10 +43,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## Benchmarks (load, conversion, demo scale, attribution, scores, identity, adjusted estimates); results go to benchmarks/results/.
-## identity.py and causal.py exit 1 while a target is missed (their results files say which); make goes on.
+## Benchmarks (load, connectors, conversion, demo scale, attribution, scores, identity, adjusted estimates); results go to
+## benchmarks/results/. connectors.py, identity.py and causal.py exit 1 while a target is missed (their results files say
+## which); make goes on.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
+	-$(BIN)/python benchmarks/connectors.py
 	$(BIN)/python benchmarks/conversion.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/attribution.py

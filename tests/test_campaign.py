@@ -103,5 +103,5 @@ def test_the_command_prints_both_estimates_and_the_trend_check(tmp_path: Path) -
     payload = json.loads(runner.invoke(app, [*base, "--json"]).output)
     assert payload["event_times"][0]["event_time"] == -2
     missing = runner.invoke(app, ["impact", "campaign", "--name", "none", "-w", str(tmp_path / "ws")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "No accounts are assigned to campaign 'none'" in missing.output

@@ -61,7 +61,7 @@ def test_init_load_status_quarantine(run, tmp_path: Path) -> None:  # type: igno
 
 def test_missing_column_fails_before_writing_and_says_how_to_map(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
-    out = run("load", "members", str(_members(tmp_path)), code=1)
+    out = run("load", "members", str(_members(tmp_path)), code=2)
     assert out.startswith("Error:")
     assert "joined_at" in out
     assert "--map joined_at=FILE_COLUMN" in out
@@ -83,7 +83,7 @@ def test_errors_are_one_line_with_a_next_step(run, tmp_path: Path, args: tuple[s
     (tmp_path / "x.xlsx").write_bytes(b"PK")
     _members(tmp_path).rename(tmp_path / "m.csv")
     args = tuple(str(tmp_path / a) if a.endswith((".csv", ".xlsx")) else a for a in args)
-    out = run(*args, code=1)
+    out = run(*args, code=2)
     assert out.startswith("Error:")
     assert message in out
 
@@ -107,12 +107,56 @@ def test_demo_generates_and_loads(run, tmp_path: Path) -> None:  # type: ignore[
     assert all(r["rows_quarantined"] == 0 and r["rows_loaded"] == r["rows_read"] for r in loads.values())
     assert loads["members"]["rows_loaded"] == 500
     assert Path(out["ground_truth"]).exists()
-    again = json.loads(run("demo", "--members", "500", "--seed", "3", "--workspace", str(tmp_path / "demo"), "--json"))
+    assert "already holds a demo workspace. Add --force" in run(
+        "demo", "--members", "500", "--seed", "3", "--workspace", str(tmp_path / "demo"), code=2)
+    (tmp_path / "demo" / "data" / "stale.parquet").write_bytes(b"left behind")
+    again = json.loads(run("demo", "--members", "500", "--seed", "3", "--workspace", str(tmp_path / "demo"),
+                           "--force", "--json"))
     assert [r["rows_loaded"] for r in again["loads"]] == [r["rows_loaded"] for r in out["loads"]]
+    assert not (tmp_path / "demo" / "data" / "stale.parquet").exists()  # the old demo's files are gone
 
 
 def test_demo_refuses_a_workspace_with_real_data(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     run("load", "members", str(_members(tmp_path)), "--map", "joined_at=Joined")
-    out = run("demo", "--members", "100", "--workspace", str(tmp_path / "ws"), code=1)
+    out = run("demo", "--members", "100", "--workspace", str(tmp_path / "ws"), code=2)
     assert "not demo data" in out
+
+
+def test_a_reload_that_adds_nothing_asks_for_no_identity_resolution(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "m.csv", ["member_id", "email", "joined_at"], [["m1", "a@example.com", "2025-01-01"]])
+    run("init")
+    run("load", "members", str(path))
+    assert "identity resolve" not in run("status")
+    again = run("load", "members", str(path))
+    assert "identity resolve" not in again
+    assert "identity resolve" not in run("status")
+
+
+def test_summary_command(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    run("load", "members", str(_members(tmp_path)), "--map", "joined_at=Joined", "--map", "email=E-mail")
+    out = run("summary")
+    assert out.startswith("What the community is worth")
+    assert "Not shown:" in out  # three members fill no card; each says why, in one line
+    cards = json.loads(run("summary", "--json"))
+    assert cards["cards"] == []
+    assert {o["key"] for o in cards["omitted"]} == {"conversion", "attribution", "renewal", "nps", "deflection",
+                                                    "programs"}
+    page = tmp_path / "summary.html"
+    run("summary", "--out", str(page))
+    assert "<h2 id=\"summary-title\">What the community is worth</h2>" in page.read_text(encoding="utf-8")
+    notes = tmp_path / "summary.md"
+    run("summary", "--out", str(notes))
+    assert notes.read_text(encoding="utf-8").startswith("# What the community is worth")
+    assert "must end in .html or .md" in run("summary", "--out", str(tmp_path / "summary.pdf"), code=2)
+
+
+def test_report_pdf_without_a_browser_says_how_to_get_one(run, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COMMETRICS_CHROMIUM", str(tmp_path / "no-such-browser"))
+    run("init")
+    run("load", "members", str(_members(tmp_path)), "--map", "joined_at=Joined", "--map", "email=E-mail")
+    out = run("report", "--out", str(tmp_path / "r.html"), "--pdf", code=1)
+    assert "Writing a PDF needs Chromium or Chrome" in out
+    assert "apt-get install chromium" in out
+    assert (tmp_path / "r.html").exists()  # the HTML is written either way

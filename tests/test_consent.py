@@ -90,3 +90,36 @@ def test_the_crm_files_hold_only_members_with_consent(tmp_path: Path) -> None:
     assert "m-unknown" not in text
     frames = [pd.read_csv(p) for p in out.glob("*.csv")]
     assert frames
+
+
+def _with_contact(tmp_path: Path, consent: str, *, resolve: bool = True) -> Engine:
+    """The workspace of ``_engine`` plus a CRM contact with m-yes's address (another spelling) and ``consent``."""
+    engine = _engine(tmp_path)
+    if not resolve:
+        engine.close()
+        config = tmp_path / "ws" / "commetrics.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace("[identity]\n", "[identity]\n"
+                                                                     "resolve_on_load = false\n"), encoding="utf-8")
+        engine = Engine(tmp_path / "ws")
+    engine.load("contacts", write_csv(tmp_path / "c.csv", ["contact_id", "email", "name", "created_at", "consent"],
+                                      [["c-9", " M-Yes@ACME.io ", "Em Yes", "2026-01-02", consent]]), now=NOW)
+    return engine
+
+
+def test_a_crm_contact_without_consent_withdraws_the_person_from_every_output(tmp_path: Path) -> None:
+    """The most restrictive consent of a person's records applies: a consenting member resolved (or sharing an
+    e-mail address) with a CRM contact that says no — or says nothing — is listed nowhere, at once."""
+    for consent, resolve, listed in [("true", True, {"m-yes"}), ("false", True, set()), ("", True, set()),
+                                     ("false", False, set())]:
+        case = tmp_path / f"{consent or 'missing'}-{resolve}"
+        case.mkdir()
+        with _with_contact(case, consent, resolve=resolve) as engine:
+            engine.scores("members", as_of=NOW - timedelta(days=30), save=True)
+            engine.scores("members", as_of=NOW, save=True)
+            person = engine.store.con.execute("select count(distinct person_id), count(*) from people "
+                                              "where record_id in ('m:m-yes', 'c:c-9')").fetchall()
+            assert person == ([(1, 2)] if resolve else [(1, 1)])  # resolved into one person, or not resolved yet
+            for name, shown in OUTPUTS.items():
+                assert shown(engine) == listed, (consent, resolve, name)
+            manifest = engine.export_pseudonymised(case / "out", tables=["contacts"], file_format="csv")
+            assert manifest["tables"]["contacts"]["rows"] == len(listed)

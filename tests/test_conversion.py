@@ -92,6 +92,17 @@ def test_join_month_is_bucketed_in_the_reporting_time_zone(tmp_path: Path) -> No
                                             ("2025-03",): (1, 0, 0)}
 
 
+def test_join_quarter_and_year_roll_months_up_in_the_reporting_time_zone(tmp_path: Path) -> None:
+    with _engine(tmp_path, "Europe/Berlin") as engine:
+        quarters = engine.conversion(outcome="trial_start", windows=[7], by=["join_quarter"], as_of=AS_OF,
+                                     exact=True)["rates"]
+        years = engine.conversion(outcome="trial_start", windows=[7], by=["join_year"], as_of=AS_OF,
+                                  exact=True)["rates"]
+    # Berlin: January 4 anchors, February 1 (m7), March 1 — all of them the first quarter of 2025
+    assert _cells(quarters, "join_quarter") == {("2025-Q1",): (6, 0, 2)}
+    assert _cells(years, "join_year") == {("2025",): (6, 0, 2)}
+
+
 def test_local_time_follows_daylight_saving_changes() -> None:
     import ibis
 

@@ -303,32 +303,35 @@ SMALL_COMPANIES = pd.DataFrame({
     "community_engagement_score": [40.04, 3.96],
     "community_active_members": [12, 0],
 })
-EXPECTED_FILES = {
+EXPECTED_FILES = {  # every field quoted, so that a value never opens a cell of its own in a spreadsheet
     "hubspot": {
-        "hubspot_contacts.csv":
-            "Email,commetrics_member_id,community_engagement_score,community_tier,community_last_active,"
-            "community_tags\n"
-            ",m1,12.3,casual,,\n"
-            "ana@example.com,m2,87.5,champion,2026-05-30,forum;events\n"
-            "bo@example.com,m3,0.0,dormant,2026-05-30,forum;café\n",
+        "hubspot_contacts.csv":  # HubSpot matches contacts by e-mail: m1, without one, is in a file of its own
+            '"Email","commetrics_member_id","community_engagement_score","community_tier","community_last_active",'
+            '"community_tags"\n'
+            '"ana@example.com","m2","87.5","champion","2026-05-30","forum;events"\n'
+            '"bo@example.com","m3","0.0","dormant","2026-05-30","forum;café"\n',
         "hubspot_companies.csv":
-            "Company Domain Name,commetrics_account_id,health_score,health_band,community_engagement_score,"
-            "community_active_members\n"
-            ",a1,,,4.0,0\n"
-            "acme.example,a2,71.3,green,40.0,12\n",
+            '"Company Domain Name","commetrics_account_id","health_score","health_band","community_engagement_score",'
+            '"community_active_members"\n'
+            '"","a1","","","4.0","0"\n'
+            '"acme.example","a2","71.3","green","40.0","12"\n',
+        "hubspot_contacts_without_email.csv":
+            '"commetrics_member_id","crm_contact_id","community_engagement_score","community_tier",'
+            '"community_last_active","community_tags"\n'
+            '"m1","","12.3","casual","",""\n',
     },
     "salesforce": {
         "salesforce_contacts.csv":
-            "Email,Commetrics_Member_Id__c,Community_Engagement_Score__c,Community_Tier__c,"
-            "Community_Last_Active__c,Community_Tags__c\n"
-            ",m1,12.3,casual,,\n"
-            "ana@example.com,m2,87.5,champion,2026-05-30,forum;events\n"
-            "bo@example.com,m3,0.0,dormant,2026-05-30,forum;café\n",
+            '"Email","Commetrics_Member_Id__c","Community_Engagement_Score__c","Community_Tier__c",'
+            '"Community_Last_Active__c","Community_Tags__c"\n'
+            '"","m1","12.3","casual","",""\n'
+            '"ana@example.com","m2","87.5","champion","2026-05-30","forum;events"\n'
+            '"bo@example.com","m3","0.0","dormant","2026-05-30","forum;café"\n',
         "salesforce_accounts.csv":
-            "Website,Commetrics_Account_Id__c,Health_Score__c,Health_Band__c,Community_Engagement_Score__c,"
-            "Community_Active_Members__c\n"
-            ",a1,,,4.0,0\n"
-            "acme.example,a2,71.3,green,40.0,12\n",
+            '"Website","Commetrics_Account_Id__c","Health_Score__c","Health_Band__c","Community_Engagement_Score__c",'
+            '"Community_Active_Members__c"\n'
+            '"","a1","","","4.0","0"\n'
+            '"acme.example","a2","71.3","green","40.0","12"\n',
     },
 }
 

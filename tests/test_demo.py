@@ -153,3 +153,19 @@ def test_nps_rises_with_prior_activity(community: tuple[Engine, dict]) -> None: 
     assert len(rows) > 3_000
     # Rounding and clipping to 0..10 flatten the planted slope a little; it stays clearly positive.
     assert 0.35 < slope <= truth["nps"]["slope_per_log1p_activities"] + 0.1
+
+
+@pytest.mark.parametrize(("members", "seed"), [(30, 12), (10, 8)])
+def test_a_tiny_community_without_customer_periods_generates_and_loads(tmp_path: Path, members: int,
+                                                                      seed: int) -> None:
+    """With so few accounts that none has begun a subscription period, the generator used to index with
+    float arrays (IndexError); it now writes empty renewal outcomes and every table still loads."""
+    files = generate(members, seed, tmp_path / "data")
+    assert files.counts["members"] == members
+    engine = Engine.init(tmp_path / "ws")
+    with engine:
+        for name, path in files.tables.items():
+            report = engine.load(name, path, source="demo")
+            assert report.rows_loaded == report.rows_read == files.counts[name]
+        types = set(engine.table("outcomes")["type"])
+    assert not {"renewal", "churn"} & types

@@ -296,16 +296,17 @@ def test_the_report_hides_small_cohorts_and_a_partner_for_each(tmp_path: Path) -
         exact = engine.conversion("trial_after_join", by=["entry_path"], as_of=NOW, exact=True)["rates"]
         report = build_report(engine, conversions=["trial_after_join"], by=["entry_path"], as_of=NOW)
     assert set(exact["cohort"]) == set(sizes)  # the library gives the analyst every figure
-    table = report.sections[1].table
+    breakdown = report.conversions[0].parts[1]  # all members, then by entry path
+    table = breakdown.table
     hidden = table.loc[table["suppressed"], "cohort"]
     assert set(hidden) == {"referral", "webinar"}  # the small one, and its partner for the window totals
     assert table.loc[table["suppressed"], ["eligible", "converters", "rate"]].isna().all().all()
     assert (table.loc[~table["suppressed"], "eligible"] >= 10).all()
     # the curves hold only cohorts whose timing is published: referral (3 people) is gone, and so is webinar,
     # whose 9 converters are a group of fewer than 10 (every count of people is protected, converters too)
-    timing = report.sections[1].timing
-    assert set(report.sections[1].curves["cohort"]) == set(timing.loc[~timing["suppressed"], "cohort"]) == {"seo"}
-    assert any("hidden to protect groups of fewer than 10 people" in note for note in report.notes)
+    timing = breakdown.timing
+    assert set(breakdown.curves["cohort"]) == set(timing.loc[~timing["suppressed"], "cohort"]) == {"seo"}
+    assert any("protect groups of fewer than 10 people" in note for note in report.conversions[0].notes)
     from commetrics.reports.html import render_html
 
     page = render_html(report)

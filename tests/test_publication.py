@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from commetrics import Engine
 from commetrics.cli import app
 from commetrics.reports.build import build_report
-from commetrics.reports.html import ConversionSection, ReportData, render_html
+from commetrics.reports.html import ConversionGroup, ConversionSection, ReportData, render_html
 from commetrics.reports.text import render
 
 from .conftest import NOW, write_csv
@@ -147,20 +147,24 @@ def test_one_result_through_both_renderers_publishes_the_same_cells(tmp_path: Pa
     text = render(result)
     page = render_html(ReportData(
         title="t", workspace="w", as_of=result["as_of"], generated_at=result["as_of"], timezone="UTC",
-        definitions=[], sections=[ConversionSection(name="trial_start", description="", by="join_month",
-                                                    table=result["rates"], curves=result["curves"],
-                                                    timing=result["time_to_conversion"])]))
+        definitions=[], conversions=[ConversionGroup(name="trial_start", label="trial start", description="",
+                                                     definition={}, parts=[ConversionSection(
+                                                         name="trial_start", description="", by="join_month",
+                                                         table=result["rates"], curves=result["curves"],
+                                                         timing=result["time_to_conversion"])])]))
+    page = page[page.index('<table class="rates">'):]  # the table of every figure, counts included
+    page = page[:page.index("</table>")]
     rates = result["rates"]
     for row in rates.itertuples():
         text_row = next(line for line in text.splitlines() if line.startswith(f"│ {row.cohort} "))
         if row.suppressed:
             assert "hidden" in text_row
-            assert re.search(rf"{row.cohort}</th>.*?suppressed", page, re.S)
+            assert re.search(rf"{row.cohort}</th>.*?hidden", page, re.S)
         else:
             assert f"{int(row.eligible):,}" in text_row
             html_row = re.search(rf">{row.cohort}</th>(.*?)</tr>", page, re.S)
             assert html_row is not None
-            assert f">{int(row.eligible):,}<" in html_row.group(1)
+            assert f" / {int(row.eligible):,}<" in html_row.group(1)  # converters / eligible
     # Nothing hidden in one renderer is visible in the other: the hidden cohorts' sizes appear in neither.
     hidden_sizes = {4}
     for size in hidden_sizes:
@@ -172,4 +176,4 @@ def test_the_report_builds_from_the_same_published_results(tmp_path: Path) -> No
     with Engine(workspace, read_only=True) as engine:
         engine.config = engine.config.model_copy(update={"conversions": {}})
         report = build_report(engine, conversions=[], by=["join_month"])
-    assert report.sections == []  # no definitions: nothing to draw, and nothing computed beside the Results
+    assert report.conversions == []  # no definitions: nothing to draw, and nothing computed beside the Results

@@ -16,6 +16,7 @@ import pytest
 
 from commetrics.reports.html import (
     AttributionSection,
+    ConversionGroup,
     ConversionSection,
     ImpactSection,
     ReportData,
@@ -23,6 +24,8 @@ from commetrics.reports.html import (
     model_labels,
     render_html,
 )
+from commetrics.reports.labels import GLOSSARY
+from commetrics.reports.summary import Card, Omitted, Summary
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"
@@ -90,18 +93,32 @@ def make_report() -> ReportData:
                              "km_quantile": [0.1], "km_quantile_days": [4.0]}),
     )
     definitions = [
-        {"name": "trial_after_join", "description": "Trial after joining", "owner": "growth",
-         "outcomes": ["trial_started"], "anchor": "joined", "windows": [30, 90], "unit": "member"},
-        {"name": "purchase_after_trial", "description": "Purchase after trial", "owner": "sales",
-         "outcomes": ["purchase", "upgrade"], "anchor": "trial_started", "windows": [14, 60], "unit": "account"},
+        {"name": "trial_after_join", "label": "Trial after joining", "description": "Trial after joining",
+         "owner": "growth", "outcomes": ["trial_started"], "anchor": "joined", "windows": [30, 90], "unit": "member"},
+        {"name": "purchase_after_trial", "label": "Purchase after a trial", "description": "Purchase after trial",
+         "owner": "sales", "outcomes": ["purchase", "upgrade"], "anchor": "trial_started", "windows": [14, 60],
+         "unit": "account"},
     ]
+    groups = [ConversionGroup(name="trial_after_join", label="Trial after joining",
+                              description=by_entry.description, definition=definitions[0], parts=[by_entry]),
+              ConversionGroup(name="purchase_after_trial", label="Purchase after a trial",
+                              description=overall.description, definition=definitions[1], parts=[overall],
+                              notes=[f"Cohort {EVIL} is a test"])]
     return ReportData(
         title="Community value — Q2", workspace="acme-prod",
         as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), generated_at=datetime(2026, 7, 1, 8, 15, tzinfo=UTC),
-        timezone="Europe/Berlin", definitions=definitions, sections=[by_entry, overall],
-        notes=["Staff excluded", "n < 30 flagged", f"Cohort {EVIL} is a test"], attribution=[make_attribution()],
-        scores=make_scores(), impact=make_impact(),
+        timezone="Europe/Berlin", definitions=definitions, conversions=groups,
+        notes=["Staff excluded", "n < 30 flagged"], omitted=["Advocacy: no referral_made outcomes in the store yet."],
+        attribution=[make_attribution()], scores=make_scores(), impact=make_impact(),
+        summary=make_summary(),
     )
+
+
+def make_summary() -> Summary:
+    return Summary(workspace="acme-prod", as_of=datetime(2026, 6, 30, 23, 59, tzinfo=UTC), cards=(
+        Card("renewal", "Renewal of engaged accounts", "+5.7 points", "95% interval +0.4 to +11.0 points; raw +15.6",
+             f"Engaged accounts renewed 5.7 points more often {EVIL}.", "impact-renewal"),),
+        omitted=(Omitted("nps", "NPS gap by participation", "Not enough NPS answers."),))
 
 
 VALIDATION = {
@@ -201,19 +218,36 @@ def _text(page: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+def _section(page: str, marker: str) -> str:
+    part = page[page.index(marker):]
+    return part[:part.index("</section>")]
+
+
 def test_header_and_document_basics(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
     assert "<title>Community value — Q2 — acme-prod</title>" in page
     assert '<meta charset="utf-8">' in page
     for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
         assert text in page
-    assert page.count("<h2>") == 7  # definitions, two conversions, attribution, scores, impact, notes
+    # summary, impact, attribution, two conversions, scores, definitions, notes, glossary
+    assert page.count("<h2") == 9
+
+
+def test_the_summary_comes_first_and_links_to_its_section(page: str) -> None:
+    main = page[page.index("<main>"):]
+    assert main.index('id="summary"') < main.index("<nav") < main.index('id="impact"')
+    summary = _section(page, '<section id="summary"')
+    assert "+5.7 points" in summary
+    assert '<a href="#impact-renewal"' in summary
+    assert 'id="impact-renewal"' in page  # the card's link lands on the section with the same figure
+    assert "NPS gap by participation</strong>: Not enough NPS answers." in summary  # omitted, in one line
+    assert EVIL not in summary
 
 
 def test_definitions_table(page: str) -> None:
-    definitions = page[page.index('id="definitions"'):page.index('class="conversion"')]
-    for text in ("trial_after_join", "purchase_after_trial", "growth", "purchase, upgrade", "trial_started",
-                 "30, 90", "14, 60", "account"):
+    definitions = _section(page, 'id="definitions"')
+    for text in ("Trial after joining", "trial_after_join", "purchase_after_trial", "growth", "purchase, upgrade",
+                 "trial_started", "30, 90", "14, 60", "account"):
         assert text in definitions
     assert '<th scope="col">Conversion</th>' in definitions
 
@@ -221,75 +255,89 @@ def test_definitions_table(page: str) -> None:
 def test_every_cohort_window_and_rate_appears(page: str) -> None:
     report = make_report()
     text = _text(page)
-    for section in report.sections:
-        for row in section.table.to_dict(orient="records"):
-            assert f'<th scope="row">{row["cohort"]}' in page or row["cohort"] == EVIL
-            assert f">{row['window_days']:,}<" in page
-            if row["eligible"] and not math.isnan(row["eligible"]):
-                assert f"{row['rate'] * 100:.1f}%" in text
-                assert f"{int(row['converters']):,} / {int(row['eligible']):,}" in text
+    for group in report.conversions:
+        for section in group.parts:
+            for row in section.table.to_dict(orient="records"):
+                if row["eligible"] and not math.isnan(row["eligible"]):
+                    assert f"{row['rate'] * 100:.1f}%" in text
+                    assert f"{int(row['converters']):,} / {int(row['eligible']):,}" in text
     # Rates, intervals and thousands separators, exactly as a reader sees them.
     assert "12.2%" in text
-    assert "10.4% – 14.1%" in text
+    assert "10.4%–14.1%" in text  # under the rate in the matrix
+    assert "10.4% – 14.1%" in text  # in the table of every figure
     assert "150 / 1,234" in text
     assert "22.0%" in text
     assert "1,100 / 5,000" in text
     assert "1,900" in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "By how they found the community" in page  # cohort keys in words, not entry_path
 
 
-def test_in_progress_small_suppressed_and_reference_cells(page: str) -> None:
-    rows = re.findall(r"<tr[^>]*>.*?</tr>", page)
-    event_90 = next(r for r in rows if r.startswith("<tr") and "event" in r and ">90<" in r)
-    assert 'class="in-progress' in event_90
-    assert "in progress" in event_90
-    assert ">440<" in event_90  # the in-progress count is shown
-    evil_30 = next(r for r in rows if "alert(1)" in r and ">30<" in r)
-    assert "small n" in evil_30
-    evil_90 = next(r for r in rows if "alert(1)" in r and ">90<" in r and "suppressed" in r)
-    assert 'class="suppressed' in evil_90
-    forum_30 = next(r for r in rows if "forum" in r and ">30<" in r)
+def test_in_progress_small_hidden_and_reference_cells(page: str) -> None:
+    section = _section(page, 'id="conversion-trial_after_join"')
+    matrix = section[section.index('<table class="matrix">'):]
+    matrix = matrix[:matrix.index("</table>")]
+    rows = re.findall(r"<tr>.*?</tr>", matrix)
+    event = next(r for r in rows if ">event<" in r)
+    assert '<td class="num prog" data-label="90 days">in progress</td>' in event  # nobody through 90 days yet
+    evil = next(r for r in rows if "alert(1)" in r)
+    assert "small-n" in evil  # 30 days: 20 eligible
+    assert '<td class="num muted" data-label="90 days">hidden</td>' in evil  # 90 days: suppressed
+    full = section[section.index('<table class="rates">'):]
+    full = full[:full.index("</table>")]
+    event_30 = next(r for r in re.findall(r"<tr>.*?</tr>", full) if ">event<" in r and ">30<" in r)
+    assert "+3.0 (−1.1 to +7.3)" in event_30
+    forum_30 = next(r for r in re.findall(r"<tr>.*?</tr>", full) if ">forum<" in r and ">30<" in r)
     assert "reference" in forum_30
-    event_30 = next(r for r in rows if "event" in r and ">30<" in r and "<td" in r)
-    assert "+3.0 pp (−1.1 to +7.3)" in event_30
-    # In-progress cells are marked in the chart too, never drawn as a 0% dot.
-    assert re.search(r'<text class="prog"[^>]*><title>entry_path = event, 90-day window: in progress', page)
+    assert "440" in full  # the in-progress count is kept
 
 
 def test_timing_table_not_reached_and_quantile(page: str) -> None:
     timing = page[page.index('<table class="timing">'):]
     timing = timing[:timing.index("</table>")]
-    assert "Days until 10% converted (KM)" in timing
+    assert "Days until 10% converted" in timing
     assert timing.count(">not reached</td>") == 4  # three KM medians and one quantile
     assert "27.3" in timing
     assert "11.5" in timing
     assert "inf" not in timing.lower().replace("info", "")
 
 
-def test_charts_are_inline_svg_with_titles(page: str) -> None:
-    assert page.count("<svg ") == 7
-    assert page.count('class="rates-chart"') == 2
-    assert page.count('class="curves-chart"') == 2
-    assert page.count('class="attribution-chart"') == 1
-    assert page.count('class="bands-chart"') == 1
-    assert page.count('class="impact-chart"') == 1
-    for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
-        assert re.match(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">', svg)
+def test_charts_are_inline_svg_with_titles_and_labelled_axes(page: str) -> None:
+    svgs = re.findall(r"<svg .*?</svg>", page, flags=re.S)
+    # cohort rates, one curve chart, attribution, churn per band, renewal differences
+    assert len(svgs) == 5
+    for svg in svgs:
+        assert re.match(r'<svg role="img" aria-labelledby="[^"]+"[^>]*>\s*<title id="[^"]+">', svg)
         assert "<desc " in svg
-    # Step lines (horizontal then vertical moves) and error bars.
-    assert re.search(r'<path d="M[\d.]+,[\d.]+(H[\d.]+V[\d.]+)+" fill="none"', page)
-    assert "<circle " in page
+        assert "aria-roledescription" not in svg  # one description per chart, not one per mark
+    assert "Converted within 90 days" in page  # axis titles
+    assert "Credited revenue (EUR)" in page
+    assert "Renewal rate, engaged minus not engaged (points)" in page
+    assert "Days since the anchor" in page
 
 
-def test_notes(page: str) -> None:
-    notes = page[page.index('id="notes"'):]
+def test_notes_and_the_sections_left_out(page: str) -> None:
+    notes = _section(page, 'id="notes"')
     assert "Staff excluded" in notes
     assert "n &lt; 30 flagged" in notes
+    assert "Advocacy: no referral_made outcomes in the store yet." in notes
 
 
-# ------------------------------------------------------------------------------------------
-# Safety, validity, determinism
-# ------------------------------------------------------------------------------------------
+def test_every_term_links_to_a_glossary_entry(page: str) -> None:
+    links = set(re.findall(r'<a class="term" href="#g-([a-z-]+)"', page))
+    assert {"interval", "attribution", "adjusted", "smd", "kaplan-meier", "hidden", "att"} <= links
+    glossary = _section(page, 'id="glossary"')
+    for key in links:
+        assert f'<dt id="g-{key}">' in glossary
+    assert len(re.findall(r"<dt id=", glossary)) == len(GLOSSARY)
+
+
+def test_wide_tables_label_every_value_for_narrow_screens(page: str) -> None:
+    full = page[page.index('<table class="rates">'):]
+    full = full[:full.index("</table>")]
+    assert 'data-label="Converters / eligible"' in full
+    attribution = page[page.index('<table class="attribution">'):]
+    assert 'data-label="Markov' in attribution[:attribution.index("</table>")]
 
 
 def test_data_strings_are_escaped(page: str) -> None:
@@ -352,19 +400,23 @@ def test_attribution_section_shows_models_side_by_side_with_the_caveat(page: str
     section = section[:section.index("</section>")]
     assert "Credit allocation, not cause." in section
     assert "10 purchase, renewal conversions worth EUR 10,000" in section
+    assert "Revenue credited to community programs (EUR)" in section
     header = section[section.index("<thead>"):section.index("</thead>")]
     assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r'<th scope="col" class="num">.*?</th>', header)] == list(
         model_labels().values())
     # Classes by Markov value, every model's value with its interval, and the same total under every model.
     body = section[section.index("<tbody>"):section.index("</tbody>")]
     assert [re.sub(r"<[^>]+>", "", r) for r in re.findall(r'<th scope="row">.*?</th>', body)] == [
-        "ama", "user_group", "&lt;script&gt;alert(1)&lt;/script&gt;"]
-    assert "EUR 6,000<br><span class=\"muted\">4,800–7,500</span>" in body
-    assert section.count("<td class=\"num\">EUR 10,000</td>") == len(CREDIT)
+        "AMA sessions", "user group", "&lt;script&gt;alert(1)&lt;/script&gt;"]  # in words, by Markov value
+    assert '<strong>6,000</strong><span class="ci">4,800–7,500</span>' in body
+    footer = section[section.index("<tfoot>"):section.index("</tfoot>")]
+    assert footer.count(">10,000</td>") == len(CREDIT)  # the same total under every model
     assert "4 conversions worth EUR 2,500 had no community touch" in section
     assert EVIL not in section
-    assert '<a href="#attribution-1">Attributed value by program</a>' in page
-    assert section.count("<circle") == 3 * len(CREDIT) + len(CREDIT)  # a dot per model and class, plus legend
+    assert '<a href="#attribution-1">Attributed revenue</a>' in page
+    desc = re.search(r'<desc id="a1-desc">(.*?)</desc>', section, flags=re.S)
+    assert desc is not None
+    assert desc.group(1).count("EUR") == 3 * len(CREDIT)  # the chart says every dot in words
 
 
 def test_scores_section_shows_tiers_bands_and_the_validation(page: str) -> None:
@@ -375,17 +427,16 @@ def test_scores_section_shows_tiers_bands_and_the_validation(page: str) -> None:
     assert "AUC for churn 0.712 (95% bootstrap interval 0.683 to 0.742" in text
     assert "the community adds +0.061 (+0.036 to +0.085)" in text
     assert "configured weights reach AUC 0.745, the learned ones 0.755" in text
-    assert '<td class="num">30</td><td class="num">42</td>' in section  # community: configured, learned
+    assert re.sub(r' data-label="[^"]*"', "", section).count('<td class="num">30</td><td class="num">42</td>') == 1
     assert "26.9% of 902 renewals churned" in section  # the chart's description
-    assert 'stroke="#D55E00"' in section  # red is drawn red
     assert EVIL not in section
-    assert '<a href="#scores">Engagement and health scores</a>' in page
+    assert '<a href="#scores">Scores</a>' in page
     empty = render_html(ReportData(
         title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
-        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[],
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[],
         scores=make_scores(None)))
     assert "Validation needs at least 20 decided renewals; found 3." in empty
-    assert 'class="bands-chart"' not in empty
+    assert 'id="bands-title"' not in empty
 
 
 def test_impact_section_shows_raw_beside_adjusted_and_the_balance(page: str) -> None:
@@ -393,27 +444,30 @@ def test_impact_section_shows_raw_beside_adjusted_and_the_balance(page: str) -> 
     section = section[:section.index("</section>")]
     text = re.sub(r"<[^>]+>", "", section)
     assert "Raw difference, engaged minus not engaged: +15.6 points (+10.7 to +20.3)" in text
-    assert ("Adjusted for log:arr, segment, for the engaged (ATT): +5.7 points (+0.4 to +11.0) — an adjusted "
-            "association") in text
+    assert ("Adjusted for annual recurring revenue (log scale), segment, for the engaged (ATT): +5.7 points "
+            "(+0.4 to +11.0) — an adjusted association") in text
     assert "Whom the answer describes: the 365 engaged renewals, compared with what they would have done" in text
     assert "(robustness value)" in text
     assert "Matched pairs (271): +4.8 points (95% interval −0.6 to +10.2)" in section  # chart desc
-    assert section.count("<circle") == 4  # raw, adjusted, IPW, matched
+    desc = re.search(r'<desc id="impact-desc">(.*?)</desc>', section, flags=re.S)
+    assert desc is not None
+    assert desc.group(1).count("points") == 4  # raw, adjusted, IPW, matched
     assert "No adjusted headline" not in text
-    assert '<td class="num warn">−0.150</td>' in section  # an SMD above the 0.1 target is flagged
-    assert '<td class="num">+0.020</td>' in section
+    assert '<td class="num warn" data-label="After weighting">−0.150</td>' in section  # above the 0.1 target
+    assert '<td class="num" data-label="After weighting">+0.020</td>' in section
+    assert "annual recurring revenue (log scale)</th>" in section  # covariates in words
     assert "3 renewals with a missing covariate are left out" in text
     assert "NPS by participation level" in text
     assert "−23.4" in text
     assert "CSAT by participation needs at least 40 csat answers." in text
     assert EVIL not in section
-    assert '<a href="#impact">Impact on renewal and satisfaction</a>' in page
+    assert '<a href="#impact">Renewal and satisfaction</a>' in page
     empty = render_html(ReportData(
         title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
-        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[],
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[],
         impact=make_impact(renewal=False)))
     assert "The renewal comparison needs at least 40 decided renewals." in empty
-    assert 'class="impact-chart"' not in empty
+    assert 'id="impact-title"' not in empty
 
 
 def test_a_tripped_guard_replaces_the_adjusted_headline_in_the_report() -> None:
@@ -425,14 +479,16 @@ def test_a_tripped_guard_replaces_the_adjusted_headline_in_the_report() -> None:
         "advice": "Add data, use fewer covariates, or compare within a segment."}])
     page = render_html(ReportData(
         title="t", workspace="w", as_of=datetime(2026, 6, 30, tzinfo=UTC),
-        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], sections=[], impact=impact))
+        generated_at=datetime(2026, 7, 1, tzinfo=UTC), timezone="UTC", definitions=[], impact=impact))
     section = page[page.index('<section class="impact"'):]
     text = re.sub(r"<[^>]+>", "", section[:section.index("</section>")])
     assert "No adjusted headline: the adjusted difference cannot be trusted on this data." in text
     assert "worth only 4.9 equally weighted units. What to do: Add data" in text
     assert "+5.7 points" not in text  # the untrusted figure is not shown as an answer
     assert "(robustness value)" not in text
-    assert section.count("<circle") == 1  # the raw difference only
+    desc = re.search(r'<desc id="impact-desc">(.*?)</desc>', section, flags=re.S)
+    assert desc is not None
+    assert desc.group(1).count("points") == 1  # the raw difference only
 
 
 def test_markup_is_balanced_and_ids_resolve(page: str) -> None:
@@ -452,31 +508,41 @@ def test_output_is_deterministic() -> None:
     assert first.encode("utf-8") == render_html(make_report()).encode("utf-8")
 
 
-def test_empty_and_odd_inputs_render() -> None:
+def _one(section: ConversionSection, k: int = 10) -> str:
+    group = ConversionGroup(name=section.name, label=section.name, description=section.description,
+                            definition={"windows": [30]}, parts=[section])
+    return render_html(ReportData(title="t", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
+                                  generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC",
+                                  definitions=[], conversions=[group], k=k))
+
+
+def test_empty_and_odd_inputs_become_one_line_each() -> None:
     empty = pd.DataFrame()
-    section = ConversionSection(name="nothing_yet", description="", by="join_month", table=empty, curves=empty,
-                                timing=empty)
-    report = ReportData(title="Empty", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
-                        generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC", definitions=[],
-                        sections=[section])
-    page = render_html(report)
-    assert "No rates" in page
-    assert "No cumulative conversion curves" in page
-    assert "No time-to-conversion" in page
+    page = _one(ConversionSection(name="nothing_yet", description="", by=None, table=empty, curves=empty,
+                                  timing=empty))
+    assert "No rates yet: nobody has reached an anchor of this conversion." in page
+    page = _one(ConversionSection(name="nothing_yet", description="", by="join_month", table=empty, curves=empty,
+                                  timing=empty))
+    assert "No cohorts by month joined: the table is empty." in page
     assert "No conversions are defined" in page
-    # A table without comparison columns has no difference column; all-immature tables draw no dots.
+    assert "<table class=\"matrix\">" not in page  # never a table with a header and no rows
+    # Every cell still in progress: one line, no chart, no 0% dot.
     table = pd.DataFrame([{"cohort": "2026-05", "window_days": 30, "eligible": 0, "in_progress": 12,
                            "converters": 0, "rate": NAN, "ci_low": NAN, "ci_high": NAN,
                            "existing_customers": 0, "small": True}])
-    section = ConversionSection(name="young", description="d", by="join_month", table=table, curves=empty,
-                                timing=empty)
-    page = render_html(ReportData(title="t", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
-                                  generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC",
-                                  definitions=[], sections=[section]))
-    assert "Difference vs reference" not in page
-    assert "in progress" in page
-    assert page.count("<circle") == 2  # the legend's two markers only: no 0% dot for an immature cell
-    assert 'class="in-progress"' in page
+    page = _one(ConversionSection(name="young", description="d", by="join_month", table=table, curves=empty,
+                                  timing=empty))
+    assert "Every cohort is still in progress" in page
+    assert "<svg" not in page
+
+
+def test_an_all_hidden_breakdown_is_one_line() -> None:
+    rows = [_table_row(f"2025-{m:02d}", 30, NAN, 0, NAN) for m in range(1, 13)]
+    page = _one(ConversionSection(name="tiny", description="d", by="join_month", table=pd.DataFrame(rows),
+                                  curves=pd.DataFrame(), timing=pd.DataFrame()), k=10)
+    assert "12 cohorts hidden to protect groups of fewer than 10 members" in _text(page)
+    assert "<table class=\"matrix\">" not in page
+    assert "<svg" not in page
 
 
 def test_nullable_dtypes_and_many_cohorts() -> None:
@@ -486,17 +552,12 @@ def test_nullable_dtypes_and_many_cohorts() -> None:
     table["eligible"] = table["eligible"].astype("Int64")
     table.loc[0, "eligible"] = pd.NA  # suppressed, as a nullable integer
     table["small"] = table["small"].astype("boolean")
-    curves = pd.concat([_curve(m, [1, 10, 40], [0.05, 0.1, 0.2 + i / 100]) for i, m in enumerate(months)])
-    section = ConversionSection(name="by_month", description="d", by="join_month", table=table, curves=curves,
-                                timing=pd.DataFrame())
-    page = render_html(ReportData(title="t", workspace="w", as_of=datetime(2026, 1, 1, tzinfo=UTC),
-                                  generated_at=datetime(2026, 1, 1, tzinfo=UTC), timezone="UTC",
-                                  definitions=[], sections=[section]))
+    page = _one(ConversionSection(name="by_month", description="d", by="join_month", table=table,
+                                  curves=pd.DataFrame(), timing=pd.DataFrame()))
     for month in months:
         assert f'<th scope="row">{month}</th>' in page
-    assert "suppressed" in page
+    assert ">hidden<" in page
     assert "nan" not in _text(page).lower()
-    assert 'stroke-dasharray="6 3"' in page  # cohorts past the seven colours get a dash pattern
 
 
 # ------------------------------------------------------------------------------------------
@@ -527,14 +588,12 @@ def test_page_renders_in_chromium(tmp_path: Path) -> None:
             tab.goto(path.as_uri(), wait_until="load")
             assert tab.title() == "Community value — Q2 — acme-prod"
             svgs = tab.locator("svg")
-            assert svgs.count() == 7  # rates and curves of two sections, attribution, churn per band, impact
+            assert svgs.count() == 5  # cohort rates, a curve, attribution, churn per band, renewal differences
             for i in range(svgs.count()):
                 box = svgs.nth(i).bounding_box()
                 assert box is not None
                 assert box["width"] > 100
                 assert box["height"] > 50
-            assert tab.locator("svg circle").count() >= 5  # the rate dots
-            assert tab.locator("svg path").count() >= 4  # the step curves
             assert tab.locator("text=alert(1)").count() >= 1  # shown as text, never run
             shot = tmp_path / "report.png"
             tab.screenshot(path=str(shot), full_page=True)
@@ -571,12 +630,12 @@ def test_demo_report_on_the_real_community_opens_cleanly(tmp_path: Path) -> None
             tab.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
             tab.on("pageerror", lambda e: problems.append(str(e)))
             tab.goto(path.as_uri(), wait_until="load")
-            # Rates and curves for all members, rates by join month; the real community's join-month cohorts each
-            # have fewer than 10 converters, so their curves are hidden, and the page says so in one line.
-            assert tab.locator("svg").count() >= 3
-            assert "curves of" in tab.content()
-            assert "are hidden to protect groups" in tab.content()
-            assert tab.locator("table").count() >= 5
+            # The curve for all members and the rates by join year (rolled up from months, which would mostly be
+            # hidden); the years whose every cell is hidden are one line, not rows of "hidden".
+            assert tab.locator("svg").count() >= 2
+            assert "rolled up to year joined" in tab.content()
+            assert re.search(r"\d+ more cohorts hidden to protect groups", tab.content())
+            assert tab.locator("table").count() >= 4
         finally:
             browser.close()
     assert problems == []

@@ -182,9 +182,9 @@ def test_crm_export_holds_only_members_with_consent(engine: Engine, tmp_path: Pa
     assert "one@a.example" in contacts
     for withheld in ("two@a.example", "four@b.example", "staff@vendor.example"):
         assert withheld not in contacts
-    assert "community-casual;community-active" in contacts
-    companies = (out / "hubspot_companies.csv").read_text(encoding="utf-8").splitlines()
-    assert [line.split(",")[1] for line in companies[1:]] == ["A", "B"]
+    assert "community-casual;community-recent" in contacts
+    companies = pd.read_csv(out / "hubspot_companies.csv", dtype=str)
+    assert list(companies["commetrics_account_id"]) == ["A", "B"]
     refused = CliRunner().invoke(app, ["export", "crm", "--target", "pipedrive", "-w",
                                        str(engine.workspace.directory)])
     assert refused.exit_code != 0

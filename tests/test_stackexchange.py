@@ -388,3 +388,13 @@ def test_other_unreadable_dumps(tiny_dump: Path, tmp_path: Path) -> None:
     (tiny_dump / "Badges.xml.gz").write_bytes(b"not gzip")
     with pytest.raises(UnreadableFileError, match=r"Badges\.xml\.gz"):
         convert(tiny_dump, tmp_path / "out")
+
+
+def test_load_counts_the_rows_it_skips_as_excluded(engine: Engine, xml_rows: dict[str, list[str]]) -> None:
+    """read = loaded + quarantined + duplicates + excluded, per table, read being the dump's own rows."""
+    reports = engine.load_dump("stackexchange", DUMP, now=NOW)
+    activity_rows = sum(len(xml_rows[name]) for name in ("Posts", "Comments", "Votes", "Badges"))
+    assert reports.records_read("members") == len(xml_rows["Users"])
+    assert reports.records_read("activities") == activity_rows
+    anonymous_votes = sum(1 for row in xml_rows["Votes"] if _attr(row, "UserId") is None)
+    assert reports.excluded["activities"]["no_author"] >= anonymous_votes

@@ -156,7 +156,7 @@ def test_since_garbage_names_since(tmp_path: Path) -> None:
     env = {"COMMETRICS_WORKSPACE": str(tmp_path / "ws")}
     assert runner.invoke(app, ["init"], env=env).exit_code == 0
     result = runner.invoke(app, ["metrics", "--since", "garbage"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad usage
     assert "--since 'garbage' is not a date" in result.output
     assert "--as-of" not in result.output
 
@@ -254,7 +254,7 @@ def test_the_exposure_example_of_the_help_ends_in_a_clear_answer_on_the_demo(tmp
     env = {"COMMETRICS_WORKSPACE": str(workspace), "COLUMNS": "160"}
     example = ["impact", "exposure", "--exposure", "webinar_attended", "--outcome", "demo_request"]
     failed = runner.invoke(app, example, env=env)
-    assert failed.exit_code == 1, failed.output
+    assert failed.exit_code == 2, failed.output  # bad input: says what to change
     assert "outcome_model" not in failed.output
     assert "No eligible member had a 'demo_request' outcome in the window, though" in " ".join(failed.output.split())
     assert "shorter --exposure-days" in " ".join(failed.output.split())

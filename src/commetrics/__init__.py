@@ -10,12 +10,14 @@ from .config import ConversionDefinition as ConversionDefinition
 from .config import load_config as load_config
 from .engine import Engine as Engine
 from .engine import Status as Status
+from .errors import BackendError as BackendError
 from .errors import CommetricsError as CommetricsError
 from .errors import ConfigError as ConfigError
 from .errors import InputError as InputError
 from .errors import MissingColumnError as MissingColumnError
 from .errors import NotEnoughDataError as NotEnoughDataError
 from .errors import SchemaContractError as SchemaContractError
+from .errors import StoreDamagedError as StoreDamagedError
 from .errors import StoreUnavailableError as StoreUnavailableError
 from .errors import UnknownNameError as UnknownNameError
 from .errors import UnreadableFileError as UnreadableFileError
@@ -29,6 +31,7 @@ from .results import Result as Result
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendError",
     "CommetricsError",
     "Config",
     "ConfigError",
@@ -44,6 +47,7 @@ __all__ = [
     "Result",
     "SchemaContractError",
     "Status",
+    "StoreDamagedError",
     "StoreUnavailableError",
     "UnknownNameError",
     "UnreadableFileError",

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .engine_settings import EngineSettings
 from .errors import ConfigError
+from .source_settings import SourcesSettings
 
 CONFIG_FILE = "commetrics.toml"
 
@@ -92,6 +96,14 @@ class IngestSettings(_Section):
     )
     future_tolerance_hours: float = Field(
         24.0, ge=0, description="A timestamp later than load time plus this many hours is quarantined"
+    )
+    earliest_timestamp: date = Field(
+        date(1990, 1, 1), description="A timestamp before this date is quarantined as early_timestamp "
+        "(placeholders such as 0001-01-01 or 1970-01-01 are not real events)"
+    )
+    detect_rows: int = Field(
+        10_000, ge=100, description="Rows read to detect the date format of a timestamp column (the whole "
+        "column is read only when they cannot tell day-first from month-first)"
     )
     max_field_bytes: int = Field(
         65536, ge=1024, description="A single value longer than this many bytes is quarantined"
@@ -171,6 +183,32 @@ class IdentitySettings(_Section):
         default_factory=list,
         description="More free-mail domains ('*' for a top-level domain, e.g. 'mail.*'), beside the built-in list",
     )
+
+
+class StoreSettings(_Section):
+    """The workspace's store: how long to wait for it, where backups go."""
+
+    lock_wait_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="How long a command waits for another one using the workspace (a load, an erasure) before "
+                    "it stops with 'busy, run again'")
+    backups_kept: int = Field(
+        10, ge=1, le=1000,
+        description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
+                    "(a backup holds personal data, so fewer is better)")
+
+
+class CrmSettings(_Section):
+    """Pushes to a CRM's REST API (``commetrics export crm --push``)."""
+
+    hubspot_url: str = Field("https://api.hubapi.com", description="HubSpot's API address (a push to Salesforce "
+                             "needs --url, the org's instance address)")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a request answered 429 or 5xx, or not at all")
+    max_wait_seconds: float = Field(
+        300.0, gt=0, le=86_400,
+        description="The longest wait a CRM's Retry-After may ask for; a longer one stops the push (run it again "
+                    "later: the journal keeps what was sent)")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="Seconds to wait for one answer of the CRM")
 
 
 DEFAULT_POINTS = {
@@ -362,6 +400,22 @@ class DriversSettings(_Section):
                          "a behaviour associated with conversion")
 
 
+class SummarySettings(_Section):
+    """The summary that opens the report (``commetrics summary``): which figures lead, and the assumptions behind
+    the support-deflection estimate."""
+
+    conversion: str = Field("trial_after_join", description="The conversion whose members-against-non-members "
+                            "difference the summary shows (its longest window with a non-member baseline)")
+    attribution_model: str = Field("markov", description="The attribution model whose credit the summary leads "
+                                   "with (the range across every model is shown beside it)")
+    cost_per_ticket: float = Field(20.0, ge=0, description="Support deflection: what one support ticket costs; "
+                                   "each accepted community answer counts as one ticket avoided (0 leaves the "
+                                   "money out)")
+    currency: str = Field("USD", min_length=3, max_length=3, description="The currency of cost_per_ticket")
+    top_programs: int = Field(3, ge=1, le=10, description="How many programs (touchpoint classes) with the most "
+                              "credited revenue the summary names")
+
+
 class ScoreSettings(_Section):
     """Engagement and health scores."""
 
@@ -373,6 +427,8 @@ class ScoreSettings(_Section):
 class ConversionDefinition(_Section):
     """A named conversion: which outcome, from which anchor, over which windows."""
 
+    label: str = Field("", description="The conversion's name in words, for reports (default: the name with "
+                       "spaces for underscores)")
     description: str = Field("", description="What the conversion means, in one sentence")
     owner: str = Field("", description="Who may change this definition")
     outcome: str | tuple[str, ...] = Field(description="Outcome type(s) that count as converting")
@@ -391,6 +447,10 @@ class ConversionDefinition(_Section):
     @property
     def outcomes(self) -> tuple[str, ...]:
         return (self.outcome,) if isinstance(self.outcome, str) else tuple(self.outcome)
+
+    def title(self, name: str) -> str:
+        """The label, or ``name`` in words ("trial_after_join" → "Trial after join")."""
+        return self.label or name.replace("_", " ").capitalize()
 
     @field_validator("windows")
     @classmethod
@@ -417,12 +477,20 @@ class Config(_Section):
                                              description="Attribution defaults")
     conversion: ConversionSettings = Field(default_factory=lambda: ConversionSettings(),
                                            description="Defaults of conversions that no definition sets")
+    crm: CrmSettings = Field(default_factory=lambda: CrmSettings(), description="Pushes to a CRM's REST API")
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings(), description="The store: lock, backups")
+    summary: SummarySettings = Field(default_factory=lambda: SummarySettings(),
+                                     description="The summary that opens the report")
     drivers: DriversSettings = Field(default_factory=lambda: DriversSettings(),
                                      description="Conversion drivers (commetrics drivers)")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",
     )
+    sources: SourcesSettings = Field(default_factory=lambda: SourcesSettings(),
+                                     description="Platform connectors: deal, opportunity and event mappings")
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings(),
+                                   description="Which engine runs the analyses: DuckDB, or Spark over a mirror")
 
 
 def _default_conversions() -> dict[str, ConversionDefinition]:
@@ -490,6 +558,36 @@ def load_config(path: Path) -> Config:
         msg = f"{path} is not UTF-8 text. Save it as UTF-8 and run the command again."
         raise ConfigError(msg) from None
     return parse_config(data, str(path))
+
+
+def add_accepted_values(path: Path, setting: str, values: tuple[str, ...], current: tuple[str, ...]) -> None:
+    """Add ``values`` to the list ``[ingest] setting`` of the ``commetrics.toml`` at ``path``, keeping its comments.
+
+    ``current`` is the list in force (the default when the file does not set it). The assignment is
+    rewritten in place, or added under ``[ingest]`` (added itself when missing); the result is read
+    back and must give the new list, or nothing is written."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    wanted = (*current, *(v for v in values if v not in current))
+    line = f"{setting} = {_toml_value(list(wanted))}"
+    section = re.search(r"(?m)^\[ingest\][ \t]*(#.*)?$", text)
+    if section is None:
+        updated = text.rstrip("\n") + ("\n\n" if text.strip() else "") + f"[ingest]\n{line}\n"
+    else:
+        end = re.search(r"(?m)^\[", text[section.end():])
+        stop = section.end() + end.start() if end else len(text)
+        body = text[section.end():stop]
+        existing = re.search(rf"(?ms)^{re.escape(setting)}[ \t]*=[ \t]*\[.*?\][ \t]*(#[^\n]*)?$", body)
+        body = body[:existing.start()] + line + body[existing.end():] if existing else "\n" + line + body
+        updated = text[:section.end()] + body + text[stop:]
+    try:
+        check = parse_config(tomllib.loads(updated), str(path))
+    except (tomllib.TOMLDecodeError, ConfigError):
+        check = None
+    if check is None or tuple(getattr(check.ingest, setting)) != tuple(v.strip().lower() for v in wanted):
+        msg = (f"Could not add {', '.join(values)} to ingest.{setting} in {path} automatically. Add them to the "
+               f"list by hand under [ingest]: {line}")
+        raise ConfigError(msg)
+    path.write_text(updated, encoding="utf-8")
 
 
 def describe_settings(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -11,6 +11,9 @@ Every error this package raises on purpose:
     + NotEnoughDataError                the store holds too little for an analysis to answer
   x WorkspaceError                      the workspace folder or its store is missing or unusable
     + StoreUnavailableError             the store is busy, unreadable or read-only where a write is needed
+      + StoreDamagedError               the store file (or its write-ahead log) is damaged
+  x BackendError                        the configured analysis engine (Spark) cannot start or cannot run an analysis
+  x MissingToolError                    a program needed on this machine (a browser for PDF) is missing
 
 Messages say what happened, to what, and what to do next.
 """
@@ -74,3 +77,18 @@ class WorkspaceError(CommetricsError):
 
 class StoreUnavailableError(WorkspaceError):
     """The store is busy, unreadable, or opened read-only where a write is needed."""
+
+
+class StoreDamagedError(StoreUnavailableError):
+    """The store's file or its write-ahead log is damaged (truncated, a checksum that does not match).
+
+    The message says what DuckDB found and offers ``commetrics store check`` and ``commetrics restore``."""
+
+
+class MissingToolError(CommetricsError):
+    """A program commetrics needs on this machine is missing (a headless browser to print a PDF); the message
+    says how to install it."""
+
+
+class BackendError(CommetricsError):
+    """The configured analysis engine (``[engine] backend``) cannot start, or cannot run an analysis."""

@@ -24,6 +24,7 @@ namespaces: one object per question, with everything needed to judge the answer.
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -193,8 +194,12 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return jsonable(value.tolist())
+    if value is pd.NaT:  # a datetime too: checked first, or it would print as "NaT"
+        return None
     if isinstance(value, datetime | date | pd.Timestamp):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):  # DuckDB's DECIMAL columns
+        return float(value) if value.is_finite() else None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

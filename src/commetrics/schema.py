@@ -73,6 +73,7 @@ class Table:
     one_of: tuple[str, ...] = ()  # at least one of these columns must be present in a row
     person_columns: tuple[str, ...] = ()  # columns that identify a person (erasure registry)
     has_attributes: bool = False  # extra file columns are kept in ``attributes``
+    derivable_key: bool = False  # events: a file without the id column gets ids made from each row's content
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -163,6 +164,7 @@ ACTIVITIES = Table(
     ),
     key=("activity_id",),
     person_columns=("member_id",),
+    derivable_key=True,
 )
 
 OUTCOMES = Table(
@@ -181,6 +183,7 @@ OUTCOMES = Table(
     key=("outcome_id",),
     one_of=("member_id", "contact_id", "account_id"),
     person_columns=("member_id", "contact_id"),
+    derivable_key=True,
 )
 
 SUBSCRIPTIONS = Table(
@@ -212,6 +215,7 @@ SURVEYS = Table(
     key=("response_id",),
     one_of=("member_id", "contact_id"),
     person_columns=("member_id", "contact_id"),
+    derivable_key=True,
 )
 
 EXPERIMENTS = Table(
@@ -259,6 +263,16 @@ LOAD_CHECK_COLUMN = "_load_check"
 LOAD_RECORD_COLUMN = "_load_record"
 LOAD_ORD_COLUMN = "_load_ord"
 QUARANTINE_TABLE = "quarantine"
+
+#: Added to the ledger and quarantine for corrections (``load --replace``): how many loaded rows replaced
+#: earlier versions, how the file was read, and the key of a quarantined row with the later load that
+#: loaded that key (a resolved row leaves ``status``; ``quarantine --all`` still lists it).
+CORRECTIONS_SQL: tuple[str, ...] = (
+    f"alter table {LEDGER_TABLE} add column if not exists rows_replaced BIGINT default 0",
+    f"alter table {LEDGER_TABLE} add column if not exists options JSON",
+    f"alter table {QUARANTINE_TABLE} add column if not exists record_key VARCHAR",
+    f"alter table {QUARANTINE_TABLE} add column if not exists resolved_by BIGINT",
+)
 
 
 def arrow_file_schema(

@@ -9,6 +9,7 @@ session.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ import duckdb
 
 from . import schema
 from .config import CONFIG_FILE, DEFAULT_CONFIG_TEXT, Config, load_config
-from .errors import WorkspaceError
+from .errors import StoreDamagedError, StoreUnavailableError, WorkspaceError
+from .lock import LOCK_FILE, WorkspaceLock
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
@@ -30,6 +32,8 @@ KEY_FILE = "commetrics.keys"
 #: the append-only erasure ledger beside the store
 ERASURE_FILE = "commetrics.erasures"
 WORKSPACE_ENV = "COMMETRICS_WORKSPACE"
+#: the backups of the workspace, unless ``commetrics backup --out`` says otherwise
+BACKUPS_FOLDER = "backups"
 
 DUCKDB_SETTINGS: dict[str, Any] = {
     "autoinstall_known_extensions": False,
@@ -124,8 +128,31 @@ def _migration_4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
+CURSORS_SQL = """
+create table if not exists source_cursors (
+    kind VARCHAR NOT NULL,              -- the pull's platform (commetrics pull KIND)
+    source VARCHAR NOT NULL,            -- the source its rows were loaded under
+    url VARCHAR NOT NULL,               -- the platform's address (--url), without credentials
+    cursor JSON NOT NULL,               -- where the next pull starts (per platform: last id, modstamps, ...)
+    pulled_at TIMESTAMPTZ NOT NULL,
+    primary key (kind, source, url)
+)
+"""
+
+
+def _migration_5(con: duckdb.DuckDBPyConnection) -> None:
+    """Pulls: where each platform's incremental pull stopped (``commetrics pull``)."""
+    con.execute(CURSORS_SQL)
+
+
+def _migration_6(con: duckdb.DuckDBPyConnection) -> None:
+    """Corrections: replaced rows and read options in the ledger; keys and resolution of quarantined rows."""
+    for sql in schema.CORRECTIONS_SQL:
+        con.execute(sql)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
-                                                                        _migration_4)
+                                                                        _migration_4, _migration_5, _migration_6)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -140,7 +167,8 @@ def sql_path(path: str | Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _version(con: duckdb.DuckDBPyConnection) -> int:
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The version of the schema the store holds (0: none yet), to compare with ``len(MIGRATIONS)``."""
     if not table_exists(con, "schema_migrations"):
         return 0
     return int(con.execute("select coalesce(max(version), 0) from schema_migrations").fetchall()[0][0])
@@ -150,7 +178,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations not yet applied, each in its own transaction; return the version."""
     con.execute("create table if not exists schema_migrations "
                 "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
-    current = _version(con)
+    current = schema_version(con)
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version <= current:
             continue
@@ -165,20 +193,86 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return len(MIGRATIONS)
 
 
+#: What DuckDB says when a file is damaged (truncated, a checksum that does not match, a torn log).
+_DAMAGE_SIGNS = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes",
+                 "failure while replaying wal", "serializ", "deserializ")
+_BUSY_SIGNS = ("could not set lock", "conflicting lock", "file handle conflict")
+_DENIED_SIGNS = ("permission denied", "operation not permitted", "read-only file system")
+#: The three headers at the start of a DuckDB file, before its blocks.
+_HEADER_BYTES = 3 * 4096
+
+
+def store_error(exc: BaseException, path: str | Path | None = None) -> WorkspaceError | None:
+    """The error to show for a DuckDB error about the store at ``path`` (None: the workspace's store), or
+    None when it is not one about the file itself (then it is a bug, and shown as one)."""
+    path = "of this workspace" if path is None else path
+    text = str(exc)
+    lowered = text.lower()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if any(sign in lowered for sign in _BUSY_SIGNS):
+        return StoreUnavailableError(
+            f"The store {path} is in use by another program ({first}). DuckDB lets one process write at a time: "
+            "wait for the other commetrics command (or the program holding the file) to finish, and run again.")
+    if any(sign in lowered for sign in _DENIED_SIGNS):
+        return WorkspaceError(
+            f"Cannot open the store {path}: {first}. You need read access to the file and its folder, and write "
+            "access to change them: check their owner and permissions, or run as the workspace's owner.")
+    if any(sign in lowered for sign in _DAMAGE_SIGNS):
+        wal = " in its write-ahead log (the transactions after its last checkpoint)" if "wal" in lowered else ""
+        return StoreDamagedError(
+            f"The store {path} is damaged{wal}: {first}. Nothing was changed. `commetrics store check` shows what "
+            "can still be read; `commetrics restore` brings back the latest backup (`commetrics backup` makes "
+            "them) and applies again every erasure made since.")
+    return None
+
+
+def os_error(exc: OSError) -> WorkspaceError:
+    """A file or folder that could not be written or read, said plainly with what to do about it."""
+    where = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        advice = ("You may not write there: choose another folder (--out, --workspace), or ask for write access "
+                  "to it (check its owner and permissions).")
+    elif exc.errno == errno.EROFS:
+        advice = "That file system is read-only: choose a folder on a writable disk (--out, --workspace)."
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "The disk is full: free some space and run again."
+    elif exc.errno == errno.ENOENT:
+        advice = "It does not exist: check the path and run again."
+    else:
+        advice = "Check the path and its permissions and run again."
+    return WorkspaceError(f"Cannot use {where}: {reason}. {advice}")
+
+
 def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB connection with commetrics' session settings."""
+    """Open a DuckDB connection with commetrics' session settings; a file that is busy, not readable or
+    damaged raises a :class:`WorkspaceError` saying which and what to do."""
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_SETTINGS))
-    except duckdb.IOException as exc:
-        msg = (
-            f"Cannot open the store {path}: {exc}\n"
-            "Another commetrics process may be writing to it (DuckDB allows one writer); "
-            "wait for it to finish, or check the file's permissions."
-        )
-        raise WorkspaceError(msg) from None
+    except duckdb.Error as exc:
+        error = store_error(exc, path)
+        if error is None:
+            raise
+        raise error from None
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")  # a library prints nothing it was not asked for
+    if str(path) != ":memory:":
+        _check_size(con, Path(path))
     return con
+
+
+def _check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A file too short to hold the blocks in use was cut off: some of them are gone, and reads of them would
+    fail later, or never be noticed. (Blocks in use can sit anywhere in the file, and free ones at its end
+    may be cut away on purpose, so only a file shorter than the blocks in use is surely damaged.)"""
+    used, block_size = con.execute("select used_blocks, block_size from pragma_database_size()").fetchall()[0]
+    expected = _HEADER_BYTES + int(used) * int(block_size)
+    if int(used) and path.stat().st_size < expected:
+        con.close()
+        raise StoreDamagedError(
+            f"The store {path} is damaged: it is {path.stat().st_size:,} bytes long, too short for the {used:,} "
+            f"blocks in use ({expected:,} bytes), so it was cut off. Nothing was changed. `commetrics store check` "
+            "shows what can still be read; `commetrics restore` brings back the latest backup.")
 
 
 class Store:
@@ -188,15 +282,30 @@ class Store:
         self.path = path
         self.con = connect(path, read_only=read_only)
         self.read_only = read_only
-        if not read_only:
-            migrate(self.con)
-        elif _version(self.con) < len(MIGRATIONS):
-            # A store written by an older commetrics: bring it up to date once, then read.
+        try:
+            if not read_only:
+                migrate(self.con)
+            elif schema_version(self.con) < len(MIGRATIONS):
+                # A store written by an older commetrics: bring it up to date once, then read.
+                self.con.close()
+                with connect(path) as writable:
+                    migrate(writable)
+                self.con = connect(path, read_only=True)
+        except duckdb.Error as exc:
             self.con.close()
-            with connect(path) as writable:
-                migrate(writable)
-            self.con = connect(path, read_only=True)
+            error = store_error(exc, path)
+            if error is None:
+                raise
+            raise error from None
         self._ibis: IbisBackend | None = None
+
+    def tune(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
+        """Cap DuckDB's memory (beyond it, DuckDB spills to a temporary folder beside the store) and threads;
+        ``None`` keeps DuckDB's own default."""
+        if memory_limit is not None:
+            self.con.execute(f"set memory_limit = '{sql_path(memory_limit)}'")
+        if threads is not None:
+            self.con.execute(f"set threads = {int(threads)}")
 
     def ibis(self) -> IbisBackend:
         """An Ibis backend over this store's DuckDB session (analyses use this)."""
@@ -239,6 +348,16 @@ class Workspace:
         return self.directory / KEY_FILE
 
     @property
+    def lock_path(self) -> Path:
+        """The workspace lock (:mod:`commetrics.lock`)."""
+        return self.directory / LOCK_FILE
+
+    @property
+    def backups_path(self) -> Path:
+        """The folder ``commetrics backup`` writes into unless told otherwise."""
+        return self.directory / BACKUPS_FOLDER
+
+    @property
     def erasure_path(self) -> Path:
         """The append-only erasure ledger beside the store (survives a restore of the database)."""
         return self.directory / ERASURE_FILE
@@ -260,13 +379,23 @@ class Workspace:
             raise WorkspaceError(msg)
         created = not self.exists
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not self.config_path.exists():
-            self.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
-        Store(self.database_path).close()
+        with WorkspaceLock.acquire(self.directory, exclusive=True, wait=Config().store.lock_wait_seconds):
+            if not self.config_path.exists():
+                self.config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+            Store(self.database_path).close()
         return created
 
     def config(self) -> Config:
         return load_config(self.config_path)
+
+    def lock(self, *, exclusive: bool, wait: float = 10.0) -> WorkspaceLock:
+        """Hold the workspace lock (:mod:`commetrics.lock`): exclusively to change the workspace, shared to
+        read it. A missing workspace needs no lock (opening it says so)."""
+        if not self.directory.is_dir() or not self.exists:
+            return WorkspaceLock(self.lock_path, exclusive)  # nothing to protect yet: a hold on nothing
+        if not exclusive and not self.database_path.exists():
+            exclusive = True  # opening creates the store
+        return WorkspaceLock.acquire(self.directory, exclusive=exclusive, wait=wait)
 
     def open_store(self, *, read_only: bool = False) -> Store:
         if not self.exists:

@@ -1,7 +1,8 @@
-"""Commands about the workspace and its data: init, load, load-dump, status, quarantine, config."""
+"""Commands about the workspace and its data: init, load, load-dump, template, status, quarantine, config."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -11,14 +12,17 @@ import typer
 from .. import schema
 from ..config import describe_settings, settings_toml
 from ..engine import Engine
-from ..ingest import REASON_HELP, Reason
+from ..errors import CommetricsError, InputError
+from ..ingest import REASON_HELP, LoadReport, Reason
+from ..ingest.template import template_csv
 from ..reports.text import render_frames
+from ..reports.text.dumps import render_dump
 from ..reports.text.store import render_loads
 from ..sources import SOURCES
 from ..store import Workspace
 from .common import JsonOption, WorkspaceOption, app, emit, handle_errors, parse_map
 
-__all__ = ["config", "init", "load", "load_dump", "quarantine", "status"]
+__all__ = ["config", "init", "load", "load_dump", "quarantine", "status", "template"]
 
 
 @app.command()
@@ -47,20 +51,98 @@ def load(
     map_: Annotated[list[str] | None, typer.Option("--map", metavar="COLUMN=FILE_COLUMN",
                                                    help="Read a canonical column from a differently named file "
                                                         "column; repeatable.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="COLUMN=VALUE",
+                                                   help="Fill a canonical column with one value for every row, "
+                                                        "e.g. --set type=purchase; repeatable.")] = None,
+    date_format: Annotated[list[str] | None, typer.Option(
+        "--date-format", metavar="FORMAT", help="strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M', or iso, "
+        "epoch, epoch_ms); several are tried in order; COLUMN=FORMAT for one column. Default: detected.")] = None,
+    timezone: Annotated[str | None, typer.Option(metavar="ZONE", help="Time zone of times without an offset "
+                                                 "(default: reporting.timezone).")] = None,
+    encoding: Annotated[str | None, typer.Option(metavar="NAME", help="Text encoding, e.g. latin-1 or utf-16 "
+                                                 "(default: detected).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Corrections: rows whose key this source loaded "
+                                          "before replace those rows.")] = False,
+    accept_types: Annotated[bool, typer.Option("--accept-types", help="Add unknown activity/outcome types to "
+                                               "commetrics.toml and load their rows.")] = False,
+    snapshot_as_of: Annotated[str | None, typer.Option(
+        "--snapshot-as-of", metavar="DATE", help="subscriptions only: the file is a snapshot of tenure and churn "
+        "as of DATE (map tenure_months or tenure_days, and churned).")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load files into a table: valid rows load, bad rows go to quarantine with a reason.
 
+    Each file is its own load: a file that cannot be read is reported and the others still load.
+
     Example: commetrics load activities forum_export.csv --source forum --map ts=created_at
     """
     mapping = parse_map(map_ or [])
+    constants = parse_map(set_ or [], option="--set", example="--set type=purchase")
+    as_of = _parse_date(snapshot_as_of, "--snapshot-as-of")
+    reports: list[LoadReport] = []
+    failed: list[tuple[Path, CommetricsError]] = []
     with Engine(workspace) as engine, engine.batch():
-        reports = [engine.load(table, path, source=source, mapping=mapping) for path in files]
+        for path in files:
+            try:
+                reports.append(engine.load(table, path, source=source, mapping=mapping, constants=constants,
+                                           date_format=date_format, timezone=timezone, encoding=encoding,
+                                           replace=replace, accept_types=accept_types, snapshot_as_of=as_of))
+            except CommetricsError as exc:
+                if len(files) == 1:
+                    raise
+                failed.append((path, exc))
     if as_json:
         emit([r.as_dict() for r in reports])
-    else:
+    elif reports:
         typer.echo(render_loads(reports), nl=False)
+    for path, error in failed:
+        typer.echo(f"Error: {path}: {error}", err=True)
+    if failed:
+        loaded = ", ".join(f"{Path(r.file).name} (load {r.load_id})" for r in reports) or "none"
+        typer.echo(f"{len(failed)} of {len(files)} files could not be loaded; loaded: {loaded}. Fix the others and "
+                   "load them again (loading a loaded file again adds nothing).", err=True)
+        raise typer.Exit(1)
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-06-30.") from None
+
+
+@app.command()
+@handle_errors
+def template(
+    table: Annotated[str, typer.Argument(metavar="TABLE", help=f"Canonical table: {', '.join(schema.TABLES)}.")],
+    out: Annotated[Path | None, typer.Option(metavar="FILE", help="Where to write it (default: TABLE.csv; '-' "
+                                             "prints it).")] = None,
+    snapshot: Annotated[bool, typer.Option("--snapshot", help="subscriptions: a snapshot of tenure and churn "
+                                           "(load it with --snapshot-as-of).")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Write an example CSV of a table: a comment line per column, the header and two example rows.
+
+    Example: commetrics template members --out members.csv
+    """
+    if table not in schema.TABLES:
+        raise InputError(f"Unknown table {table!r}. Tables: {', '.join(schema.TABLES)}.")
+    if snapshot and table != "subscriptions":
+        raise InputError("--snapshot applies to subscriptions only.")
+    ws = Workspace.locate(workspace)
+    text = template_csv(table, ws.config().ingest, snapshot=snapshot)
+    if out is not None and str(out) == "-":
+        typer.echo(text, nl=False)
+        return
+    target = out or Path(f"{table}{'_snapshot' if snapshot else ''}.csv")
+    if target.exists():
+        raise InputError(f"{target} exists; choose another --out (commetrics never overwrites your files).")
+    target.write_text(text, encoding="utf-8")
+    typer.echo(f"Wrote {target}: fill it in (one row per {schema.TABLES[table].grain.lower()}), then "
+               f"commetrics load {table} {target}{' --snapshot-as-of DATE' if snapshot else ''}")
 
 
 @app.command("load-dump")
@@ -68,23 +150,28 @@ def load(
 def load_dump(
     kind: Annotated[str, typer.Argument(metavar="KIND", help="Export format: " + "; ".join(
         f"{name} ({entry.label})" for name, entry in SOURCES.items()) + ".")],
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="The export: " + "; ".join(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The export (a file, a folder or a .zip): " + "; ".join(
         f"{name}: {entry.help}" for name, entry in SOURCES.items()) + ".")],
     source: Annotated[str | None, typer.Option(metavar="NAME", help="Source name of the rows (default: the "
                                                "format's own).")] = None,
+    timezone: Annotated[str | None, typer.Option(metavar="ZONE", help="IANA time zone of the export's local times "
+                                                 "(Zoom reports, naive times of CSV exports), e.g. "
+                                                 "America/New_York.")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load a community platform's own export, e.g. a Stack Exchange data dump (Users.xml, Posts.xml, ...).
+    """Load a community platform's own export: read = loaded + quarantined + duplicates + excluded.
 
-    Example: commetrics load-dump stackexchange ./bicycles.stackexchange.com
+    Bots, system users and staff actions are excluded and counted; loading the same export again adds nothing.
+
+    Example: commetrics load-dump slack export.zip
     """
     with Engine(workspace) as engine:
-        reports = engine.load_dump(kind, path, source=source)
+        reports = engine.load_dump(kind, path, source=source, timezone=timezone)
     if as_json:
-        emit([r.as_dict() for r in reports])
+        emit(reports.as_dicts())
     else:
-        typer.echo(render_loads(reports), nl=False)
+        typer.echo(render_dump(reports, str(path)), nl=False)
 
 
 @app.command()
@@ -123,15 +210,19 @@ def quarantine(
     load_id: Annotated[int | None, typer.Option("--load", metavar="ID", help="Only rows of this load.")] = None,
     export: Annotated[Path | None, typer.Option(metavar="FILE", help="Write the rows to this CSV file.")] = None,
     limit: Annotated[int, typer.Option(metavar="N", help="Rows to show (not to export).")] = 20,
+    all_: Annotated[bool, typer.Option("--all", help="Also rows a later load fixed (with the load that fixed "
+                                       "them).")] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List quarantined rows by reason, or export them to fix and re-load.
 
+    Rows whose key a later load loaded are resolved and left out; --all lists them too.
+
     Example: commetrics quarantine --table activities --reason bad_timestamp --export bad.csv
     """
     with Engine(workspace, read_only=True) as engine:
-        rows = engine.quarantine(table=table, reason=reason, load_id=load_id)
+        rows = engine.quarantine(table=table, reason=reason, load_id=load_id, resolved=all_)
     if export is not None:
         rows.to_csv(export, index=False)
         typer.echo(f"Wrote {len(rows):,} quarantined rows to {export}")

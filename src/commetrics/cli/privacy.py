@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..crm import TARGETS
+from ..crm import FILES, TARGETS
 from ..engine import Engine
+from ..engine.operations import CrmExport
 from ..errors import InputError
 from .common import AsOfOption, JsonOption, WorkspaceOption, app, emit, handle_errors, parse_as_of
 
@@ -35,6 +37,7 @@ def export_crm(
                                                 "the command line).")] = "COMMETRICS_CRM_TOKEN",
     as_of: AsOfOption = None,
     workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write engagement and health scores as CRM import files (members with consent only); --push sends them.
 
@@ -44,19 +47,32 @@ def export_crm(
     if push and not token:
         raise InputError(f"--push needs an API token in the environment variable {token_env}; set it and run again.")
     with Engine(workspace, read_only=True) as engine:
-        files, contacts, companies, withheld = engine.export_crm(target, out, as_of=parse_as_of(as_of))
-        for path in files:
-            typer.echo(f"Wrote {path}")
-        typer.echo(f"{contacts:,} contacts with consent, {companies:,} companies; {withheld:,} members without "
-                   "consent left out.")
-        if not push:
-            return
-        result = engine.push_crm(target, base_url=url, token=token, as_of=parse_as_of(as_of))
+        written = engine.export_crm(target, out, as_of=parse_as_of(as_of))
+        if not as_json:  # said before a push, which may stop with an error
+            _say_written(written, out)
+        result = engine.push_crm(target, base_url=url, token=token, as_of=parse_as_of(as_of)) if push else None
+    if as_json:
+        emit({"export": written, "push": None if result is None else dataclasses.asdict(result)})
+        return
+    if result is None:
+        return
     typer.echo(f"Pushed {result.contacts_sent:,} contacts and {result.companies_sent:,} companies in "
                f"{result.batches_sent:,} batches ({result.batches_skipped:,} already sent, "
                f"{result.retries:,} retries); {len(result.failed_records):,} records refused.")
     for failure in result.failed_records[:20]:
         typer.echo(f"  refused: {failure}")
+
+
+def _say_written(written: CrmExport, out: Path) -> None:
+    for path in written.files:
+        typer.echo(f"Wrote {path}")
+    typer.echo(f"{written.contacts:,} contacts with consent, {written.companies:,} companies; "
+               f"{written.withheld_without_consent:,} members without consent left out.")
+    if written.without_email:
+        typer.echo(f"{written.without_email:,} members have no e-mail address, and HubSpot matches imported contacts "
+                   f"by e-mail: they are in {out / FILES['hubspot', 'contacts_without_email']}, not in the main file. "
+                   "Import that file matching on Record ID (its crm_contact_id column, where identity resolution "
+                   "found their CRM contact), or load their addresses and export again.")
 
 
 @export_app.command("pseudonymised")

@@ -34,6 +34,8 @@ Modules
 ``tables``        the accounts, members, contacts, outcomes and subscriptions tables
 ``ground_truth``  what ``ground_truth.json`` states
 ``generator``     :func:`generate`: every stage in order, each with its own seeded generator
+``exports``       :func:`write_exports`: the community as platform exports (``commetrics demo --as-exports``),
+                  written by ``export_slack``, ``export_segment`` and ``export_crm``
 
 Names with a leading underscore are internal to this package.
 """
@@ -41,9 +43,11 @@ Names with a leading underscore are internal to this package.
 from __future__ import annotations
 
 from .activities import ACTIVITY_SCHEMA as ACTIVITY_SCHEMA
+from .exports import DemoExports, LoadStep, read_steps, write_exports
 from .generator import DemoFiles, generate
 from .helpers import Progress as Progress
 from .params import *  # noqa: F403  (every parameter stays importable from commetrics.demo)
 from .params import DEFAULT_AS_OF, GENERATOR_VERSION
 
-__all__ = ["DEFAULT_AS_OF", "GENERATOR_VERSION", "DemoFiles", "generate"]
+__all__ = ["DEFAULT_AS_OF", "GENERATOR_VERSION", "DemoExports", "DemoFiles", "LoadStep", "generate", "read_steps",
+           "write_exports"]

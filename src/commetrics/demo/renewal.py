@@ -100,9 +100,11 @@ def _make_periods(rng: np.random.Generator, accounts: _Accounts, as_of: int) -> 
         )
         alive = alive[renewed]
         k += 1
-    if not parts:
-        empty = {name: np.zeros(0) for name in _Periods.__dataclass_fields__}
-        return _Periods(**empty)
+    if not parts:  # no customer account has begun a period: empty arrays of the types the later stages index with
+        ints, flags = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        floats = np.zeros(0, dtype=np.float64)
+        return _Periods(account=ints, start=ints, end=ints, decided=flags, engaged=flags, renewed=flags,
+                        arr_before=floats, arr_after=floats, propensity=floats, p0=floats, p1=floats)
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     order = np.lexsort((merged["end"], merged["account"]))
     return _Periods(**{key: value[order] for key, value in merged.items()})

@@ -2,19 +2,22 @@
 
 It is assembled from parts, one module each: :mod:`.base` (the workspace, its store and config, the
 data's "now", looking at the store), :mod:`.identity` (people), :mod:`.privacy` (pseudonyms, erasure,
-exports, keys), :mod:`.loading` (files and platform exports) and :mod:`.analyses` (every registered
-analysis, returned as a published :class:`~commetrics.results.Result`).
+exports, keys), :mod:`.loading` (files and platform exports), :mod:`.analyses` (every registered
+analysis, returned as a published :class:`~commetrics.results.Result`), :mod:`.operations` (CRM write-back,
+demo) and :mod:`.maintenance` (backups, restores, the store check). Analyses run in the store's DuckDB
+session, or on Spark over a Parquet mirror of the store (:mod:`.mirror`, :mod:`.spark`).
 """
 
 from __future__ import annotations
 
 from .base import Status
+from .maintenance import MaintenancePart, StoreCheck
 from .operations import DemoLoad, OperationsPart
 
-__all__ = ["DemoLoad", "Engine", "Status"]
+__all__ = ["DemoLoad", "Engine", "Status", "StoreCheck"]
 
 
-class Engine(OperationsPart):
+class Engine(OperationsPart, MaintenancePart):
     """Everything commetrics can do, over one workspace.
 
     Parameters
@@ -27,6 +30,10 @@ class Engine(OperationsPart):
         Settings to use instead of the workspace's ``commetrics.toml``.
     read_only
         Open the store for reading only (several readers may share it).
+    spark
+        A SparkSession to run the analyses in (a notebook's, a Databricks cluster's). It selects
+        ``backend = "spark"`` whatever the config says; commetrics never stops a session it was given.
+        Without it, ``[engine] backend = "spark"`` starts one from ``[engine.spark]`` on first use.
 
     Every analysis returns a :class:`~commetrics.results.Result` whose published figures have the
     workspace's publication policy applied (consent, small cells); ``exact=True`` gives the analyst

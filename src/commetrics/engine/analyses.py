@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from ..errors import NotEnoughDataError, UnknownNameError
+from ..errors import BackendError, CommetricsError, NotEnoughDataError, UnknownNameError
 from ..metrics.analysis import ANALYSES, Analysis, Computed, SpecBase
 from ..results import Publication, Result
 from .base import EngineBase
@@ -48,10 +48,21 @@ class AnalysesPart(EngineBase):
     def _computed(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase, Computed]:
         entry = ANALYSES.get(analysis)
         spec = entry.spec.from_config(self.config, **params)
-        # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
-        with contextlib.suppress(NotEnoughDataError):
-            spec = spec.with_as_of(self.as_of(spec.as_of))
-        return entry, spec, entry.compute(self, spec)
+        try:
+            # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
+            with contextlib.suppress(NotEnoughDataError):
+                spec = spec.with_as_of(self.as_of(spec.as_of))
+            return entry, spec, entry.compute(self, spec)
+        except CommetricsError:
+            raise
+        except Exception as exc:
+            if self.backend != "spark":
+                raise
+            # An expression Spark cannot compile or run: say which analysis, and how to get its figures.
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise BackendError(f"The analysis {analysis!r} could not run on Spark ({type(exc).__name__}: {detail}); "
+                               "nothing was computed. Run it on the store with [engine] backend = \"duckdb\" (or an "
+                               "Engine without spark=), and report the analysis with this message.") from exc
 
     def run(self, analysis: str, *, exact: bool = False, **params: Any) -> Result:
         """Run a registered analysis (``commetrics.metrics.analysis.ANALYSES``) with ``params``.
@@ -256,13 +267,16 @@ class AnalysesPart(EngineBase):
     def crm_records(self, *, as_of: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The CRM write-back: (contacts, companies).
 
-        Contacts are members **with consent** (person-level): ``email``, ``member_id``,
-        ``community_engagement_score``, ``community_tier``, ``community_last_active`` and
-        ``community_tags`` (``community-<tier>``, plus ``community-active`` when active). Companies
-        are accounts: ``account_id``, ``domain``, ``health_score``, ``health_band``,
-        ``community_engagement_score`` and ``community_active_members``. ``contacts.attrs`` counts the
-        members without consent left out.
+        Contacts are members **with consent** (person-level): ``email`` (the member's latest, else that
+        of a CRM contact resolved into the same person), ``member_id``, ``community_engagement_score``,
+        ``community_tier``, ``community_last_active``, ``community_tags`` (``community-<tier>``, plus
+        ``community-recent`` when active lately; :func:`commetrics.crm.community_tags`) and
+        ``crm_contact_id`` (the person's CRM contact ids). Companies are accounts: ``account_id``,
+        ``domain``, ``health_score``, ``health_band``, ``community_engagement_score`` and
+        ``community_active_members``. ``contacts.attrs`` counts the members without consent left out.
         """
+        from ..crm import community_tags
+        from ..identity.people import member_contacts
         from ..metrics import fetch
         from ..metrics.scores_analysis import ScoresSpec, account_scores
 
@@ -271,12 +285,15 @@ class AnalysesPart(EngineBase):
         m = self.ibis().table("members")
         emails = m.filter(m.email.notnull()).group_by("member_id").aggregate(email=m.email.argmax(m.load_id))
         members = members.merge(fetch(emails), on="member_id", how="left")
-        tags = ["community-" + str(t) + (";community-active" if a else "")
-                for t, a in zip(members["tier"], members["active"], strict=True)]
+        members = members.merge(member_contacts(self.store.con), on="member_id", how="left")
         contacts = pd.DataFrame({
-            "email": members["email"], "member_id": members["member_id"],
+            "email": members["email"].where(members["email"].notna(), members["contact_email"]),
+            "member_id": members["member_id"],
             "community_engagement_score": members["score"], "community_tier": members["tier"],
-            "community_last_active": members["last_active"], "community_tags": tags,
+            "community_last_active": members["last_active"],
+            "community_tags": [community_tags(t, bool(a)) for t, a in zip(members["tier"], members["active"],
+                                                                         strict=True)],
+            "crm_contact_id": members["crm_contact_id"],
         })
         accounts = account_scores(self, ScoresSpec(as_of=self.as_of(as_of)))
         companies = pd.DataFrame({

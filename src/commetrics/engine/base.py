@@ -1,7 +1,14 @@
-"""The Engine's core: the workspace, its store and config, the data's "now", and looking at the store."""
+"""The Engine's core: the workspace, its store and config, the data's "now", and looking at the store.
+
+It also chooses where analyses run (``[engine] backend``): in the store's own DuckDB session, or on
+Spark over the Parquet mirror of the store (:mod:`.mirror`, :mod:`.spark`), which every write of the
+Engine — loads, identity runs, erasure — brings up to date.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,13 +20,19 @@ import pandas as pd
 from .. import schema
 from ..config import Config
 from ..errors import InputError, StoreUnavailableError
+from ..lock import WorkspaceLock
+from ..privacy.consent import consenting
 from ..privacy.keys import Keyring
+from ..progress import Progress, Reporter
 from ..results import jsonable
 from ..store import Store, Workspace, quote_identifier
+from .mirror import Mirror, Sync
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as IbisBackend
     from ibis.expr.types import Table as IbisTable
+
+    from .spark import SparkAnalytics
 
 __all__ = ["EngineBase", "Status"]
 
@@ -47,37 +60,72 @@ class EngineBase:
     config: Config
     store: Store
     _keyring: Keyring | None
+    _lock: WorkspaceLock | None
     _memory_entries: list[dict[str, Any]]
     _batch: list[str] | None
+    #: where long operations report their stages (see :mod:`commetrics.progress`); ``None``: to the
+    #: listener of the context, if any
+    progress: Progress | None
+    _spark_session: Any  # a SparkSession the caller passed (None: made from the config when needed)
+    _analytics: SparkAnalytics | None
+    _mirror_fresh: bool  # whether the mirror was checked against the store since the store last changed
+    _scratch: Path | None  # the mirror folder of an in-memory store, removed on close
 
     def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, progress: Progress | None = None, spark: Any = None) -> None:
+        self.progress = progress
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
-        self.store = self.workspace.open_store(read_only=read_only)
+        self._spark_session, self._analytics, self._mirror_fresh, self._scratch = spark, None, False, None
+        self._lock = self.workspace.lock(exclusive=not read_only, wait=self.config.store.lock_wait_seconds)
+        try:
+            self.store = self._open_store(read_only=read_only)
+        except BaseException:
+            self._lock.release()
+            raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
         self._batch = None  # identity inputs loaded inside ``batch()``
         if not read_only:
-            self._settle_erasures()
+            try:
+                self._settle_erasures()
+            except BaseException:  # never leave the store open or the workspace locked behind an error
+                self.close()
+                raise
 
     @classmethod
-    def init(cls, directory: str | Path | None = None) -> Self:
+    def init(cls, directory: str | Path | None = None, *, progress: Progress | None = None) -> Self:
         """Create the workspace (folder, ``commetrics.toml``, store) if needed and open it."""
         Workspace.locate(directory).init()
-        return cls(directory)
+        return cls(directory, progress=progress)
 
     @classmethod
-    def in_memory(cls, config: Config | None = None) -> Self:
+    def in_memory(cls, config: Config | None = None, *, progress: Progress | None = None, spark: Any = None) -> Self:
         """An engine over a fresh in-memory store (for notebooks and tests)."""
         engine = cls.__new__(cls)
+        engine.progress = progress
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
+        engine._spark_session, engine._analytics, engine._mirror_fresh, engine._scratch = spark, None, False, None
         engine.store = Store(":memory:")
+        engine._lock = None
+        engine._tune(engine.store)
         engine._keyring = Keyring.create(None)  # lives as long as the store does
         engine._memory_entries = []
         engine._batch = None
         return engine
+
+    def _open_store(self, *, read_only: bool = False) -> Store:
+        return self._tune(self.workspace.open_store(read_only=read_only))
+
+    def _tune(self, store: Store) -> Store:
+        settings = self.config.engine.duckdb
+        store.tune(memory_limit=settings.memory_limit, threads=settings.threads)
+        return store
+
+    def _reporter(self, operation: str) -> Reporter:
+        """Where ``operation`` reports its stages: this engine's callback, else the context's listener."""
+        return Reporter(self.progress, operation)
 
     def _settle_erasures(self) -> None:
         """Overridden by the privacy part: re-apply erasures on open."""
@@ -115,6 +163,7 @@ class EngineBase:
             f"""
             select table_name, reason, count(*) as rows
             from {schema.QUARANTINE_TABLE}
+            where resolved_by is null  -- rows a later load fixed are resolved
             group by table_name, reason
             order by table_name, rows desc, reason
             """
@@ -130,20 +179,25 @@ class EngineBase:
         return stale(self.store.con)
 
     def quarantine(self, *, table: str | None = None, reason: str | None = None,
-                   load_id: int | None = None, limit: int | None = None) -> pd.DataFrame:
-        """Quarantined rows (file, line, reason, column, detail and the raw record)."""
+                   load_id: int | None = None, limit: int | None = None, resolved: bool = False) -> pd.DataFrame:
+        """Quarantined rows (file, line, reason, column, detail and the raw record).
+
+        Rows a later load fixed (it loaded their key) are left out unless ``resolved``; with it every
+        row is listed, and ``resolved_by`` names the load that fixed it."""
         if table is not None and table not in schema.TABLES:
             msg = f"Unknown table {table!r}; quarantine holds rows of: {', '.join(schema.TABLES)}."
             raise InputError(msg)
         sql = f"""
-            select load_id, table_name, source, file, line, reason, column_name, detail, record
+            select load_id, table_name, source, file, line, reason, column_name, detail, record{
+                ", resolved_by" if resolved else ""}
             from {schema.QUARANTINE_TABLE}
             where ($table is null or table_name = $table)
+                and ($resolved or resolved_by is null)
                 and ($reason is null or reason = $reason)
                 and ($load_id is null or load_id = $load_id)
             order by load_id, file, line
         """
-        params: dict[str, Any] = {"table": table, "reason": reason, "load_id": load_id}
+        params: dict[str, Any] = {"table": table, "reason": reason, "load_id": load_id, "resolved": resolved}
         if limit is not None:
             sql += " limit $limit"
             params["limit"] = limit
@@ -158,23 +212,73 @@ class EngineBase:
         return self.store.con.execute(f"select {columns} from {quote_identifier(name)} order by load_id").df()
 
     def ibis(self) -> IbisBackend:
-        """The Ibis connection that analyses use."""
-        return self.store.ibis()
+        """The Ibis connection that analyses use: the store's DuckDB session, or with ``backend = "spark"``
+        Spark's, over the mirror — brought up to date first when the store changed."""
+        if self.backend != "spark":
+            return self.store.ibis()
+        if not self._mirror_fresh:
+            self.sync_mirror()
+        if self._analytics is None:
+            self._analytics = self._start_spark()
+        backend: IbisBackend = self._analytics.backend()
+        return backend
 
     def ibis_table(self, name: str) -> IbisTable:
         """A canonical table as an Ibis expression: its columns plus ``source`` and ``load_id``."""
         if name not in schema.TABLES:
             msg = f"Unknown table {name!r}. Tables: {', '.join(schema.TABLES)}."
             raise InputError(msg)
-        return self.store.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
+        return self.ibis().table(name).select(*schema.TABLES[name].column_names, "source", "load_id")
+
+    # -- the analysis backend ------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """Where analyses run: ``"duckdb"`` or ``"spark"`` (a Spark session passed to the Engine chooses Spark)."""
+        return "spark" if self._spark_session is not None else self.config.engine.backend
+
+    def mirror(self) -> Mirror:
+        """The Parquet mirror of the store that Spark reads (``[engine.spark] warehouse``)."""
+        from .spark import default_warehouse
+
+        settings = self.config.engine.spark
+        if str(self.workspace.directory) == ":memory:" and not settings.warehouse:
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix="commetrics-mirror-"))
+            return Mirror(self._scratch)
+        return Mirror(default_warehouse(self.workspace.directory, settings))
+
+    def sync_mirror(self) -> Sync:
+        """Bring the mirror up to date with the store (only what changed is written); Spark's views are
+        made again when a file changed. Runs by itself after loads, identity runs and erasures when
+        ``backend = "spark"``, and before an analysis when the store changed since."""
+        sync = self.mirror().sync(self.store.con)
+        if self._analytics is not None and sync.changed:
+            self._analytics.register()
+        self._mirror_fresh = True
+        return sync
+
+    def _store_changed(self) -> None:
+        """Every write of the Engine calls this: the mirror is behind now, and is synced at once if the
+        config asks for it."""
+        self._mirror_fresh = False
+        if self.backend == "spark" and self.config.engine.spark.mirror_on_load:
+            self.sync_mirror()
+
+    def _start_spark(self) -> SparkAnalytics:
+        from .spark import SparkAnalytics, start_session
+
+        settings = self.config.engine.spark
+        session, owned = (self._spark_session, False) if self._spark_session is not None else start_session(settings)
+        analytics = SparkAnalytics(session, self.mirror(), uri=settings.warehouse_uri, owned=owned)
+        analytics.register()
+        return analytics
 
     def consenting_members(self) -> set[str]:
-        """Members with consent = true on every record of theirs (missing consent counts as no)."""
-        from ..metrics import fetch
-
-        m = self.ibis().table("members")
-        agreed = m.group_by("member_id").aggregate(ok=m.consent.fill_null(False).all())
-        return set(fetch(agreed.filter(agreed.ok).select("member_id"))["member_id"])
+        """Members whose person says consent = true on every record: their member rows, the CRM contacts
+        resolved into the same person and the records sharing their e-mail (missing consent counts as no).
+        See :mod:`commetrics.privacy.consent`."""
+        return consenting(self.store.con, "member_id")
 
     def _writable(self, what: str) -> None:
         if self.store.read_only:
@@ -183,7 +287,15 @@ class EngineBase:
     # -- lifetime --------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._analytics is not None:
+            self._analytics.close()
+            self._analytics = None
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> Self:
         return self

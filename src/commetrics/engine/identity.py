@@ -25,7 +25,8 @@ class IdentityPart(EngineBase):
         self._writable("Identity resolution")
         settings = self.config.identity
         run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
-                            free_mail=settings.free_mail)
+                            free_mail=settings.free_mail, progress=self.progress)
+        self._store_changed()
         return run.as_dict()
 
     def explain_identity(self, identifier: str) -> dict[str, Any]:

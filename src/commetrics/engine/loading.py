@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from .. import schema
+from ..config import add_accepted_values
+from ..errors import InputError, UnknownNameError
 from ..identity.people import IDENTITY_INPUTS
-from ..ingest import LoadReport, load_file
-from ..sources import SOURCES
+from ..ingest import LoadOptions, LoadReport, load_file, parse_date_formats
+from ..sources import SOURCES, DumpReport, Source
+from ..sources.http import check_url
 from .privacy import PrivacyPart
 
 __all__ = ["LoadingPart"]
@@ -27,13 +32,20 @@ class LoadingPart(PrivacyPart):
         source: str | None = None,
         mapping: dict[str, str] | None = None,
         now: datetime | None = None,
+        constants: Mapping[str, str] | None = None,
+        date_format: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+        timezone: str | None = None,
+        encoding: str | None = None,
+        replace: bool = False,
+        accept_types: bool = False,
+        snapshot_as_of: date | None = None,
     ) -> LoadReport:
-        """Load one CSV, Parquet or JSON Lines file into a canonical table.
+        """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
         Valid rows are loaded; malformed rows go to ``quarantine`` with a reason code; rows
         already loaded are counted as duplicates. The counts satisfy
         ``rows_read = rows_loaded + rows_quarantined + rows_duplicate`` and are committed with
-        the rows in one transaction.
+        the rows in one transaction. See docs/loading.md.
 
         Parameters
         ----------
@@ -49,15 +61,51 @@ class LoadingPart(PrivacyPart):
             Canonical column -> file column, for columns whose names differ.
         now
             Load time, for the future-timestamp check (default: the clock).
+        constants
+            Canonical column -> one value for every row (``--set``), e.g. ``{"type": "purchase"}``.
+        date_format
+            strftime format(s) of the timestamps, tried in order (``"%d/%m/%Y %H:%M"``, or ``iso``,
+            ``epoch``, ``epoch_ms``); ``"column=FORMAT"`` or a mapping for one column. Default: detected.
+        timezone
+            IANA zone of times without an offset (default ``reporting.timezone``).
+        encoding
+            The file's text encoding (default: detected; UTF-8, UTF-16 and Latin-1 are recognised).
+        replace
+            Rows whose key the same source loaded before replace those rows (corrections).
+        accept_types
+            Unknown activity / outcome types are added to ``[ingest]`` of ``commetrics.toml`` and loaded.
+        snapshot_as_of
+            Read a subscriptions snapshot (tenure and a churn flag as of this date).
         """
-        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, source=source,
-                           mapping=mapping, now=now, erase=self._erase_loaded)
+        if table not in schema.TABLES:
+            raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
+        options = LoadOptions(
+            source=source, mapping=dict(mapping or {}), constants=dict(constants or {}),
+            date_formats=parse_date_formats(date_format, schema.TABLES[table]),
+            timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
+            accept_types=accept_types, snapshot_as_of=snapshot_as_of)
+        report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
+                           erase=self._erase_loaded, options=options)
+        if report.accepted_types:
+            self._accept_types(table, report.accepted_types)
+        if report.rows_loaded:
+            self._store_changed()
         if self.config.identity.resolve_on_load and table in IDENTITY_INPUTS and report.rows_loaded:
             if self._batch is None:
                 self.resolve_identities()
             else:
                 self._batch.append(table)
         return report
+
+    def _accept_types(self, table: str, types: tuple[str, ...]) -> None:
+        """Keep the types a load accepted: in ``commetrics.toml`` (a workspace on disk) and in force."""
+        enum = schema.TABLES[table].column("type").enum
+        assert enum is not None
+        current = self.config.ingest.enum_values(enum)
+        if str(self.workspace.directory) != ":memory:":
+            add_accepted_values(self.workspace.config_path, enum, types, current)
+        ingest = self.config.ingest.model_copy(update={enum: (*current, *(t for t in types if t not in current))})
+        self.config = self.config.model_copy(update={"ingest": ingest})
 
     @contextmanager
     def batch(self) -> Iterator[Self]:
@@ -81,12 +129,72 @@ class LoadingPart(PrivacyPart):
                     self.resolve_identities()
 
     def load_dump(self, kind: str, path: str | Path, *, source: str | None = None,
-                  now: datetime | None = None) -> list[LoadReport]:
+                  now: datetime | None = None, timezone: str | None = None) -> DumpReport:
         """Load a community platform's own export through its registered source (``kind``; see
-        :mod:`commetrics.sources`): ``stackexchange`` reads a Stack Exchange data dump. One report
-        per table loaded; loading the same export twice adds nothing."""
+        :mod:`commetrics.sources` and ``docs/sources.md``): ``slack``, ``discord``, ``discourse``, ``zoom``,
+        ``eventbrite``, ``luma``, ``hubspot``, ``salesforce``, ``segment``, ``stackexchange``.
+
+        Returns a :class:`~commetrics.sources.DumpReport`: one load report per table (a list, as
+        before) and what the connector excluded on purpose (bots, system users, staff actions), so
+        that per table ``read = loaded + quarantined + duplicates + excluded``. Loading the same
+        export twice adds nothing. ``timezone`` is the IANA zone of an export's naive local times
+        (Zoom reports); a kind whose times carry their zone refuses it.
+        """
         entry = SOURCES.get(kind)
-        return entry.load(self, Path(path), source or entry.default_source, now)
+        options = self._source_options(entry, timezone)
+        return DumpReport.of(entry.load(self, Path(path), source or entry.default_source, now, **options))
+
+    def pull(self, kind: str, url: str, token: str, *, username: str | None = None, token_env: str | None = None,
+             source: str | None = None, now: datetime | None = None, timezone: str | None = None, full: bool = False,
+             http: Mapping[str, Any] | None = None) -> DumpReport:
+        """Fetch what is new on a platform's API since the last pull and load it like its export.
+
+        ``url`` is the platform's address (HTTPS; plain HTTP only to this machine), ``token`` the
+        credential (the command line reads it from an environment variable, never from an argument),
+        ``username`` the API user where the platform needs one (Discourse). Where the last pull of
+        ``kind`` from ``url`` into ``source`` stopped is kept in the store (``source_cursors``) and
+        written only after the loads committed, so a pull that fails part-way fetches the same records
+        again next time and loads nothing twice. ``full`` starts from the beginning. ``http`` passes
+        options to the HTTP client (``attempts``, ``max_wait``, ``timeout``, ``sleep``).
+        """
+        entry = SOURCES.get(kind)
+        if entry.pull is None:
+            with_pull = ", ".join(name for name, e in SOURCES.items() if e.pull is not None)
+            msg = (f"{kind} has no pull: commetrics reads its exports only (`commetrics load-dump {kind} PATH`). "
+                   f"Kinds with a pull: {with_pull}.")
+            raise InputError(msg)
+        if not token:
+            msg = f"No credential for pull {kind}: set {token_env or 'the token'} (see `commetrics pull --help`)."
+            raise InputError(msg)
+        parts = check_url(url)
+        place = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}".rstrip("/")
+        source = source or entry.default_source
+        cursor: dict[str, Any] = {}
+        row = self.store.con.execute("select cursor from source_cursors where kind = ? and source = ? and url = ?",
+                                     [kind, source, place]).fetchone()
+        if row is not None and not full:
+            cursor = json.loads(row[0])
+        credentials = {"token": token, "username": username or "", "env": token_env or "the token"}
+        options = {k: v for k, v in self._source_options(entry, timezone).items() if k != "timezone" or v}
+        with self._reporter("pull").stage("fetching", unit="pages", detail=kind) as advance:
+            report, new_cursor = entry.pull(self, url, credentials, source, now, cursor,
+                                            http={"progress": advance, **(http or {})}, **options)
+        self.store.con.execute("insert or replace into source_cursors values (?, ?, ?, ?, now())",
+                               [kind, source, place, json.dumps(new_cursor, sort_keys=True)])
+        return report
+
+    def _source_options(self, entry: Source, timezone: str | None) -> dict[str, Any]:
+        """The keyword options ``entry`` takes: the ``[sources]`` settings, the time zone."""
+        options: dict[str, Any] = {}
+        if "settings" in entry.options:
+            options["settings"] = self.config.sources
+        if "timezone" in entry.options:
+            options["timezone"] = timezone
+        elif timezone is not None:
+            msg = (f"{entry.name} exports carry their own time zone (UTC or an offset), so --timezone is not used; "
+                   f"run the command again without it.")
+            raise InputError(msg)
+        return options
 
     def load_many(self, table: str, paths: Iterable[str | Path], **options: Any) -> list[LoadReport]:
         """Load several files into one table, each in its own transaction."""

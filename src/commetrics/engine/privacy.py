@@ -11,6 +11,7 @@ from ..errors import WorkspaceError
 from ..privacy.erasure import compact, erase_loaded, forget, pending_compaction, read_ledger, reapply
 from ..privacy.export import export_pseudonymised
 from ..privacy.keys import Keyring
+from ..progress import Progress
 from .identity import IdentityPart
 
 __all__ = ["PrivacyPart"]
@@ -20,12 +21,12 @@ class PrivacyPart(IdentityPart):
     """Everything that protects or removes people."""
 
     @classmethod
-    def init(cls, directory: str | Path | None = None) -> Self:
+    def init(cls, directory: str | Path | None = None, *, progress: Progress | None = None) -> Self:
         """Create the workspace (folder, ``commetrics.toml``, store, pseudonym keys) if needed and open it.
 
         The keys (``commetrics.keys``: a random secret, readable by the owner only) are made with the
         workspace, so that every pseudonym of it is keyed from the start."""
-        engine = super().init(directory)
+        engine = super().init(directory, progress=progress)
         _ = engine.keyring  # opened, or created owner-only
         return engine
 
@@ -67,7 +68,7 @@ class PrivacyPart(IdentityPart):
         """Close the store, compact the file (erased values leave the bytes), open it again."""
         self.store.close()
         compact(self.workspace.database_path)
-        self.store = self.workspace.open_store()
+        self.store = self._open_store()
 
     def _settle_erasures(self) -> None:
         """On open: re-apply erasures the database does not know (restored from an older copy) and
@@ -107,6 +108,8 @@ class PrivacyPart(IdentityPart):
         if self._on_disk and result.erasure_id:
             self._reopen()
             compacted = True
+        if result.erasure_id:
+            self._store_changed()  # the mirror's files of the loads that held the person are rewritten
         out = result.as_dict()
         out["compacted"] = compacted
         return out

@@ -32,13 +32,14 @@ import duckdb
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
+from ..progress import Progress, Reporter
 from ..store import table_exists
 from . import rules
 
 if TYPE_CHECKING:
     from .linkage import Resolution
 
-__all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "record_ids", "remove_override",
+__all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "member_contacts", "record_ids", "remove_override",
            "resolve_store", "set_override", "stale"]
 
 
@@ -137,26 +138,39 @@ class IdentityRun:
 
 
 def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, probabilistic: bool = True,
-                  free_mail: Iterable[str] = ()) -> IdentityRun:
+                  free_mail: Iterable[str] = (), progress: Progress | None = None) -> IdentityRun:
     """Resolve every member and contact of the store into ``people`` (see the module docstring).
 
     ``free_mail`` adds domain patterns to :data:`commetrics.identity.rules.DEFAULT_FREE_MAIL`.
     The tables are replaced in one transaction: a failure leaves the previous resolution in place.
+    Stages reported to ``progress`` (operation ``identity``): ``reading``, ``normalising``,
+    ``training``, ``scoring``, ``clustering``, ``writing`` (the model's two only when it runs).
     """
     from .linkage import resolve  # Splink and its stack load only when resolution runs
 
     started = time.perf_counter()
     patterns = (*rules.DEFAULT_FREE_MAIL, *free_mail)
-    records = con.sql(_RECORDS_SQL).to_arrow_table()
-    maps = con.sql("select distinct email, member_id, handle from identity_maps").to_arrow_table()
-    overrides = con.execute("select record_a, record_b, decision from identity_overrides").df()
+    report = Reporter(progress, "identity")
+    with report.stage("reading", unit="records") as advance:
+        records = con.sql(_RECORDS_SQL).to_arrow_table()
+        maps = con.sql("select distinct email, member_id, handle from identity_maps").to_arrow_table()
+        overrides = con.execute("select record_a, record_b, decision from identity_overrides").df()
+        advance(records.num_rows)
     result = resolve(records, maps=maps if maps.num_rows else None, overrides=overrides, threshold=threshold,
-                     probabilistic=probabilistic, free_mail=patterns, con=con)
+                     probabilistic=probabilistic, free_mail=patterns, con=con, progress=report)
     people = result.people.assign(
         member_id=lambda f: f["record_id"].where(f["record_id"].str.startswith("m:")).str.slice(2),
         contact_id=lambda f: f["record_id"].where(f["record_id"].str.startswith("c:")).str.slice(2),
     )
     links = result.links[["record_a", "record_b", "rule", "match_probability", "match_weight", "detail"]]
+    with report.stage("writing", total=len(people), unit="records"):
+        return _write(con, people, links, result, threshold=threshold, probabilistic=probabilistic,
+                      patterns=patterns, started=started)
+
+
+def _write(con: duckdb.DuckDBPyConnection, people: pd.DataFrame, links: pd.DataFrame, result: Resolution, *,
+           threshold: float, probabilistic: bool, patterns: tuple[str, ...], started: float) -> IdentityRun:
+    """Replace ``people`` and ``identity_links`` in one transaction and record the run."""
     con.execute("begin transaction")
     try:
         con.execute("delete from people")
@@ -217,7 +231,8 @@ def stale(con: duckdb.DuckDBPyConnection) -> str:
         return ("Identities were never resolved: members and contacts count as separate people. "
                 "Run `commetrics identity resolve`.")
     newer = con.execute(
-        "select count(*) from load_ledger where load_id > coalesce(?, -1) and table_name in (select unnest(?))",
+        "select count(*) from load_ledger where load_id > coalesce(?, -1) and table_name in (select unnest(?)) "
+        "and rows_loaded > 0",  # a re-load that added nothing leaves the people as they were
         [last[0], list(IDENTITY_INPUTS)],
     ).fetchall()[0][0]
     if newer:
@@ -228,6 +243,21 @@ def stale(con: duckdb.DuckDBPyConnection) -> str:
 
 
 # -- looking up and overriding -------------------------------------------------------------------
+
+
+def member_contacts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per member resolved with CRM contacts: ``crm_contact_id`` (their ids, sorted, ``;``-separated) and
+    ``contact_email`` (the address of the most recently loaded one that has one, else null)."""
+    return con.execute("""
+        select m.member_id,
+               string_agg(distinct c.contact_id, ';' order by c.contact_id) as crm_contact_id,
+               arg_max(k.email, k.load_id) filter (where k.email is not null) as contact_email
+        from people as m
+        join people as c on c.person_id = m.person_id and c.contact_id is not null
+        left join contacts as k on k.contact_id = c.contact_id
+        where m.member_id is not null
+        group by m.member_id
+    """).df()
 
 
 def record_ids(con: duckdb.DuckDBPyConnection, identifier: str) -> list[str]:

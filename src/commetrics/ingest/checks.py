@@ -5,6 +5,11 @@ For each canonical column the builder writes a typed value expression and a list
 ``case`` chain, so each record gets the index of the first check it fails (``_check``), or NULL
 when it is valid. Values are bound as parameters; identifiers come from the schema and the file
 header and are quoted.
+
+A column's value comes from a file column (or several spellings of one key, JSON Lines), from a
+constant (``--set``), or is derived after typing: a key made from the row's content when the file
+has no id column (:func:`generated_key_sql`), and a snapshot's period from its tenure (see
+:class:`Plan`).
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ from ..config import IngestSettings
 from ..store import quote_identifier as q
 from .files import StagedFile
 from .reasons import Reason
+from .timestamps import DatePlan, parse_sql
 
-EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+EMAIL_PATTERN = r"[^@\s\p{Z}\p{C}]+@[^@\s\p{Z}\p{C}]+\.[^@\s\p{Z}\p{C}.]+"
+#: blanks at the edges of an address that trimming spaces misses: no-break, zero-width, BOM
+INVISIBLE_EDGES = r"^[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+|[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+$"
 NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 INTEGER_PATTERN = r"[+-]?[0-9]+"
 NON_FINITE_WORDS = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-MONEY_LIMIT = 1e16  # DECIMAL(18,2) holds 16 digits before the point
+MONEY_LIMIT = 10**16  # DECIMAL(18,2) holds 16 digits before the point
+#: the prefix of an id made from a row's content (see :func:`generated_key_sql`)
+GENERATED_PREFIX = "row-"
 
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
@@ -47,6 +57,27 @@ class Validation:
     sql: str
     checks: list[Check]
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where each canonical column's value comes from, beyond plain file columns.
+
+    ``mapping`` maps canonical columns (and ``source``) to file columns (several: spellings of one
+    JSON key, the first non-null wins); ``constants`` fills columns with one value; ``dates`` reads
+    timestamp text; ``generated_key`` makes the key from the content; ``inputs`` are validated
+    columns that are not stored (a snapshot's tenure and churn flag) and ``derived`` computes stored
+    columns from typed values (``__v_NAME``) after typing.
+    """
+
+    mapping: dict[str, tuple[str, ...]]
+    extras: tuple[str, ...] = ()
+    constants: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, DatePlan] = field(default_factory=dict)
+    generated_key: bool = False
+    inputs: tuple[schema.Column, ...] = ()
+    derived: dict[str, str] = field(default_factory=dict)
+    derived_checks: tuple[Check, ...] = ()
 
 
 def _listing(words: tuple[str, ...]) -> str:
@@ -74,6 +105,11 @@ def _is_numeric(sql_type: str) -> bool:
     return sql_type.startswith("DECIMAL") or sql_type in _NUMERIC_TYPES
 
 
+def enum_value_sql(t: str) -> str:
+    """The normal form of a value of a closed list: lower case, blanks and hyphens as underscores."""
+    return f"replace(replace(lower({t}), ' ', '_'), '-', '_')"
+
+
 class _Builder:
     """Collects the value expressions and checks of one table, column by column."""
 
@@ -88,30 +124,78 @@ class _Builder:
     def check(self, condition: str, reason: Reason, column: str | None, detail: str) -> None:
         self.checks.append(Check(condition, reason, column, detail))
 
-    def text_alias(self, index: int, file_column: str) -> str:
-        """Alias of the trimmed text of a file column (empty text is NULL)."""
+    def text_alias(self, index: int, raw_sql: str) -> str:
+        """Alias of the trimmed text of a raw value (empty text is NULL)."""
         alias = f"__t{index}"
-        raw = f"{self.staged.value_sql(file_column)}::VARCHAR"
+        raw = f"{raw_sql}::VARCHAR"
         # trim() copies every string; testing for an edge blank first is twice as fast when, as
         # usual, there is none.
         self.texts.append(f"(case when {raw} like ' %' or {raw} like '% ' then nullif(trim({raw}), '') "
                           f"else nullif({raw}, '') end) as {alias}")
         return alias
 
-    def raw_checks(self, index: int, file_column: str, column: str) -> None:
+    def raw_checks(self, raw: str, src_type: str, column: str) -> None:
         """The check on the value as read: its size (an unclosed quote is the CSV reader's to find)."""
-        if self.staged.format == "parquet" and not self.staged.column_types[file_column].startswith("VARCHAR"):
+        if not src_type.startswith("VARCHAR"):
             return
-        raw = self.staged.value_sql(file_column)
-        self.check(
-            f"strlen({raw}::VARCHAR) > $max_field_bytes",
-            Reason.FIELD_TOO_LONG,
-            column,
-            f"longer than {self.settings.max_field_bytes} bytes",
-        )
+        self.check(f"strlen({raw}::VARCHAR) > $max_field_bytes", Reason.FIELD_TOO_LONG, column,
+                   f"longer than {self.settings.max_field_bytes} bytes")
 
 
-def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str) -> str:
+def _timestamp(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str, plan: DatePlan) -> str:
+    name = column.name
+    if src_type == "TIMESTAMP WITH TIME ZONE":
+        value = raw
+    elif src_type.startswith(("TIMESTAMP", "DATE")):
+        value = f"{raw}::TIMESTAMPTZ"  # a naive instant is read in the load's time zone
+    else:
+        value = parse_sql(t, plan)
+        b.check(f"{t} is not null and {value} is null", Reason.BAD_TIMESTAMP, name,
+                f"cannot be read as a timestamp (read as {plan.describe()})")
+    b.check(f"{value} < $earliest_limit", Reason.EARLY_TIMESTAMP, name, "before ingest.earliest_timestamp")
+    if column.scheduled:
+        b.check(f"{value} > $scheduled_limit", Reason.FUTURE_TIMESTAMP, name, "more than 100 years after load time")
+    else:
+        b.check(f"{value} > $future_limit", Reason.FUTURE_TIMESTAMP, name,
+                "later than load time plus ingest.future_tolerance_hours")
+    return value
+
+
+def _money(b: _Builder, name: str, t: str, src_type: str, raw: str) -> str:
+    """Amounts are exact to the cent: more decimals are refused, not rounded; up to 16 digits before the point."""
+    if src_type.startswith("VARCHAR"):
+        number = f"try_cast({t} as DOUBLE)"
+        exact = f"try_cast({t} as DECIMAL(38,10))"
+        b.check(f"{t} is not null and {_one_of(f'lower({t})', NON_FINITE_WORDS)}", Reason.NON_FINITE_MONEY, name,
+                "NaN or infinite")
+        b.check(f"{t} is not null and not regexp_full_match({t}, $number_pattern)", Reason.BAD_NUMBER,
+                name, "not a plain number")
+        b.check(f"{number} is not null and (not isfinite({number}) or {exact} is null "
+                f"or abs({exact}) >= {MONEY_LIMIT})", Reason.NON_FINITE_MONEY, name,
+                "NaN, infinite or more than 16 digits before the point")
+        b.check(f"{number} < 0", Reason.NEGATIVE_MONEY, name, "negative")
+        b.check(f"{exact} <> round({exact}, 2)", Reason.BAD_NUMBER, name, "more than two decimal places")
+        return f"try_cast({exact} as DECIMAL(18,2))"
+    if src_type.startswith("DECIMAL"):
+        exact = f"{raw}::DECIMAL(38,10)"
+        b.check(f"abs({exact}) >= {MONEY_LIMIT}", Reason.NON_FINITE_MONEY, name, "more than 16 digits before the point")
+        b.check(f"{exact} < 0", Reason.NEGATIVE_MONEY, name, "negative")
+        b.check(f"{exact} <> round({exact}, 2)", Reason.BAD_NUMBER, name, "more than two decimal places")
+        return f"try_cast({exact} as DECIMAL(18,2))"
+    number = f"{raw}::DOUBLE" if _is_numeric(src_type) else f"try_cast({raw} as DOUBLE)"
+    if not _is_numeric(src_type):
+        b.check(f"{raw} is not null and {number} is null", Reason.BAD_NUMBER, name, "not a number")
+    b.check(f"{number} is not null and (not isfinite({number}) or abs({number}) >= {MONEY_LIMIT})",
+            Reason.NON_FINITE_MONEY, name, "NaN, infinite or more than 16 digits before the point")
+    b.check(f"{number} < 0", Reason.NEGATIVE_MONEY, name, "negative")
+    # a binary fraction is never exact: a cent's millionth is rounding, a tenth of a cent is not
+    b.check(f"abs({number} * 100 - round({number} * 100)) > 1e-6 * greatest(1, abs({number} * 100))",
+            Reason.BAD_NUMBER, name, "more than two decimal places")
+    return f"try_cast(round({number}, 2) as DECIMAL(18,2))"
+
+
+def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str,
+                      plan: Plan) -> str:
     """Return the typed value expression of ``column`` and add its format checks to ``b``.
 
     ``t`` is the alias of the trimmed text, ``raw`` the untouched source expression and
@@ -120,25 +204,24 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
     name = column.name
     kind = column.kind
     text_input = src_type.startswith("VARCHAR")
-    if kind in ("id", "text"):
+    if kind == "id":
+        json_type = b.staged.json_type_sql(plan.mapping[name]) if name in plan.mapping else None
+        if json_type is not None:
+            b.check(f"{json_type} <> 'VARCHAR' and {json_type} <> 'BIGINT' and {json_type} <> 'UBIGINT' "
+                    f"and {json_type} <> 'NULL' and not ({json_type} = 'DOUBLE' and "
+                    f"regexp_full_match({t}, '-?[0-9]+'))", Reason.BAD_ID, name,
+                    "not a string or a whole number in JSON")
+        b.check(f"contains({t}, chr(0))", Reason.BAD_ID, name, "holds a NUL character")
+        return t
+    if kind == "text":
         return t
     if kind == "email":
-        b.check(f"{t} is not null and not regexp_full_match({t}, $email_pattern)", Reason.BAD_EMAIL, name,
+        value = f"regexp_replace({t}, $invisible_edges, '', 'g')"
+        b.check(f"{t} is not null and not regexp_full_match({value}, $email_pattern)", Reason.BAD_EMAIL, name,
                 "not of the form name@domain.tld")
-        return t
-    if kind == "timestamp":
-        if src_type in ("TIMESTAMP WITH TIME ZONE",):
-            value = raw
-        elif src_type.startswith(("TIMESTAMP", "DATE")):
-            value = f"{raw}::TIMESTAMPTZ"  # a naive instant is read as UTC
-        else:
-            value = f"try_cast({t} as TIMESTAMPTZ)"
-            b.check(f"{t} is not null and {value} is null", Reason.BAD_TIMESTAMP, name,
-                    "cannot be read as a timestamp")
-        if not column.scheduled:
-            b.check(f"{value} > $future_limit", Reason.FUTURE_TIMESTAMP, name,
-                    "later than load time plus ingest.future_tolerance_hours")
         return value
+    if kind == "timestamp":
+        return _timestamp(b, column, t, src_type, raw, plan.dates.get(name, DatePlan()))
     if kind == "bool":
         if src_type == "BOOLEAN":
             return raw
@@ -147,21 +230,7 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
         b.check(f"{t} is not null and {value} is null", Reason.BAD_BOOLEAN, name, "not true/false/yes/no/1/0")
         return value
     if kind == "money":
-        number = f"try_cast({t} as DOUBLE)" if text_input else f"{raw}::DOUBLE"
-        if text_input:
-            b.check(f"{t} is not null and {_one_of(f'lower({t})', NON_FINITE_WORDS)}", Reason.NON_FINITE_MONEY, name,
-                    "NaN or infinite")
-            b.check(f"{t} is not null and not regexp_full_match({t}, $number_pattern)", Reason.BAD_NUMBER,
-                    name, "not a plain number")
-        elif not _is_numeric(src_type):
-            number = f"try_cast({raw} as DOUBLE)"
-            b.check(f"{raw} is not null and {number} is null", Reason.BAD_NUMBER, name, "not a number")
-        b.check(f"{number} is not null and (not isfinite({number}) or abs({number}) >= {MONEY_LIMIT})",
-                Reason.NON_FINITE_MONEY, name, "NaN, infinite or too large")
-        b.check(f"{number} < 0", Reason.NEGATIVE_MONEY, name, "negative")
-        if text_input:
-            return f"coalesce(try_cast({t} as DECIMAL(18,2)), try_cast({number} as DECIMAL(18,2)))"
-        return f"try_cast({raw} as DECIMAL(18,2))"
+        return _money(b, name, t, src_type, raw)
     if kind in ("int", "score"):
         target = "BIGINT" if kind == "int" else "INTEGER"
         if text_input:
@@ -181,7 +250,7 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
         param = f"enum_{column.enum}"
         # The configured values are bound as a parameter (they come from the user's config).
         b.params[param] = _listing(b.settings.enum_values(column.enum))
-        value = f"replace(replace(lower({t}), ' ', '_'), '-', '_')"
+        value = enum_value_sql(t)
         b.check(f"{value} is not null and not {_in_listing(value, f'${param}')}", Reason.UNKNOWN_ENUM, name,
                 f"not in ingest.{column.enum}")
         return value
@@ -225,7 +294,7 @@ def _attributes_value(b: _Builder, explicit: str | None, extras: tuple[str, ...]
     return f"nullif({merged}, '{{}}'::JSON)"
 
 
-def _table_checks(b: _Builder, table: schema.Table, present: set[str]) -> list[Check]:
+def _table_checks(table: schema.Table, present: set[str]) -> list[Check]:
     """Checks that involve several columns of one table (they read the typed ``v_`` values)."""
     checks: list[Check] = []
     if table.one_of and present & set(table.one_of):
@@ -250,47 +319,72 @@ def _case(checks: list[Check], offset: int = 0) -> str:
     return f"case\n            {whens}\n        end"
 
 
-def build_validation(
-    table: schema.Table,
-    staged: StagedFile,
-    mapping: dict[str, str],
-    extras: tuple[str, ...],
-    settings: IngestSettings,
-) -> Validation:
+def content_sql(table: schema.Table, alias: str = "", *, skip: tuple[str, ...] = ()) -> str:
+    """SQL text of a row's canonical content, the same whatever the session's time zone (instants as
+    microseconds since 1970 UTC): ``source`` and every column but ``skip``."""
+    prefix = f"{alias}." if alias else ""
+    parts = [f"{prefix}{'__v_source' if not alias else 'source'}"]
+    for column in table.columns:
+        if column.name in skip:
+            continue
+        ref = f"{prefix}{('__v_' + column.name) if not alias else q(column.name)}"
+        parts.append(f"epoch_us({ref})::VARCHAR" if column.kind == "timestamp" else f"{ref}::VARCHAR")
+    return f"to_json(list_value({', '.join(parts)}))::VARCHAR"
+
+
+def generated_key_sql(table: schema.Table) -> str:
+    """The key of a row whose file has no id column: a digest of its source and canonical content (the
+    loader appends ``-2``, ``-3`` ... to later copies of the same content in one file)."""
+    key = table.key[0]
+    return f"'{GENERATED_PREFIX}' || substr(md5({content_sql(table, skip=(key,))}), 1, 20)"
+
+
+def build_validation(table: schema.Table, staged: StagedFile, plan: Plan, settings: IngestSettings) -> Validation:
     """The query that types and checks the file: one row per parsed record, in file order.
 
     It yields ``_ord`` (the record's position among parsed records where the reader gives one,
     else NULL), ``source``, the canonical columns, ``_check`` (the index of the first failed check
-    in ``checks``, -1 for a JSON Lines record that is not an object, NULL when valid) and
-    ``_record`` (the raw record, for failures only).
-
-    ``mapping`` maps canonical columns (and optionally ``source``) to file columns; ``extras``
-    are file columns kept in ``attributes``.
+    in ``checks``; a negative index for a record the reader could not split: -1 a JSON Lines record
+    that is not an object, -2 a line of a space-aligned file with another number of fields; NULL
+    when valid) and ``_record`` (the raw record, for failures only).
     """
     b = _Builder(staged, settings)
     typed: dict[str, str] = {}
-    for index, column in enumerate(table.columns):
-        file_column = mapping.get(column.name)
+    late: dict[str, str] = dict(plan.derived)
+    if plan.generated_key:
+        late[table.key[0]] = generated_key_sql(table)
+    columns = [*table.columns, *plan.inputs]
+    for index, column in enumerate(columns):
+        if column.name in late:
+            continue
+        raw: str | None = None
+        src_type = "VARCHAR"
+        if column.name in plan.constants:
+            param = f"const_{index}"
+            b.params[param] = plan.constants[column.name]
+            raw = f"${param}::VARCHAR"
+        elif column.name in plan.mapping:
+            files = plan.mapping[column.name]
+            raw = staged.value_sql(files)
+            src_type = staged.column_types.get(files[0], "VARCHAR")
         if column.kind == "json":
             explicit = None
-            if file_column is not None:
-                t = b.text_alias(index, file_column)
-                b.raw_checks(index, file_column, column.name)
-                explicit = _value_and_checks(b, column, t, "VARCHAR", staged.value_sql(file_column))
-            typed[column.name] = _attributes_value(b, explicit, extras)
+            if raw is not None:
+                t = b.text_alias(index, raw)
+                b.raw_checks(raw, src_type, column.name)
+                explicit = _value_and_checks(b, column, t, "VARCHAR", raw, plan)
+            typed[column.name] = _attributes_value(b, explicit, plan.extras)
             continue
-        if file_column is None:
+        if raw is None:
             typed[column.name] = f"NULL::{schema.SQL_TYPES[column.kind]}"
             continue
-        t = b.text_alias(index, file_column)
-        b.raw_checks(index, file_column, column.name)
-        raw = staged.value_sql(file_column)
-        src_type = staged.column_types.get(file_column, "VARCHAR")
+        t = b.text_alias(index, raw)
+        b.raw_checks(raw, src_type, column.name)
         missing = Reason.MISSING_KEY if column.name in table.key else Reason.MISSING_VALUE
         if column.required:
             b.check(f"{t} is null", missing, column.name, "empty")
         first_new = len(b.checks)
-        value = _value_and_checks(b, column, t, src_type, raw)
+        value = _value_and_checks(b, column, t, src_type, raw, plan)
         typed[column.name] = value
         if value != t:  # checks read the typed value computed once in ``typed``, not a second cast
             b.checks[first_new:] = [replace(c, condition=c.condition.replace(value, f"__v_{column.name}"))
@@ -298,18 +392,23 @@ def build_validation(
     # Checks on the text as read run first, then missing keys, then the rest in column order.
     b.checks.sort(key=lambda c: (c.reason not in (Reason.FIELD_TOO_LONG, Reason.UNTERMINATED_QUOTE),
                                  c.reason != Reason.MISSING_KEY))
-    table_checks = _table_checks(b, table, {c for c in table.column_names if c in mapping})
+    present = {c for c in table.column_names if c in plan.mapping or c in plan.constants or c in late}
+    table_checks = [*plan.derived_checks, *_table_checks(table, present)]
     checks = [*b.checks, *table_checks]
 
-    source = mapping.get("source")
+    source = plan.mapping.get("source")
     source_sql = (f"coalesce(nullif(trim({staged.value_sql(source)}::VARCHAR), ''), $default_source)"
                   if source else "$default_source")
-    # A JSON Lines record that is not an object fails before any column is looked at.
-    guard = ("case when s._json is null then -1 end"
-             if staged.format == "jsonl" else "NULL::INTEGER")
+    if staged.format == "jsonl":  # a record that is not an object fails before any column is looked at
+        guard = "case when s._json is null then -1 end"
+    elif staged.reading == "lines":
+        guard = f"case when len(s._fields) <> {len(staged.columns)} then -2 end"
+    else:
+        guard = "NULL::INTEGER"
     texts = "".join(f",\n        {t}" for t in b.texts)
     values = "".join(f",\n        {expr} as __v_{name}" for name, expr in typed.items())
-    output = "".join(f",\n    __v_{name} as {q(name)}" for name in typed)
+    derived = "".join(f",\n        {expr} as __v_{name}" for name, expr in late.items())
+    output = "".join(f",\n    __v_{c.name} as {q(c.name)}" for c in table.columns)
     # Each step is its own CTE so that a text form or a cast is computed once per record.
     ordinal = staged.ordinal or "NULL::BIGINT"
     sql = f"""
@@ -328,11 +427,17 @@ typed as (
     from texts as s
 ),
 
+derived as (
+    select
+        s.*{derived}
+    from typed as s
+),
+
 checked as (
     select
         s.*,
         {_case(b.checks)} as _first
-    from typed as s
+    from derived as s
 )
 
 select
@@ -349,6 +454,7 @@ from (
 """
     params: dict[str, Any] = {
         "email_pattern": EMAIL_PATTERN,
+        "invisible_edges": INVISIBLE_EDGES,
         "number_pattern": NUMBER_PATTERN,
         "integer_pattern": INTEGER_PATTERN,
         "max_field_bytes": settings.max_field_bytes,

@@ -1,65 +1,73 @@
-"""Load one file into one canonical table: stage, validate, deduplicate, commit with the ledger.
+"""Load one file into one canonical table: read, validate, deduplicate, commit with the ledger.
 
 Every record read ends in exactly one place: loaded, quarantined (with a reason code) or counted
 as a duplicate (the same key with the same content is already loaded, or earlier in the file).
 The ledger row that records ``rows_read = rows_loaded + rows_quarantined + rows_duplicate +
-rows_erased`` is
-written in the same transaction as the rows, so a load killed at any point leaves either all of
-it or none of it, and running it again loads what is missing exactly once.
+rows_erased`` is written in the same transaction as the rows, so a load killed at any point leaves
+either all of it or none of it, and running it again loads what is missing exactly once.
 
 Speed comes from reading the file once and writing each row once: in one transaction the
 validation query inserts every parsed row straight into its table, failures marked in the
 load-internal columns (``schema.LOAD_CHECK_COLUMN``); the few failures and duplicates are then
-copied to quarantine and deleted. Parquet and JSON Lines rows carry their position in the file.
-CSV rows do not (numbering them would halve the reader's speed): when the insert's plan keeps the
+copied to quarantine and deleted. Parquet and staged lines carry their position in the file. CSV
+rows do not (numbering them would halve the reader's speed): when the insert's plan keeps the
 file's order (DuckDB says so with a batch insert), a row's position among this load's stored rows
 is its position in the file; when it does not, the rows are numbered after all.
 
-Deduplication is by natural key within ``source``, without a window: a key seen before with the
-same content is a duplicate; with different content it is quarantined as
-``duplicate_key_conflict`` (the first version stays). The tables carry no primary-key index; the
-anti-join below is the constraint, and the test suite checks it after every load.
+Two things make a load read its file again, inside the same call and before anything is
+committed: line ends DuckDB cannot mix (the file is copied with LF only), and a quote that never
+closes — the reader would take every line after it as one value. The line where such a quote opens
+is quarantined as ``unterminated_quote`` and blanked in a copy, and the copy is read again, so the
+lines after it load (see :mod:`.prepare`).
 """
 
 from __future__ import annotations
 
-import re
+import json
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from .. import schema
 from ..config import IngestSettings
-from ..errors import MissingColumnError, SchemaContractError, UnknownNameError
+from ..errors import UnknownNameError
 from ..store import quote_identifier as q
-from .checks import build_validation
-from .files import REJECTED, StagedFile, collect_rejects, drop_scratch, line_sql, open_file, read_error
+from . import timestamps
+from .checks import Plan, build_validation, enum_value_sql
+from .dedup import CHECK, count, find_duplicates, number_copies, settle_duplicates
+from .files import StagedFile, collect_rejects, drop_scratch, open_file, read_error, sql_string
+from .lines import read_lines
+from .mapping import Resolved, resolve_mapping
+from .options import LoadOptions, check_timezone
+from .prepare import Prepared, blank_lines
+from .quarantine import (
+    QUARANTINE,
+    Reject,
+    collect_quarantine,
+    layout_for,
+    register_checks,
+    resolve_fixed,
+    write_quarantine,
+)
 from .reasons import Reason
-
-_INFILE = "_scratch_infile_duplicates"
-_EXISTING = "_scratch_existing"
-_CHECKS = "_scratch_checks"
-_QUARANTINE = "_scratch_quarantine"
-CHECK = schema.LOAD_CHECK_COLUMN
-RECORD = schema.LOAD_RECORD_COLUMN
-ORD = schema.LOAD_ORD_COLUMN
-
-
-def _ord_sql(alias: str, first_rowid: int) -> str:
-    """A row's position in its file: as the reader gave it, else from its stored order."""
-    return f"coalesce({alias}.{ORD}, {alias}.rowid - {int(first_rowid)} + 1)"
+from .snapshot import ALIASES, COMPUTED, INPUTS, check_table, snapshot_plan
 
 DEFAULT_SOURCE = "default"
+#: reads of one file at most: the first, one with LF line ends, and repairs of quotes that never close
+_MAX_READS = 12
+_INVALID_STATE = "state machine reached an invalid state"
 
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What one load did: the four counts, the reasons and the columns outside the schema."""
+    """What one load did: the four counts, the reasons, and how the file was read."""
 
     load_id: int
     table: str
@@ -71,235 +79,26 @@ class LoadReport:
     rows_quarantined: int
     rows_duplicate: int
     rows_erased: int = 0  # rows of people erased earlier (``commetrics forget``), dropped on arrival
+    rows_replaced: int = 0  # loaded rows that replaced an earlier version (--replace, consent withdrawal)
+    rows_resolved: int = 0  # earlier quarantined rows whose key this load loaded
     drift_columns: tuple[str, ...] = ()
     attribute_columns: tuple[str, ...] = ()
     reasons: dict[str, int] = field(default_factory=dict)
+    unknown_types: dict[str, int] = field(default_factory=dict)  # quarantined type -> rows
+    accepted_types: tuple[str, ...] = ()  # types --accept-types added to the configuration
+    timezone: str = "UTC"  # the zone times without an offset were read in
+    date_formats: dict[str, str] = field(default_factory=dict)  # timestamp column -> how it was read
+    encoding: str = ""
+    delimiter: str = ""
+    generated_ids: bool = False  # the file had no id column: ids were made from each row's content
+    notes: tuple[str, ...] = ()
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["drift_columns"] = list(self.drift_columns)
-        data["attribute_columns"] = list(self.attribute_columns)
+        for name in ("drift_columns", "attribute_columns", "accepted_types", "notes"):
+            data[name] = list(data[name])
         return data
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
-
-
-def resolve_mapping(
-    table: schema.Table,
-    staged: StagedFile,
-    explicit: dict[str, str],
-    contract: str,
-) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
-    """Match canonical columns to file columns.
-
-    Returns ``(mapping, attribute_columns, drift_columns)``: canonical -> file column, the extra
-    file columns kept in ``attributes``, and every extra column (the schema drift noted in the
-    ledger). Raises before anything is written when a required column is missing, a mapping names
-    an unknown column, or the contract is ``freeze`` and the file has extra columns.
-    """
-    file_name = staged.path.name
-    targets = (*table.column_names, "source")
-    mapping: dict[str, str] = {}
-    for canonical, file_column in explicit.items():
-        if canonical not in targets:
-            raise UnknownNameError.for_name(f"column of {table.name}", canonical, targets,
-                                            "The left side of --map is a canonical column.")
-        if file_column not in staged.columns:
-            msg = (f"{file_name} has no column {file_column!r} (named in --map {canonical}={file_column}). "
-                   f"Columns found: {', '.join(staged.columns) or '(none)'}.")
-            raise MissingColumnError(msg)
-        mapping[canonical] = file_column
-    used = set(mapping.values())
-    by_normal: dict[str, str] = {}
-    for column in staged.columns:
-        by_normal.setdefault(_normalise(column), column)
-    for canonical in targets:
-        found = by_normal.get(canonical)
-        if canonical not in mapping and found is not None and found not in used:
-            mapping[canonical] = found
-            used.add(found)
-    missing = [c for c in table.required_columns if c not in mapping]
-    if missing:
-        example = missing[0]
-        msg = (f"{file_name} has no column {', '.join(map(repr, missing))}, which {table.name} needs. "
-               f"Columns found: {', '.join(staged.columns) or '(none)'}. "
-               f"Map one with --map {example}=FILE_COLUMN. Nothing was loaded.")
-        raise MissingColumnError(msg)
-    extras = tuple(c for c in staged.columns if c not in used)
-    if extras and contract == "freeze":
-        msg = (f"{file_name} has columns outside the {table.name} schema: {', '.join(extras)}; the schema "
-               "contract is 'freeze' (ingest.schema_contract), so nothing was loaded. Map them with --map, "
-               "remove them, or set schema_contract = \"evolve\" or \"discard_value\".")
-        raise SchemaContractError(msg)
-    attributes = extras if (contract == "evolve" and table.has_attributes) else ()
-    return mapping, attributes, extras
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
-    row = con.execute(sql, params or {}).fetchall()
-    return int(row[0][0]) if row and row[0][0] is not None else 0
-
-
-def _same_content(table: schema.Table, left: str, right: str) -> str:
-    return " and ".join(
-        f"{left}.{q(c)}::VARCHAR is not distinct from {right}.{q(c)}::VARCHAR"
-        if schema.SQL_TYPES[table.column(c).kind] == "JSON"
-        else f"{left}.{q(c)} is not distinct from {right}.{q(c)}"
-        for c in table.column_names
-    )
-
-
-def _find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_id: int, first_rowid: int) -> None:
-    """Write the in-file duplicates and the matches against rows loaded before.
-
-    ``_scratch_infile_duplicates``: each valid row whose key appeared earlier in the file, with
-    the position of the first one and whether the content is the same. ``_scratch_existing``:
-    each other valid row whose key an earlier load holds, with that load and the same flag.
-    Positions are the reader's, else ``rowid - first_rowid + 1`` (see the module docstring).
-    """
-    key_cols = ("source", *table.key)
-    keys = ", ".join(q(k) for k in key_cols)
-    t_keys = ", ".join(f"t.{q(k)}" for k in key_cols)
-    valid = f"load_id = {int(load_id)} and {CHECK} is null"
-    # A hash collision can only send us down the careful path, never past a real repeat.
-    # (A distinct subquery is a quarter faster than count(distinct ...) over millions of rows.)
-    distinct = _count(con, f"select count(*) from (select distinct hash({keys}) from {table.name} where {valid})")
-    total = _count(con, f"select count(*) from {table.name} where {valid}")
-    if distinct == total:  # the usual case: nothing repeats, so skip the grouping
-        con.execute(f"create temp table {_INFILE} (_rowid BIGINT, _ord BIGINT, first_ord BIGINT, same BOOLEAN)")
-    else:
-        con.execute(
-            f"""
-            create temp table {_INFILE} as
-            with repeated as (
-                select *
-                from (
-                    select
-                        t.*,
-                        t.rowid as _rowid,
-                        row_number() over (partition by {t_keys} order by {_ord_sql("t", first_rowid)}) as _rank,
-                        {_ord_sql("t", first_rowid)} as _position,
-                        count(*) over (partition by {t_keys}) as _copies
-                    from {table.name} as t
-                    where t.load_id = {int(load_id)} and t.{CHECK} is null
-                )
-                where _copies > 1
-            )
-
-            select
-                b._rowid,
-                b._position as _ord,
-                a._position as first_ord,
-                {_same_content(table, 'a', 'b')} as same  -- false: same key, other content
-            from repeated as b
-            join repeated as a using ({keys})
-            where a._rank = 1
-                and b._rank > 1
-            """
-        )
-    earlier = _count(con, f"select count(*) from (select 1 from {table.name} where load_id <> {int(load_id)} limit 1)")
-    if not earlier:
-        con.execute(f"create temp table {_EXISTING} (_rowid BIGINT, _ord BIGINT, existing_load BIGINT, same BOOLEAN)")
-        return
-    con.execute(
-        f"""
-        create temp table {_EXISTING} as
-        select
-            c.rowid as _rowid,
-            {_ord_sql("c", first_rowid)} as _ord,
-            t.load_id as existing_load,
-            {_same_content(table, 'c', 't')} as same
-        from {table.name} as c
-        join {table.name} as t using ({keys})
-        where c.load_id = {int(load_id)}
-            and c.{CHECK} is null
-            and t.load_id <> {int(load_id)}
-            and c.rowid not in (select _rowid from {_INFILE})
-        """
-    )
-
-
-def _register_checks(con: duckdb.DuckDBPyConnection, checks: list[tuple[int, str, str | None, str]]) -> None:
-    con.execute(f"create temp table {_CHECKS} (idx INTEGER, reason VARCHAR, column_name VARCHAR, detail VARCHAR)")
-    rows = [(-1, Reason.MALFORMED_RECORD.value, None, "not a JSON object"), *checks]
-    con.executemany(f"insert into {_CHECKS} values (?, ?, ?, ?)", rows)
-
-
-def _collect_quarantine(
-    con: duckdb.DuckDBPyConnection,
-    staged: StagedFile,
-    table: schema.Table,
-    default_source: str,
-    load_id: int,
-    first_rowid: int,
-) -> None:
-    """Write ``_scratch_quarantine``: every record that fails, with its line, reason and raw text.
-
-    ``already`` marks records that an earlier load quarantined for the same reason (re-loading a
-    file adds nothing, not even to quarantine); they count as duplicates.
-    """
-    # Records that passed the checks but conflict are shown as they would have been loaded.
-    typed_record = "to_json(struct_pack(" + ", ".join(f"{q(c)} := c.{q(c)}" for c in table.column_names) + "))::VARCHAR"
-    line = line_sql(staged, "n._ord")
-    first_line = line_sql(staged, "n.first_ord")
-    conflict = Reason.DUPLICATE_KEY_CONFLICT.value
-    con.execute(
-        f"""
-        create temp table {_QUARANTINE} as
-        with failures as (
-            select $source as source, line, reason, null as column_name, detail, record
-            from {REJECTED}
-
-            union all
-
-            select n.source, {line}, k.reason, k.column_name, k.detail, n.record
-            from (
-                select t.source, {_ord_sql("t", first_rowid)} as _ord, t.{CHECK} as _check, t.{RECORD} as record
-                from {table.name} as t
-                where t.load_id = {int(load_id)} and t.{CHECK} is not null
-            ) as n
-            join {_CHECKS} as k on k.idx = n._check
-
-            union all
-
-            select c.source, {line}, '{conflict}', null,
-                'same key as line ' || {first_line} || ' of this file, other content', {typed_record}
-            from {_INFILE} as n
-            join {table.name} as c on c.rowid = n._rowid
-            where not n.same
-
-            union all
-
-            select c.source, {line}, '{conflict}', null,
-                'same key as a row of load ' || n.existing_load || ', other content', {typed_record}
-            from {_EXISTING} as n
-            join {table.name} as c on c.rowid = n._rowid
-            where not n.same
-        )
-
-        select
-            f.*,
-            exists (
-                select 1
-                from {schema.QUARANTINE_TABLE} as old
-                where old.table_name = $table
-                    and old.source = f.source
-                    and old.reason = f.reason
-                    and old.record is not distinct from f.record
-            ) as already
-        from failures as f
-        """,
-        {"source": default_source, "table": table.name},
-    )
-
-
-def _insert_sql(table: schema.Table, load_id: int, validation_sql: str) -> str:
-    columns = ", ".join(q(c) for c in table.column_names)
-    return (f"insert into {table.name} ({columns}, source, load_id, {CHECK}, {RECORD}, {ORD})\n"
-            f"select {columns}, source, {int(load_id)}, _check, _record, _ord\nfrom ({validation_sql}) as v")
 
 
 def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
@@ -307,10 +106,102 @@ def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
     return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
+_PLANS: dict[str, bool] = {}
+
+
 def _keeps_order(con: duckdb.DuckDBPyConnection, insert: str, params: dict[str, Any]) -> bool:
-    """Whether DuckDB plans ``insert`` as a batch insert, which stores rows in the source's order."""
-    plan = "".join(str(row[-1]) for row in con.execute("explain " + insert, _used(params, insert)).fetchall())
-    return "BATCH" in plan.upper().split("INSERT")[0]
+    """Whether DuckDB plans ``insert`` as a batch insert, which stores rows in the source's order.
+
+    Planning a wide statement takes a while; the answer depends on the statement's shape only, so it
+    is kept per statement (loads of files alike ask once)."""
+    known = _PLANS.get(insert)
+    if known is None:
+        plan = "".join(str(row[-1]) for row in con.execute("explain " + insert, _used(params, insert)).fetchall())
+        known = _PLANS[insert] = "BATCH" in plan.upper().split("INSERT")[0]
+        if len(_PLANS) > 256:
+            _PLANS.pop(next(iter(_PLANS)))
+    return known
+
+
+def _insert_sql(table: schema.Table, validation_sql: str) -> str:
+    """The insert of the validated records (the load id is the parameter ``$load_id``)."""
+    columns = ", ".join(q(c) for c in table.column_names)
+    return (f"insert into {table.name} ({columns}, source, load_id, {CHECK}, {schema.LOAD_RECORD_COLUMN}, "
+            f"{schema.LOAD_ORD_COLUMN})\nselect {columns}, source, $load_id, _check, _record, _ord\n"
+            f"from ({validation_sql}) as v")
+
+
+def _text_sql(staged: StagedFile, resolved: Resolved, constants: dict[str, str], column: str) -> str | None:
+    """SQL (over a row ``s`` of the sample relation) of a column's trimmed text, when it is text."""
+    if column in constants:
+        return sql_string(constants[column])
+    files = resolved.mapping.get(column)
+    if files is None or not staged.column_types.get(files[0], "VARCHAR").startswith("VARCHAR"):
+        return None
+    return f"nullif(trim({staged.value_sql(files)}::VARCHAR), '')"
+
+
+def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, resolved: Resolved,
+                options: LoadOptions, settings: IngestSettings) -> dict[str, timestamps.DatePlan]:
+    plans: dict[str, timestamps.DatePlan] = {}
+    for column in table.columns:
+        if column.kind != "timestamp":
+            continue
+        text = _text_sql(staged, resolved, dict(options.constants), column.name)
+        if text is None:
+            continue
+        named = options.formats_for(column.name)
+        if named:
+            timestamps.check_formats(con, named)
+            plans[column.name] = timestamps.DatePlan(named, detected=False)
+            continue
+        # One read of the sample: its distinct values, where each first appears, and whether ISO reads it.
+        rows = con.execute(
+            f"""
+            select v, min(r), bool_and({timestamps.parse_sql('v', timestamps.DatePlan())} is not null) from (
+                select row_number() over () as r, {text} as v
+                from (select * from {staged.sample} as s limit {int(settings.detect_rows)}) as s
+            )
+            where v is not null group by v order by min(r) limit 1000
+            """
+        ).fetchall()
+        if all(r[2] for r in rows):
+            plans[column.name] = timestamps.DatePlan()
+            continue
+        file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
+        sample = timestamps.Sample(column.name, file_column, [str(r[0]) for r in rows], [int(r[1]) for r in rows])
+        plans[column.name] = timestamps.detect(con, sample, f"(select {text} as v from {staged.sample} as s)")
+    return plans
+
+
+def _accepted(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, resolved: Resolved,
+              options: LoadOptions, settings: IngestSettings) -> tuple[IngestSettings, tuple[str, ...]]:
+    """``--accept-types``: the settings with the file's unknown activity / outcome types added, and those types."""
+    if not options.accept_types or "type" not in table.column_names:
+        return settings, ()
+    column = table.column("type")
+    assert column.enum is not None
+    text = _text_sql(staged, resolved, dict(options.constants), "type")
+    if text is None:
+        return settings, ()
+    known = "|" + "|".join(settings.enum_values(column.enum)) + "|"
+    rows = con.execute(
+        f"""
+        select distinct v from (select {enum_value_sql(text)} as v from {staged.sample} as s)
+        where v is not null and not contains($known, '|' || v || '|') and regexp_full_match(v, '[^|\\s]{{1,80}}')
+        order by v
+        """, {"known": known}).fetchall()
+    new = tuple(str(r[0]) for r in rows)
+    if not new:
+        return settings, ()
+    updated = settings.model_copy(update={column.enum: (*settings.enum_values(column.enum), *new)})
+    return updated, new
+
+
+def _unterminated(rejects: list[tuple[int, str, str, str, str]]) -> list[int]:
+    """Reader lines of rejects where a quote opened and the record ran over several lines."""
+    return [line for line, _, _, record, types in rejects
+            if "UNQUOTED VALUE" in types and "\n" in record.lstrip("\r\n").rstrip("\r\n")]
 
 
 def load_file(
@@ -323,9 +214,11 @@ def load_file(
     mapping: dict[str, str] | None = None,
     now: datetime | None = None,
     erase: Callable[[duckdb.DuckDBPyConnection, schema.Table, int], int] | None = None,
+    options: LoadOptions | None = None,
 ) -> LoadReport:
     """Load ``path`` into ``table_name``; see the module docstring for the guarantees.
 
+    ``options`` says how to read the file (``source`` and ``mapping`` are shortcuts for its fields).
     ``erase`` runs inside the load's transaction and deletes the rows of this load that belong to
     people erased earlier, returning how many (see :func:`commetrics.privacy.erasure.erase_loaded`).
     """
@@ -334,131 +227,206 @@ def load_file(
     if table is None:
         raise UnknownNameError.for_name("table", table_name, schema.TABLES,
                                         "Run `commetrics status` to see the tables.")
+    options = options or LoadOptions()
+    if source is not None or mapping:
+        options = replace(options, source=source or options.source, mapping={**options.mapping, **(mapping or {})})
+    check_table(table, options.snapshot_as_of)
+    zone = check_timezone(options.timezone)
     now = now or datetime.now(UTC)
-    default_source = (source or DEFAULT_SOURCE).strip() or DEFAULT_SOURCE
+    default_source = (options.source or DEFAULT_SOURCE).strip() or DEFAULT_SOURCE
+    previous_zone = str(con.execute("select current_setting('TimeZone')").fetchall()[0][0])
+    max_line = max(2 * settings.max_field_bytes, 2_097_152)
     try:
-        staged = open_file(con, path, max_line_bytes=max(2 * settings.max_field_bytes, 2_097_152))
-        resolved, attributes, drift = resolve_mapping(table, staged, mapping or {}, settings.schema_contract)
-        validation = build_validation(table, staged, resolved, attributes, settings)
-        params = {
-            **validation.params,
+        con.execute(f"set TimeZone = {sql_string(zone)}")
+        with tempfile.TemporaryDirectory(prefix="commetrics-load-") as tmp:
+            workdir = Path(tmp)
+            lf_only = False
+            repaired: dict[int, str] = {}
+            base: Prepared | None = None
+            prepared: Prepared | None = None
+            stuck = False  # a repair found nothing new to blank: settle with what the reader says
+            for reads in range(1, _MAX_READS + 1):
+                staged = open_file(con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
+                                   lf_only=lf_only, prepared=prepared)
+                try:
+                    run = _Run(con, table, staged, options, settings, default_source, now, started, erase)
+                    outcome = run.attempt(final=reads == _MAX_READS or stuck, repaired=repaired)
+                except duckdb.Error as exc:  # sampling the file before the transaction
+                    if _INVALID_STATE not in str(exc) or lf_only:
+                        raise read_error(path, exc) from None
+                    outcome = "lf_only"
+                if isinstance(outcome, LoadReport):
+                    return outcome
+                if outcome == "lf_only":
+                    if lf_only:
+                        raise read_error(path, RuntimeError("the reader fails on this file's line ends"))
+                    lf_only, prepared, base = True, None, None
+                    continue
+                base = base or staged.prepared
+                assert base is not None
+                found = read_lines(base, dict.fromkeys(run.unterminated_lines, 1))
+                stuck = not set(found) - set(repaired)
+                repaired.update(found)
+                prepared = blank_lines(base, set(repaired), workdir) if not stuck else prepared
+            raise AssertionError("unreachable: the last read always settles")
+    finally:
+        con.execute(f"set TimeZone = {sql_string(previous_zone)}")
+        drop_scratch(con)
+
+
+class _Run:
+    """One read of the file inside one transaction: insert, then settle and commit, or roll back to read again."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, options: LoadOptions,
+                 settings: IngestSettings, default_source: str, now: datetime, started: float,
+                 erase: Callable[[duckdb.DuckDBPyConnection, schema.Table, int], int] | None) -> None:
+        self.con, self.table, self.staged, self.options = con, table, staged, options
+        self.settings, self.default_source, self.now, self.started, self.erase = (settings, default_source, now,
+                                                                                   started, erase)
+        self.unterminated_lines: list[int] = []
+        snapshot = options.snapshot_as_of is not None
+        self.resolved = resolve_mapping(table, staged, dict(options.mapping), settings.schema_contract,
+                                        constants=dict(options.constants), inputs=INPUTS if snapshot else (),
+                                        aliases=ALIASES if snapshot else None, computed=COMPUTED if snapshot else ())
+        self.dates = _date_plans(con, table, staged, self.resolved, options, settings)
+        self.effective, self.accepted = _accepted(con, table, staged, self.resolved, options, settings)
+        extra: dict[str, Any] = {}
+        if snapshot:
+            shot = snapshot_plan(self.resolved)
+            extra = {"inputs": shot.inputs, "derived": shot.derived, "derived_checks": shot.checks}
+        self.plan = Plan(self.resolved.mapping, self.resolved.attributes, dict(options.constants), self.dates,
+                         self.resolved.generated_key, **extra)
+        self.validation = build_validation(table, staged, self.plan, self.effective)
+        self.params: dict[str, Any] = {
+            **self.validation.params,
             "future_limit": now + timedelta(hours=settings.future_tolerance_hours),
+            "scheduled_limit": now + timedelta(days=36_525),
+            "earliest_limit": datetime.combine(settings.earliest_timestamp, datetime.min.time(), tzinfo=UTC),
             "default_source": default_source,
+            "snapshot_as_of": options.snapshot_as_of.isoformat() if isinstance(options.snapshot_as_of, date) else None,
         }
-        _register_checks(con, [(i, c.reason.value, c.column, c.detail) for i, c in enumerate(validation.checks)])
+
+    def attempt(self, *, final: bool, repaired: dict[int, str]) -> LoadReport | str:
+        """Insert and settle (a report), or roll back and say why to read again (``lf_only`` / ``repair``)."""
+        con, table, staged = self.con, self.table, self.staged
+        register_checks(con, [(i, c.reason.value, c.column, c.detail) for i, c in enumerate(self.validation.checks)])
         con.execute("begin transaction")
         try:
-            load_id = _count(con, f"select coalesce(max(load_id), 0) + 1 from {schema.LEDGER_TABLE}")
-            insert = _insert_sql(table, load_id, validation.sql)
+            load_id = count(con, f"select coalesce(max(load_id), 0) + 1 from {schema.LEDGER_TABLE}")
+            params = {**self.params, "load_id": load_id}
+            insert = _insert_sql(table, self.validation.sql)
             try:
                 if staged.ordinal is None and not _keeps_order(con, insert, params):
-                    staged = staged.numbered()
-                    validation = build_validation(table, staged, resolved, attributes, settings)
-                    insert = _insert_sql(table, load_id, validation.sql)
+                    self.staged = staged = staged.numbered()
+                    self.validation = build_validation(table, staged, self.plan, self.effective)
+                    insert = _insert_sql(table, self.validation.sql)
                 con.execute(insert, _used(params, insert))
             except duckdb.Error as exc:
-                raise read_error(path, exc) from None
-            report = _settle(con, table, staged, load_id, default_source, drift, attributes,
-                             settings.schema_contract, started, now, erase)
+                if _INVALID_STATE in str(exc) and staged.reading != "parquet":
+                    con.execute("rollback")
+                    return "lf_only"
+                raise read_error(staged.path, exc) from None
+            rejects = collect_rejects(con, staged)
+            unterminated = _unterminated(rejects) if staged.reading == "csv" else []
+            repairable = staged.prepared is not None and staged.prepared.compression != "zstd"
+            if unterminated and not final and repairable:
+                reader_lines = np.array(unterminated, dtype=np.int64)
+                layout = layout_for(staged, np.zeros(0, dtype=np.int64), reader_lines)
+                self.unterminated_lines = [int(x) for x in layout.physical(reader_lines)]
+                con.execute("rollback")
+                return "repair"
+            found = [Reject(line, reason, detail, record) for line, reason, detail, record, _ in rejects]
+            found += [Reject(line, Reason.UNTERMINATED_QUOTE.value, "a quote opens on this line and never closes; "
+                             "the lines after it were read on their own", text, physical=True)
+                      for line, text in sorted(repaired.items())]
+            report = self._settle(load_id, found)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
         return report
-    finally:
-        drop_scratch(con)
 
+    def _unknown_types(self, load_id: int) -> dict[str, int]:
+        indices = [i for i, c in enumerate(self.validation.checks)
+                   if c.reason == Reason.UNKNOWN_ENUM and c.column == "type"]
+        if not indices:
+            return {}
+        rows = self.con.execute(
+            f"select type, count(*) from {self.table.name} where load_id = {int(load_id)} and "
+            f"({' or '.join(f'{CHECK} = {i}' for i in indices)}) group by type order by count(*) desc, type"
+        ).fetchall()
+        return {str(t): int(n) for t, n in rows}
 
-def _settle(
-    con: duckdb.DuckDBPyConnection,
-    table: schema.Table,
-    staged: StagedFile,
-    load_id: int,
-    default_source: str,
-    drift: tuple[str, ...],
-    attributes: tuple[str, ...],
-    contract: str,
-    started: float,
-    now: datetime,
-    erase: Callable[[duckdb.DuckDBPyConnection, schema.Table, int], int] | None = None,
-) -> LoadReport:
-    """Inside the load's transaction: quarantine failures, drop duplicates, check and write the ledger."""
-    rejected = collect_rejects(con, staged)
-    first_rowid = _count(con, f"select min(rowid) from {table.name} where load_id = {int(load_id)}")
-    _find_duplicates(con, table, load_id, first_rowid)
-    _collect_quarantine(con, staged, table, default_source, load_id, first_rowid)
-    parsed = _count(con, f"select count(*) from {table.name} where load_id = {int(load_id)}")
-    rows_read = parsed + rejected
-    infile_same = _count(con, f"select count(*) from {_INFILE} where same")
-    existing_same = _count(con, f"select count(*) from {_EXISTING} where same")
-    quarantined = _count(con, f"select count(*) from {_QUARANTINE} where not already")
-    duplicate = infile_same + existing_same + _count(con, f"select count(*) from {_QUARANTINE} where already")
-    con.execute(
-        f"""
-        insert into {schema.QUARANTINE_TABLE}
-        select $load_id, $table, source, $file, line, reason, column_name, detail, record
-        from {_QUARANTINE}
-        where not already
-        order by line
-        """,
-        {"load_id": load_id, "table": table.name, "file": str(staged.path)},
-    )
-    con.execute(f"delete from {table.name} where load_id = {int(load_id)} and {CHECK} is not null")
-    for scratch in (_INFILE, _EXISTING):
-        if _count(con, f"select count(*) from {scratch}"):
-            con.execute(f"delete from {table.name} where rowid in (select _rowid from {scratch})")
-    quarantined_before = _count(con, f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = {int(load_id)}")
-    erased = erase(con, table, load_id) if erase is not None else 0
-    loaded = _count(con, f"select count(*) from {table.name} where load_id = {int(load_id)}")
-    in_quarantine = _count(con, f"select count(*) from {schema.QUARANTINE_TABLE} where load_id = {int(load_id)}")
-    # A quarantined record of an erased person is deleted too, and counted as erased, not quarantined.
-    erased += quarantined_before - in_quarantine
-    quarantined -= quarantined_before - in_quarantine
-    if loaded + in_quarantine + duplicate + erased != rows_read or in_quarantine != quarantined:
-        msg = (f"Load of {staged.path} does not add up (read {rows_read}, loaded {loaded}, "
-               f"quarantined {in_quarantine}, duplicates {duplicate}, erased {erased}); nothing was written. "
-               "Please report this with the file.")
-        raise AssertionError(msg)
-    con.execute(
-        f"insert into {schema.LEDGER_TABLE} values "
-        "($load_id, $table, $source, $file, $format, $bytes, $started, $finished, "
-        "$read, $loaded, $quarantined, $duplicate, $drift, $contract, $erased)",
-        {
-            "load_id": load_id,
-            "table": table.name,
-            "source": default_source,
-            "file": str(staged.path),
-            "format": staged.format,
-            "bytes": staged.path.stat().st_size,
-            "started": now,
-            "finished": datetime.now(UTC),
-            "read": rows_read,
-            "loaded": loaded,
-            "quarantined": in_quarantine,
-            "duplicate": duplicate,
-            "drift": list(drift),
-            "contract": contract,
-            "erased": erased,
-        },
-    )
-    reasons = con.execute(
-        f"select reason, count(*) from {schema.QUARANTINE_TABLE} where load_id = $id "
-        "group by reason order by count(*) desc, reason",
-        {"id": load_id},
-    ).fetchall()
-    return LoadReport(
-        load_id=load_id,
-        table=table.name,
-        source=default_source,
-        file=str(staged.path),
-        file_format=staged.format,
-        rows_read=rows_read,
-        rows_loaded=loaded,
-        rows_quarantined=in_quarantine,
-        rows_duplicate=duplicate,
-        rows_erased=erased,
-        drift_columns=drift,
-        attribute_columns=attributes,
-        reasons={str(k): int(v) for k, v in reasons},
-        seconds=round(time.perf_counter() - started, 3),
-    )
+    def _settle(self, load_id: int, rejects: list[Reject]) -> LoadReport:
+        """Inside the load's transaction: quarantine failures, drop duplicates, check and write the ledger."""
+        con, table, staged = self.con, self.table, self.staged
+        first_rowid = count(con, f"select min(rowid) from {table.name} where load_id = {int(load_id)}")
+        if self.resolved.generated_key:
+            number_copies(con, table, load_id, first_rowid)
+        find_duplicates(con, table, load_id, first_rowid, replace=self.options.replace)
+        collect_quarantine(con, staged, table, self.default_source, load_id, first_rowid, rejects)
+        rows_read = count(con, f"select count(*) from {table.name} where load_id = {int(load_id)}") + len(rejects)
+        unknown = self._unknown_types(load_id)
+        quarantined, already = (int(n or 0) for n in con.execute(
+            f"select count_if(not already), count_if(already) from {QUARANTINE}").fetchall()[0])
+        write_quarantine(con, table, load_id, str(staged.path))
+        duplicates, replaced = settle_duplicates(con, table)
+        duplicate = duplicates + already
+        in_load = f"where load_id = {int(load_id)}"
+        quarantined_before = count(con, f"select count(*) from {schema.QUARANTINE_TABLE} {in_load}")
+        erased = self.erase(con, table, load_id) if self.erase is not None else 0
+        loaded = count(con, f"select count(*) from {table.name} {in_load}")
+        in_quarantine = count(con, f"select count(*) from {schema.QUARANTINE_TABLE} {in_load}")
+        # A quarantined record of an erased person is deleted too, and counted as erased, not quarantined.
+        erased += quarantined_before - in_quarantine
+        quarantined -= quarantined_before - in_quarantine
+        resolved = resolve_fixed(con, table, load_id)
+        if loaded + in_quarantine + duplicate + erased != rows_read or in_quarantine != quarantined:
+            msg = (f"Load of {staged.path} does not add up (read {rows_read}, loaded {loaded}, "
+                   f"quarantined {in_quarantine}, duplicates {duplicate}, erased {erased}); nothing was written. "
+                   "Please report this with the file.")
+            raise AssertionError(msg)
+        report = self._report(load_id, rows_read, loaded, in_quarantine, duplicate, erased, replaced, resolved,
+                              unknown)
+        con.execute(
+            f"insert into {schema.LEDGER_TABLE} (load_id, table_name, source, file, file_format, file_bytes, "
+            "started_at, finished_at, rows_read, rows_loaded, rows_quarantined, rows_duplicate, drift_columns, "
+            "schema_contract, rows_erased, rows_replaced, options) values "
+            "($load_id, $table, $source, $file, $format, $bytes, $started, $finished, "
+            "$read, $loaded, $quarantined, $duplicate, $drift, $contract, $erased, $replaced, $options)",
+            {
+                "load_id": load_id, "table": table.name, "source": self.default_source, "file": str(staged.path),
+                "format": staged.format, "bytes": staged.path.stat().st_size, "started": self.now,
+                "finished": datetime.now(UTC), "read": rows_read, "loaded": loaded, "quarantined": in_quarantine,
+                "duplicate": duplicate, "drift": list(self.resolved.drift), "contract": self.settings.schema_contract,
+                "erased": erased, "replaced": replaced,
+                "options": json.dumps({**self.options.describe(), "read_as": {
+                    "encoding": report.encoding, "delimiter": report.delimiter, "date_formats": report.date_formats,
+                    "generated_ids": report.generated_ids, "accepted_types": list(report.accepted_types)}}),
+            },
+        )
+        return report
+
+    def _report(self, load_id: int, read: int, loaded: int, quarantined: int, duplicate: int, erased: int,
+                replaced: int, resolved: int, unknown: dict[str, int]) -> LoadReport:
+        reasons = self.con.execute(
+            f"select reason, count(*) from {schema.QUARANTINE_TABLE} where load_id = $id "
+            "group by reason order by count(*) desc, reason",
+            {"id": load_id},
+        ).fetchall()
+        sniffed = self.staged.sniffed
+        delimiter = "" if sniffed is None or sniffed.delimiter is None else {
+            " ": "runs of blanks", "\t": "tab"}.get(sniffed.delimiter, sniffed.delimiter)
+        encoding = ""
+        if sniffed is not None and sniffed.format != "parquet":
+            encoding = sniffed.encoding + (" (detected)" if sniffed.encoding_detected else "")
+        return LoadReport(
+            load_id=load_id, table=self.table.name, source=self.default_source, file=str(self.staged.path),
+            file_format=self.staged.format, rows_read=read, rows_loaded=loaded, rows_quarantined=quarantined,
+            rows_duplicate=duplicate, rows_erased=erased, rows_replaced=replaced, rows_resolved=resolved,
+            drift_columns=self.resolved.drift, attribute_columns=self.resolved.attributes,
+            reasons={str(k): int(v) for k, v in reasons}, unknown_types=unknown, accepted_types=self.accepted,
+            timezone=self.options.timezone, date_formats={c: p.describe() for c, p in self.dates.items()},
+            encoding=encoding, delimiter=delimiter, generated_ids=self.resolved.generated_key,
+            notes=self.staged.notes, seconds=round(time.perf_counter() - self.started, 3),
+        )

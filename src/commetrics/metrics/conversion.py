@@ -12,9 +12,10 @@ Definitions (DESIGN.md, METHODS.md card (a)):
 * **Converter within W**: the first conversion at or after the anchor lies in ``[t0, t0 + W]``,
   elapsed time, both bounds inclusive (a conversion at exactly ``t0`` is day 0).
 * **Staff** (``is_staff`` on any of the member's rows) are left out.
-* **Cohort keys** come from the anchor: ``join_month`` / ``join_week`` (the anchor's month or ISO
-  week in the reporting time zone), ``entry_path`` (of the first join, frozen), ``first_activity``
-  (type of the first activity at or after the anchor), ``segment`` (of the member's account) and
+* **Cohort keys** come from the anchor: ``join_month`` / ``join_week`` / ``join_quarter`` /
+  ``join_year`` (the anchor's month, ISO week, quarter or year in the reporting time zone),
+  ``entry_path`` (of the first join, frozen), ``first_activity`` (type of the first activity at or
+  after the anchor), ``segment`` (of the member's account) and
   ``program`` (a landmark: the first program the member took part in within ``landmark_days`` of
   the anchor, else ``none``; members converted before the landmark are left out and every window
   starts at the landmark, so participants are not favoured for having stayed long enough to
@@ -48,9 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
            "time_to_conversion"]
 
-CohortKey = Literal["join_month", "join_week", "entry_path", "first_activity", "segment", "program"]
-COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "entry_path", "first_activity", "segment",
-                                      "program")
+CohortKey = Literal["join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity",
+                    "segment", "program"]
+COHORT_KEYS: tuple[CohortKey, ...] = ("join_month", "join_week", "join_quarter", "join_year", "entry_path",
+                                      "first_activity", "segment", "program")
 SMALL_CELL = 30  # cells with fewer eligible anchors are flagged (never hidden here; privacy suppresses)
 DAY_SECONDS = 86_400
 
@@ -222,12 +224,16 @@ def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> T
 def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, ids: Identities | None) -> Table:
     """Add the cohort key columns that ``spec.by`` asks for, and ``start`` (anchor or landmark)."""
     keys: dict[str, Value] = {}
-    if "join_month" in spec.by or "join_week" in spec.by:
+    if {"join_month", "join_week", "join_quarter", "join_year"} & set(spec.by):
         local = local_time(anchors.t0, zone, *_span(db)) if zone != "UTC" else anchors.t0
         if "join_month" in spec.by:
             keys["join_month"] = local.strftime("%Y-%m")
         if "join_week" in spec.by:
             keys["join_week"] = local.truncate("W").strftime("%Y-%m-%d")
+        if "join_quarter" in spec.by:  # the roll-up of months where most monthly cells would be hidden
+            keys["join_quarter"] = local.strftime("%Y") + "-Q" + (local.quarter()).cast("string")
+        if "join_year" in spec.by:
+            keys["join_year"] = local.strftime("%Y")
     if "entry_path" in spec.by:
         keys["entry_path"] = anchors.entry_path.fill_null("unknown")
     if keys:
@@ -468,7 +474,8 @@ def km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> d
     counts = counts.mutate(at_risk=counts.removed.sum().over(window), total=counts.removed.sum().over(
         ibis.window(group_by=keys or None)))
     frame = counts.filter(counts.events > 0).execute()
-    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).execute() if keys else None
+    # ordered: the cohorts' order (of the curves, too) must not depend on the backend's hash tables
+    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).order_by(keys).execute() if keys else None
     result: dict[str, KaplanMeier] = {}
     if keys:
         assert totals is not None
@@ -514,7 +521,8 @@ def time_to_conversion(
     days = (mature.first_ts.epoch_seconds() - mature.start.epoch_seconds()) / DAY_SECONDS
     converted = mature.first_ts.notnull() & (mature.first_ts <= mature.start + ibis.interval(days=longest))
     stats = {"eligible": mature.count(), "converters": converted.sum(),
-             "median_days_converters": days.median(where=converted)}
+             # not median(where=): Spark's percentile takes no filter, and Ibis folds it into the percentage
+             "median_days_converters": converted.ifelse(days, ibis.null()).median()}
     summary = (mature.group_by(list(spec.by)).aggregate(**stats) if spec.by else mature.aggregate(**stats))
     summary = summary.order_by(list(spec.by)).execute() if spec.by else summary.execute()
     # Over every converter up to as_of, whatever the windows: the same data give the same median.

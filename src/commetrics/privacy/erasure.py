@@ -56,6 +56,7 @@ __all__ = [
     "forget",
     "pending_compaction",
     "reapply",
+    "still_present",
 ]
 
 
@@ -90,7 +91,7 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
 
 #: Tables checked and found to hold no person identifiers (organisations, bookkeeping, pseudonyms).
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
-                                ERASURES_TABLE, "identity_runs"})
+                                ERASURES_TABLE, "identity_runs", "source_cursors"})
 
 
 
@@ -169,6 +170,7 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
                                       "(select unnest(?::varchar[]))", [contacts])
         person.handles |= _values(con, "select lower(ltrim(trim(handle), '@')) from members where member_id in "
                                        "(select unnest(?::varchar[])) and handle is not null", [members])
+        _widen_from_quarantine(con, person)
         if maps:  # an export's map ties a member (or a handle) to one more address of theirs
             person.emails |= _values(con, f"select {email_key_sql('email')} from identity_maps where member_id in "
                                           "(select unnest(?::varchar[])) or lower(ltrim(trim(handle), '@')) in "
@@ -181,9 +183,34 @@ def _find(con: duckdb.DuckDBPyConnection, identifier: str) -> Person:
     return person
 
 
+def _widen_from_quarantine(con: duckdb.DuckDBPyConnection, person: Person) -> None:
+    """Add the identifiers of the person's quarantined member and contact records: a member whose own row was
+    malformed still has activities under their id and a handle that other records mention."""
+    if person.empty:
+        return
+    condition, params = _condition(PersonTable(schema.QUARANTINE_TABLE, {"record": "text"}), person)
+    rows = con.execute(f"""
+        select try(json_extract_string(record, '$.member_id')), try(json_extract_string(record, '$.contact_id')),
+               try(json_extract_string(record, '$.email')), try(json_extract_string(record, '$.handle'))
+        from {schema.QUARANTINE_TABLE}
+        where table_name in ('members', 'contacts', 'identity_maps') and {condition}
+    """, params).fetchall()
+    for member_id, contact_id, email, handle in rows:
+        for target, value, kind in ((person.member_ids, member_id, "member_id"),
+                                    (person.contact_ids, contact_id, "contact_id"),
+                                    (person.emails, email, "email"), (person.handles, handle, "handle")):
+            if value is not None and str(value).strip():
+                target.add(normalise_identifier(kind, str(value)))
+
+
 def _pseudonyms(keyring: Keyring, person: Person) -> dict[str, list[str]]:
     return {kind: sorted(p for p in keyring.pseudonyms(kind, sorted(values)) if p)
             for kind, values in person.by_kind().items() if values}
+
+
+#: An e-mail address inside free text (a raw record as JSON or as the file's line): what surrounds it in a JSON
+#: object or a CSV line never belongs to it.
+_EMAIL_TOKEN = r"""[^\[\]\s"'`,;:<>(){}|@]+@[^\[\]\s"'`,;:<>(){}|@]+"""
 
 
 def _condition(table: PersonTable, person: Person) -> tuple[str, list[Any]]:
@@ -208,12 +235,19 @@ def _condition(table: PersonTable, person: Person) -> tuple[str, list[Any]]:
             parts.append(f"{quoted} in (select unnest(?::varchar[]))")
             params.append(records)
         elif kind == "text":
-            tokens = [*members, *contacts, *person.emails, *person.handles]
+            handles = [*person.handles, *(f"@{h}" for h in person.handles)]
+            tokens = [*members, *contacts, *person.emails, *handles]
             if tokens:
                 # The identifier as a whole token of the raw record: ``m1`` must not match ``m10``.
                 alternatives = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
                 parts.append(f"regexp_matches(lower({quoted}), ?)")
                 params.append(f"(^|[^a-z0-9_.+@-])({alternatives.lower()})($|[^a-z0-9_.+@-])")
+            if person.emails:
+                # Every address in the raw record, normalised: ZELDA.QUUX@GMAIL.COM, zelda.quux+crm@gmail.com
+                # and Zelda.Quux@GoogleMail.com are all zeldaquux@gmail.com.
+                parts.append(f"list_has_any(list_transform(regexp_extract_all({quoted}, ?), "
+                             f"lambda x: {email_key_sql('x')}), ?::varchar[])")
+                params += [_EMAIL_TOKEN, sorted(person.emails)]
     condition = "(" + " or ".join(parts) + ")" if parts else "false"
     if table.where:
         condition = f"({table.where}) and {condition}"
@@ -382,6 +416,17 @@ def _persons_in(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[s
     return person
 
 
+def _in_quarantine(con: duckdb.DuckDBPyConnection, keyring: Keyring, wanted: dict[str, set[str]], person: Person,
+                   where: str = "true") -> None:
+    """Add to ``person`` the identifiers in quarantined raw records (rows matching ``where``) whose pseudonyms
+    are wanted: every token of a record is tried, so any spelling that normalises to the person counts."""
+    tokens = _values(con, f"select distinct unnest(regexp_split_to_array(record, {_TOKEN_SEPARATORS})) "
+                          f"from {schema.QUARANTINE_TABLE} where {where}") - {""}
+    for kind, attribute in _PERSON_ATTRIBUTE.items():
+        if wanted.get(kind) and tokens:
+            getattr(person, attribute).update(_matching(keyring, kind, tokens, wanted[kind]))
+
+
 def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema.Table, load_id: int,
                  entries: Sequence[dict[str, Any]]) -> int:
     """Inside a load's transaction: delete this load's rows (and quarantined records) of the people
@@ -394,11 +439,7 @@ def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema
     wanted = _ledger_pseudonyms(entries)
     person = _persons_in(con, keyring, wanted, loaded, where=this_load)
     # A person may appear only in this load's malformed rows: look at every token of those records.
-    tokens = _values(con, f"select distinct unnest(regexp_split_to_array(record, {_TOKEN_SEPARATORS})) "
-                          f"from {schema.QUARANTINE_TABLE} where {this_load}") - {""}
-    for kind, attribute in _PERSON_ATTRIBUTE.items():
-        if wanted.get(kind) and tokens:
-            getattr(person, attribute).update(_matching(keyring, kind, tokens, wanted[kind]))
+    _in_quarantine(con, keyring, wanted, person, where=this_load)
     if person.empty:
         return 0
     removed = 0
@@ -409,6 +450,17 @@ def erase_loaded(con: duckdb.DuckDBPyConnection, keyring: Keyring, table: schema
         if registered.name == table.name:
             removed += count
     return removed
+
+
+def still_present(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[dict[str, Any]]) -> int:
+    """How many identifiers of the people erased in ``entries`` the store still holds (0 after every erasure
+    was applied; more after a restore that was not followed by :func:`reapply`). Changes nothing."""
+    if not entries:
+        return 0
+    wanted = _ledger_pseudonyms(entries)
+    person = _persons_in(con, keyring, wanted)
+    _in_quarantine(con, keyring, wanted, person)
+    return sum(len(values) for values in person.by_kind().values())
 
 
 def reapply(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[dict[str, Any]]) -> int:
@@ -422,7 +474,9 @@ def reapply(con: duckdb.DuckDBPyConnection, keyring: Keyring, entries: Sequence[
     missing = [e for e in entries if e.get("erasure_id") not in known]
     if not missing:
         return 0
-    person = _persons_in(con, keyring, _ledger_pseudonyms(missing))
+    wanted = _ledger_pseudonyms(missing)
+    person = _persons_in(con, keyring, wanted)
+    _in_quarantine(con, keyring, wanted, person)
     con.execute("begin transaction")
     try:
         deleted = _delete(con, person) if not person.empty else {}

@@ -8,7 +8,7 @@ one under another key (``commetrics keys rotate``), and never the erasure ledger
 
 What is not an identifier but still personal goes: names and the ``attributes`` JSON (free
 columns of the source files) are left out. Person-level rows are exported only for members and
-contacts with consent = true on every record of theirs (missing consent counts as no), as every
+contacts whose person says consent = true on every record (:mod:`.consent`: missing counts as no), as every
 person-level output; their activities, outcomes, answers and assignments go with them. Accounts
 and subscriptions are organisations and are exported as they are. The quarantine, the load
 ledger (file paths), identity maps and the erasure ledger are never exported.
@@ -30,7 +30,9 @@ import pyarrow as pa
 
 from .. import schema
 from ..errors import InputError, UnknownNameError
-from ..store import sql_path
+from ..spreadsheet import safe_cell_sql
+from ..store import quote_identifier, sql_path
+from .consent import CONSENT_SQL
 from .keys import Keyring
 
 __all__ = ["EXPORT_TABLES", "export_pseudonymised"]
@@ -50,12 +52,8 @@ _LEFT_OUT = ("name", "attributes", "record_id")
 #: Tables of organisations, exported as they are.
 _ORGANISATIONS = ("accounts", "subscriptions")
 
-_CONSENT_SQL = """
-create or replace temp table _export_consent as
-select 'member_id' as kind, member_id as value, bool_and(coalesce(consent, false)) as ok from members group by all
-union all
-select 'contact_id', contact_id, bool_and(coalesce(consent, false)) from contacts group by all
-"""
+#: Consent per member and contact: the most restrictive of their person's records (:mod:`.consent`).
+_CONSENT_SQL = f"create or replace temp table _export_consent as {CONSENT_SQL}"
 
 # The distinct identifiers of each kind that the export can write (consenting people only).
 _VALUES_SQL = {
@@ -118,6 +116,14 @@ def _select(table: str, con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]
     return sql, left_out
 
 
+def _inert_text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``sql`` with every text column passed through :func:`~commetrics.spreadsheet.safe_cell_sql`."""
+    described = con.execute(f"describe ({sql})").fetchall()
+    columns = [safe_cell_sql(quote_identifier(str(name))) + f" as {quote_identifier(str(name))}"
+               if str(kind) == "VARCHAR" else quote_identifier(str(name)) for name, kind, *_ in described]
+    return f"select {', '.join(columns)} from ({sql})"
+
+
 def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: Path, *,
                          tables: Sequence[str] | None = None,
                          file_format: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
@@ -132,6 +138,10 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
     if file_format not in ("parquet", "csv"):
         raise InputError(f"--format must be parquet or csv, not {file_format!r}.")
     out.mkdir(parents=True, exist_ok=True)
+    # DuckDB writes the files itself and would report a refusal as its own error: try the folder first.
+    probe = out / ".commetrics-write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
     con.execute(_CONSENT_SQL)
     kinds, values, pseudonyms = [], [], []
     for kind, sql in _VALUES_SQL.items():
@@ -146,7 +156,10 @@ def export_pseudonymised(con: duckdb.DuckDBPyConnection, keyring: Keyring, out: 
         for name in chosen:
             sql, left_out = _select(name, con)
             target = out / f"{name}.{file_format}"
-            options = "format parquet, compression zstd" if file_format == "parquet" else "format csv, header"
+            options = "format parquet, compression zstd"
+            if file_format == "csv":  # opened in spreadsheets: every field quoted, no text cell a live formula
+                sql = _inert_text(con, sql)
+                options = "format csv, header, force_quote *"
             rows = con.execute(f"copy ({sql}) to '{sql_path(target)}' ({options})").fetchall()[0][0]
             written[name] = {"file": target.name, "rows": int(rows), "left_out": left_out}
         withheld = dict(con.execute("select kind, count(*) from _export_consent where not ok group by all "

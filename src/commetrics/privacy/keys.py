@@ -14,6 +14,7 @@ them (a re-loaded file must still be recognised as belonging to an erased person
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -70,21 +71,41 @@ class Keyring:
         if ring.active not in ring.keys or any(len(k) != KEY_BYTES for k in ring.keys.values()):
             msg = f"The pseudonym key file {path} is damaged (no active key of {KEY_BYTES} bytes). Restore it."
             raise WorkspaceError(msg)
+        _owner_only(path)
         return ring
 
     def save(self) -> None:
-        """Write the keyring atomically with permissions 0600 (owner read/write only)."""
+        """Write the keyring atomically with permissions 0600 (owner read/write only).
+
+        The temporary file is always a new one: a file or link left at its name (by a crash, or by someone
+        else) is removed first, and the new one is created exclusively, never through a link, and set to
+        0600 whatever the umask — its permissions are never inherited."""
         if self.path is None:
             return
         data = {"active": self.active,
                 "keys": {k: {"secret": v.hex(), "created_at": self.created.get(k, "")} for k, v in self.keys.items()}}
         temporary = self.path.with_name(self.path.name + ".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        try:
+            temporary.unlink(missing_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+            descriptor = os.open(temporary, flags, 0o600)
+            try:
+                os.fchmod(descriptor, 0o600)
+            except BaseException:
+                os.close(descriptor)
+                raise
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+            _fsync_directory(self.path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise WorkspaceError(
+                f"Cannot write the pseudonym keys {self.path}: {exc.strerror or exc}. The workspace folder must be "
+                "writable by you (check its permissions and free space); nothing was changed.") from None
 
     def rotate(self) -> str:
         """Add a new random key and make it active; return its id. Retired keys are kept."""
@@ -112,3 +133,20 @@ class Keyring:
                    purpose: str = "") -> list[str | None]:
         """:meth:`pseudonym` of each value (``None`` stays ``None``)."""
         return [None if v is None else self.pseudonym(kind, v, key_id, purpose=purpose) for v in values]
+
+
+def _owner_only(path: Path) -> None:
+    """Take away what others may do with the key file (a copy or an old release may have widened it)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass  # a key file we cannot tighten (not ours, read-only) still opens; `store check` reports it
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

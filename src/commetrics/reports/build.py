@@ -16,17 +16,56 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import NotEnoughDataError
-from .html import AttributionSection, ConversionSection, ImpactSection, ReportData, ScoresSection, render_html
+from ..results import Result
+from .html import AttributionSection, ConversionGroup, ConversionSection, ImpactSection, ReportData, ScoresSection
+from .html import render_html as render_html
+from .labels import cohort_key, words
+from .summary import SummaryResults, run_attribution, run_conversion, summarize
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 __all__ = ["build_report", "write_report"]
 
+#: The roll-up of a time cohort key whose cells would mostly be hidden: month → quarter → year.
+ROLL_UP = {"join_month": "join_quarter", "join_week": "join_month", "join_quarter": "join_year"}
+
 
 def _has_outcomes(engine: Engine, outcomes: Sequence[str]) -> bool:
     o = engine.ibis().table("outcomes")
     return bool(o.filter(o.type.isin(list(outcomes))).count().execute())
+
+
+def _hidden_share(result: Result) -> float:
+    """The share of a breakdown's mature cells whose rate is hidden."""
+    rates = result["rates"]
+    mature = rates[rates["eligible"].fillna(1) > 0] if len(rates) else rates
+    return float(mature["rate"].isna().mean()) if len(mature) else 0.0
+
+
+#: A time breakdown with more cohorts than this is rolled up (the report stays readable at any history length).
+MAX_TIME_COHORTS = 12
+
+
+def _too_fine(result: Result) -> bool:
+    rates = result["rates"]
+    return _hidden_share(result) > 0.5 or (len(rates) > 0 and rates["cohort"].nunique() > MAX_TIME_COHORTS)
+
+
+def _breakdown(engine: Engine, name: str, key: str, moment: datetime) -> tuple[Result, str]:
+    """The conversion by ``key``, rolled up (month → quarter → year) while most of its cells would be hidden or
+    there are more than :data:`MAX_TIME_COHORTS` cohorts."""
+    result = run_conversion(engine, name, key, moment)
+    used = key
+    while _too_fine(result) and used in ROLL_UP:
+        coarser = run_conversion(engine, name, ROLL_UP[used], moment)
+        result, used = coarser, ROLL_UP[used]
+    return result, used
+
+
+def _section(name: str, description: str, result: Result, key: str | None) -> ConversionSection:
+    return ConversionSection(name=name, description=description, by=key, table=result["rates"],
+                             curves=result["curves"], timing=result["time_to_conversion"])
 
 
 def build_report(
@@ -35,47 +74,77 @@ def build_report(
     conversions: Sequence[str] | None = None,
     by: Sequence[str] | None = None,
     as_of: datetime | None = None,
-    title: str = "Community conversion report",
+    title: str = "Community value report",
 ) -> ReportData:
-    """The report's content: for each conversion, all members and one section per cohort key (default
-    ``conversion.report_by``), attribution, scores and impact.
+    """The report's content: the summary; impact, attribution; for each conversion all members and one
+    breakdown per cohort key (default ``conversion.report_by``, rolled up where most cells would be
+    hidden); community health and scores.
 
-    Conversions whose outcomes the store does not hold are listed under notes, not shown empty.
+    Every figure comes from the Engine's published Results, and the summary reads the very Results its
+    sections show. A section the store cannot fill becomes one line under "Not shown".
     """
     moment = engine.as_of(as_of)
-    keys = tuple(by) if by is not None else engine.config.conversion.report_by
-    k = engine.config.privacy.min_cell_size
-    names = list(conversions) if conversions else list(engine.config.conversions)
-    sections: list[ConversionSection] = []
+    config = engine.config
+    keys = tuple(by) if by is not None else config.conversion.report_by
+    k = config.privacy.min_cell_size
+    names = list(conversions) if conversions else list(config.conversions)
+    groups: list[ConversionGroup] = []
     definitions = []
     notes = ["Staff are excluded; members who converted before their anchor are counted apart as existing "
-             "customers.", "Cells with fewer than 30 eligible anchors are flagged (n < 30).",
-             "In-progress anchors have not had the whole window yet and are never counted as non-converters.",
-             "Intervals are 95% Wilson intervals; differences use Newcombe's hybrid score interval.",
-             f"Groups of fewer than {k} people are not shown (privacy.min_cell_size) — converters included — nor any "
-             "cell that would let one be worked out from a total."]
-    notes.append(_identity_note(engine))
+             "customers.", _identity_note(engine)]
+    omitted: list[str] = []
+    inputs = SummaryResults()
     for name in names:
         spec = engine.conversion_spec(name)
+        entry = config.conversions.get(name)
+        label = entry.title(name) if entry else words(name)
         if not _has_outcomes(engine, spec.outcomes):
-            notes.append(f"{name}: no {', '.join(spec.outcomes)} outcomes in the store yet, so not shown.")
+            omitted.append(f"{label}: no {', '.join(spec.outcomes)} outcomes in the store yet.")
             continue
-        definitions.append({"name": name, "description": spec.description, "owner": spec.owner,
+        definitions.append({"name": name, "label": label, "description": spec.description, "owner": spec.owner,
                             "outcomes": list(spec.outcomes), "anchor": spec.anchor, "windows": list(spec.windows),
                             "unit": spec.unit})
-        for key in (None, *keys):
-            result = engine.conversion(name, by=[key] if key else [], as_of=moment, curves=True)
-            sections.append(ConversionSection(name=name, description=spec.description, by=key,
-                                              table=result["rates"], curves=result["curves"],
-                                              timing=result["time_to_conversion"]))
-            if result.publication.note:
-                notes.append(f"{name}{' by ' + key if key else ''}: {result.publication.note}")
-    attribution = _attribution(engine, moment, notes)
+        overall = run_conversion(engine, name, None, moment)
+        if name == config.summary.conversion:
+            inputs.conversion, inputs.conversion_title = overall, label
+        parts, group_notes = [_section(name, spec.description, overall, None)], []
+        for key in keys:
+            result, used = _breakdown(engine, name, key, moment)
+            if used != key:
+                group_notes.append(f"By {cohort_key(key)}: rolled up to {cohort_key(used)}, because most "
+                                   f"{cohort_key(key)} cohorts "
+                                   f"would be hidden (fewer than {k} people) or there are more than "
+                                   f"{MAX_TIME_COHORTS} of them. `commetrics conversion {name} --by {key}` lists "
+                                   "them all.")
+            parts.append(_section(name, spec.description, result, used))
+        if any(len(p.table) and p.table["rate"].isna().any() for p in parts):
+            group_notes.append(f"Hidden figures protect groups of fewer than {k} people, converters included, "
+                                   "and any figure that would let one be worked out from a total.")
+        groups.append(ConversionGroup(name=name, label=label, description=spec.description,
+                                      definition=definitions[-1], parts=parts, notes=group_notes))
+    if inputs.conversion is None and config.summary.conversion in config.conversions:
+        name = config.summary.conversion
+        inputs.conversion_title = config.conversions[name].title(name)
+        try:
+            inputs.conversion = run_conversion(engine, name, None, moment)
+        except NotEnoughDataError as error:
+            inputs.reasons["conversion"] = str(error)
+    attribution = _attribution(engine, moment, notes, omitted, inputs)
+    impact = _impact(engine, moment, omitted, inputs)
+    try:
+        inputs.community = engine.community_metrics(as_of=moment)
+    except NotEnoughDataError as error:
+        inputs.reasons["deflection"] = str(error)
+        omitted.append(f"Community health: {error}")
+    scores = _scores(engine, moment, omitted)
+    summary = summarize(inputs, config, workspace=str(engine.workspace.directory), as_of=moment)
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
-                      timezone=engine.config.reporting.timezone, definitions=definitions, sections=sections,
-                      notes=notes, attribution=attribution, scores=_scores(engine, moment),
-                      impact=_impact(engine, moment))
+                      timezone=config.reporting.timezone, definitions=definitions, conversions=groups,
+                      summary=summary, notes=[n for n in notes if n], omitted=omitted, attribution=attribution,
+                      scores=scores, impact=impact,
+                      community=inputs.community["metrics"] if inputs.community is not None else None,
+                      cost_per_ticket=config.summary.cost_per_ticket, currency=config.summary.currency, k=k)
 
 
 def _identity_note(engine: Engine) -> str:
@@ -90,38 +159,46 @@ def _identity_note(engine: Engine) -> str:
     return f"{resolved} {stale}" if stale else resolved
 
 
-def _impact(engine: Engine, moment: datetime) -> ImpactSection | None:
+def _impact(engine: Engine, moment: datetime, omitted: list[str], inputs: SummaryResults) -> ImpactSection | None:
     """Renewal by participation (raw and adjusted) and NPS/CSAT by participation, as far as the store
-    holds what each needs; ``None`` when it holds none of it."""
+    holds what each needs; ``None`` when it holds none of it. The Results go to the summary too."""
     settings = engine.config.impact
     try:
-        renewal, renewal_note = dict(engine.impact("renewal", as_of=moment)), ""
+        inputs.renewal = engine.impact("renewal", as_of=moment)
+        renewal, renewal_note = dict(inputs.renewal), ""
     except NotEnoughDataError as error:
         renewal, renewal_note = None, str(error)
+        inputs.reasons["renewal"] = str(error)
     surveys, notes = [], []
     for kind in ("nps", "csat"):
         try:
             result = engine.impact(kind, as_of=moment)
         except NotEnoughDataError as error:
             notes.append(str(error))
+            if kind == "nps":
+                inputs.reasons["nps"] = str(error)
             continue
+        if kind == "nps":
+            inputs.nps = result
         surveys.append({**result, "kind": kind})
         if result.publication.note:
             notes.append(f"{kind.upper()}: {result.publication.note}")
     if renewal is None and not surveys:
+        omitted.append(f"Renewal and satisfaction: {renewal_note} {' '.join(notes)}".strip())
         return None
     return ImpactSection(renewal=renewal, surveys=surveys, engaged_level=settings.engaged_level,
                          window=(settings.exposure_start_days, settings.exposure_end_days),
                          renewal_note=renewal_note, notes=notes)
 
 
-def _scores(engine: Engine, moment: datetime) -> ScoresSection | None:
+def _scores(engine: Engine, moment: datetime, omitted: list[str]) -> ScoresSection | None:
     """Tier and band counts (published), and the validation of health when there are enough decided renewals."""
     from ..privacy.outputs import suppress_counts
 
     settings = engine.config.scores
     tiers = _tier_counts(engine, moment)
     if tiers.empty:
+        omitted.append("Engagement and health scores: no member activity in the store yet.")
         return None
     order = {name: rank for rank, (name, _) in enumerate(sorted(settings.engagement.tiers.items(),
                                                                 key=lambda item: item[1]))}
@@ -152,21 +229,26 @@ def _tier_counts(engine: Engine, moment: datetime) -> pd.DataFrame:
     return members.groupby("tier").size().rename("members").reset_index()
 
 
-def _attribution(engine: Engine, moment: datetime, notes: list[str]) -> list[AttributionSection]:
+def _attribution(engine: Engine, moment: datetime, notes: list[str], omitted: list[str],
+                 inputs: SummaryResults) -> list[AttributionSection]:
     """Revenue outcomes attributed to the configured touchpoint class, every model with bootstrap intervals;
-    one section per currency of the values."""
+    one section per currency of the values. A single currency's Result goes to the summary too."""
     from ..metrics.attribution import outcome_currencies
 
     settings = engine.config.attribution
     outcomes = settings.outcomes
     if not _has_outcomes(engine, outcomes):
-        notes.append(f"Attribution: no {', '.join(outcomes)} outcomes in the store yet, so not shown.")
+        reason = f"no {', '.join(outcomes)} outcomes in the store yet."
+        omitted.append(f"Attributed revenue: {reason}")
+        inputs.reasons["attribution"] = reason[0].upper() + reason[1:]
         return []
     currencies = outcome_currencies(engine.ibis(), outcomes, moment)
     sections = []
     for currency in currencies if len(currencies) > 1 else [currencies[0] if currencies else None]:
         chosen = None if currency in (None, "(none)") else currency
-        result = engine.attribution("all", as_of=moment, ci=True, currency=chosen if len(currencies) > 1 else None)
+        result = run_attribution(engine, moment, chosen if len(currencies) > 1 else None)
+        if len(currencies) <= 1:
+            inputs.attribution, inputs.currency = result, chosen
         if result.publication.note:
             notes.append(f"Attribution{f' ({chosen})' if len(currencies) > 1 and chosen else ''}: "
                          f"{result.publication.note}")
@@ -178,6 +260,9 @@ def _attribution(engine: Engine, moment: datetime, notes: list[str]) -> list[Att
             value_without_touch=None if without_value is None else float(without_value),
             replicates=settings.replicates, totals=result["totals"], first_touch_share=settings.first_touch_share,
             last_touch_share=settings.last_touch_share))
+    if len(currencies) > 1:
+        inputs.reasons["attribution"] = (f"Revenue is recorded in {len(currencies)} currencies "
+                                         f"({', '.join(currencies)}); see each attribution section.")
     return sections
 
 
@@ -187,10 +272,22 @@ def _present_outcomes(engine: Engine, outcomes: Sequence[str]) -> list[str]:
 
 
 def write_report(engine: Engine, path: str | Path, *, conversions: Sequence[str] | None = None,
-                 by: Sequence[str] | None = None, as_of: datetime | None = None) -> Path:
-    """Write the self-contained HTML report of ``engine``'s workspace to ``path``; return the path."""
+                 by: Sequence[str] | None = None, as_of: datetime | None = None, pdf: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of ``engine``'s workspace to ``path``; return the path.
+
+    ``pdf``: also print it to this PDF file with headless Chromium (every detail opened); without a
+    browser a :class:`~commetrics.errors.MissingToolError` says how to get one, after the HTML is written."""
+    import tempfile
+
+    from .pdf import print_pdf
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(build_report(engine, conversions=conversions, by=by, as_of=as_of)),
-                      encoding="utf-8")
+    report = build_report(engine, conversions=conversions, by=by, as_of=as_of)
+    target.write_text(render_html(report), encoding="utf-8")
+    if pdf is not None:
+        with tempfile.TemporaryDirectory(prefix="commetrics-print-") as folder:
+            printable = Path(folder) / "report.html"
+            printable.write_text(render_html(report, print_version=True), encoding="utf-8")
+            print_pdf(printable, Path(pdf))
     return target

@@ -1,9 +1,10 @@
 """How numbers are written, the same in the terminal, the report and the dashboard.
 
 One decimal policy: rates as percentages with one decimal, differences of rates in percentage
-points with a sign and one decimal, counts with thousands separators, money with its currency and no
-decimals, days with one decimal (``not reached`` for a Kaplan–Meier time that never comes). A figure
-withheld by the publication policy reads ``hidden``; a figure that does not exist reads ``—``.
+points with a sign (a typographic minus; ``0.0`` for what rounds to zero) and one decimal, counts
+with thousands separators, money with its currency and no decimals, days with one decimal (``not
+reached`` for a Kaplan–Meier time that never comes). A figure withheld by the publication policy
+reads ``hidden``; a figure that does not exist reads ``—``.
 """
 
 from __future__ import annotations
@@ -44,18 +45,25 @@ def percent(value: Any, digits: int = 1, *, missing: str = "") -> str:
     return f"{100 * float(value):.{digits}f}%"
 
 
-def points(value: Any, digits: int = 1, *, missing: str = "") -> str:
-    """A difference of shares in percentage points, with its sign (0.05 → ``+5.0``)."""
+def points(value: Any, digits: int = 1, *, missing: str = "", sign: bool = True) -> str:
+    """A difference of shares in percentage points, with its sign (0.05 → ``+5.0``; ``sign=False``: its size,
+    ``5.0``, for sentences that say "more" or "fewer" in words)."""
     if is_missing(value):
         return missing
-    return f"{100 * float(value):+.{digits}f}"
+    if not sign:
+        return f"{abs(100 * float(value)):.{digits}f}"
+    return signed(100 * float(value), digits)
 
 
 def signed(value: Any, digits: int = 2, *, missing: str = "") -> str:
-    """A number with its sign (``+0.12``)."""
+    """A number with its sign: ``+0.12``, ``−0.12`` (a typographic minus), and ``0.00`` for what rounds to zero
+    (never ``-0.00``)."""
     if is_missing(value):
         return missing
-    return f"{float(value):+.{digits}f}"
+    text = f"{abs(float(value)):,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        return text
+    return ("+" if float(value) > 0 else MINUS) + text
 
 
 def days(value: Any, *, missing: str = DASH) -> str:

@@ -64,9 +64,8 @@ import pyarrow.parquet as pq
 
 from .. import schema
 from ..errors import UnreadableFileError
-from ..ingest import LoadReport
 from ..ingest.loader import Loader
-from . import SOURCES, Source
+from . import SOURCES, DumpReport, Source
 
 __all__ = ["SAMPLE_DUMP", "ConvertedDump", "convert", "load"]
 
@@ -119,6 +118,9 @@ SKIP_REASONS: dict[str, str] = {
     "accepted_answers_missing_answer": "AcceptedAnswerId that names no readable answer in Posts",
 }
 
+#: the table whose rows each kind of skipped row would have been (the first word of its reason)
+SKIPPED_TABLE = {"users": "members", "posts": "activities", "questions": "activities", "answers": "activities",
+                 "comments": "activities", "votes": "activities", "badges": "activities", "accepted": "outcomes"}
 _REQUIRED_TEXT = (
     "A Stack Exchange dump folder must contain Users.xml, Posts.xml, Comments.xml, Votes.xml and "
     "Badges.xml (each may be gzip-compressed as .xml.gz); Tags.xml and PostLinks.xml are not needed. "
@@ -500,7 +502,7 @@ def convert(dump_dir: Path, out_dir: Path) -> ConvertedDump:
 
 
 def load(loader: Loader, dump_dir: Path, source: str = "stackexchange",
-         now: datetime | None = None) -> list[LoadReport]:
+         now: datetime | None = None) -> DumpReport:
     """Convert a Stack Exchange dump and load members, activities and outcomes through ``loader``.
 
     Each table is one load through :meth:`Engine.load`, so validation, quarantine and
@@ -519,8 +521,10 @@ def load(loader: Loader, dump_dir: Path, source: str = "stackexchange",
 
     Returns
     -------
-    list[LoadReport]
-        One report per table: members, activities, outcomes.
+    DumpReport
+        One report per table: members, activities, outcomes; the rows of the dump that were not written
+        (see ``SKIP_REASONS``) as excluded: ``no_author`` (posts, comments, votes and badges without a
+        user), ``unreadable`` (no id or date), ``not_loaded_kind`` (tag wikis, nominations, ...).
 
     Raises
     ------
@@ -530,7 +534,15 @@ def load(loader: Loader, dump_dir: Path, source: str = "stackexchange",
     with tempfile.TemporaryDirectory(prefix="commetrics-stackexchange-") as scratch:
         converted = convert(Path(dump_dir), Path(scratch))
         with loader.batch():
-            return [loader.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
+            reports = [loader.load(table, path, source=source, now=now) for table, path in converted.tables.items()]
+    excluded: dict[str, dict[str, int]] = {}
+    for reason, rows in converted.skipped.items():
+        table = SKIPPED_TABLE[reason.split("_", 1)[0]]
+        why = "not_loaded_kind" if reason == "posts_other_type" else (
+            "unreadable" if reason.endswith("_unreadable") else "no_author")
+        excluded.setdefault(table, {}).setdefault(why, 0)
+        excluded[table][why] += rows
+    return DumpReport(reports, excluded=excluded, counts=converted.counts)
 
 
 SOURCES.register("stackexchange", Source(

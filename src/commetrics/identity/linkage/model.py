@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ...progress import Reporter
 from .comparisons import _namesakes, _settings
 from .frequencies import NAME_FREQUENCY_FLOOR, name_frequency_sql, value_frequency_sql
 
@@ -99,8 +100,8 @@ def _quiet_splink() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _predict(cur: duckdb.DuckDBPyConnection, clusters: np.ndarray,
-             threshold: float) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _predict(cur: duckdb.DuckDBPyConnection, clusters: np.ndarray, threshold: float,
+             report: Reporter) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train the model on ``normalised`` and return the pairs at or above ``threshold``.
 
     ``clusters`` is each record's deterministic component (in record id order): pairs already
@@ -124,12 +125,14 @@ def _predict(cur: duckdb.DuckDBPyConnection, clusters: np.ndarray,
         frame = db_api.register(table)
         linker = Linker(frame, _settings(_namesakes(cur, table)), log_level=None)
         records = int(cur.sql(f"select count(*) from {table}").fetchall()[0][0])
-        _train(linker, db_api, table, records)
-        predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
-        model = linker.misc.save_model_to_json()
-        columns = cur.sql(f"select * from {predictions.physical_name} limit 0").columns
-        detail = _detail_sql(model["comparisons"], columns)
-        links = cur.sql(f"""
+        with report.stage("training"):
+            _train(linker, db_api, table, records)
+        with report.stage("scoring"):
+            predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+            model = linker.misc.save_model_to_json()
+            columns = cur.sql(f"select * from {predictions.physical_name} limit 0").columns
+            detail = _detail_sql(model["comparisons"], columns)
+            links = cur.sql(f"""
             select
                 least(record_id_l, record_id_r) as record_a,
                 greatest(record_id_l, record_id_r) as record_b,
@@ -138,7 +141,7 @@ def _predict(cur: duckdb.DuckDBPyConnection, clusters: np.ndarray,
                 match_weight,
                 {detail} as detail
             from {predictions.physical_name}
-        """).to_arrow_table().to_pandas()
+            """).to_arrow_table().to_pandas()
         stats = {"probability_two_random_records_match": model["probability_two_random_records_match"],
                  "pairs_scored_above_threshold": len(links)}
     finally:

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from commetrics.errors import InputError, UnknownNameError
+from commetrics.progress import Reporter
 
 from .. import rules
 from ..rules import DEFAULT_FREE_MAIL
@@ -113,6 +114,7 @@ def resolve(
     probabilistic: bool = True,
     free_mail: Iterable[str] = DEFAULT_FREE_MAIL,
     con: duckdb.DuckDBPyConnection | None = None,
+    progress: Reporter | None = None,
 ) -> Resolution:
     """Link identity records (community members, CRM contacts) into people.
 
@@ -142,6 +144,9 @@ def resolve(
         A DuckDB connection to run in. Resolution works in a private in-memory catalog attached
         to it for the duration of the call and detached afterwards, so no table is left behind.
         Without one, a private in-memory connection is used.
+    progress
+        Where the stages are reported (``normalising``, ``training``, ``scoring``,
+        ``clustering``); see :mod:`commetrics.progress`.
 
     Returns
     -------
@@ -172,14 +177,16 @@ def resolve(
         msg = f"threshold must be a match probability between 0 and 1 (exclusive), got {threshold!r}."
         raise InputError(msg)
     started = time.perf_counter()
+    report = progress or Reporter(None, "identity")
     stats: dict[str, Any] = {}
     record_table = _records_table(records)
     map_table = _maps_table(maps) if maps is not None else None
     override_table = _overrides_table(overrides)
     with _scratch(con) as cur:
         free_mail_regex = rules.free_mail_pattern(free_mail)
-        index, edges, work_emails = _normalise_and_link(cur, record_table, map_table, free_mail_regex)
-        links = _deterministic_links(edges)
+        with report.stage("normalising", total=record_table.num_rows, unit="records"):
+            index, edges, work_emails = _normalise_and_link(cur, record_table, map_table, free_mail_regex)
+            links = _deterministic_links(edges)
         stats["seconds_deterministic"] = time.perf_counter() - started
         if probabilistic and len(index) < MIN_RECORDS_FOR_PROBABILISTIC:
             stats["note"] = f"probabilistic linkage skipped: fewer than {MIN_RECORDS_FOR_PROBABILISTIC} records"
@@ -189,7 +196,7 @@ def resolve(
             clusters = _components(len(index), a, b)
             try:
                 with _quiet_splink():
-                    predicted, model_stats = _predict(cur, clusters, threshold)
+                    predicted, model_stats = _predict(cur, clusters, threshold, report)
             except _UntrainableError as error:
                 stats["note"] = f"probabilistic linkage skipped: {error}"
             else:
@@ -197,9 +204,10 @@ def resolve(
                 links = pd.concat([links, predicted], ignore_index=True)
             stats["seconds_probabilistic"] = time.perf_counter() - step
     step = time.perf_counter()
-    override_table, stats["overrides_skipped"] = _known_overrides(override_table, index)
-    links = pd.concat([links, _override_links(override_table)], ignore_index=True)
-    people, kept = _cluster(index, links, override_table, work_emails)
+    with report.stage("clustering", total=len(index), unit="records"):
+        override_table, stats["overrides_skipped"] = _known_overrides(override_table, index)
+        links = pd.concat([links, _override_links(override_table)], ignore_index=True)
+        people, kept = _cluster(index, links, override_table, work_emails)
     stats["seconds_clustering"] = time.perf_counter() - step
     stats["seconds_total"] = time.perf_counter() - started
     stats["records"] = len(index)

@@ -65,6 +65,17 @@ def _touchpoints(db: Any, grain: str, unit: str, ids: Identities | None) -> Any:
     return joined.select(unit_id=joined.account_id, ts=joined.ts, cls=joined.cls)
 
 
+def _ordered_path(ts: Any, cls: Any) -> Any:
+    """A journey's touch classes in time order (ties by class), joined into one path.
+
+    The (time, class) pairs are collected and sorted as a list inside the engine: an ordered
+    aggregate (``collect(order_by=...)``) is not something Spark SQL has, and sorting the pairs
+    gives the same order on every backend."""
+    import ibis
+
+    return ibis.struct({"ts": ts, "cls": cls}).collect().sort().map(lambda touch: touch.cls).join(_JOIN)
+
+
 def _member_accounts(db: Any) -> Any:
     """``member_id`` -> ``account_id`` (the account at the member's first join)."""
     m = db.table("members")
@@ -150,8 +161,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
         days_before=(touched.cts.epoch_seconds() - touched.ts.epoch_seconds()) / 86_400,
         ts=touched.ts,
     )
-    per_journey = touches.group_by(["journey", "value"]).aggregate(
-        path=touches.cls.collect(order_by=[touches.ts, touches.cls]).join(_JOIN))
+    per_journey = touches.group_by(["journey", "value"]).aggregate(path=_ordered_path(touches.ts, touches.cls))
     converting = per_journey.group_by("path").aggregate(c=per_journey.count().cast("float64"),
                                                         v=per_journey.value.sum(), n=ibis.literal(0.0))
     all_conversions = o.aggregate(n=o.count(), value=o.value.sum()).execute().iloc[0]
@@ -159,8 +169,7 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     converters = o.select("unit_id").distinct()
     idle = a.anti_join(converters, "unit_id")
     idle = idle.filter(idle.ts >= moment - lookback)
-    idle_paths = idle.group_by("unit_id").aggregate(
-        path=idle.cls.collect(order_by=[idle.ts, idle.cls]).join(_JOIN))
+    idle_paths = idle.group_by("unit_id").aggregate(path=_ordered_path(idle.ts, idle.cls))
     nulls = idle_paths.group_by("path").aggregate(c=ibis.literal(0.0), v=ibis.literal(0.0),
                                                   n=idle_paths.count().cast("float64"))
     # Ordered, so that the paths — and the bootstrap draws made over them — are the same on every run.

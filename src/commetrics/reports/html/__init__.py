@@ -1,24 +1,28 @@
-"""A self-contained HTML report of community conversion rates, and its sections.
+"""The self-contained HTML report and its sections.
 
 The modules build on each other in one direction, so there is no import cycle:
 
-- :mod:`.common` (escaping, reading and formatting values) and :mod:`.svg` (chart building blocks);
-- one module per section: :mod:`.conversion` (with :mod:`.conversion_data` and
-  :mod:`.conversion_charts`), :mod:`.attribution`, :mod:`.scores` and :mod:`.impact`;
-- :mod:`.page`: the document around the sections, :class:`ReportData` and :func:`render_html`.
+- :mod:`.common` (escaping, reading and formatting values, glossary links) and :mod:`.charts`
+  (Vega-Lite specs through Altair, drawn to inline SVG by vl-convert);
+- :mod:`.summary` (the cards that open the report) and one module per section: :mod:`.conversion`
+  (with :mod:`.conversion_data`), :mod:`.attribution`, :mod:`.impact`, :mod:`.community`, :mod:`.scores`;
+- :mod:`.page`: the document around them, :class:`ReportData`, :func:`render_html` and
+  :func:`render_summary_page`.
 """
 
 from __future__ import annotations
 
 from .attribution import SUPPRESSED_BADGE, AttributionSection, model_labels, render_attribution
-from .conversion import ConversionSection, render_conversion
+from .conversion import ConversionGroup, ConversionSection, render_conversion
 from .impact import ImpactSection, render_impact
-from .page import ReportData, render_html
+from .page import ReportData, render_html, render_summary_page
 from .scores import ScoresSection, render_scores
+from .summary import render_summary
 
 __all__ = [
     "SUPPRESSED_BADGE",
     "AttributionSection",
+    "ConversionGroup",
     "ConversionSection",
     "ImpactSection",
     "ReportData",
@@ -29,4 +33,6 @@ __all__ = [
     "render_html",
     "render_impact",
     "render_scores",
+    "render_summary",
+    "render_summary_page",
 ]

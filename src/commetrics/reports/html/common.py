@@ -13,6 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..format import points
+from ..labels import GLOSSARY
+
 __all__ = [
     "DASH",
     "MINUS",
@@ -23,6 +26,7 @@ __all__ = [
     "records",
     "signed_pp",
     "slug",
+    "term",
     "to_float",
     "to_text",
     "unique",
@@ -37,6 +41,13 @@ MINUS = "−"
 def escape(value: object) -> str:
     """Escape any value for HTML text or a quoted attribute."""
     return html.escape(str(value), quote=True)
+
+
+def term(text: str, key: str) -> str:
+    """``text`` linked to its glossary entry (``GLOSSARY[key]``), which explains it in plain words."""
+    if key not in GLOSSARY:
+        raise KeyError(f"no glossary entry {key!r}")
+    return f'<a class="term" href="#g-{key}">{escape(text)}</a>'
 
 
 def to_float(value: Any) -> float | None:
@@ -81,12 +92,8 @@ def pct(value: float | None, decimals: int = 1) -> str:
 
 
 def signed_pp(value: float) -> str:
-    """A difference of proportions in percentage points with an explicit sign."""
-    points = value * 100
-    if round(points, 1) == 0:
-        return "0.0"
-    sign = "+" if points > 0 else MINUS
-    return f"{sign}{abs(points):,.1f}"
+    """A difference of proportions in percentage points with an explicit sign (``reports.format.points``)."""
+    return points(value)
 
 
 def days(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 The rates table arrives as a frame; :func:`decode_cells` turns its rows into :class:`Cell` values
 (missing and suppressed counts as ``None``) that the tables and charts of ``conversion`` and
-``conversion_charts`` share.
+its charts share.
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .common import count, pct, records, to_float, to_text, unique
+from .common import records, to_float, to_text, unique
 
 __all__ = [
     "SMALL_N",
     "Cell",
     "ConversionSection",
-    "cell_summary",
     "decode_cells",
     "distinct_windows",
-    "window_label",
 ]
 
 #: The n below which a cell is flagged as small when the table has no ``small`` column.
@@ -140,27 +138,3 @@ def distinct_windows(cells: Sequence[Cell]) -> list[int | None]:
     for cell in cells:
         seen.setdefault(cell.window, None)
     return list(seen)
-
-
-def window_label(window: int | None) -> str:
-    """A window as words, e.g. ``30-day window``."""
-    return "window unknown" if window is None else f"{window:,}-day window"
-
-
-def cell_summary(cell: Cell, by: str | None) -> str:
-    """A plain-text description of one cell, for SVG titles."""
-    who = cell.cohort if by is None else f"{by} = {cell.cohort}"
-    where = f"{who}, {window_label(cell.window)}"
-    if cell.status == "suppressed":
-        return f"{where}: suppressed"
-    if cell.status == "in-progress":
-        return f"{where}: in progress ({count(cell.in_progress)} members not yet through the window)"
-    if cell.status == "empty":
-        return f"{where}: no eligible members"
-    text = (f"{where}: {pct(cell.rate)} (95% CI {pct(cell.ci_low)} to {pct(cell.ci_high)}), "
-            f"{count(cell.converters)} of {count(cell.eligible)} converted")
-    if cell.in_progress:
-        text += f", {count(cell.in_progress)} in progress"
-    if cell.small:
-        text += ", small cohort"
-    return text

@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from .common import DASH, escape, pct, records, to_float, to_text
-from .svg import axis_ticks, num, style, text_width, x_grid
+from ..format import signed
+from ..labels import words
+from .charts import figure, interval_spec
+from .common import DASH, escape, pct, records, term, to_float, to_text
 
 __all__ = ["ScoresSection", "render_scores"]
 
-#: Bands named after traffic lights get their colour (Okabe–Ito vermillion, orange, bluish green).
-BAND_COLOURS = {"red": "#D55E00", "yellow": "#E69F00", "amber": "#E69F00", "green": "#009E73"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class ScoresSection:
 
 def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, extra: str | None = None) -> str:
     """A count per label with its share; ``caption`` is short (it is as wide as the table)."""
+    if frame is None or not len(frame):
+        return f'<p class="empty">{escape(caption)}: none yet.</p>\n'
     rows = records(frame, (label, count, "share", extra) if extra else (label, count, "share"))
     total = sum((to_float(r[count]) or 0.0) for r in rows)
     hidden = "suppressed" in frame and bool(frame["suppressed"].any())
@@ -59,8 +61,8 @@ def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, ext
     for r in rows:
         n = to_float(r[count])
         share = to_float(r["share"]) if "share" in frame else (n / total if total and n is not None else None)
-        shown = f"{n:,.0f}" if n is not None else '<span class="badge suppressed">suppressed</span>'
-        cells = (f'<th scope="row">{escape(to_text(r[label]) or DASH)}</th><td class="num">{shown}</td>'
+        shown = f"{n:,.0f}" if n is not None else "hidden"
+        cells = (f'<th scope="row">{escape(words(to_text(r[label]) or DASH))}</th><td class="num">{shown}</td>'
                  f'<td class="num">{escape(pct(share) if share is not None else DASH)}</td>')
         if extra:
             value = to_float(r[extra])
@@ -68,46 +70,23 @@ def _counts_table(frame: pd.DataFrame, label: str, count: str, caption: str, ext
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
     if hidden:
-        out.append('<p class="muted">Groups of fewer people than the privacy threshold are hidden, with enough '
-                   "others that the total does not reveal them.</p>")
+        out.append('<p class="muted">Groups of fewer people than the privacy threshold are '
+                   f'{term("hidden", "hidden")}, with enough others that the total does not reveal them.</p>')
     return "\n".join(out) + "\n"
 
 
 def _band_chart(bands: list[dict[str, Any]]) -> str:
     """Churn rate per band with its Wilson interval: it should fall from the first band to the last."""
-    shown = [b for b in bands if b["renewals"]]
-    if not shown:
-        return ""
-    highs = [b["ci_high"] for b in shown]
-    upper, ticks = axis_ticks(max(0.05, max(highs)))
-    left = 20 + max(text_width(str(b["band"])) for b in shown)
-    inner, row_h, top = 360.0, 28.0, 12.0
-    bottom = top + row_h * len(shown)
-    width, height = left + inner + 20, bottom + 34
-
-    def sx(value: float) -> float:
-        return left + inner * max(0.0, min(value, upper)) / upper
-
+    shown = [b for b in bands if b["renewals"] and to_float(b.get("churn_rate")) is not None]
+    if not shown or all(not b["churn_rate"] for b in shown):
+        return ('<p class="empty">No churn chart: no account in these bands churned at a decided renewal.</p>\n'
+                if shown else "")
     desc = "; ".join(f"{b['band']}: {pct(b['churn_rate'])} of {b['renewals']:,} renewals churned "
                      f"(95% interval {pct(b['ci_low'])} to {pct(b['ci_high'])})" for b in shown)
-    out = [f'<svg class="bands-chart" width="{num(width)}" height="{num(height)}" '
-           f'viewBox="0 0 {num(width)} {num(height)}" role="img" aria-labelledby="bands-title bands-desc">',
-           '<title id="bands-title">Churn rate per health band with 95% Wilson intervals</title>',
-           f'<desc id="bands-desc">{escape(desc)}</desc>']
-    out += x_grid([(sx(tick), f"{tick * 100:.0f}%") for tick in ticks], top - 4, bottom)
-    for row, band in enumerate(shown):
-        y = top + row * row_h + row_h / 2
-        colour = BAND_COLOURS.get(str(band["band"]).lower(), style(row)[0])
-        out.append(f'<text x="{num(left - 8)}" y="{num(y + 4)}" text-anchor="end" font-size="12">'
-                   f"{escape(band['band'])}</text>")
-        out.append(f'<g><title>{escape(desc.split("; ")[row])}</title>'
-                   f'<line x1="{num(sx(band["ci_low"]))}" y1="{num(y)}" x2="{num(sx(band["ci_high"]))}" '
-                   f'y2="{num(y)}" stroke="{colour}" stroke-width="2"/>'
-                   f'<circle cx="{num(sx(band["churn_rate"]))}" cy="{num(y)}" r="4.5" fill="{colour}"/></g>')
-    out.append(f'<line class="axis" x1="{num(left)}" y1="{num(bottom)}" x2="{num(left + inner)}" '
-               f'y2="{num(bottom)}"/>')
-    out.append("</svg>")
-    return '<figure class="chart">\n' + "\n".join(out) + "\n</figure>\n"
+    spec = interval_spec([{"label": words(b["band"]), "value": b["churn_rate"], "low": b["ci_low"],
+                           "high": b["ci_high"]} for b in shown], x_title="Churned at renewal", width=420)
+    return figure(spec, title="Churn rate per health band with 95% Wilson intervals", description=desc,
+                  ident="bands")
 
 
 def _weights_table(validation: dict[str, Any]) -> str:
@@ -115,7 +94,7 @@ def _weights_table(validation: dict[str, Any]) -> str:
     if not learned:
         return ""
     expert = validation["expert_weights"]
-    rows = "".join(f'<tr><th scope="row">{escape(k)}</th><td class="num">{expert[k]:.0f}</td>'
+    rows = "".join(f'<tr><th scope="row">{escape(words(k))}</th><td class="num">{expert[k]:.0f}</td>'
                    f'<td class="num">{v:.0f}</td></tr>' for k, v in learned.items())
     return (f"<p>Learned weights come from a regularised logistic regression of non-renewal on the components, "
             f"fitted on the earlier renewals. On the latest {validation['holdout_renewals']:,} renewals the "
@@ -130,11 +109,13 @@ def _weights_table(validation: dict[str, Any]) -> str:
 def render_scores(section: ScoresSection) -> str:
     """Tiers and bands, then the validation of health against later renewals."""
     out = ['<section class="scores" id="scores">', "<h2>Engagement and health scores</h2>",
-           "<p>Engagement: points per activity, contributions above consumption, halving every "
-           f"{section.half_life_days:g} days. Health: the weighted 0–100 components of each account. Every member "
-           "is counted here; only members with consent are ever listed or exported.</p>",
+           f"<p>{term('Engagement', 'tiers')}: points per activity, contributions above consumption, halving every "
+           f"{section.half_life_days:g} days. {term('Health', 'health')}: the weighted 0–100 components of each "
+           "account. Every member is counted here; only members with consent are ever listed or exported.</p>",
+           '<div class="pair">',
            _counts_table(section.tiers, "tier", "members", "Members by engagement tier"),
            _counts_table(section.bands, "band", "accounts", "Accounts by health band", extra="median_health"),
+           "</div>",
            '<p class="muted">Accounts are organisations, not people: bands are shown whatever the number of '
            "accounts in them.</p>",
            "<h3>Does health foresee renewals?</h3>"]
@@ -144,11 +125,12 @@ def render_scores(section: ScoresSection) -> str:
     else:
         out.append(
             f"<p>Health taken {section.lead_days} days before each of {v['renewals']:,} decided renewals "
-            f"({v['churned']:,} churned), from the data known then: AUC for churn <strong>{v['auc']:.3f}</strong> "
+            f"({v['churned']:,} churned), from the data known then: {term('AUC', 'auc')} for churn "
+            f"<strong>{v['auc']:.3f}</strong> "
             f"(95% bootstrap interval {v['auc_low']:.3f} to {v['auc_high']:.3f}; 0.5 is a coin toss). Without the "
             f"community component it is {v['auc_without_community']:.3f}: the community adds "
-            f"<strong>{v['community_gain']:+.3f}</strong> ({v['community_gain_low']:+.3f} to "
-            f"{v['community_gain_high']:+.3f}).</p>")
+            f"<strong>{signed(v['community_gain'], 3)}</strong> ({signed(v['community_gain_low'], 3)} to "
+            f"{signed(v['community_gain_high'], 3)}).</p>")
         out.append(_band_chart(v["bands"]))
         out.append(_weights_table(v))
     out.append("</section>")

@@ -14,25 +14,73 @@ from .tables import console, text
 __all__ = ["render_identity", "render_loads"]
 
 
+_ENUM_SETTINGS = {"activities": "activity_types", "outcomes": "outcome_types"}
+
+
+def _how_read(r: LoadReport) -> list[str]:
+    """How a file was read: encoding and delimiter when not the usual, timestamps and the zone, made ids."""
+    said = []
+    parts = []
+    if r.encoding and not r.encoding.startswith("utf-8"):
+        parts.append(f"encoding {r.encoding}")
+    if r.delimiter and r.delimiter != ",":
+        parts.append(f"fields separated by {r.delimiter}")
+    for column, how in r.date_formats.items():
+        parts.append(f"{column} read as {how}")
+    if r.date_formats:
+        parts.append(f"times without an offset read in {r.timezone}")
+    if parts:
+        said.append(f"  load {r.load_id}: " + "; ".join(parts))
+    if r.generated_ids:
+        said.append(f"  load {r.load_id}: the file has no id column: ids were made from each row's content "
+                    "(equal rows of the file stay apart; loading it again adds nothing)")
+    said += [f"  load {r.load_id}: {note}" for note in r.notes]
+    return said
+
+
 def render_loads(reports: Iterable[LoadReport], width: int | None = None) -> str:
-    """The four counts of each load, the reasons of quarantined rows and any schema drift."""
+    """The four counts of each load, how the file was read, the reasons of quarantined rows and any schema drift."""
     out, buffer = console(width)
     table = Table(title="Loads", title_justify="left")
     for name in ("load", "table", "file", "read", "loaded", "quarantined", "duplicates"):
         table.add_column(name, justify="right" if name not in ("table", "file") else "left")
+    read: list[str] = []
     notes: list[str] = []
     for r in reports:
         table.add_row(str(r.load_id), r.table, r.file, count(r.rows_read), count(r.rows_loaded),
                       count(r.rows_quarantined), count(r.rows_duplicate))
+        read += _how_read(r)
+        if r.rows_replaced:
+            notes.append(f"  load {r.load_id}: {r.rows_replaced:,} loaded rows replaced the earlier version of "
+                         "their key")
+        if r.rows_resolved:
+            notes.append(f"  load {r.load_id}: {r.rows_resolved:,} rows quarantined by earlier loads are now "
+                         "resolved")
+        if r.rows_erased:
+            notes.append(f"  load {r.load_id}: {r.rows_erased:,} rows of erased people were dropped")
+        if r.accepted_types:
+            notes.append(f"  load {r.load_id}: new types added to commetrics.toml and loaded: "
+                         f"{', '.join(r.accepted_types)}")
         for reason, rows in r.reasons.items():
             notes.append(f"  load {r.load_id}: {rows:,} × {reason} — {REASON_HELP[Reason(reason)]}")
+        if r.unknown_types:
+            types = list(r.unknown_types)
+            shown = ", ".join(types[:10]) + (" ..." if len(types) > 10 else "")
+            setting = _ENUM_SETTINGS.get(r.table, "")
+            notes.append(f"  load {r.load_id}: {sum(r.unknown_types.values()):,} rows of {len(types)} unknown "
+                         f"type{'s' if len(types) != 1 else ''} ({shown}): add them with --accept-types or in "
+                         f"[ingest] {setting} of commetrics.toml")
         if r.attribute_columns:
             notes.append(f"  load {r.load_id}: extra columns kept in attributes: {', '.join(r.attribute_columns)}")
         elif r.drift_columns:
             notes.append(f"  load {r.load_id}: columns outside the schema, not loaded: {', '.join(r.drift_columns)}")
     out.print(table)
+    if read:
+        out.print("How the files were read:")
+        for line in read:
+            out.print(line, soft_wrap=True)
     if notes:
-        out.print("Quarantine and drift (see `commetrics quarantine`):")
+        out.print("Quarantine, corrections and drift (see `commetrics quarantine`):")
         for note in notes:
             out.print(note, soft_wrap=True)
     return buffer.getvalue()

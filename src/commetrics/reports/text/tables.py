@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..format import count, is_missing
+from ..labels import column as column_words
 
 __all__ = ["console", "frame_table", "render_frames", "render_rows", "text"]
 
@@ -24,21 +25,27 @@ def console(width: int | None = None) -> tuple[Console, io.StringIO]:
 
 
 def text(value: Any) -> str:
-    """A cell: whole numbers with separators, missing values empty."""
+    """A cell: whole numbers with separators, other numbers with separators and at most three decimals (no
+    ``4392217.0``), missing values empty."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
         return count(value)
+    if isinstance(value, float) and not is_missing(value):
+        if value.is_integer() and abs(value) >= 1000:
+            return count(value)
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
     return "" if is_missing(value) else str(value)
 
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, columns: Sequence[str] | None = None) -> Table:
-    """A Rich table of a DataFrame (numbers right-aligned with thousands separators)."""
+    """A Rich table of a DataFrame: columns named in words (``ci_low`` → "95% interval, low"), numbers
+    right-aligned with thousands separators, headers wrapped rather than cut."""
     columns = list(columns or frame.columns)
     table = Table(title=title, title_justify="left")
     for column in columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column]) if column in frame else False
-        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
+        table.add_column(column_words(str(column)), justify="right" if numeric else "left", overflow="fold")
     for row in frame[columns].itertuples(index=False):
         table.add_row(*(text(v.item() if hasattr(v, "item") else v) for v in row))
     return table
