@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 COMMANDS: list[tuple[str, list[str]]] = [
     ("status", []), ("quarantine", []), ("config", []), ("summary", []),
     ("conversion", ["trial_after_join", "--by", "entry_path"]),
-    ("attribution", ["--model", "linear"]), ("metrics", []), ("scores", ["--no-save"]),
+    ("attribution", ["--model", "linear"]), ("drivers", []), ("metrics", []), ("scores", ["--no-save"]),
     ("scores", ["--accounts", "--no-save"]),
     ("impact renewal", []), ("impact exposure", ["--exposure", "webinar_attended", "--outcome", "trial_start"]),
     ("impact experiment", ["--name", "none", "--outcome", "trial_start"]), ("impact campaign", ["--name", "none"]),

@@ -96,7 +96,7 @@ def _both(engines: tuple[Engine, Engine], call: str, *args: Any, **kwargs: Any) 
 
 
 @pytest.mark.parametrize("by", [(), ("entry_path",), ("join_month",), ("join_week",), ("first_activity",),
-                                ("segment",), ("program",)])
+                                ("segment",), ("program",), ("arr:10000,100000",)])
 def test_conversion_counts_are_identical_on_spark_and_duckdb(engines, by) -> None:  # type: ignore[no-untyped-def]
     duck_engine, spark_engine = engines
     spec = ConversionSpec("trial", ("trial_start", "purchase"), windows=(7, 30, 90), by=by)

@@ -390,6 +390,21 @@ class ConversionSettings(_Section):
         return tuple(sorted(set(values)))
 
 
+class DriversSettings(_Section):
+    """Conversion drivers: which behaviours of a member's first days go with converting."""
+
+    days: int = Field(30, ge=1, description="The behaviours counted: a member's first this many days after the "
+                      "anchor")
+    window_days: int | None = Field(None, ge=1, description="Conversions counted in this many days after those "
+                                    "(default: the conversion's longest window)")
+    controls: tuple[str, ...] = Field(("entry_path", "segment"), description="Adjusted for: member or account "
+                                      "columns or attributes (text becomes categories)")
+    min_members: int = Field(20, ge=1, description="A behaviour is a candidate only when at least this many members "
+                             "(and privacy.min_cell_size) had it and as many did not")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Familywise error rate of the Holm-adjusted test that calls "
+                         "a behaviour associated with conversion")
+
+
 class SummarySettings(_Section):
     """The summary that opens the report (``commetrics summary``): which figures lead, and the assumptions behind
     the support-deflection estimate."""
@@ -471,6 +486,8 @@ class Config(_Section):
     store: StoreSettings = Field(default_factory=lambda: StoreSettings(), description="The store: lock, backups")
     summary: SummarySettings = Field(default_factory=lambda: SummarySettings(),
                                      description="The summary that opens the report")
+    drivers: DriversSettings = Field(default_factory=lambda: DriversSettings(),
+                                     description="Conversion drivers (commetrics drivers)")
     conversions: dict[str, ConversionDefinition] = Field(
         default_factory=lambda: _default_conversions(),
         description="Named conversion definitions (default: one example per family, as in a new workspace)",

@@ -13,7 +13,7 @@ from ..metrics.attribution import ATTRIBUTION_MODELS
 from ..metrics.conversion import COHORT_KEYS
 from .common import AsOfOption, JsonOption, WorkspaceOption, app, handle_errors, parse_as_of, show
 
-__all__ = ["attribution", "conversion", "metrics", "scores"]
+__all__ = ["attribution", "conversion", "drivers", "metrics", "scores"]
 
 
 @app.command()
@@ -28,7 +28,9 @@ def conversion(
     window: Annotated[list[int] | None, typer.Option(metavar="DAYS", help="Window in days, repeatable (default: the "
                                                      "definition's, or conversion.windows).")] = None,
     by: Annotated[list[str] | None, typer.Option(metavar="KEY", help="Cohort key, repeatable: "
-                                                 f"{', '.join(COHORT_KEYS)}.")] = None,
+                                                 f"{', '.join(COHORT_KEYS)}, or any member or account column or "
+                                                 "attribute (plan, contract); NAME:CUT,CUT,... for bands of a "
+                                                 "number (arr:10000,100000).")] = None,
     unit: Annotated[str | None, typer.Option(metavar="person|account", help="Count people or accounts.")] = None,
     as_of: AsOfOption = None,
     reference: Annotated[str | None, typer.Option(metavar="COHORT", help="Cohort the others are compared with.")
@@ -48,6 +50,34 @@ def conversion(
         result = engine.conversion(name, outcome=outcome or None, anchor=anchor, windows=window or None,
                                    by=by or (), unit=unit, as_of=parse_as_of(as_of),  # type: ignore[arg-type]
                                    reference=reference, baseline=baseline)
+    show(result, as_json)
+
+
+@app.command()
+@handle_errors
+def drivers(
+    name: Annotated[str | None, typer.Argument(metavar="CONVERSION", help="A conversion defined in commetrics.toml.")
+                    ] = None,
+    outcome: Annotated[list[str] | None, typer.Option(metavar="TYPE", help="Outcome type(s) for an ad-hoc "
+                                                      "conversion; repeatable.")] = None,
+    days: Annotated[int | None, typer.Option(metavar="N", help="Behaviours in a member's first N days after the "
+                                             "anchor (default: drivers.days).")] = None,
+    window: Annotated[int | None, typer.Option(metavar="DAYS", help="Conversions counted in this many days after "
+                                               "them (default: the conversion's longest window).")] = None,
+    control: Annotated[list[str] | None, typer.Option(metavar="NAME", help="Adjust for this member or account column "
+                                                      "or attribute; repeatable (default: drivers.controls).")] = None,
+    as_of: AsOfOption = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Behaviours associated with conversion: activities and programmes of a member's first days, adjusted for
+    each other.
+
+    Example: commetrics drivers trial_after_join --days 30
+    """
+    with Engine(workspace, read_only=True) as engine:
+        result = engine.drivers(name, outcome=outcome or None, days=days, window_days=window,
+                                controls=control or None, as_of=parse_as_of(as_of))
     show(result, as_json)
 
 

@@ -44,7 +44,8 @@ def impact_renewal(as_of: AsOfOption = None, estimand_: EstimandOption = None, r
 @handle_errors
 def impact_exposure(
     exposure: Annotated[str, typer.Option(metavar="ACTIVITY", help="Activity type (or program:NAME) that exposes a "
-                                          "member, e.g. webinar_attended.")],
+                                          "member, e.g. webinar_attended; or a static flag NAME=VALUE of a member "
+                                          "column or attribute, e.g. referred=yes.")],
     outcome: Annotated[str, typer.Option(metavar="TYPE", help="Outcome type to compare, e.g. demo_request.")],
     window: Annotated[int | None, typer.Option(metavar="DAYS", help="Days after the landmark in which the outcome "
                                                "counts (default: impact.window_days).")] = None,

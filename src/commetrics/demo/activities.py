@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from commetrics import schema
 
+from .drivers import _EarlyBehaviour
 from .entities import _Members, _Rows
 from .helpers import _NULL, Progress, _exp_seconds, _ids, _labels, _nullable, _pick, _timestamps, _width
 from .outcomes import _Outcomes
@@ -155,9 +156,11 @@ def _write_activities(
     nps: _NpsPlan,
     outcomes: _Outcomes,
     report: Progress,
+    early: _EarlyBehaviour | None = None,
 ) -> int:
     """Write activities in member-range chunks; count activities before NPS responses; derive
-    accepted answers (for questions) and referrals made (for referral activities)."""
+    accepted answers (for questions) and referrals made (for referral activities); record the early
+    behaviours of planted effect 4 in ``early``."""
     per_member = bg.count + np.bincount(window.member, minlength=m.n)
     total = int(per_member.sum())
     width = _width(total, 8)
@@ -177,6 +180,8 @@ def _write_activities(
             writer.write_table(table)
             written += table.num_rows
             _derived_outcomes(rng, rows, kind, code, m, outcomes)
+            if early is not None:
+                early.record(rows, kind, m)
             report("activities", written / max(total, 1))
     return written
 

@@ -14,6 +14,7 @@ import numpy as np
 from commetrics.errors import InputError
 
 from .activities import _background, _write_activities
+from .drivers import _EarlyBehaviour, _lead_outcomes
 from .entities import _account_count, _make_accounts, _make_contacts, _make_members
 from .ground_truth import _ground_truth
 from .helpers import Progress, _ids, _width
@@ -114,7 +115,8 @@ def generate(
     rng = {
         name: np.random.default_rng([seed, i])
         for i, name in enumerate(
-            ("accounts", "members", "periods", "windows", "activities", "outcomes", "contacts", "surveys", "nps")
+            ("accounts", "members", "periods", "windows", "activities", "outcomes", "contacts", "surveys", "nps",
+             "drivers")
         )
     }
 
@@ -139,14 +141,16 @@ def generate(
     counts: dict[str, int] = {}
 
     outcomes = _Outcomes(as_of=now)
+    early = _EarlyBehaviour.empty(m.n)
     report("activities", 0.0)
     counts["activities"] = _write_activities(
-        paths["activities"], rng["activities"], m, member_ids, bg, window, nps, outcomes, report
+        paths["activities"], rng["activities"], m, member_ids, bg, window, nps, outcomes, report, early
     )
     report("outcomes", 0.0)
     m_conv = _member_outcomes(rng["outcomes"], m, outcomes)
     c_conv = _contact_outcomes(rng["outcomes"], contacts, outcomes)
     _account_outcomes(accounts, periods, outcomes)
+    _lead_outcomes(rng["drivers"], m, early, outcomes)
     counts["outcomes"] = _write(paths["outcomes"], _outcome_table(outcomes, member_ids, contact_ids, account_ids))
     del outcomes
 

@@ -11,6 +11,10 @@ from .outcomes import _trial_cdf
 from .params import (
     CONTACT_TRIAL_P,
     CONVERSION_WINDOWS,
+    DRIVER_DAYS,
+    DRIVER_OUTCOME,
+    DRIVER_WINDOW_DAYS,
+    DRIVERS,
     ENGAGED_FILE,
     ENGAGED_MIN_ACTIVITIES,
     ENTRY_PATHS,
@@ -158,6 +162,24 @@ def _nps_truth() -> dict[str, Any]:
     }
 
 
+def _drivers_truth() -> dict[str, Any]:
+    return {
+        "description": (
+            f"Each non-staff member who is not an existing customer becomes a lead (outcome {DRIVER_OUTCOME}, keyed "
+            f"by member_id) between {DRIVER_DAYS} and {DRIVER_DAYS + DRIVER_WINDOW_DAYS} days after joining with "
+            "probability sigmoid(intercept + the coefficient of each behaviour the member had in the first "
+            f"{DRIVER_DAYS} days). Only the listed behaviours change it; every other activity type and programme "
+            "is a non-driver."
+        ),
+        "outcome_type": DRIVER_OUTCOME,
+        "days": DRIVER_DAYS,
+        "window_days": DRIVER_WINDOW_DAYS,
+        "link": "logit",
+        "coefficients": dict(DRIVERS),
+        "drivers": [name for name in DRIVERS if name != "intercept"],
+    }
+
+
 def _ground_truth(
     members: int, seed: int, as_of: datetime, activities_per_member: float, periods: _Periods
 ) -> dict[str, Any]:
@@ -171,10 +193,12 @@ def _ground_truth(
         "conversion": _conversion_truth(),
         "renewal": _renewal_truth(periods),
         "nps": _nps_truth(),
+        "drivers": _drivers_truth(),
         "description": {
             "conversion": "Webinar joiners start trials 2.5x as often as SEO joiners within every window.",
             "renewal": "Big accounts both engage more and renew more: raw renewal lift exceeds the true effect.",
             "nps": "Members with more activity before answering give higher NPS scores.",
+            "drivers": "Members who attend a webinar or ask a question in their first 30 days become leads more often.",
             "staff": "About 3% of members are staff (is_staff = true): exclude them from cohorts.",
             "consent": "Consent is about 85% true, 10% missing, 5% false.",
         },

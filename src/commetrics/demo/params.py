@@ -131,3 +131,10 @@ CHANNELS = ("forum", "slack", "events", "webinars")
 PROGRAMS = ("ama", "user_group", "advocacy", "onboarding")
 TAGS = ("onboarding", "api", "billing", "integrations", "security", "reporting", "sso", "performance")
 TAGGED_TYPES = ("post", "reply", "question", "answer", "comment")
+
+# --- planted effect 4: early behaviours and leads ----------------------------------------------
+DRIVER_OUTCOME = "lead"
+DRIVER_DAYS = 30  # behaviours in the first 30 days after joining ...
+DRIVER_WINDOW_DAYS = 90  # ... raise the chance of a lead in the 90 days after them
+#: logit P(lead in (join + 30 d, join + 120 d]) = intercept + sum of the coefficients of what the member did
+DRIVERS: dict[str, float] = {"intercept": -3.0, "webinar_attended": 1.2, "question": 0.9}

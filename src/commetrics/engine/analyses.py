@@ -142,6 +142,23 @@ class AnalysesPart(EngineBase):
                         windows=tuple(windows) if windows else None, by=tuple(by), unit=unit, as_of=as_of,
                         reference=reference, baseline=baseline, curves=curves)
 
+    def drivers(self, name: str | None = None, *, outcome: str | Sequence[str] | None = None,
+                days: int | None = None, window_days: int | None = None, controls: Sequence[str] | None = None,
+                as_of: datetime | None = None, exact: bool = False) -> Result:
+        """Behaviours associated with conversion: which activities and programmes in a member's first ``days``
+        go with converting in the ``window_days`` after them, adjusted for each other and ``controls``.
+
+        ``name`` is a conversion of ``commetrics.toml`` (or ``outcome`` an ad-hoc one); the defaults are
+        ``[drivers]``. The Result's ``drivers`` table ranks the behaviours: ``members`` who had it,
+        ``rate_with``/``rate_without`` (raw), ``odds_ratio`` with ``or_low``/``or_high`` and ``difference`` (the
+        adjusted change in the chance of converting) with ``diff_low``/``diff_high`` from a Firth-penalised
+        logistic model, ``p`` and the Holm-adjusted ``p_holm``, and ``associated`` ("more", "less" or "").
+        Associations, not causes (see :mod:`commetrics.metrics.drivers`).
+        """
+        return self.run("drivers", exact=exact, name=name, outcome=_as_tuple(outcome), days=days,
+                        window_days=window_days, controls=tuple(controls) if controls is not None else None,
+                        as_of=as_of)
+
     # -- attribution -----------------------------------------------------------------------------
 
     def attribution(

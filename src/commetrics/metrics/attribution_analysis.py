@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config import Config
 from ..privacy.outputs import attribution_note, suppress_attribution
-from ..results import Publication
+from ..results import Diagnostic, Publication
 from .analysis import ANALYSES, Analysis, Computed, Context, SpecBase
 from .attribution import (
     ATTRIBUTION_MODELS,
@@ -114,7 +114,15 @@ def compute(context: Context, spec: AttributionSpec) -> Computed:
                                                        "value": float(part["value"].sum())}
                                           for model, part in result.groupby("model", sort=False)}}
     figures["models"].attrs = {}
-    return Computed(figures, primary="models")
+    diagnostics: list[Diagnostic] = []
+    if result.empty:
+        without = int(figures.get("conversions_without_touch") or 0)
+        diagnostics.append(Diagnostic(
+            "no_journeys", "No conversion had a community touch in the lookback, so there is no credit to allocate"
+            + (" (every conversion lacks one)." if without else " (the store holds no such conversions)."),
+            "Load activities (commetrics status lists what is loaded), lengthen --lookback, or check --outcome.",
+            "warning", about="models"))
+    return Computed(figures, tuple(diagnostics), primary="models")
 
 
 def publish(computed: Computed, spec: AttributionSpec, k: int) -> tuple[Mapping[str, Any], Publication]:

@@ -40,6 +40,7 @@ import pandas as pd
 
 from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
+from .cohort_attributes import add_attribute_keys, parse_key
 from .people import Identities, identities
 
 if TYPE_CHECKING:
@@ -76,9 +77,10 @@ class ConversionSpec:
             raise InputError(f"Conversion {self.name!r} names no outcome type; give at least one, e.g. trial_start.")
         if not self.windows or any(w <= 0 for w in self.windows):
             raise InputError(f"Conversion {self.name!r}: windows must be positive day counts, e.g. 7 30 60 90.")
-        unknown = [k for k in self.by if k not in COHORT_KEYS]
-        if unknown:
-            raise UnknownNameError.for_name("cohort key", unknown[0], COHORT_KEYS, "Use one of the cohort keys.")
+        # Keys other than the built-in ones are member or account attributes, checked against the store when run.
+        for key in self.by:
+            if key not in COHORT_KEYS:
+                parse_key(key)
 
 
 # -- time zone: local wall-clock time as a portable expression ------------------------------------
@@ -236,6 +238,7 @@ def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, ids: Iden
         keys["entry_path"] = anchors.entry_path.fill_null("unknown")
     if keys:
         anchors = anchors.mutate(**keys)
+    anchors = add_attribute_keys(db, anchors, [k for k in spec.by if k not in COHORT_KEYS], ids, COHORT_KEYS)
     if "segment" in spec.by:
         accounts = db.table("accounts")
         segments = accounts.group_by("account_id").aggregate(segment=accounts.segment.argmax(accounts.load_id))
@@ -501,12 +504,14 @@ def time_to_conversion(
     quantile: float = 0.1,
     km: dict[str, KaplanMeier] | None = None,
 ) -> pd.DataFrame:
-    """Median days among converters within the longest window, and Kaplan–Meier over all eligible.
+    """Median days among converters within the longest window, over every converter, and Kaplan–Meier.
 
     Columns: ``cohort``, ``eligible`` and ``converters`` (longest window), ``median_days_converters``
     (conditional on converting, truncated by the window), ``km_median_days`` (``inf`` when under
     half convert: "not reached"), ``km_quantile`` and ``km_quantile_days`` (time by which that
-    share converted), ``km_n`` (anchors in the estimate, censored at ``as_of``). ``km`` is
+    share converted), ``km_n`` (anchors in the estimate, censored at ``as_of``), ``all_converters`` and
+    ``median_days_all_converters`` (every first conversion after the anchor up to ``as_of``, whatever
+    the windows — so it does not change with the longest window). ``km`` is
     :func:`km_by_cohort`'s result when the caller already has it.
     """
     as_of = as_of or data_as_of(db)
@@ -520,6 +525,12 @@ def time_to_conversion(
              "median_days_converters": converted.ifelse(days, ibis.null()).median()}
     summary = (mature.group_by(list(spec.by)).aggregate(**stats) if spec.by else mature.aggregate(**stats))
     summary = summary.order_by(list(spec.by)).execute() if spec.by else summary.execute()
+    # Over every converter up to as_of, whatever the windows: the same data give the same median.
+    ever = base.filter(~base.existing & base.first_ts.notnull())
+    all_days = (ever.first_ts.epoch_seconds() - ever.start.epoch_seconds()) / DAY_SECONDS
+    everyone = {"all_converters": ever.count(), "median_days_all_converters": all_days.median()}
+    overall = (ever.group_by(list(spec.by)).aggregate(**everyone) if spec.by else ever.aggregate(**everyone)).execute()
+    medians = {(" / ".join(str(r[k]) for k in spec.by) or "all"): r for r in overall.to_dict(orient="records")}
     curves = km if km is not None else km_by_cohort(db, spec, as_of, zone)
     rows = []
     for record in summary.to_dict(orient="records"):
@@ -534,8 +545,16 @@ def time_to_conversion(
             "km_median_days": estimate.median if estimate else math.inf, "km_quantile": quantile,
             "km_quantile_days": estimate.quantile_time(1 - quantile) if estimate else math.inf,
             "km_n": estimate.n if estimate else 0,
+            "all_converters": int(medians.get(label, {}).get("all_converters") or 0),
+            "median_days_all_converters": _number(medians.get(label, {}).get("median_days_all_converters")),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["cohort", "window_days", "eligible", "converters", "median_days_converters",
+                                       "km_median_days", "km_quantile", "km_quantile_days", "km_n",
+                                       "all_converters", "median_days_all_converters"])
+
+
+def _number(value: Any) -> float:
+    return float(value) if value is not None and not pd.isna(value) else math.nan
 
 
 def cumulative_curves(

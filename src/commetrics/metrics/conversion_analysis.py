@@ -10,6 +10,7 @@ hidden cohort); the curves of hidden cohorts are left out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -115,6 +116,10 @@ def publish(computed: Computed, request: ConversionRequest, k: int) -> tuple[Map
     figures = dict(computed.figures)
     rates = suppress_rates(figures["rates"], k, totals_published=bool(request.by), separate=(BASELINE_LABEL,))
     timing = suppress_timing(figures["time_to_conversion"], k)
+    if "all_converters" in timing:  # converters of any time: a count of people of its own
+        small = timing["all_converters"].between(1, k - 1)
+        timing = timing.astype({"all_converters": object})
+        timing.loc[small, ["all_converters", "median_days_all_converters"]] = [None, math.nan]
     figures.update(rates=rates, time_to_conversion=timing)
     if "curves" in figures:
         hidden = set(timing.loc[timing["suppressed"], "cohort"]) if len(timing) else set()

@@ -369,8 +369,9 @@ def _learned_weights(data: pd.DataFrame, weights: Mapping[str, float]) -> dict[s
     split = int(len(ordered) * 0.7)
     columns = list(weights)
     x = ordered[columns].to_numpy(float)
-    means = np.nanmean(x[:split], axis=0)
-    x = np.where(np.isnan(x), np.nan_to_num(means, nan=50.0), x)
+    seen = (~np.isnan(x[:split])).sum(axis=0)  # a component no early renewal has: filled with 50, not warned about
+    means = np.where(seen > 0, np.nansum(x[:split], axis=0) / np.maximum(seen, 1), 50.0)
+    x = np.where(np.isnan(x), means, x)
     sd = x[:split].std(axis=0)
     z = (x - x[:split].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     y = ordered["churned"].to_numpy(bool)

@@ -193,11 +193,7 @@ def adjusted_difference(
     rv, rva, max_bias = robustness_value(yk, ak, pk, m0, m1, estimate, influence, estimand=estimand)
     sensitivity = (Sensitivity(rv, rva, max_bias, sensitivity_sentence(rv, rva, words.treatment, words.outcome))
                    if math.isfinite(rv) else None)
-    if dropped_t and estimand == "att":
-        share = dropped_t / (dropped_t + kept_t)
-        if share > 0.25:
-            notes.append(f"{share:.0%} of the treated units were set aside for lack of comparable controls: the "
-                         "answer describes the rest only.")
+    # Many treated units set aside is said by the population sentence and, in the impact results, a warning.
     result = AdjustedEstimate(
         estimate=estimate, se=se, ci_low=low, ci_high=high, estimand=estimand,
         population=_population(estimand, bounds, kept_t, kept_c, dropped_t, dropped_c, words), trim=bounds,

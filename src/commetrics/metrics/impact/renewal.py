@@ -34,16 +34,19 @@ from ...results import Publication
 from .. import causal, fetch, threshold_labels
 from ..adjusted import Labels
 from ..analysis import ANALYSES, Analysis, Computed, Context, SpecBase
+from ..checks import missing_share
 from .common import (
     MIN_RENEWALS,
-    account_covariates,
     account_members,
     adjust,
     adjusted_fields,
     design_matrix,
     diagnostics_of,
+    enough_covariates,
     impact_settings,
     rate_per_level,
+    table_diagnostics,
+    with_covariates,
 )
 
 __all__ = ["RenewalSpec", "renewal_impact", "renewal_table"]
@@ -68,7 +71,7 @@ def renewal_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Data
     frame["renewed"] = frame["renewed"].astype(bool)
     frame["level"] = threshold_labels(frame["activities"], settings.levels)
     frame["engaged"] = frame["activities"] >= settings.levels[settings.engaged_level]
-    return frame.merge(account_covariates(db, settings), on="account_id", how="left")
+    return with_covariates(frame, db, settings)
 
 
 def _quarters(frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,6 +111,8 @@ def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int =
                                      int(renewed[~engaged].sum()), int((~engaged).sum()))
     x, names, complete = design_matrix(frame)
     keep = complete.to_numpy()
+    covariates = [c for c in frame.columns if c.startswith("cov:")]
+    enough_covariates(int(keep.sum()), len(frame), frame[covariates], "decided renewals")
     y, t = renewed[keep].astype(float), engaged[keep]
     result = adjust(y, t, pd.DataFrame(x[keep], columns=names), settings, seed=seed, refute=refute,
                      labels=Labels("renewals", "engaged", "not engaged", "engagement", "renewal"))
@@ -118,8 +123,8 @@ def renewal_impact(frame: pd.DataFrame, settings: ImpactSettings, *, seed: int =
         "quarters": _quarters(frame),
         "renewals": len(frame), "engaged": int(engaged.sum()), "left_out_missing_covariates": int((~keep).sum()),
         "raw": {"difference": raw.difference, "ci_low": raw.low, "ci_high": raw.high},
-        **adjusted_fields(result, y, t, exposure="engagement", outcome="renewal",
-                           groups=("engaged", "not_engaged")),
+        **adjusted_fields(result, y, t, exposure="engagement", outcome="renewal", groups=("engaged", "not_engaged"),
+                          covariates=frame.loc[keep, covariates].reset_index(drop=True), unit="renewals"),
         "covariates": list(settings.covariates),
         "units": units,
         "wording": "adjusted association (controls only for the listed covariates)",
@@ -138,9 +143,13 @@ class RenewalSpec(SpecBase):
 
 def _compute(context: Context, spec: RenewalSpec) -> Computed:
     settings = impact_settings(context.config, estimand=spec.estimand)
-    figures = renewal_impact(renewal_table(context.ibis(), settings, context.as_of(spec.as_of)), settings,
-                             seed=spec.seed, refute=spec.refute)
-    return Computed(figures, diagnostics_of(figures), primary="levels")
+    table = renewal_table(context.ibis(), settings, context.as_of(spec.as_of))
+    figures = renewal_impact(table, settings, seed=spec.seed, refute=spec.refute)
+    diagnostics = (*table_diagnostics(table), *diagnostics_of(figures),
+                   *missing_share(figures["left_out_missing_covariates"], figures["renewals"],
+                                  list(settings.covariates), unit="renewals"))
+    figures.pop("checks", None)
+    return Computed(figures, diagnostics, primary="levels")
 
 
 def _publish(computed: Computed, spec: RenewalSpec, k: int) -> tuple[dict[str, Any], Publication]:

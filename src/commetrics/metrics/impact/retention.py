@@ -19,7 +19,8 @@ from ...stats import event_counts, kaplan_meier, logrank_test
 from .. import fetch, threshold_labels
 from ..adjusted import guard, log_scaled
 from ..analysis import ANALYSES, Analysis, Computed, Context, SpecBase
-from .common import MIN_RENEWALS, account_covariates, account_members, design_matrix, diagnostics_of
+from ..checks import determinism
+from .common import MIN_RENEWALS, account_members, design_matrix, diagnostics_of, table_diagnostics, with_covariates
 
 __all__ = ["cox_guards", "retention_impact", "retention_table"]
 
@@ -47,7 +48,7 @@ def retention_table(db: Any, settings: ImpactSettings, as_of: datetime) -> pd.Da
     frame["churned"] = frame["churn"].notna()
     frame["days"] = (end - frame["landmark"]).dt.total_seconds() / 86_400
     frame["level"] = threshold_labels(frame["activities"], settings.levels)
-    return frame.merge(account_covariates(db, settings), on="account_id", how="left")
+    return with_covariates(frame, db, settings)
 
 
 def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons: tuple[int, ...] = (365, 730)
@@ -93,21 +94,30 @@ def retention_impact(frame: pd.DataFrame, settings: ImpactSettings, *, horizons:
     numeric = [c for c in cox_frame.columns if c.startswith("cov:") and pd.api.types.is_numeric_dtype(cox_frame[c])]
     cox_frame, logged = log_scaled(cox_frame, numeric)
     cox_frame = cox_frame.rename(columns={c: f"cov:log:{c[4:]}" for c in logged})
-    x, names, complete = design_matrix(cox_frame)
+    x, names, complete = design_matrix(cox_frame, required=False)
     keep = complete.to_numpy()
     design = np.hstack([levels.to_numpy(), x])[keep]
-    used = design.std(axis=0) > 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = PHReg(cox_frame["days"].to_numpy(float)[keep], design[:, used],
-                      status=cox_frame["churned"].to_numpy(int)[keep], ties="efron").fit()
-    converged = not any("converge" in str(w.message) for w in caught)
+    used = design.std(axis=0) > 0 if len(design) else np.zeros(design.shape[1], dtype=bool)
     labels = np.array([f"level: {c} (vs {present_levels[0]})" for c in levels.columns] + names)[used]
     z = 1.959963984540054
-    cox = pd.DataFrame({"term": labels, "hazard_ratio": np.exp(model.params),
-                        "ci_low": np.exp(model.params - z * model.bse), "ci_high": np.exp(model.params + z * model.bse),
-                        "p": model.pvalues})
-    guards = cox_guards(cox, converged)
+    cox = pd.DataFrame({"term": pd.Series(dtype=str), "hazard_ratio": pd.Series(dtype=float),
+                        "ci_low": pd.Series(dtype=float), "ci_high": pd.Series(dtype=float),
+                        "p": pd.Series(dtype=float)})
+    converged = True
+    if used.any() and cox_frame["churned"].to_numpy(bool)[keep].any():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = PHReg(cox_frame["days"].to_numpy(float)[keep], design[:, used],
+                          status=cox_frame["churned"].to_numpy(int)[keep], ties="efron").fit()
+        converged = not any("converge" in str(w.message) for w in caught) and bool(
+            getattr(model, "mle_retvals", None) is None or model.mle_retvals.get("converged", True))
+        cox = pd.DataFrame({"term": labels, "hazard_ratio": np.exp(model.params),
+                            "ci_low": np.exp(model.params - z * model.bse),
+                            "ci_high": np.exp(model.params + z * model.bse), "p": model.pvalues})
+    # Before any group is left out: a covariate whose categories all churn or never do decides who churns.
+    decided = determinism(frame["churned"].to_numpy(float), frame[[c for c in frame.columns if c.startswith("cov:")]],
+                          outcome="churned", unit="accounts")
+    guards = [*cox_guards(cox, converged), *decided, *separated_levels(left_out, present)]
     return {
         "levels": pd.DataFrame(rows), "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
         "logrank": {"chi2": test[0], "df": test[1], "p": test[2]},
@@ -137,6 +147,19 @@ def cox_guards(cox: pd.DataFrame, converged: bool) -> list[Diagnostic]:
     return guards
 
 
+def separated_levels(left_out: list[dict[str, Any]], present: int) -> list[Diagnostic]:
+    """A participation level without churn, beside levels with churn, separates the data: the Cox model can say
+    nothing about participation (its hazard ratio would be 0), whatever the covariates' ratios look like."""
+    levels = [group["group"].removeprefix("level = ") for group in left_out if group["group"].startswith("level = ")]
+    if not levels or present < 2:
+        return []
+    return [guard("separation", float(len(levels)), 0.0,
+                  f"No account at participation level {', '.join(levels)} churned while accounts at other levels "
+                  "did: participation separates churn, so the Cox model cannot estimate its hazard ratio (those "
+                  "accounts were left out of it). The Kaplan–Meier curves and the log-rank test still describe the "
+                  "difference.", "Merge the level with a neighbour (impact.levels), or load a longer history.")]
+
+
 @dataclass(frozen=True)
 class RetentionSpec(SpecBase):
     """``impact.retention``: ``horizons`` (days) at which retention is read off the curves."""
@@ -146,9 +169,9 @@ class RetentionSpec(SpecBase):
 
 def _compute(context: Context, spec: RetentionSpec) -> Computed:
     settings = context.config.impact
-    figures = retention_impact(retention_table(context.ibis(), settings, context.as_of(spec.as_of)), settings,
-                               horizons=tuple(spec.horizons))
-    return Computed(figures, diagnostics_of(figures), primary="levels")
+    table = retention_table(context.ibis(), settings, context.as_of(spec.as_of))
+    figures = retention_impact(table, settings, horizons=tuple(spec.horizons))
+    return Computed(figures, (*table_diagnostics(table), *diagnostics_of(figures)), primary="levels")
 
 
 ANALYSES.register("impact.retention", Analysis(

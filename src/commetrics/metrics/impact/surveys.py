@@ -15,7 +15,7 @@ import pandas as pd
 from ...config import Config, ImpactSettings
 from ...errors import InputError, NotEnoughDataError
 from ...privacy.outputs import suppress_survey
-from ...results import Publication
+from ...results import Diagnostic, Publication
 from ...stats import wilson_interval
 from .. import causal, fetch, threshold_labels
 from ..adjusted import Labels, adjusted_difference
@@ -76,10 +76,26 @@ def _response_rates(db: Any, settings: ImpactSettings, as_of: datetime, kind: st
     return rate_per_level(frame, settings, "answered", ("members", "answered", "response_rate"))
 
 
-def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
+def response_test(response: pd.DataFrame) -> dict[str, Any]:
+    """Whether the response rate differs by level: Pearson's chi-square test of answered / not answered
+    against the levels that hold members (``differs`` at p < 0.05; None when under two levels answer)."""
+    from scipy.stats import chi2_contingency
+
+    present = response[response["members"] > 0]
+    table = np.column_stack([present["answered"].to_numpy(float),
+                             (present["members"] - present["answered"]).to_numpy(float)])
+    if len(present) < 2 or (table.sum(axis=0) == 0).any():
+        return {"chi2": None, "df": 0, "p": None, "differs": None}
+    test = chi2_contingency(table, correction=False)
+    return {"chi2": float(test.statistic), "df": int(test.dof), "p": float(test.pvalue),
+            "differs": bool(test.pvalue < 0.05)}
+
+
+def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any] | None:
     """Proportional-odds (ordinal logit) model of the score (0-10 or 1-5) on ln(1 + participation), controlling
     for the member's tenure at the answer: the odds ratio of a higher score per unit of
-    ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6."""
+    ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6. None when every answer
+    gives the same score or every member took part alike (there is nothing to model)."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
     m = db.table("members")
@@ -92,6 +108,8 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any]:
     if not x.loc[keep, "tenure"].std() > 1e-9:  # all alike (up to rounding): nothing to control for
         x = x.drop(columns="tenure")
     scores = pd.Series(pd.Categorical(data.loc[keep, "score"].astype(int), ordered=True))
+    if scores.nunique() < 2 or not x.loc[keep, "participation"].std() > 1e-9:
+        return None
     with warnings.catch_warnings(record=True):  # convergence is reported below, not warned about
         warnings.simplefilter("always")
         fit = OrderedModel(scores, x.loc[keep].reset_index(drop=True), distr="logit").fit(method="bfgs", disp=False,
@@ -165,7 +183,8 @@ def _survey_comparison(frame: pd.DataFrame, db: Any, settings: ImpactSettings, k
     except InputError as error:
         return {**base, "raw": raw, "reason": str(error)}
     fields = adjusted_fields(result, y, engaged, exposure="engagement", outcome=kind.upper(),
-                              groups=("engaged", "not_engaged"))
+                             groups=("engaged", "not_engaged"), covariates=pd.DataFrame({"tenure_days": tenure}),
+                             unit="members")
     fields.pop("e_value")  # a difference of scores has no risk ratio
     return {**base, "raw": raw, **fields, "covariates": ["tenure_days"],
             "wording": "adjusted association: engaged members against members of the same tenure"}
@@ -184,7 +203,11 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
                                  f"members; the store holds {len(frame)}. Load surveys with kind {kind} and a "
                                  "member_id.")
     x, y = frame["activities"].to_numpy(float), frame["score"].to_numpy(float)
-    rho = float(spearmanr(x, y).statistic)
+
+    def correlation(a: np.ndarray, b: np.ndarray) -> float:  # not defined when either side never varies
+        return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else math.nan
+
+    rho = correlation(x, y)
     # Cluster bootstrap over members: a resample takes each member's answers as many times as it drew them.
     ids, index = np.unique(frame["member_id"].to_numpy(), return_inverse=True)
     rng = np.random.default_rng(seed)
@@ -192,7 +215,8 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
     for r in range(replicates):
         copies = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
         rows_ = np.repeat(np.arange(len(frame)), copies[index])
-        draws[r] = spearmanr(x[rows_], y[rows_]).statistic
+        draws[r] = correlation(x[rows_], y[rows_])
+    finite = draws[np.isfinite(draws)]
     return {
         "kind": kind,
         "comparison": _survey_comparison(frame, db, settings, kind, seed=seed, refute=refute),
@@ -200,10 +224,11 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
         else "1-5; CSAT = % of answers of 4 or 5 (top-2 box)",
         "levels": _score_per_level(frame, settings, kind),
         "ordinal": _ordinal_model(frame, db),
-        "response": _response_rates(db, settings, as_of, kind),
+        "response": (response := _response_rates(db, settings, as_of, kind)),
+        "response_test": response_test(response),
         "answers": len(frame), "members": len(ids),
-        "spearman": {"rho": rho, "ci_low": float(np.nanpercentile(draws, 2.5)),
-                     "ci_high": float(np.nanpercentile(draws, 97.5))},
+        "spearman": {"rho": rho, "ci_low": float(np.percentile(finite, 2.5)) if finite.size else math.nan,
+                     "ci_high": float(np.percentile(finite, 97.5)) if finite.size else math.nan},
         "window_days": settings.exposure_start_days,
         "wording": "association: members who take part more give higher scores; not proof that taking part "
                    "raises them",
@@ -231,7 +256,15 @@ def _analysis(kind: str) -> Analysis[SurveySpec]:
         figures = survey_impact(context.ibis(), settings, context.as_of(spec.as_of), kind=kind,
                                 replicates=spec.replicates or 1000, seed=spec.seed, refute=spec.refute)
         comparison = figures.get("comparison") or {}
-        return Computed(figures, diagnostics_of(comparison, about="comparison"), primary="levels")
+        diagnostics = diagnostics_of(comparison, about="comparison")
+        comparison.pop("checks", None)
+        test = figures["response_test"]
+        if test["differs"]:
+            diagnostics += (Diagnostic("non_response", f"Response rates differ by participation level (chi-square "
+                                       f"p = {test['p']:.2g}): who answers is not a random draw of each level.",
+                                       f"Read every {kind.upper()} by level with that in mind.", "warning",
+                                       test["p"], 0.05, about="levels"),)
+        return Computed(figures, diagnostics, primary="levels")
 
     def publish(computed: Computed, spec: SurveySpec, k: int) -> tuple[dict[str, Any], Publication]:
         del spec

@@ -16,7 +16,7 @@ from ...errors import NotEnoughDataError
 from .. import causal, fetch
 from ..adjusted import guard, log_scaled
 from ..analysis import ANALYSES, Analysis, Computed, Context, SpecBase
-from .common import MIN_RENEWALS, account_covariates, account_members, diagnostics_of
+from .common import MIN_RENEWALS, account_members, diagnostics_of, table_diagnostics, with_covariates
 
 __all__ = ["EXPANSION_OUTCOMES", "upsell_impact", "upsell_table"]
 
@@ -46,7 +46,7 @@ def upsell_table(db: Any, settings: ImpactSettings, as_of: datetime) -> tuple[pd
     frame["start"] = frame["first_period"].fillna(frame["created"])
     frame = frame.dropna(subset=["start"]).drop(columns=["first_period", "created"])
     frame = frame.sort_values("account_id", ignore_index=True)
-    frame = frame.merge(account_covariates(db, settings), on="account_id", how="left")
+    frame = with_covariates(frame, db, settings)
     o = db.table("outcomes")
     o = o.filter(o.type.isin(list(EXPANSION_OUTCOMES)) & (o.ts <= moment))
     via_member = o.filter(o.account_id.isnull()).join(m, "member_id").select("account_id", "ts", "value")
@@ -174,7 +174,7 @@ def _compute(context: Context, spec: UpsellSpec) -> Computed:
     accounts, expansions = upsell_table(context.ibis(), settings, moment)
     figures = upsell_impact(accounts, expansions, as_of=moment, horizon_days=spec.horizon_days or 180,
                             replicates=spec.replicates or 1000, seed=spec.seed, settings=settings)
-    return Computed(figures, diagnostics_of(figures))
+    return Computed(figures, (*table_diagnostics(accounts), *diagnostics_of(figures)))
 
 
 ANALYSES.register("impact.upsell", Analysis(

@@ -125,29 +125,41 @@ def _timing_table(section: ConversionSection) -> str:
     timing = section.timing
     if timing is None or len(timing) == 0:
         return ""
-    rows = records(timing, ("cohort", "eligible", "converters", "median_days_converters", "km_median_days",
+    every = "median_days_all_converters" in timing.columns  # over every converter, whatever the windows
+    rows = records(timing, ("cohort", "eligible", "converters", "median_days_converters",
+                            *(("all_converters", "median_days_all_converters") if every else ()), "km_median_days",
                             "km_quantile", "km_quantile_days", "suppressed"))
     quantile = next((q for r in rows if (q := to_float(r["km_quantile"])) is not None), 0.1)
     out = ['<div class="scroll"><table class="timing">',
-           f"<caption>Days from anchor to conversion. The converters-only median ignores members who have not "
-           f"converted; the {term('Kaplan–Meier', 'kaplan-meier')} figures use them too and read “not reached” when "
-           "the curve never gets there.</caption>",
+           "<caption>Days from anchor to conversion. The converters-only median ignores members who have not "
+           "converted and converters after the longest window"
+           + ("; the all-converters median counts every first conversion up to the as-of date, whatever the "
+              "windows" if every else "")
+           + f"; the {term('Kaplan–Meier', 'kaplan-meier')} figures use the members who have not converted too "
+           "and read “not reached” when the curve never gets there.</caption>",
            '<thead><tr><th scope="col">Cohort</th><th scope="col" class="num">Converters</th>'
            '<th scope="col" class="num">Median days (converters only)</th>'
-           '<th scope="col" class="num">Median days (Kaplan–Meier)</th>'
+           + ('<th scope="col" class="num">Median days (all converters)</th>' if every else "")
+           + '<th scope="col" class="num">Median days (Kaplan–Meier)</th>'
            f'<th scope="col" class="num">Days until {quantile * 100:g}% converted</th></tr></thead><tbody>']
     for r in rows:
         hidden = bool(r["suppressed"]) if to_text(r["suppressed"]) is not None else to_float(r["converters"]) is None
         cohort = f'<th scope="row">{escape(_cohort(to_text(r["cohort"]) or "all"))}</th>'
         if hidden:
-            out.append(f'<tr>{cohort}<td class="num muted" colspan="4">hidden</td></tr>')
+            out.append(f'<tr>{cohort}<td class="num muted" colspan="{5 if every else 4}">hidden</td></tr>')
             continue
         out.append(f'<tr>{cohort}<td class="num">{count(r["converters"])}</td>'
                    f'<td class="num">{escape(days(r["median_days_converters"]))}</td>'
-                   f'<td class="num">{escape(days(r["km_median_days"]))}</td>'
+                   + (f'<td class="num">{_all_converters_median(r)}</td>' if every else "")
+                   + f'<td class="num">{escape(days(r["km_median_days"]))}</td>'
                    f'<td class="num">{escape(days(r["km_quantile_days"]))}</td></tr>')
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
+
+
+def _all_converters_median(row: dict[str, Any]) -> str:
+    """The median over every converter, or ``hidden`` when they are fewer than the smallest cell."""
+    return "hidden" if to_float(row["all_converters"]) is None else escape(days(row["median_days_all_converters"]))
 
 
 def _details(section: ConversionSection, cells: Sequence[Cell], what: str) -> str:

@@ -190,16 +190,19 @@ def _survey(result: dict[str, Any]) -> list[str]:
            "<details><summary>Who answers</summary>"
            + _rate_table(result["response"], "Who answers: share of members who answered in the last year",
                          "members", "response_rate", "Response rate") + "</details>"]
-    if rho is None or ordinal is None:  # withheld: the answers come from too few people
+    if rho is None:  # withheld: the answers come from too few people
         return [*out, "<p>The correlation and the ordinal model are withheld: the answers come from too few "
                       "members to publish.</p>"]
-    out.append(f"<p>{term('Spearman correlation', 'spearman')} of participation with the score: {rho['rho']:.3f} "
-               f"({rho['ci_low']:.3f} to "
-               f"{rho['ci_high']:.3f}) over {result['answers']:,} answers. {term('Ordinal logit', 'ordinal')} "
-               "controlling for "
-               f"{escape(ordinal['controls'])}: the odds of a higher score ×{ordinal['odds_ratio']:.2f} "
-               f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an "
-               "association.</p>")
+    model = (f"{term('Ordinal logit', 'ordinal')} controlling for {escape(ordinal['controls'])}: the odds of a "
+             f"higher score ×{ordinal['odds_ratio']:.2f} ({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per "
+             "unit of ln(1 + activities) — an association." if ordinal is not None else
+             "No ordinal model: every answer gives the same score, or every member took part alike.")
+    defined = rho["rho"] is not None and rho["rho"] == rho["rho"]  # NaN: every score or participation alike
+    correlation = (f"{term('Spearman correlation', 'spearman')} of participation with the score: {rho['rho']:.3f} "
+                   f"({rho['ci_low']:.3f} to {rho['ci_high']:.3f}) over {result['answers']:,} answers."
+                   if defined else
+                   "No Spearman correlation: every answer gives the same score, or every member took part alike.")
+    out.append(f"<p>{correlation} {model}</p>")
     comparison = result.get("comparison")
     if comparison and not comparison.get("reason"):
         out.append(f"<p>Engaged members ({escape(comparison['engaged_level'])} level or above) against the others, "

@@ -22,10 +22,16 @@ RENDERERS: Registry[Callable[..., str]] = Registry(
     hint="Every registered analysis has one; `--json` prints any Result.")
 
 
+#: Per analysis, the figures whose warnings its rendering prints beside them (the footer leaves those out).
+SHOWN_BESIDE: dict[str, tuple[str, ...]] = {
+    "impact.renewal": ("headline",), "impact.exposure": ("headline",), "impact.nps": ("comparison",),
+    "impact.csat": ("comparison",)}
+
+
 def footer(result: Result) -> str:
     """Warnings and notes of a Result, and what the publication policy hid ("" when there is nothing)."""
     lines = [f"Warning: {d.message} {d.advice}".rstrip() for d in result.diagnostics
-             if d.severity == "warning"]
+             if d.severity == "warning" and d.about not in SHOWN_BESIDE.get(result.analysis, ())]
     lines += [f"Note: {d.message}" for d in result.diagnostics if d.severity == "info"]
     lines += list(result.notes)
     if result.publication.note:

@@ -49,13 +49,17 @@ def render_conversion(result: Result, width: int | None = None) -> str:
     times = Table(title="Time to conversion (days)", title_justify="left")
     share = f"{100 * float(timing['km_quantile'].dropna().iloc[0]):.0f}%" if timing["km_quantile"].notna().any() \
         else "10%"
-    for name in ("cohort", "converters", "median among converters", "Kaplan–Meier median", f"KM time to {share}"):
+    longest = f"within {max(d['windows'])} d"
+    for name in ("cohort", "converters", f"median, converters {longest}", "median, all converters",
+                 "Kaplan–Meier median", f"KM time to {share}"):
         times.add_column(name, justify="left" if name == "cohort" else "right")
     for t in timing.itertuples(index=False):
         if getattr(t, "suppressed", False):
-            times.add_row(str(t.cohort), HIDDEN, "", "", "")
+            times.add_row(str(t.cohort), HIDDEN, "", "", "", "")
             continue
-        times.add_row(str(t.cohort), count(t.converters), days(t.median_days_converters), days(t.km_median_days),
+        every = getattr(t, "median_days_all_converters", None)
+        times.add_row(str(t.cohort), count(t.converters), days(t.median_days_converters),
+                      HIDDEN if getattr(t, "all_converters", 0) is None else days(every), days(t.km_median_days),
                       days(t.km_quantile_days))
     out.print(times)
     return buffer.getvalue()

@@ -39,13 +39,16 @@ def render_blocking(diagnostics: Sequence[Diagnostic], what: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_adjusted(result: Mapping[str, Any], *, groups: str, covariates: Sequence[str]) -> str:
+def render_adjusted(result: Mapping[str, Any], *, groups: str, covariates: Sequence[str],
+                    warnings: Sequence[Diagnostic] = ()) -> str:
     """The raw and adjusted differences of a comparison, with its guards, population and sensitivity.
 
     ``result`` holds ``raw``, ``adjusted``, ``estimand``, ``headline``, ``guards``, ``population``,
     ``ipw``, ``matched``, ``sensitivity``, ``e_value``, ``refutations`` (renewal, exposure, and the
     engaged-vs-other comparison of NPS/CSAT); ``groups`` names the comparison. When a guard tripped,
     the adjusted figure is not printed as an answer: the checks that failed and what to do come instead.
+    ``warnings`` (the Result's warnings about this figure) are printed right under it, and the figure is
+    marked "read with care".
     """
     raw, adjusted = result.get("raw"), result.get("adjusted")
     if raw is None or adjusted is None:
@@ -56,7 +59,8 @@ def render_adjusted(result: Mapping[str, Any], *, groups: str, covariates: Seque
     if result["headline"]:
         lines.append(f"  adjusted          {points(adjusted['estimate'])} points ({points(adjusted['ci_low'])} to "
                      f"{points(adjusted['ci_high'])}) — an adjusted association {estimand}, controlling for "
-                     f"{', '.join(covariates) or 'nothing'} (doubly robust, cross-fitted)")
+                     f"{', '.join(covariates) or 'nothing'} (doubly robust, cross-fitted)"
+                     + (" — READ WITH CARE (see below)" if warnings else ""))
         for key, label in (("ipw", "weighted (IPW)"), ("matched", "matched pairs")):
             e = result.get(key)
             if e is not None:
@@ -67,6 +71,8 @@ def render_adjusted(result: Mapping[str, Any], *, groups: str, covariates: Seque
         for guard in result["guards"]:
             lines += [f"    - {guard['message']}", f"      What to do: {guard['advice']}"]
         lines.append("    (`--json` keeps the untrusted figures for analysts, marked headline: false.)")
+    for warning in warnings:
+        lines += [f"    ! {warning.message}", f"      What to do: {warning.advice}"]
     lines.append(f"  Who the answer describes: {result['population']}.")
     lines += [f"  Note: {note}" for note in result.get("notes") or []]
     if result["headline"]:
@@ -87,10 +93,16 @@ def _balance(result: Mapping[str, Any]) -> str:
     return render_frames([(SMD_TITLE, balance[["covariate", "smd_before", "smd_after"]].round(3))])
 
 
+def warnings_about(result: Result, about: str = "headline") -> list[Diagnostic]:
+    """The Result's warnings about one figure (shown beside it; the footer repeats none of them)."""
+    return [d for d in result.diagnostics if d.severity == "warning" and d.about == about]
+
+
 def _renewal(result: Result, **_: Any) -> str:
     return (render_frames([("Renewal rate by participation level (95% Wilson intervals)", result["levels"].round(3))])
             + f"{result['renewals']:,} decided renewals ({result['engaged']:,} engaged):\n"
-            + render_adjusted(result, groups="engaged minus not engaged", covariates=result["covariates"])
+            + render_adjusted(result, groups="engaged minus not engaged", covariates=result["covariates"],
+                              warnings=warnings_about(result))
             + _balance(result))
 
 
@@ -104,7 +116,8 @@ def _exposure(result: Result, **_: Any) -> str:
             f"{percent(result['rate_unexposed'], missing=HIDDEN)}\n"
     return (f"{count(result['members'])} eligible members{exposed}; {outcome} within {p['window_days']} days after "
             "it:\n" + rates + render_adjusted(result, groups="exposed minus not exposed",
-                                              covariates=result.get("covariates") or [])
+                                              covariates=result.get("covariates") or [],
+                                              warnings=warnings_about(result))
             + _balance(result))
 
 
@@ -113,7 +126,7 @@ def _survey(result: Result, **_: Any) -> str:
     out = render_frames([
         (f"{kind.upper()} by participation level (activities in the {result['window_days']} days before each "
          f"answer; scale {result['scale']}; 95% intervals)", label_hidden(result["levels"].round(3), "answers")),
-        ("Who answers: members by participation over the last year (non-response differs by level)",
+        ("Who answers: members by participation over the last year" + _response_words(result.get("response_test")),
          label_hidden(result["response"].round(3), "members")),
     ])
     ordinal, rho = result["ordinal"], result["spearman"]
@@ -121,7 +134,7 @@ def _survey(result: Result, **_: Any) -> str:
         out += (f"Ordinal logit (controls: {ordinal['controls']}): odds of a higher score x{ordinal['odds_ratio']:.2f} "
                 f"({ordinal['ci_low']:.2f} to {ordinal['ci_high']:.2f}) per unit of ln(1 + activities) — an "
                 "adjusted association.\n")
-    if rho is not None:
+    if rho is not None and rho["rho"] is not None and rho["rho"] == rho["rho"]:  # None or NaN: not defined
         out += (f"Spearman correlation of participation with the score: {rho['rho']:.3f} ({rho['ci_low']:.3f} to "
                 f"{rho['ci_high']:.3f}), over {result['answers']:,} answers of {result['members']:,} members — an "
                 "association, not proof that taking part raises scores.\n")
@@ -131,8 +144,18 @@ def _survey(result: Result, **_: Any) -> str:
     elif comparison:
         out += (f"Engaged ({comparison['engaged_level']} level or above) against other members, on each member's "
                 f"latest answer, in {comparison['scale']}:\n"
-                + render_adjusted(comparison, groups="engaged minus not engaged", covariates=comparison["covariates"]))
+                + render_adjusted(comparison, groups="engaged minus not engaged", covariates=comparison["covariates"],
+                                  warnings=warnings_about(result, "comparison")))
     return out
+
+
+def _response_words(test: Mapping[str, Any] | None) -> str:
+    """What the response rates per level say, for the table's title."""
+    if not test or test.get("differs") is None:
+        return ""
+    if test["differs"]:
+        return f" (response rates differ by level, chi-square p = {test['p']:.2g}: read each score with that in mind)"
+    return f" (no clear difference in response rates by level, chi-square p = {test['p']:.2g})"
 
 
 def _retention(result: Result, **_: Any) -> str:
@@ -143,7 +166,10 @@ def _retention(result: Result, **_: Any) -> str:
         ("Cox model of churn: hazard ratios (below 1: fewer churn), adjusted for the covariates",
          result["cox"].round(3)),
     ])
-    out += f"Log-rank test across levels: chi-square {rank['chi2']:.2f} on {rank['df']} df, p = {rank['p']:.2g}.\n"
+    if rank["chi2"] is None or rank["chi2"] != rank["chi2"]:
+        out += "Log-rank test across levels: not computed — every account is in one level.\n"
+    else:
+        out += f"Log-rank test across levels: chi-square {rank['chi2']:.2f} on {rank['df']} df, p = {rank['p']:.2g}.\n"
     out += render_blocking(result.blocking(), "the Cox model's hazard ratios")
     for group in result["cox_left_out"]:
         out += (f"Left out of the Cox model ({group['accounts']:,} accounts): {group['group']} has no churn, so its "
