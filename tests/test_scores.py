@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from commetrics import Engine, InputError
-from commetrics.config import Config, HealthSettings
+from commetrics.config import Config
 from commetrics.demo import generate
 from commetrics.metrics.scores import auc, tier_of
+from commetrics.score_settings import HealthSettings
 
 from .conftest import NOW, write_csv
 

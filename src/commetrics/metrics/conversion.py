@@ -590,11 +590,8 @@ def cumulative_curves(
 
 
 def _thin(curves: pd.DataFrame, horizon: float, points: int) -> pd.DataFrame:
-    """At most about ``points`` steps per cohort: the last step in each of ``points`` equal slices of time.
-
-    A step curve drawn from the last value in each slice looks the same at report size, and the
-    file stays small however many members converted.
-    """
+    """At most about ``points`` steps per cohort: the last step in each of ``points`` equal slices of time
+    (looks the same at report size, and the file stays small however many members converted)."""
     if curves.empty or curves.groupby("cohort").size().max() <= points:
         return curves
     bucket = (curves["day"] / (horizon / points)).astype(int)

@@ -44,8 +44,8 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from ..config import EngagementSettings, HealthSettings
 from ..errors import InputError, NotEnoughDataError
+from ..score_settings import EngagementSettings, HealthSettings
 from . import attribute_number, fetch, latest_accounts, threshold_labels
 from .community import CONTRIBUTION_TYPES
 
