@@ -42,6 +42,7 @@ OUTCOME_EVENTS = {
     "Signed Up": "signup", "Trial Started": "trial_start", "Account Activated": "activation",
     "Order Completed": "purchase", "Subscription Upgraded": "upgrade", "Add-on Purchased": "cross_sell",
     "Demo Requested": "demo_request", "Question Resolved": "accepted_answer", "Referral Converted": "referral_made",
+    "Lead Created": "lead",
 }
 MEMBER_TRAITS = {"entry_path": "entry_path", "consent": "consent", "job_role": "job_role"}
 #: the account columns and attributes the warehouse sync sends as group traits
