@@ -32,12 +32,14 @@ def _store(tmp_path: Path, *, effect: float, pre_trend: float = 0.0, seed: int =
             if start is not None:
                 value += effect if month >= start else pre_trend * (month - start)
             outcome += 1
-            rows.append([f"o{outcome}", account, f"2025-{month:02d}-15", "upgrade", f"{value:.4f}", "EUR"])
+            # amounts are exact to the cent: the loader quarantines a third decimal rather than rounding it
+            rows.append([f"o{outcome}", account, f"2025-{month:02d}-15", "upgrade", f"{value:.2f}", "EUR"])
     engine = Engine.init(workspace) if workspace else Engine.in_memory()
     engine.load("accounts", write_csv(tmp_path / "accounts.csv", ["account_id", "name"],
                                       [[a, a.upper()] for a in ids]))
-    engine.load("outcomes", write_csv(tmp_path / "outcomes.csv",
-                                      ["outcome_id", "account_id", "ts", "type", "value", "currency"], rows))
+    loaded = engine.load("outcomes", write_csv(tmp_path / "outcomes.csv",
+                                               ["outcome_id", "account_id", "ts", "type", "value", "currency"], rows))
+    assert loaded.rows_loaded == len(rows), "every planted outcome must load, or the panel is not the one planted"
     waves = [["advocacy", a, "community", f"2025-{m:02d}-01"] for a, m in reached.items()]
     engine.load("experiments", write_csv(tmp_path / "experiments.csv",
                                          ["experiment", "unit_id", "variant", "exposed_at"], waves))

@@ -212,8 +212,10 @@ def _experiment(result: Result, **_: Any) -> str:
 
 
 def _campaign(result: Result, **_: Any) -> str:
+    control = str(result["control"])  # a control arm's name, or "(accounts never reached)", bracketed already
+    compared = control if control == "(accounts never reached)" else f"({control})"
     out = (f"Campaign {result['campaign']}: {result['accounts_reached']:,} accounts reached ({result['cohorts']} start "
-           f"months) against {result['accounts_compared']:,} ({result['control']}), {result['months']}; "
+           f"months) against {result['accounts_compared']:,} {compared}, {result['months']}; "
            f"{result['measure']} of {', '.join(result['outcomes'])} per account and month.\n")
     out += render_frames([("Event study: reached minus comparison, by months since the start (−1 is the reference; "
                            "95% intervals)", result["event_times"].round(3))])
