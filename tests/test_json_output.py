@@ -32,7 +32,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("impact experiment", ["--name", "none", "--outcome", "trial_start"]), ("impact campaign", ["--name", "none"]),
     ("impact plan", ["--baseline", "0.1", "--target", "0.12"]), ("impact upsell", []), ("impact feedback", []),
     ("impact retention", []), ("impact nps", []), ("impact csat", []),
-    ("identity resolve", []), ("identity explain", ["m000001"]),
+    ("identity resolve", []), ("identity retrain", []), ("identity explain", ["m000001"]),
     ("export crm", ["--target", "hubspot", "--out", "{tmp}/crm"]),
     ("export pseudonymised", ["--out", "{tmp}/pseudo", "--format", "csv"]),
     ("store check", []), ("doctor", []), ("mirror", []), ("backup", []),

@@ -171,16 +171,15 @@ def test_the_report_hides_the_class_and_the_total_does_not_reveal_it(tmp_path: P
     page = render_html(report)
     html = page[page.index('<section class="attribution"'):]
     html = html[:html.index("</section>")]
-    assert re.search(r'<tr class="suppressed"><th scope="row">tiny</th><td class="num">'
-                     r'<span class="badge suppressed">suppressed</span>', html)
+    assert re.search(r'<tr class="hidden"><th scope="row">tiny</th><td class="num muted"[^>]*>hidden</td>', html)
     assert "28 purchase conversions worth 2,800" in html  # the total (14 + 11 + 3) is published ...
     tiny = re.search(r"<tr[^>]*><th scope=\"row\">tiny</th>.*?</tr>", html)
     assert tiny is not None
     assert not re.search(r"\d", tiny.group(0))  # ... but no figure of tiny's, in the table
     chart = html[html.index("<svg"):]
     assert ">tiny<" not in chart  # nor in the chart
-    assert "Not attributed: the conversions that had no community touch" in html
-    assert "suppressed in every model" in html
+    assert "had no community touch in the lookback is hidden" in html
+    assert "hidden</a> in every model" in html
 
 
 def test_the_report_shows_every_class_when_none_is_small(tmp_path: Path) -> None:
