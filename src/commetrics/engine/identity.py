@@ -18,7 +18,7 @@ class IdentityPart(EngineBase):
 
         E-mail and explicit maps first, then probabilistic linkage on names, handles and
         companies (``[identity]`` in ``commetrics.toml``), with the manual overrides applied on
-        top. Runs after each load of members, contacts or identity maps unless ``resolve_on_load =
+        top. Runs after each load of members, contacts, accounts or identity maps unless ``resolve_on_load =
         false``. Incremental by default: only the records loaded since the last run, and the people
         they may join, are resolved again, with the stored model; ``full=True`` resolves every
         record (with the stored model). Writes only the rows of ``people`` and ``identity_links``

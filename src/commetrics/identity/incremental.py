@@ -220,8 +220,9 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
     cur.execute("create or replace table scope_people as select record_id, person_id, member_id, contact_id, rule "
                 "from _scope_people")
     cur.unregister("_scope_people")
-    # the records whose account may change: the scope, the people of touched records, and the people with a
-    # work address at the domain of an account loaded since
+    # the records whose account may change: the scope, the people of touched records, the people with a
+    # work address at the domain of an account loaded since, and those a domain gave such an account (a
+    # load that replaced the account's row may have taken the domain away)
     cur.execute(f"""
         create or replace table account_records as
         with persons as (
@@ -229,6 +230,9 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
             union
             select p.person_id from {s}.people as p join {s}.identity_records as r using (record_id)
             where r.email_domain in (select domain from account_domains) and not r.email_is_free
+            union
+            select person_id from {s}.people
+            where account_rule = 'domain' and account_id in (select account_id from changed_accounts)
         )
         select record_id from scope
         union

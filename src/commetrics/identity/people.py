@@ -45,8 +45,11 @@ __all__ = ["IDENTITY_INPUTS", "IdentityRun", "explain", "member_contacts", "reco
            "resolve_store", "set_override", "stale"]
 
 
-#: The loads that change who is who: a load of one of these tables makes the last run stale.
-IDENTITY_INPUTS = ("members", "contacts", "identity_maps")
+#: The loads that change who is who, or a record's account domain (a value linkage compares) and a
+#: person's account: a load of one of these tables makes the last run stale. A load of accounts
+#: alone reaches only the records of the accounts it loaded, and the people with a work address at
+#: one of their domains (see :mod:`commetrics.identity.changes`).
+IDENTITY_INPUTS = ("members", "contacts", "identity_maps", "accounts")
 
 
 def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, probabilistic: bool = True,
@@ -69,6 +72,10 @@ def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, pro
 
     check_threshold(threshold)
     started = time.perf_counter()
+    if _nothing_to_resolve(con):
+        return IdentityRun(records=0, people=0, links_by_rule={}, with_account=0, accounts_by_rule={}, seconds=0.0,
+                           mode="full", work={"reason": "nothing to resolve: no members or contacts yet",
+                                              "trained": False, "records": 0})
     extra = tuple(free_mail)
     patterns = (*rules.DEFAULT_FREE_MAIL, *extra)
     report = Reporter(progress, "identity")
@@ -83,6 +90,13 @@ def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, pro
         except NeedsFull as reason:
             plan = dataclasses.replace(plan, incremental=False, reason=str(reason))
     return resolve_full(con, plan, **options)
+
+
+def _nothing_to_resolve(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store holds no member or contact and was never resolved (e.g. accounts loaded
+    first): a run would record an empty resolution, so none runs."""
+    return not con.execute("select exists (select 1 from members) or exists (select 1 from contacts) "
+                           "or exists (select 1 from identity_runs)").fetchall()[0][0]
 
 
 def stale(con: duckdb.DuckDBPyConnection) -> str:
@@ -102,8 +116,8 @@ def stale(con: duckdb.DuckDBPyConnection) -> str:
         [last[0], list(IDENTITY_INPUTS)],
     ).fetchall()[0][0]
     if newer:
-        return (f"{newer} load{'s' if newer != 1 else ''} of members, contacts or identity maps came after the last "
-                "identity resolution; their new records count as people of their own. "
+        return (f"{newer} load{'s' if newer != 1 else ''} of members, contacts, identity maps or accounts came after "
+                "the last identity resolution; their new records count as people of their own. "
                 "Run `commetrics identity resolve`.")
     return ""
 
