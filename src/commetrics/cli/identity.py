@@ -41,7 +41,8 @@ def identity_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Link members and contacts into people (e-mail and maps, then names, handles and companies) and people into
-    accounts. Runs by itself after loads of members, contacts, accounts or identity maps, resolving only what they touched.
+    accounts. Runs by itself after loads of members, contacts, accounts or identity maps, resolving only what they
+    touched.
 
     Example: commetrics identity resolve --full
     """
