@@ -8,7 +8,9 @@ so that one Ibis expression means the same on Spark as on the DuckDB store:
   as a timestamp *without* a zone, so results came back naive where DuckDB's are UTC-aware. The
   mirror's timestamps are typed as UTC instants, as the store's are.
 * ``attributes`` is JSON in the store and text in Parquet; it is typed as JSON again, so
-  ``attributes["product_usage"]`` works (Spark's ``get_json_object``).
+  ``attributes["product_usage"]`` works (Spark's ``get_json_object``), and so does
+  ``attributes.map`` (Spark's ``from_json``), which the plain backend cannot compile: its keys are
+  how analyses learn which attributes the rows hold.
 """
 
 from __future__ import annotations
@@ -20,13 +22,26 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.schema as sch
 from ibis.backends.pyspark import Backend
+from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 
 __all__ = ["MirrorBackend"]
+
+
+class MirrorCompiler(PySparkCompiler):  # type: ignore[misc]  # ibis ships no type information
+    """Ibis's PySpark compiler, with JSON objects as maps (``json.map``; DuckDB compiles it already)."""
+
+    __slots__ = ()
+
+    def visit_ToJSONMap(self, op: Any, *, arg: Any) -> Any:
+        # Spark's JSON is text: the values come back as their JSON text, strings without their quotes;
+        # what is not an object is null, as on DuckDB.
+        return self.f.from_json(arg, "map<string, string>")
 
 
 class MirrorBackend(Backend):  # type: ignore[misc]  # ibis ships no type information
     """Ibis's PySpark backend over the mirror's views."""
 
+    compiler = MirrorCompiler()
     views: Mapping[str, str] = {}
 
     @classmethod

@@ -37,13 +37,11 @@ def known_names(db: Any, table: str) -> list[str]:
     """The names ``table`` (members or accounts) can be read by: its canonical columns and every key of
     ``attributes`` any of its rows holds."""
     columns = [c for c in schema.TABLES[table].column_names if c not in _NOT_ATTRIBUTES]
-    con = getattr(db, "con", None)  # the DuckDB connection under Ibis; another backend: the columns only
-    keys: list[str] = []
-    if con is not None and hasattr(con, "execute"):
-        rows = con.execute(f"select distinct unnest(json_keys(attributes)) from {table} "
-                           "where attributes is not null").fetchall()
-        keys = [str(row[0]) for row in rows]
-    return sorted(set(columns) | set(keys))
+    t = db.table(table)
+    # One expression on every backend (DuckDB's store, Spark's mirror): the keys of each object, one a row.
+    keys = t.filter(t.attributes.notnull()).select(key=t.attributes.map.keys().unnest()).distinct()
+    found = fetch(keys)["key"]
+    return sorted(set(columns) | {str(k) for k in found.dropna()})
 
 
 def unknown_names(db: Any, table: str, names: Iterable[str]) -> dict[str, list[str]]:
