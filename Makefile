@@ -27,12 +27,13 @@ demo: $(STAMP)
 	$(BIN)/commetrics demo --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --workspace $(DEMO_WORKSPACE) --force
 	$(BIN)/commetrics status --workspace $(DEMO_WORKSPACE)
 
-## The whole suite, slow crash drills and the Spark parity test included (this is what CI runs).
+## The whole suite, slow crash drills and the Spark parity test included (this is what CI runs), on two
+## processes (one per core of the 2-core target); a test file stays on one process, so its fixtures are built once.
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## The suite without the slow drills, for the edit-test loop.
 quick: $(STAMP)
