@@ -117,7 +117,7 @@ def test_attribution_is_credit_allocation_not_cause() -> None:
     assert card.sentence.startswith("Credit allocation, not cause:")
     assert card.value == "USD 1,000"
     assert "75.0% of revenue (USD 3,000) had no community touch" in card.sentence  # the unattributed share
-    assert card.detail == "Same total under all 2 models"
+    assert card.detail == "the same total under all 2 models"
     programs = cards["programs"]
     assert programs.value == "webinars"
     assert "credit allocation, not cause" in programs.sentence

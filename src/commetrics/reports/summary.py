@@ -268,14 +268,14 @@ def _attribution(results: SummaryResults, config: Config) -> list[Card | Omitted
         same = math.isclose(low, high, rel_tol=1e-6)
         spread = ("the same total under every model (they differ only in how they split it)" if same
                   else f"{money(low, currency)} to {money(high, currency)} across models")
-        detail = f"same total under all {len(totals)} models" if same else spread
+        detail = f"the same total under all {len(totals)} models" if same else spread
         unattributed = (f" {percent(share)} of revenue ({money(without, currency)}) had no community touch in the "
                         f"{result.params['lookback_days']} days before it and is not credited." if without is not None
                         else " How much revenue had no community touch is hidden (too few people).")
         sentence = (f"Credit allocation, not cause: the {_model_label(model)} model credits "
                     f"{money(credited, currency)} of revenue to community touchpoints before purchases and renewals "
                     f"— {spread}.{unattributed}")
-        out.append(Card("attribution", title, money(credited, currency), detail[0].upper() + detail[1:], sentence,
+        out.append(Card("attribution", title, money(credited, currency), detail, sentence,
                         "attribution-1", {"model": model, "currency": currency, "credited": credited,
                                           "range_low": low, "range_high": high, "unattributed": without,
                                           "unattributed_share": share if without is not None else None}))
