@@ -39,6 +39,7 @@ from .store import (
     MIGRATIONS,
     Workspace,
     connect,
+    fsync_path,
     quote_identifier,
     sql_path,
     store_error,
@@ -58,14 +59,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _private_copy(source: Path, target: Path) -> None:
@@ -117,11 +110,11 @@ def snapshot(con: duckdb.DuckDBPyConnection, workspace: Workspace, target: Path)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         (partial / MANIFEST).chmod(0o600)
         for path in partial.iterdir():
-            _fsync(path)
+            fsync_path(path)
         if target.exists():
             target.rmdir()
         os.replace(partial, target)
-        _fsync(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -256,6 +256,15 @@ def os_error(exc: OSError) -> WorkspaceError:
     return WorkspaceError(f"Cannot use {where}: {reason}. {advice}")
 
 
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` — a file, or a folder after a file in it was created, renamed or replaced — to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB connection with commetrics' session settings; a file that is busy, not readable or
     damaged raises a :class:`WorkspaceError` saying which and what to do."""

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
+from ..store import fsync_path
 from .http import MAX_WAIT_SECONDS, Client, check_url
 from .records import (
     FIELDS,
@@ -232,11 +233,7 @@ class _Journal:
             f.flush()
             os.fsync(f.fileno())
         if created:  # make the new directory entry durable too
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            fsync_path(self.path.parent)
         self.acknowledged[batch.key] = failed
 
 

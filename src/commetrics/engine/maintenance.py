@@ -23,7 +23,7 @@ from ..errors import ConfigError, WorkspaceError
 from ..lock import WorkspaceLock
 from ..privacy.erasure import pending_compaction, read_ledger, still_present
 from ..privacy.keys import Keyring
-from ..store import DATABASE_FILE, ERASURE_FILE, KEY_FILE, MIGRATIONS, Workspace, connect
+from ..store import DATABASE_FILE, ERASURE_FILE, KEY_FILE, MIGRATIONS, Workspace, connect, fsync_path
 from .privacy import PrivacyPart
 
 __all__ = ["Finding", "MaintenancePart", "StoreCheck"]
@@ -222,7 +222,7 @@ def _replace(source: Path, target: Path, *, mode: int | None) -> None:
     if mode is None:
         temporary.chmod(0o644 if not target.exists() else stat.S_IMODE(target.stat().st_mode))
     os.replace(temporary, target)
-    backups_._fsync(target.parent)
+    fsync_path(target.parent)
 
 
 def _reapplied_rows(engine: PrivacyPart, missing: list[dict[str, Any]]) -> int:

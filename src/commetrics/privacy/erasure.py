@@ -42,7 +42,7 @@ from .. import schema
 from ..errors import InputError
 from ..identity.rules import email_key_sql, normalise_identifier
 from ..schema import ERASURES_SQL, ERASURES_TABLE
-from ..store import ERASURE_FILE, sql_path, table_exists
+from ..store import ERASURE_FILE, fsync_path, sql_path, table_exists
 from .keys import Keyring
 
 __all__ = [
@@ -362,11 +362,7 @@ def compact(path: Path) -> None:
         os.fsync(handle.fileno())
     os.replace(fresh, path)
     Path(str(path) + ".wal").unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_path(path.parent)
 
 
 def _current(con: duckdb.DuckDBPyConnection) -> str:

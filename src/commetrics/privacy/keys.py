@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import WorkspaceError
 from ..identity.rules import normalise_identifier
-from ..store import KEY_FILE
+from ..store import KEY_FILE, fsync_path
 
 __all__ = ["KEY_FILE", "Keyring", "normalise_identifier"]
 
@@ -99,7 +99,7 @@ class Keyring:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
-            _fsync_directory(self.path.parent)
+            fsync_path(self.path.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
@@ -142,11 +142,3 @@ def _owner_only(path: Path) -> None:
             path.chmod(0o600)
     except OSError:
         pass  # a key file we cannot tighten (not ours, read-only) still opens; `store check` reports it
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
