@@ -81,7 +81,7 @@ def interval_spec(rows: Sequence[Mapping[str, Any]], *, x_title: str, kind: str 
     dots = base.mark_point(size=60, strokeWidth=2, opacity=1).encode(
         x=alt.X("value:Q", title=x_title, axis=x_axis, scale=scale), y=y, color=colour,
         fill=alt.condition("datum.hollow", alt.value("white"),
-                           alt.Color("group:N", sort=groups, legend=None,
+                           alt.Color("group:N", sort=groups, title=group_title or None,
                                      scale=alt.Scale(domain=groups, range=list(PALETTE[: len(groups)])))
                            if grouped else alt.value(PALETTE[0])),
         **offset)
