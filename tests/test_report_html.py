@@ -639,3 +639,17 @@ def test_demo_report_on_the_real_community_opens_cleanly(tmp_path: Path) -> None
         finally:
             browser.close()
     assert problems == []
+
+
+def test_a_chart_of_several_models_draws_the_legend_that_names_them() -> None:
+    import vl_convert
+
+    from commetrics.reports.html.charts import interval_spec
+
+    rows = [{"label": "forum", "value": 10.0, "low": 5.0, "high": 20.0, "group": model}
+            for model in ("First touch", "Markov")]
+    svg = vl_convert.vegalite_to_svg(interval_spec(rows, x_title="Credited revenue", kind="money",
+                                                   group_title="Model"))
+    legend = svg[svg.index("role-legend"):]
+    assert "First touch" in legend
+    assert "Markov" in legend
