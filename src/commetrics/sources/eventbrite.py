@@ -16,12 +16,8 @@ attendees are excluded as ``not_attendee``; a person's further tickets to the sa
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-
-from ..ingest.loader import Loader
-from . import SOURCES, DumpReport, Source, common
-from .tickets import GuestColumns, convert_guests
+from . import SOURCES, Source
+from .tickets import GuestColumns, guest_loader
 
 __all__ = ["COLUMNS", "load"]
 
@@ -40,13 +36,7 @@ COLUMNS = GuestColumns(
 )
 _WHAT = "Export it from Eventbrite: Reporting > Attendee summary (or Manage attendees > Export), as CSV."
 
-
-def load(loader: Loader, path: Path, source: str = "eventbrite", now: datetime | None = None, *,
-         timezone: str | None = None) -> DumpReport:
-    """Convert Eventbrite attendee CSVs and load members and registrations / attendances through ``loader``."""
-    with common.scratch_folder("eventbrite") as scratch:
-        converted = convert_guests(Path(path), Path(scratch), COLUMNS, timezone, _WHAT)
-        return common.load_converted(loader, converted, source, now, Path(path).name)
+load = guest_loader("eventbrite", COLUMNS, _WHAT)
 
 
 SOURCES.register("eventbrite", Source(

@@ -13,12 +13,8 @@ Mapping (see :mod:`commetrics.sources.tickets`): one ``event_registered`` per ap
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-
-from ..ingest.loader import Loader
-from . import SOURCES, DumpReport, Source, common
-from .tickets import GuestColumns, convert_guests
+from . import SOURCES, Source
+from .tickets import GuestColumns, guest_loader
 
 __all__ = ["COLUMNS", "load"]
 
@@ -32,13 +28,7 @@ COLUMNS = GuestColumns(
 )
 _WHAT = "Export it from Luma: the event's Manage > Guests > Download as CSV."
 
-
-def load(loader: Loader, path: Path, source: str = "luma", now: datetime | None = None, *,
-         timezone: str | None = None) -> DumpReport:
-    """Convert Luma guest CSVs and load members and registrations / attendances through ``loader``."""
-    with common.scratch_folder("luma") as scratch:
-        converted = convert_guests(Path(path), Path(scratch), COLUMNS, timezone, _WHAT)
-        return common.load_converted(loader, converted, source, now, Path(path).name)
+load = guest_loader("luma", COLUMNS, _WHAT)
 
 
 SOURCES.register("luma", Source(

@@ -19,9 +19,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UnreadableFileError
+from ..ingest.loader import Loader
+from . import DumpReport, common
 from .common import Converted, ExportFiles, LocalClock, email_or_none, file_schema, read_csv, text
 
-__all__ = ["GuestColumns", "convert_guests"]
+__all__ = ["GuestColumns", "convert_guests", "guest_loader"]
 
 MEMBERS_SCHEMA = file_schema("members", ("member_id", "email", "name", "joined_at", "entry_path"))
 
@@ -129,3 +131,17 @@ def _guest(row: list[str], at: dict[str, int | None], file_stem: str, number: in
                                            "entry_path": "event"})
         if ts is not None and (known["joined_at"] is None or ts < known["joined_at"]):
             known["joined_at"] = ts
+
+
+def guest_loader(kind: str, columns: GuestColumns, what: str) -> Callable[..., DumpReport]:
+    """The ``load`` of a guest-list source ``kind``: its CSVs converted with ``columns`` (``what`` says how to
+    export them), then members and registrations / attendances loaded through ``loader``."""
+
+    def load(loader: Loader, path: Path, source: str = kind, now: datetime | None = None, *,
+             timezone: str | None = None) -> DumpReport:
+        with common.scratch_folder(kind) as scratch:
+            converted = convert_guests(Path(path), Path(scratch), columns, timezone, what)
+            return common.load_converted(loader, converted, source, now, Path(path).name)
+
+    load.__doc__ = f"Convert {columns.platform} guest CSVs and load members and registrations / attendances."
+    return load
