@@ -1,0 +1,149 @@
+"""Where the dashboard gets its figures: the Engine's published Results, remembered per store version.
+
+:func:`result_for` is the one call through which every page and API route gets a Result — the same
+``Engine.run`` the command line and the report make, so the dashboard has no computation of its own.
+
+:class:`Reader` opens the workspace for each piece of work that is not remembered yet, read-only and
+for as short a time as it can (DuckDB lets one process write the file; a load in another process must
+not wait for the dashboard), and remembers what it read per (what, parameters, store version): the
+version is the store file's size and modification time, so a load, an identity run or an erasure makes
+the next request compute again. When the store cannot be opened because another process is writing
+it, the Reader serves the last figures it has for the same question and says since when; with none, a
+:class:`Busy` that the pages show as a one-line message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import duckdb
+
+from ..errors import StoreUnavailableError, WorkspaceError
+from ..results import Result
+from ..store import Workspace, store_error
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+__all__ = ["Busy", "Reader", "Served", "result_for"]
+
+T = TypeVar("T")
+
+
+def result_for(engine: Engine, name: str, params: Mapping[str, Any]) -> Result:
+    """The published Result of the registered analysis ``name`` with ``params`` (the Engine's own call)."""
+    return engine.run(name, **params)
+
+
+class Busy(WorkspaceError):
+    """The store is being written by another process and nothing was read before."""
+
+
+@dataclass(frozen=True)
+class Served(Generic[T]):
+    """What was read, when, and — when the store was busy — why it may be behind (``stale``)."""
+
+    value: T
+    read_at: datetime
+    stale: str = ""
+
+
+def _frozen(value: Any) -> Hashable:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_frozen(v) for v in value)
+    return value if isinstance(value, Hashable) else repr(value)
+
+
+class Reader:
+    """Reads of one workspace for the dashboard: remembered per store version, never blocked by a writer.
+
+    ``wait``: how long to wait for the workspace lock before serving the last figures (seconds).
+    ``remember``: how many answers to keep.
+    """
+
+    def __init__(self, workspace: str | Workspace | None = None, *, wait: float = 0.5, remember: int = 256) -> None:
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.locate(workspace)
+        self.wait = wait
+        self.remember = remember
+        self._answers: OrderedDict[Hashable, tuple[Hashable, Served[Any]]] = OrderedDict()
+        self._guard = threading.Lock()  # one Engine at a time in this process (DuckDB: one configuration per file)
+
+    def version(self) -> Hashable:
+        """The store's version: size and modification time of its file and write-ahead log."""
+        parts = []
+        for path in (self.workspace.database_path, self.workspace.database_path.with_suffix(".duckdb.wal")):
+            try:
+                stat = path.stat()
+            except OSError:
+                parts.append((0, 0))
+            else:
+                parts.append((stat.st_size, stat.st_mtime_ns))
+        return tuple(parts)
+
+    @contextlib.contextmanager
+    def engine(self, *, write: bool = False) -> Iterator[Engine]:
+        """The workspace's Engine, read-only unless ``write``, waiting at most ``wait`` for the lock."""
+        from ..engine import Engine
+
+        config = self.workspace.config()
+        config = config.model_copy(update={"store": config.store.model_copy(
+            update={"lock_wait_seconds": self.wait if not write else max(self.wait, 5.0)})})
+        with self._guard:
+            try:
+                engine = Engine(self.workspace.directory, config=config, read_only=not write)
+            except duckdb.Error as exc:
+                raise store_error(exc) or exc from None
+            with engine:
+                yield engine
+
+    def read(self, key: Hashable, work: Callable[[Engine], T]) -> Served[T]:
+        """``work(engine)``, or what it gave before for ``key`` at this store version; the last answer for
+        ``key`` (said to be stale) when the store is being written."""
+        key = _frozen(key)
+        version = self.version()
+        with self._guard:
+            known = self._answers.get(key)
+        if known is not None and known[0] == version:
+            return known[1]
+        try:
+            with self.engine() as engine:
+                served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+        except StoreUnavailableError as exc:
+            if known is None:
+                raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
+                           "Reload the page in a moment.") from None
+            stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
+            return Served(known[1].value, known[1].read_at, stale=f"The store is being changed by another process "
+                          f"(a load or an identity run): these figures were read at {stamp}. Reload in a moment "
+                          "for the latest.")
+        with self._guard:
+            self._answers[key] = (self.version(), served)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.remember:
+                self._answers.popitem(last=False)
+        return served
+
+    def result(self, name: str, params: Mapping[str, Any]) -> Served[Result]:
+        """The published Result of ``name`` with ``params`` (see :func:`result_for`)."""
+        return self.read(("result", name, params), lambda engine: result_for(engine, name, params))
+
+    def write(self, work: Callable[[Engine], T]) -> T:
+        """``work`` on the workspace opened for writing (an identity decision); what was read is forgotten."""
+        with self.engine(write=True) as engine:
+            done = work(engine)
+        with self._guard:
+            self._answers.clear()
+        return done
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).split(". ")[0]
+    return text[:160]
