@@ -16,13 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
 from ..errors import NotEnoughDataError
+from ..reports.html.page import label_cells
 from ..reports.labels import GLOSSARY, cohort_key, words
 from ..spreadsheet import safe_cell
 from . import queries
 from .results import Reader, Served
 from .security import check_csrf, current_user, require
 from .users import User
-from .views import attribution_html, conversion_html, diagnostics_html, impact_html, summary_html, text_html
+from .views import attribution_html, conversion_html, diagnostics_html, impact_html, scores_html, summary_html
 
 __all__ = ["router"]
 
@@ -50,20 +51,19 @@ def _page(request: Request, user: User, template: str, title: str, served: list[
           **context: Any) -> Response:
     reader = _reader(request)
     stale = [s.stale for s in served if s.stale]
-    templates = request.app.state.templates
-    response: Response = templates.TemplateResponse(request, template, {
+    page = request.app.state.templates.env.get_template(template).render({
         "user": user, "csrf": request.state.csrf, "title": title,
         "nav": [(path, label) for path, label, role in NAV if user.can(role)],  # type: ignore[arg-type]
         "here": request.url.path, "stale": stale[0] if stale else "", "last_load": queries.last_load(reader),
         "read_at": max((s.read_at for s in served), default=None), "glossary": GLOSSARY,
         "workspace": str(reader.workspace.directory), **context})
-    return response
+    return HTMLResponse(label_cells(page))  # narrow screens stack a table's cells: each says which column it is
 
 
 @router.get("/", response_class=HTMLResponse)
 def summary_page(request: Request, user: User = Depends(current_user)) -> Response:
     served = queries.summary(_reader(request))
-    return _page(request, user, "summary.html", "What the community is worth", [served],
+    return _page(request, user, "summary.html", "Summary", [served],
                  body=Markup(summary_html(served.value)), summary=served.value)
 
 
@@ -132,7 +132,8 @@ def scores_page(request: Request, user: User = Depends(current_user),
         served = queries.scores(_reader(request), level.value, as_of)
     except NotEnoughDataError as error:
         return _not_enough(request, user, "scores.html", "Scores", error, **pickers)
-    return _page(request, user, "scores.html", "Scores", [served], body=Markup(text_html(served.value, limit=limit)),
+    return _page(request, user, "scores.html", "Scores", [served],
+                 body=Markup(scores_html(served.value, level.value, limit)),
                  diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 

@@ -9,6 +9,7 @@ Nothing here computes, suppresses or rounds a figure.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
 
 __all__ = ["attribution_html", "attribution_params", "conversion_html", "conversion_params", "diagnostics_html",
-           "impact_html", "impact_params", "summary_of", "text_html"]
+           "impact_html", "impact_params", "scores_html", "summary_html", "summary_of", "text_html"]
 
 
 def diagnostics_html(result: Result) -> str:
@@ -150,7 +151,8 @@ def impact_html(question: str, result: Result, config: Config) -> str:
                                 window=(settings.exposure_start_days, settings.exposure_end_days),
                                 renewal_note="Renewal: see the renewal question.")
         body = render_impact(section)
-        return body.replace("<h2>Renewal and satisfaction by participation</h2>", "", 1)
+        body = body.replace("<h2>Renewal and satisfaction by participation</h2>", "", 1)
+        return re.sub(r'<h3 id="impact-renewal">.*?(?=<h3)', "", body, count=1, flags=re.S)
     return f"<section><h2>{html.escape(result.title or words(question))}</h2>{text_html(result)}</section>"
 
 
@@ -180,3 +182,55 @@ def attribution_html(result: Result, config: Config, outcomes: Sequence[str]) ->
         replicates=int(params.get("replicates") or 0) if params.get("ci") else 0, totals=result["totals"],
         first_touch_share=settings.first_touch_share, last_touch_share=settings.last_touch_share)
     return render_attribution(section, 1)
+
+
+# -- scores --------------------------------------------------------------------------------------------------
+
+#: The columns the dashboard lists, in order (those of ``commetrics scores``).
+SCORE_COLUMNS = {
+    "accounts": ("account_id", "segment", "health", "band", "trend", "community", "product_usage", "support",
+                 "relationship", "commercial", "active_members", "missing"),
+    "members": ("member_id", "score", "tier", "activities", "last_active", "active", "account_id"),
+}
+
+
+def _cell(value: Any) -> tuple[str, bool]:
+    """A value as text (one decimal, as ``commetrics scores`` prints it) and whether it is a number."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return "—", False
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), False
+    if isinstance(value, int):
+        return f"{value:,}", True
+    if isinstance(value, float):
+        return f"{value:,.1f}", True
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.strftime("%Y-%m-%d"), False
+    return str(value), False
+
+
+def scores_html(result: Result, level: str, limit: int) -> str:
+    """The scores of ``commetrics scores`` as a table: the highest first, ``limit`` rows."""
+    table: pd.DataFrame = result[level]
+    order = "health" if level == "accounts" else "score"
+    columns = [c for c in SCORE_COLUMNS[level] if c in table]
+    shown = table.sort_values(order, ascending=False)[columns].head(limit) if order in table else table.head(limit)
+    what = "Account health" if level == "accounts" else "Member engagement"
+    head = "".join(f'<th scope="col">{html.escape(words(c))}</th>' for c in columns)
+    rows = []
+    for record in shown.astype(object).to_dict(orient="records"):
+        cells = []
+        for index, column in enumerate(columns):
+            text, number = _cell(record[column])
+            tag = "th scope=\"row\"" if index == 0 else ("td class=\"num\"" if number else "td")
+            cells.append(f"<{tag}>{html.escape(text)}</{tag.split()[0]}>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    moment = result.get("as_of")
+    caption = f"{what} as of {moment:%Y-%m-%d}" if isinstance(moment, datetime) else what
+    caption += f": the {len(shown):,} highest of {len(table):,}"
+    out = (f'<div class="scroll"><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+           f"<tbody>{''.join(rows)}</tbody></table></div>")
+    if level == "members":
+        out += (f"<p>{len(table):,} members with consent are listed; {result['withheld_without_consent']:,} without "
+                "consent are counted in account figures but never listed.</p>")
+    return out

@@ -34,7 +34,7 @@ from .impact import ImpactSection, render_impact
 from .scores import ScoresSection, render_scores
 from .summary import render_summary
 
-__all__ = ["STYLE", "ReportData", "render_html", "render_summary_page"]
+__all__ = ["STYLE", "ReportData", "label_cells", "render_html", "render_summary_page"]
 
 
 @dataclass(frozen=True)
@@ -368,6 +368,10 @@ def _label_cells(page: str) -> str:
         return head + "</thead>" + re.sub(r"<tr\b.*?</tr>", row, body, flags=re.S)
 
     return _TABLE.sub(label, page)
+
+
+#: The same for any page that shows the report's tables (the dashboard's).
+label_cells = _label_cells
 
 
 def render_summary_page(summary: Summary, *, title: str = "What the community is worth") -> str:
