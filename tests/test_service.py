@@ -245,9 +245,10 @@ def test_tokens_act_as_their_user_until_the_user_is_removed(app: Any, workspace:
 
 # -- pages and API: the Engine's published Results ------------------------------------------------------------
 
-PAGES = ("/", "/conversion", "/conversion?by=entry_path&window=30", "/impact", "/impact?question=nps",
-         "/impact?question=retention", "/impact?question=upsell", "/impact?question=csat", "/attribution",
-         "/attribution?model=markov", "/scores", "/scores?level=members", "/data", "/identity", "/docs")
+PAGES = ("/", "/conversion", "/conversion?by=entry_path&window=30", "/conversion?by=&window=&as_of=", "/impact",
+         "/impact?question=nps", "/impact?question=retention", "/impact?question=upsell", "/impact?question=csat",
+         "/attribution", "/attribution?model=markov", "/scores", "/scores?level=members", "/data", "/identity",
+         "/docs")
 API = ("/api/summary", "/api/conversion?by=join_month", "/api/impact/nps", "/api/attribution?model=linear",
        "/api/scores/accounts", "/api/scores/members", "/api/data-health", "/api/identity/review", "/openapi.json")
 

@@ -69,18 +69,21 @@ def summary_page(request: Request, user: User = Depends(current_user)) -> Respon
 
 @router.get("/conversion", response_class=HTMLResponse)
 def conversion_page(request: Request, user: User = Depends(current_user), name: str | None = None,
-                    by: queries.CohortKey | None = None, window: int | None = Query(None, ge=1),
+                    by: str = Query("", max_length=40), window: str = Query("", max_length=12),
                     as_of: str | None = None) -> Response:
+    """The form sends every picker, empty ones too: an empty cohort key is all members, an empty window all of
+    them."""
     reader = _reader(request)
-    key = by.value if by else None
+    key = queries.cohort_key_of(by)
+    days = queries.window_of(window)
     config = reader.workspace.config()
     chosen = name or config.summary.conversion
     pickers = {"names": [(n, c.title(n)) for n, c in config.conversions.items()], "name": chosen,
                "keys": [(k.value, cohort_key(k.value)) for k in queries.CohortKey], "by": key or "",
                "windows": list(config.conversions[chosen].windows) if chosen in config.conversions else [],
-               "window": window, "as_of": as_of or ""}
+               "window": days, "as_of": as_of or ""}
     try:
-        served, chosen = queries.conversion(reader, name, key, window, as_of)
+        served, chosen = queries.conversion(reader, name, key, days, as_of)
     except NotEnoughDataError as error:
         return _not_enough(request, user, "conversion.html", "Conversion explorer", error, **pickers)
     result = served.value

@@ -19,8 +19,8 @@ from ..results import Result, jsonable
 from .results import Reader, Served
 from .views import IMPACT_QUESTIONS, attribution_params, conversion_params, impact_params, summary_of
 
-__all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "conversion", "data_health", "impact",
-           "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary"]
+__all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "cohort_key_of", "conversion", "data_health",
+           "impact", "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary", "window_of"]
 
 CohortKey = StrEnum("CohortKey", {key: key for key in COHORT_KEYS})  # type: ignore[misc]
 ImpactQuestion = StrEnum("ImpactQuestion", {q: q for q in IMPACT_QUESTIONS})  # type: ignore[misc]
@@ -40,6 +40,28 @@ def parse_as_of(value: str | None) -> datetime | None:
     except ValueError:
         raise InputError(f"as_of {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-06-30.") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cohort_key_of(text: str | None) -> str | None:
+    """A cohort key of a form ("" or none: all members)."""
+    if not text:
+        return None
+    if text not in COHORT_KEYS:
+        raise UnknownNameError.for_name("cohort key", text, COHORT_KEYS)
+    return text
+
+
+def window_of(text: str | None) -> int | None:
+    """A window in days of a form ("" or none: every window of the conversion)."""
+    if not text or not text.strip():
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise InputError(f"window {text!r} is not a number of days, e.g. 30.") from None
+    if days < 1:
+        raise InputError(f"window {days} must be at least 1 day.")
+    return days
 
 
 def summary(reader: Reader) -> Served[Summary]:
