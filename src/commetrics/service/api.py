@@ -7,6 +7,7 @@ being written, ``stale``. Authenticate with ``Authorization: Bearer TOKEN``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -30,8 +31,10 @@ def _reader(request: Request) -> Reader:
     return reader
 
 
-def _body(served: Served[Any], data: dict[str, Any]) -> dict[str, Any]:
-    out = {**data, "read_at": served.read_at.isoformat()}
+def _body(request: Request, served: Served[Any], data: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``data()`` (made once per Result read) with when it was read and, if the store was busy, why it may be old."""
+    key = ("api", request.url.path, str(request.url.query))
+    out = {**_reader(request).drawn(key, served, data), "read_at": served.read_at.isoformat()}
     if served.stale:
         out["stale"] = served.stale
     return out
@@ -42,7 +45,7 @@ def summary(request: Request) -> dict[str, Any]:
     """The cards of `commetrics summary --json`: each figure with its interval and sentence, and the cards left
     out with their reasons."""
     served = queries.summary(_reader(request))
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/conversion", summary="Community conversion rates")
@@ -51,7 +54,7 @@ def conversion(request: Request, name: str | None = Query(None, max_length=200),
                window: int | None = Query(None, ge=1, le=100_000), as_of: str | None = _AS_OF) -> dict[str, Any]:
     """A conversion of `commetrics.toml` (default: the summary's) by a cohort key, in one window or all."""
     served, _ = queries.conversion(_reader(request), name, by.value if by else None, window, as_of)
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/impact/{question}", summary="Impact of participation")
@@ -60,7 +63,7 @@ def impact(request: Request, question: queries.ImpactQuestion,
     """Renewal, retention, NPS, CSAT or upsell by participation: raw figures beside adjusted associations, and
     the diagnostics (balance, overlap, convergence) that may withhold a headline."""
     served = queries.impact(_reader(request), question.value, as_of)
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/attribution", summary="Attributed conversions and revenue")
@@ -68,34 +71,34 @@ def attribution(request: Request, model: str = Query("all", max_length=40), as_o
                 ) -> dict[str, Any]:
     """Credit per touchpoint class by one attribution model, or all side by side (credit allocation, not cause)."""
     served, _ = queries.attribution(_reader(request), model, as_of)
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/scores/accounts", summary="Account health scores")
 def account_scores(request: Request, as_of: str | None = _AS_OF) -> dict[str, Any]:
     served = queries.scores(_reader(request), "accounts", as_of)
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/scores/members", summary="Member engagement scores (analysts; members with consent only)")
 def member_scores(request: Request, user: User = Depends(require("analyst")), as_of: str | None = _AS_OF
                   ) -> dict[str, Any]:
     served = queries.scores(_reader(request), "members", as_of)
-    return _body(served, served.value.to_dict())
+    return _body(request, served, served.value.to_dict)
 
 
 @router.get("/data-health", summary="Loads, quarantine and row counts")
 def data_health(request: Request) -> dict[str, Any]:
     """Rows per table, the latest loads, quarantined rows by reason and when data was last loaded."""
     served = queries.data_health(_reader(request))
-    return _body(served, served.value)
+    return _body(request, served, lambda: dict(served.value))
 
 
 @router.get("/identity/review", summary="Pairs near the identity threshold (analysts)")
 def identity_review(request: Request, user: User = Depends(require("analyst")),
                     margin: float = Query(0.05, gt=0, le=0.5)) -> dict[str, Any]:
     served = queries.review(_reader(request), margin)
-    return _body(served, {"margin": margin, "pairs": jsonable(served.value)})
+    return _body(request, served, lambda: {"margin": margin, "pairs": jsonable(served.value)})
 
 
 class Decision(BaseModel):

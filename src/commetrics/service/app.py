@@ -125,9 +125,11 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
         if _is_api(request) or request.method != "GET":
             return JSONResponse({"detail": message}, status_code=status, headers=dict(headers or {}))
         user = getattr(request.state, "user", None)
+        nav = [(path, label) for path, label, role in pages.NAV if user is not None and user.can(role)]
         return templates.TemplateResponse(request, "error.html", {
             "user": user, "csrf": getattr(request.state, "csrf", None), "status": status, "message": message,
-            "title": "Not available"}, status_code=status, headers=dict(headers or {}))
+            "title": "Not available", "nav": nav, "here": request.url.path}, status_code=status,
+            headers=dict(headers or {}))
 
     # -- the routes anyone may reach -------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ forms carrying the session's CSRF token.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -40,6 +41,12 @@ def _reader(request: Request) -> Reader:
     return reader
 
 
+def _drawn(request: Request, served: Served[Any], draw: Callable[[], str]) -> Markup:
+    """The page's figures drawn once per Result read (charts take longer to draw than a Result to look up)."""
+    key = ("page", request.url.path, str(request.url.query))
+    return Markup(_reader(request).drawn(key, served, lambda: label_cells(draw())))
+
+
 def _not_enough(request: Request, user: User, template: str, title: str, error: NotEnoughDataError,
                 **context: Any) -> Response:
     """The page with its pickers and, in place of the figures, why the store cannot answer yet."""
@@ -57,14 +64,15 @@ def _page(request: Request, user: User, template: str, title: str, served: list[
         "here": request.url.path, "stale": stale[0] if stale else "", "last_load": queries.last_load(reader),
         "read_at": max((s.read_at for s in served), default=None), "glossary": GLOSSARY,
         "workspace": str(reader.workspace.directory), **context})
-    return HTMLResponse(label_cells(page))  # narrow screens stack a table's cells: each says which column it is
+    # Narrow screens stack a table's cells: each says which column it is (the report's tables are labelled when drawn).
+    return HTMLResponse(label_cells(page) if template in ("data.html", "identity.html", "docs.html") else page)
 
 
 @router.get("/", response_class=HTMLResponse)
 def summary_page(request: Request, user: User = Depends(current_user)) -> Response:
     served = queries.summary(_reader(request))
     return _page(request, user, "summary.html", "Summary", [served],
-                 body=Markup(summary_html(served.value)), summary=served.value)
+                 body=_drawn(request, served, lambda: summary_html(served.value)), summary=served.value)
 
 
 @router.get("/conversion", response_class=HTMLResponse)
@@ -76,7 +84,7 @@ def conversion_page(request: Request, user: User = Depends(current_user), name: 
     reader = _reader(request)
     key = queries.cohort_key_of(by)
     days = queries.window_of(window)
-    config = reader.workspace.config()
+    config = reader.config()
     chosen = name or config.summary.conversion
     pickers = {"names": [(n, c.title(n)) for n, c in config.conversions.items()], "name": chosen,
                "keys": [(k.value, cohort_key(k.value)) for k in queries.CohortKey], "by": key or "",
@@ -88,7 +96,7 @@ def conversion_page(request: Request, user: User = Depends(current_user), name: 
         return _not_enough(request, user, "conversion.html", "Conversion explorer", error, **pickers)
     result = served.value
     return _page(request, user, "conversion.html", "Conversion explorer", [served],
-                 body=Markup(conversion_html(result, config, chosen, key)),
+                 body=_drawn(request, served, lambda: conversion_html(result, config, chosen, key)),
                  diagnostics=Markup(diagnostics_html(result)), **pickers)
 
 
@@ -106,7 +114,7 @@ def impact_page(request: Request, user: User = Depends(current_user),
         return _not_enough(request, user, "impact.html", "Impact", error, **pickers)
     result = served.value
     return _page(request, user, "impact.html", "Impact", [served],
-                 body=Markup(impact_html(question.value, result, reader.workspace.config())),
+                 body=_drawn(request, served, lambda: impact_html(question.value, result, reader.config())),
                  diagnostics=Markup(diagnostics_html(result)), **pickers)
 
 
@@ -120,7 +128,7 @@ def attribution_page(request: Request, user: User = Depends(current_user), model
     except NotEnoughDataError as error:
         return _not_enough(request, user, "attribution.html", "Attribution", error, **pickers)
     return _page(request, user, "attribution.html", "Attribution", [served],
-                 body=Markup(attribution_html(served.value, reader.workspace.config(), outcomes)),
+                 body=_drawn(request, served, lambda: attribution_html(served.value, reader.config(), outcomes)),
                  diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 
@@ -136,7 +144,7 @@ def scores_page(request: Request, user: User = Depends(current_user),
     except NotEnoughDataError as error:
         return _not_enough(request, user, "scores.html", "Scores", error, **pickers)
     return _page(request, user, "scores.html", "Scores", [served],
-                 body=Markup(scores_html(served.value, level.value, limit)),
+                 body=_drawn(request, served, lambda: scores_html(served.value, level.value, limit)),
                  diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 

@@ -71,7 +71,7 @@ def summary(reader: Reader) -> Served[Summary]:
 def conversion(reader: Reader, name: str | None, by: str | None, window: int | None,
                as_of: str | None) -> tuple[Served[Result], str]:
     """The conversion ``name`` (default: the summary's) by ``by`` with one ``window`` (default: all of them)."""
-    config = reader.workspace.config()
+    config = reader.config()
     chosen = name or config.summary.conversion
     if chosen not in config.conversions:
         raise UnknownNameError.for_name("conversion", chosen, list(config.conversions))
@@ -100,7 +100,7 @@ def attribution(reader: Reader, model: str, as_of: str | None) -> tuple[Served[R
     if model not in known:
         raise UnknownNameError.for_name("attribution model", model, list(known))
     served = reader.result("attribution", attribution_params(model, parse_as_of(as_of)))
-    outcomes = list(reader.workspace.config().attribution.outcomes)
+    outcomes = list(reader.config().attribution.outcomes)
     return served, outcomes
 
 

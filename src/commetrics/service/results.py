@@ -29,6 +29,7 @@ from ..results import Result
 from ..store import Workspace, store_error
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..engine import Engine
 
 __all__ = ["Busy", "Reader", "Served", "result_for"]
@@ -74,7 +75,10 @@ class Reader:
         self.wait = wait
         self.remember = remember
         self._answers: OrderedDict[Hashable, tuple[Hashable, Served[Any]]] = OrderedDict()
-        self._guard = threading.Lock()  # one Engine at a time in this process (DuckDB: one configuration per file)
+        self._drawn: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+        self._config: tuple[Hashable, Config] | None = None
+        self._memory = threading.Lock()  # guards what is remembered
+        self._engine = threading.Lock()  # one Engine at a time in this process (DuckDB: one configuration per file)
 
     def version(self) -> Hashable:
         """The store's version: size and modification time of its file and write-ahead log."""
@@ -89,33 +93,44 @@ class Reader:
         return tuple(parts)
 
     @contextlib.contextmanager
-    def engine(self, *, write: bool = False) -> Iterator[Engine]:
-        """The workspace's Engine, read-only unless ``write``, waiting at most ``wait`` for the lock."""
+    def _open(self, *, write: bool) -> Iterator[Engine]:
         from ..engine import Engine
 
-        config = self.workspace.config()
+        config = self.config()
         config = config.model_copy(update={"store": config.store.model_copy(
             update={"lock_wait_seconds": self.wait if not write else max(self.wait, 5.0)})})
-        with self._guard:
-            try:
-                engine = Engine(self.workspace.directory, config=config, read_only=not write)
-            except duckdb.Error as exc:
-                raise store_error(exc) or exc from None
-            with engine:
-                yield engine
+        try:
+            engine = Engine(self.workspace.directory, config=config, read_only=not write)
+        except duckdb.Error as exc:
+            raise store_error(exc) or exc from None
+        with engine:
+            yield engine
+
+    @contextlib.contextmanager
+    def engine(self, *, write: bool = False) -> Iterator[Engine]:
+        """The workspace's Engine, read-only unless ``write``, waiting at most ``wait`` for the lock."""
+        with self._engine, self._open(write=write) as engine:
+            yield engine
+
+    def _known(self, key: Hashable) -> tuple[Hashable, Served[Any]] | None:
+        with self._memory:
+            return self._answers.get(key)
 
     def read(self, key: Hashable, work: Callable[[Engine], T]) -> Served[T]:
         """``work(engine)``, or what it gave before for ``key`` at this store version; the last answer for
         ``key`` (said to be stale) when the store is being written."""
         key = _frozen(key)
-        version = self.version()
-        with self._guard:
-            known = self._answers.get(key)
-        if known is not None and known[0] == version:
+        known = self._known(key)
+        if known is not None and known[0] == self.version():
             return known[1]
         try:
-            with self.engine() as engine:
-                served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+            with self._engine:
+                known = self._known(key)  # another request may have read it while this one waited
+                version = self.version()
+                if known is not None and known[0] == version:
+                    return known[1]
+                with self._open(write=False) as engine:
+                    served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
         except StoreUnavailableError as exc:
             if known is None:
                 raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
@@ -124,12 +139,44 @@ class Reader:
             return Served(known[1].value, known[1].read_at, stale=f"The store is being changed by another process "
                           f"(a load or an identity run): these figures were read at {stamp}. Reload in a moment "
                           "for the latest.")
-        with self._guard:
-            self._answers[key] = (self.version(), served)
+        with self._memory:
+            self._answers[key] = (version, served)
             self._answers.move_to_end(key)
             while len(self._answers) > self.remember:
                 self._answers.popitem(last=False)
         return served
+
+    def drawn(self, key: Hashable, served: Served[Any], draw: Callable[[], T]) -> T:
+        """What ``draw()`` makes of ``served`` (a page's HTML, an API body), made once per value read: drawing
+        charts takes longer than reading a remembered Result."""
+        key = _frozen(key)
+        with self._memory:
+            hit = self._drawn.get(key)
+        if hit is not None and hit[0] is served.value:
+            drawn: T = hit[1]
+            return drawn
+        made = draw()
+        with self._memory:
+            self._drawn[key] = (served.value, made)  # holding the value keeps its identity from being reused
+            self._drawn.move_to_end(key)
+            while len(self._drawn) > self.remember:
+                self._drawn.popitem(last=False)
+        return made
+
+    def config(self) -> Config:
+        """The workspace's config, read again when ``commetrics.toml`` changes."""
+        path = self.workspace.config_path
+        try:
+            stat = path.stat()
+            stamp: Hashable = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = None
+        known = self._config
+        if known is not None and known[0] == stamp:
+            return known[1]
+        config = self.workspace.config()
+        self._config = (stamp, config)
+        return config
 
     def result(self, name: str, params: Mapping[str, Any]) -> Served[Result]:
         """The published Result of ``name`` with ``params`` (see :func:`result_for`)."""
@@ -139,7 +186,7 @@ class Reader:
         """``work`` on the workspace opened for writing (an identity decision); what was read is forgotten."""
         with self.engine(write=True) as engine:
             done = work(engine)
-        with self._guard:
+        with self._memory:
             self._answers.clear()
         return done
 

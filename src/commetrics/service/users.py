@@ -87,6 +87,7 @@ class Users:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._ready = False  # whether the tables were made (once per instance)
 
     @classmethod
     def of(cls, workspace: str | Path | None = None) -> Users:
@@ -102,9 +103,11 @@ class Users:
         try:
             if fresh:
                 os.chmod(self.path, 0o600)  # password hashes and session digests: the owner's only
-            con.execute("pragma journal_mode=wal")
             con.execute("pragma foreign_keys=on")
-            con.executescript(_SCHEMA)
+            if fresh or not self._ready:
+                con.execute("pragma journal_mode=wal")
+                con.executescript(_SCHEMA)
+                self._ready = True
             with con:
                 yield con
         finally:
