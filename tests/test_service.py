@@ -8,10 +8,12 @@ numbers as ``--json``), and the rules against requests a browser or an attacker 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from typer.testing import CliRunner
 from commetrics import Engine
 from commetrics.cli import app as cli_app
 from commetrics.service import SecuritySettings, Users, create_app
+from commetrics.service.results import Reader
 from commetrics.service.security import COOKIE
 
 with warnings.catch_warnings():  # Starlette's TestClient warns about httpx itself
@@ -352,8 +355,6 @@ def test_a_writer_elsewhere_never_makes_a_server_error(admin: TestClient, worksp
         assert holder.stdout.readline().strip() == "held"
         database = workspace / "commetrics.duckdb"
         stamp = time.time() + 5
-        import os
-
         os.utime(database, (stamp, stamp))  # the store changed: what was read must be read again
         page = admin.get("/scores")
         assert page.status_code == 200
@@ -416,3 +417,30 @@ def test_serve_warns_off_loopback(monkeypatch: pytest.MonkeyPatch, workspace: Pa
     assert "reverse proxy with HTTPS" in wide.output
     assert calls[-1]["host"] == "0.0.0.0"
     assert calls[-1]["port"] == 8123
+
+
+# -- the reader: one computation per question and store version -----------------------------------------------
+
+
+def test_many_asking_at_once_compute_once_and_a_load_computes_again(workspace: Path) -> None:
+    reader = Reader(workspace)
+    computed: list[int] = []
+
+    def work(engine: Engine) -> int:
+        computed.append(1)
+        time.sleep(0.2)  # long enough for every other thread to be waiting
+        return int(engine.status().tables["members"])
+
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda: answers.append(reader.read(("members",), work).value))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [1_000] * 8
+    assert len(computed) == 1
+    stamp = time.time() + 10
+    os.utime(workspace / "commetrics.duckdb", (stamp, stamp))  # what a load does to the file
+    assert reader.read(("members",), work).value == 1_000
+    assert len(computed) == 2
