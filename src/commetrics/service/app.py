@@ -7,7 +7,7 @@ script); ``/docs`` (the API reference, drawn here without any CDN) and ``/openap
 
 from __future__ import annotations
 
-import logging
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import CommetricsError, InputError
@@ -40,7 +41,6 @@ from .users import User, Users, same
 __all__ = ["create_app"]
 
 HERE = Path(__file__).parent
-log = logging.getLogger("commetrics.service")
 
 
 def _is_api(request: Request) -> bool:
@@ -201,17 +201,23 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs(request: Request, user: User = Depends(current_user)) -> Response:
         spec = app.openapi()
-        operations = [{"method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                       "description": op.get("description", ""),
+        operations = [{"method": method.upper(), "path": path, "summary": _code(op.get("summary", "")),
+                       "description": _code(op.get("description", "")),
                        "parameters": [p["name"] for p in op.get("parameters", [])]}
                       for path, item in spec["paths"].items() for method, op in item.items()]
         return templates.TemplateResponse(request, "docs.html", {
             "user": user, "csrf": request.state.csrf, "operations": operations, "title": "API",
-            "description": spec["info"].get("description", "")})
+            "description": _code(spec["info"].get("description", "")), "here": "/docs",
+            "nav": [(path, label) for path, label, role in pages.NAV if user.can(role)]})
 
     app.include_router(pages.router)
     app.include_router(api.router)
     return app
+
+
+def _code(text: str) -> Markup:
+    """Text with its `backticked` words as ``<code>`` (the API's descriptions are written for Markdown too)."""
+    return Markup(re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
 
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from ..spreadsheet import safe_cell
 from . import queries
 from .results import Reader, Served
 from .security import check_csrf, current_user, require
-from .users import User
+from .users import Role, User
 from .views import attribution_html, conversion_html, diagnostics_html, impact_html, scores_html, summary_html
 
 __all__ = ["router"]
@@ -31,9 +31,10 @@ __all__ = ["router"]
 router = APIRouter(dependencies=[Depends(current_user)], include_in_schema=False)
 
 #: The pages in the navigation: path, label, the role they need.
-NAV = (("/", "Summary", "viewer"), ("/conversion", "Conversion", "viewer"), ("/impact", "Impact", "viewer"),
-       ("/attribution", "Attribution", "viewer"), ("/scores", "Scores", "viewer"), ("/data", "Data health", "viewer"),
-       ("/identity", "Identity review", "analyst"), ("/docs", "API", "viewer"))
+NAV: tuple[tuple[str, str, Role], ...] = (
+    ("/", "Summary", "viewer"), ("/conversion", "Conversion", "viewer"), ("/impact", "Impact", "viewer"),
+    ("/attribution", "Attribution", "viewer"), ("/scores", "Scores", "viewer"), ("/data", "Data health", "viewer"),
+    ("/identity", "Identity review", "analyst"), ("/docs", "API", "viewer"))
 
 
 def _reader(request: Request) -> Reader:
@@ -60,7 +61,7 @@ def _page(request: Request, user: User, template: str, title: str, served: list[
     stale = [s.stale for s in served if s.stale]
     page = request.app.state.templates.env.get_template(template).render({
         "user": user, "csrf": request.state.csrf, "title": title,
-        "nav": [(path, label) for path, label, role in NAV if user.can(role)],  # type: ignore[arg-type]
+        "nav": [(path, label) for path, label, role in NAV if user.can(role)],
         "here": request.url.path, "stale": stale[0] if stale else "", "last_load": queries.last_load(reader),
         "read_at": max((s.read_at for s in served), default=None), "glossary": GLOSSARY,
         "workspace": str(reader.workspace.directory), **context})
