@@ -272,6 +272,10 @@ def test_every_page_and_api_route_answers(admin: TestClient) -> None:
         assert answer.status_code == 200, (path, answer.text[:300])
         json.loads(answer.text, parse_constant=_not_json)
     assert admin.get("/conversion?name=nope").status_code == 400
+    campaign = admin.get("/impact?question=campaign")  # the demo has no campaign: the page says what to load
+    assert campaign.status_code == 200
+    assert "No campaign in the store yet" in campaign.text
+    assert admin.get("/api/impact/campaign").status_code == 400
     assert "not a date" in admin.get("/api/conversion?as_of=yesterday").json()["detail"]
     csv = admin.get("/data/quarantine.csv")
     assert csv.status_code == 200

@@ -58,11 +58,12 @@ def conversion(request: Request, name: str | None = Query(None, max_length=200),
 
 
 @router.get("/impact/{question}", summary="Impact of participation")
-def impact(request: Request, question: queries.ImpactQuestion,
-           as_of: str | None = _AS_OF) -> dict[str, Any]:
-    """Renewal, retention, NPS, CSAT or upsell by participation: raw figures beside adjusted associations, and
-    the diagnostics (balance, overlap, convergence) that may withhold a headline."""
-    served = queries.impact(_reader(request), question.value, as_of)
+def impact(request: Request, question: queries.ImpactQuestion, as_of: str | None = _AS_OF,
+           campaign: str | None = Query(None, max_length=200, description="The campaign of the campaign question "
+                                        "(default: the first in the experiments table).")) -> dict[str, Any]:
+    """Renewal, retention, NPS, CSAT, upsell or a campaign's effect: raw figures beside adjusted associations,
+    and the diagnostics (balance, overlap, convergence, parallel trends) that may withhold a headline."""
+    served = queries.impact(_reader(request), question.value, as_of, campaign)
     return _body(request, served, served.value.to_dict)
 
 

@@ -104,13 +104,14 @@ def conversion_page(request: Request, user: User = Depends(current_user), name: 
 @router.get("/impact", response_class=HTMLResponse)
 def impact_page(request: Request, user: User = Depends(current_user),
                 question: queries.ImpactQuestion = queries.ImpactQuestion("renewal"),
-                as_of: str | None = None) -> Response:
+                as_of: str | None = None, campaign: str = Query("", max_length=200)) -> Response:
     reader = _reader(request)
-    pickers = {"question": question.value, "as_of": as_of or "",
+    pickers = {"question": question.value, "as_of": as_of or "", "campaign": campaign,
+               "campaigns": queries.campaigns(reader) if question.value == "campaign" else [],
                "questions": [(q.value, words(q.value) if q.value not in ("nps", "csat") else q.value.upper())
                              for q in queries.ImpactQuestion]}
     try:
-        served = queries.impact(reader, question.value, as_of)
+        served = queries.impact(reader, question.value, as_of, campaign or None)
     except NotEnoughDataError as error:
         return _not_enough(request, user, "impact.html", "Impact", error, **pickers)
     result = served.value

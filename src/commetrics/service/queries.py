@@ -12,15 +12,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError, UnknownNameError
+from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..metrics.conversion import COHORT_KEYS
 from ..reports.summary import Summary
 from ..results import Result, jsonable
 from .results import Reader, Served
 from .views import IMPACT_QUESTIONS, attribution_params, conversion_params, impact_params, summary_of
 
-__all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "cohort_key_of", "conversion", "data_health",
-           "impact", "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary", "window_of"]
+__all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "campaigns", "cohort_key_of", "conversion",
+           "data_health", "impact", "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary",
+           "window_of"]
 
 CohortKey = StrEnum("CohortKey", {key: key for key in COHORT_KEYS})  # type: ignore[misc]
 ImpactQuestion = StrEnum("ImpactQuestion", {q: q for q in IMPACT_QUESTIONS})  # type: ignore[misc]
@@ -83,8 +84,25 @@ def conversion(reader: Reader, name: str | None, by: str | None, window: int | N
     return reader.result("conversion", params), chosen
 
 
-def impact(reader: Reader, question: str, as_of: str | None) -> Served[Result]:
-    return reader.result(f"impact.{question}", impact_params(parse_as_of(as_of)))
+def campaigns(reader: Reader) -> list[str]:
+    """The campaigns (experiments) the store holds assignments of."""
+    frame = reader.read(("campaigns",), lambda engine: engine.query(
+        "select distinct experiment from experiments order by 1")).value
+    return [str(name) for name in frame["experiment"]]
+
+
+def impact(reader: Reader, question: str, as_of: str | None, campaign: str | None = None) -> Served[Result]:
+    """An impact question; ``campaign`` names the campaign of the ``campaign`` question (default: the first)."""
+    if question != "campaign":
+        return reader.result(f"impact.{question}", impact_params(parse_as_of(as_of)))
+    known = campaigns(reader)
+    if not known:
+        raise NotEnoughDataError("No campaign in the store yet: load its accounts into the experiments table "
+                                 "(experiment = campaign name, unit_id = account_id, variant, exposed_at).")
+    chosen = campaign or known[0]
+    if chosen not in known:
+        raise UnknownNameError.for_name("campaign", chosen, known)
+    return reader.result("impact.campaign", impact_params(parse_as_of(as_of), chosen))
 
 
 def models() -> dict[str, str]:

@@ -130,12 +130,12 @@ def conversion_html(result: Result, config: Config, name: str, by: str | None) -
 
 # -- impact --------------------------------------------------------------------------------------------------
 
-#: The impact questions the dashboard shows (the ones that need no further parameters).
-IMPACT_QUESTIONS = ("renewal", "retention", "nps", "csat", "upsell")
+#: The impact questions the dashboard shows (a campaign also needs its name).
+IMPACT_QUESTIONS = ("renewal", "retention", "nps", "csat", "upsell", "campaign")
 
 
-def impact_params(as_of: datetime | None) -> dict[str, Any]:
-    return {"as_of": as_of}
+def impact_params(as_of: datetime | None, campaign: str | None = None) -> dict[str, Any]:
+    return {"as_of": as_of} if campaign is None else {"name": campaign, "as_of": as_of}
 
 
 def impact_html(question: str, result: Result, config: Config) -> str:
