@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from commetrics import Engine
 from commetrics.cli import app as cli_app
+from commetrics.errors import NotEnoughDataError
 from commetrics.service import SecuritySettings, Users, create_app
 from commetrics.service.results import Reader
 from commetrics.service.security import COOKIE
@@ -448,3 +449,12 @@ def test_many_asking_at_once_compute_once_and_a_load_computes_again(workspace: P
     os.utime(workspace / "commetrics.duckdb", (stamp, stamp))  # what a load does to the file
     assert reader.read(("members",), work).value == 1_000
     assert len(computed) == 2
+
+    def too_little(engine: Engine) -> int:
+        computed.append(1)
+        raise NotEnoughDataError("The store holds too few renewals.")
+
+    for _ in range(3):  # the store's answer holds until the store changes
+        with pytest.raises(NotEnoughDataError, match="too few renewals"):
+            reader.read(("renewal",), too_little)
+    assert len(computed) == 3

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import duckdb
 
-from ..errors import StoreUnavailableError, WorkspaceError
+from ..errors import InputError, StoreUnavailableError, WorkspaceError
 from ..results import Result
 from ..store import Workspace, store_error
 
@@ -77,6 +77,7 @@ class Reader:
         self._answers: OrderedDict[Hashable, tuple[Hashable, Served[Any]]] = OrderedDict()
         self._drawn: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
         self._config: tuple[Hashable, Config] | None = None
+        self._refusals: dict[Hashable, tuple[Hashable, InputError]] = {}
         self._memory = threading.Lock()  # guards what is remembered
         self._engine = threading.Lock()  # one Engine at a time in this process (DuckDB: one configuration per file)
 
@@ -112,6 +113,14 @@ class Reader:
         with self._engine, self._open(write=write) as engine:
             yield engine
 
+    def _refused(self, key: Hashable, version: Hashable) -> None:
+        """Raise again what the store answered to ``key`` at this version (an :class:`InputError`), if anything."""
+        with self._memory:
+            refused = self._refusals.get(key)
+        if refused is not None and refused[0] == version:
+            error = refused[1]
+            raise type(error)(*error.args)
+
     def _known(self, key: Hashable) -> tuple[Hashable, Served[Any]] | None:
         with self._memory:
             return self._answers.get(key)
@@ -123,14 +132,23 @@ class Reader:
         known = self._known(key)
         if known is not None and known[0] == self.version():
             return known[1]
+        self._refused(key, self.version())
         try:
             with self._engine:
                 known = self._known(key)  # another request may have read it while this one waited
                 version = self.version()
                 if known is not None and known[0] == version:
                     return known[1]
+                self._refused(key, version)
                 with self._open(write=False) as engine:
-                    served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+                    try:
+                        served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+                    except InputError as error:  # too little data, a name the store does not hold: until it changes
+                        with self._memory:
+                            self._refusals[key] = (version, error)
+                            while len(self._refusals) > self.remember:
+                                self._refusals.pop(next(iter(self._refusals)))
+                        raise
         except StoreUnavailableError as exc:
             if known is None:
                 raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
@@ -188,6 +206,7 @@ class Reader:
             done = work(engine)
         with self._memory:
             self._answers.clear()
+            self._refusals.clear()
         return done
 
 
