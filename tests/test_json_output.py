@@ -42,7 +42,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("identity link", ["m:m000001", "m:m000002"]), ("identity unlink", ["m:m000001", "m:m000002"]),
     ("identity clear", ["m:m000001", "m:m000002"]),
     ("forget", ["m000003"]), ("restore", ["--yes"]),
-    ("demo", ["--members", "300", "--workspace", "{tmp}/tiny-demo"]),
+    ("demo", ["--members", "300", "--workspace", "{tmp}/tiny-demo"]), ("users list", []),
 ]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..identity.people import explain, remove_override, resolve_store, set_override
 from .base import EngineBase
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["IdentityPart"]
 
@@ -45,6 +48,16 @@ class IdentityPart(EngineBase):
         """Who ``identifier`` (member id, contact id, e-mail, ``m:``/``c:`` record id or ``p:`` person
         id) is: their person, records, account, and every link with its rule or match weights."""
         return explain(self.store.con, identifier)
+
+    def identity_review(self, *, margin: float = 0.05, limit: int = 100) -> pd.DataFrame:
+        """Pairs of records to decide by hand: the probabilistic links within ``margin`` of ``[identity]
+        match_threshold`` (kept, or set aside by a constraint), nearest first, with what each record says and
+        the decision already taken (see :func:`commetrics.identity.review.review_pairs`). Personal data: for
+        the analyst who holds it."""
+        from ..identity.review import review_pairs
+
+        return review_pairs(self.store.con, threshold=self.config.identity.match_threshold, margin=margin,
+                            limit=limit)
 
     def override_identity(self, a: str, b: str, decision: Literal["link", "unlink", "clear"]) -> dict[str, Any]:
         """Decide by hand that two records are one person (``link``), are not (``unlink``), or leave

@@ -34,7 +34,7 @@ from .impact import ImpactSection, render_impact
 from .scores import ScoresSection, render_scores
 from .summary import render_summary
 
-__all__ = ["ReportData", "render_html", "render_summary_page"]
+__all__ = ["STYLE", "ReportData", "label_cells", "render_html", "render_summary_page"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,10 @@ footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
   a { color: inherit; text-decoration: none; }
 }
 """
+
+
+#: The report's stylesheet, which the dashboard serves too (its pages draw the report's sections).
+STYLE = _CSS
 
 
 def _header(report: ReportData) -> str:
@@ -364,6 +368,10 @@ def _label_cells(page: str) -> str:
         return head + "</thead>" + re.sub(r"<tr\b.*?</tr>", row, body, flags=re.S)
 
     return _TABLE.sub(label, page)
+
+
+#: The same for any page that shows the report's tables (the dashboard's).
+label_cells = _label_cells
 
 
 def render_summary_page(summary: Summary, *, title: str = "What the community is worth") -> str:

@@ -1,0 +1,224 @@
+"""The dashboard's application: pages, the JSON API, sign-in, and the rules every response follows.
+
+:func:`create_app` builds the FastAPI app over one workspace. Every route depends on
+:func:`~.security.current_user` except ``/login``, ``/health`` and ``/static`` (the stylesheet and
+script); ``/docs`` (the API reference, drawn here without any CDN) and ``/openapi.json`` included.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import CommetricsError, InputError
+from ..store import Workspace
+from .results import Busy, Reader
+from .security import (
+    COOKIE,
+    HEADERS,
+    LOGIN_COOKIE,
+    LoginLimiter,
+    NotSignedIn,
+    SecuritySettings,
+    current_session,
+    current_user,
+    same_origin,
+)
+from .users import User, Users, same
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/openapi.json"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site to go to after signing in (never ``//host`` or a full URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def create_app(workspace: str | Path | None = None, *, security: SecuritySettings | None = None,
+               users: Users | None = None, reader: Reader | None = None) -> FastAPI:
+    """The dashboard over ``workspace`` (default ``$COMMETRICS_WORKSPACE`` or the current folder)."""
+    from . import api, pages
+
+    settings = security or SecuritySettings()
+    place = Workspace.locate(workspace)
+    app = FastAPI(title="commetrics", version="1", docs_url=None, redoc_url=None, openapi_url=None,
+                  description="The published Results of a commetrics workspace: the same figures as the report and "
+                              "`commetrics ... --json`. Authenticate with `Authorization: Bearer TOKEN` "
+                              "(`commetrics users token NAME`).")
+    app.state.users = users or Users.of(place.directory)
+    app.state.reader = reader or Reader(place)
+    app.state.security = settings
+    app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates = templates
+
+    @app.get("/static/report.css", include_in_schema=False)
+    def report_css() -> Response:
+        """The report's own stylesheet: the pages draw the report's sections, so they look the same."""
+        from ..reports.html.page import STYLE
+
+        return Response(STYLE, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        if settings.secure_cookies:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if _is_api(request) or request.method != "GET":
+            return JSONResponse({"detail": "Sign in first: send Authorization: Bearer TOKEN "
+                                           "(`commetrics users token NAME`) or a session cookie from /login."},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        return _problem(request, 503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(CommetricsError)
+    async def our_error(request: Request, exc: CommetricsError) -> Response:
+        return _problem(request, 400 if isinstance(exc, InputError) else 503, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _problem(request, exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
+        return _problem(request, 422, "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
+                                                 for e in exc.errors()))
+
+    def _problem(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+        if _is_api(request) or request.method != "GET":
+            return JSONResponse({"detail": message}, status_code=status, headers=dict(headers or {}))
+        user = getattr(request.state, "user", None)
+        nav = [(path, label) for path, label, role in pages.NAV if user is not None and user.can(role)]
+        return templates.TemplateResponse(request, "error.html", {
+            "user": user, "csrf": getattr(request.state, "csrf", None), "status": status, "message": message,
+            "title": "Not available", "nav": nav, "here": request.url.path}, status_code=status,
+            headers=dict(headers or {}))
+
+    # -- the routes anyone may reach -------------------------------------------------------------------------
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        """Liveness for a load balancer or a reverse proxy: no data, no sign-in."""
+        return {"status": "ok"}
+
+    @app.get("/login", include_in_schema=False, response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/") -> Response:
+        if current_session(request) is not None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        token = secrets.token_urlsafe(24)
+        response = templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "csrf": token,
+                                                                      "title": "Sign in", "user": None})
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=settings.secure_cookies,
+                            path="/login", max_age=3600)
+        return response
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, username: str = Form(..., max_length=200), password: str = Form(..., max_length=1000),
+              csrf: str = Form(""), next: str = Form("/")) -> Response:
+        sent = request.cookies.get(LOGIN_COOKIE, "")
+        if not same_origin(request) or not sent or not csrf or not same(sent, csrf):
+            raise HTTPException(403, "The sign-in form expired or did not come from this site: open /login again.")
+        client = request.client.host if request.client else "unknown"
+        keys = (f"ip:{client}", f"user:{username.lower()}")
+        limiter: LoginLimiter = app.state.limiter
+        wait = limiter.wait(*keys)
+        if wait > 0:
+            raise HTTPException(429, f"Too many failed sign-ins: wait {wait:.0f} s and try again.",
+                                headers={"Retry-After": str(int(wait) + 1)})
+        found = app.state.users.verify(username, password)
+        if found is None:
+            limiter.failed(*keys)
+            token = secrets.token_urlsafe(24)
+            response = templates.TemplateResponse(request, "login.html", {
+                "next": _safe_next(next), "csrf": token, "title": "Sign in", "user": None,
+                "error": "Wrong user name or password."}, status_code=401)
+            response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
+                                secure=settings.secure_cookies, path="/login", max_age=3600)
+            return response
+        limiter.succeeded(keys[1])
+        session, _ = app.state.users.start_session(found, settings.session_hours)
+        done = RedirectResponse(_safe_next(next), status_code=303)
+        done.set_cookie(COOKIE, session, httponly=True, samesite="lax", secure=settings.secure_cookies,
+                        max_age=int(settings.session_hours * 3600), path="/")
+        done.delete_cookie(LOGIN_COOKIE, path="/login")
+        return done
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, user: User = Depends(current_user), csrf: str = Form("")) -> Response:
+        from .security import check_csrf
+
+        check_csrf(request, csrf)
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            app.state.users.end_session(cookie)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- the API's description, behind sign-in like everything else --------------------------------------------
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: User = Depends(current_user)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs(request: Request, user: User = Depends(current_user)) -> Response:
+        spec = app.openapi()
+        operations = [{"method": method.upper(), "path": path, "summary": _code(op.get("summary", "")),
+                       "description": _code(op.get("description", "")),
+                       "parameters": [p["name"] for p in op.get("parameters", [])]}
+                      for path, item in spec["paths"].items() for method, op in item.items()]
+        return templates.TemplateResponse(request, "docs.html", {
+            "user": user, "csrf": request.state.csrf, "operations": operations, "title": "API",
+            "description": _code(spec["info"].get("description", "")), "here": "/docs",
+            "nav": [(path, label) for path, label, role in pages.NAV if user.can(role)]})
+
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    return app
+
+
+def _code(text: str) -> Markup:
+    """Text with its `backticked` words as ``<code>`` (the API's descriptions are written for Markdown too)."""
+    return Markup(re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
+
+
+def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": [str(p) for p in e["loc"]], "msg": str(e["msg"]), "type": str(e["type"])} for e in exc.errors()]
