@@ -334,6 +334,8 @@ class DriversSettings(_Section):
                              "(and privacy.min_cell_size) had it and as many did not")
     alpha: float = Field(0.05, gt=0, lt=1, description="Familywise error rate of the Holm-adjusted test that calls "
                          "a behaviour associated with conversion")
+    conversion: str | None = Field(None, description="The conversion whose drivers the report and the summary show "
+                                   "(a conversion of commetrics.toml; default: summary.conversion)")
 
 
 class SummarySettings(_Section):
