@@ -39,7 +39,8 @@ class ConversionRequest(SpecBase):
 
     ``by``: cohort keys; ``reference``: the cohort the others are compared with; ``baseline``: add CRM
     contacts who never joined (``None``: whenever there are any and the conversion allows it);
-    ``curves``: also the cumulative conversion curves (the report draws them)."""
+    ``curves``: also the cumulative conversion curves (the report draws them); ``nth``: with an
+    ``outcome:TYPE`` anchor, the anchor is the (nth − 1)th outcome of that type (default 2)."""
 
     name: str | None = None
     outcome: tuple[str, ...] | None = None
@@ -50,12 +51,23 @@ class ConversionRequest(SpecBase):
     reference: str | None = None
     baseline: bool | None = None
     curves: bool = False
+    nth: int | None = None
 
 
 def definition(config: Config, request: ConversionRequest) -> ConversionSpec:
     """The :class:`ConversionSpec` a request names: a definition of the config (its fields overridden by the
     request's) or an ad-hoc conversion of ``outcome`` with the config's default windows."""
     outcome = tuple(request.outcome) if request.outcome else None
+    spec = _definition(config, request, outcome)
+    if request.nth is not None and not spec.anchor.startswith("outcome:"):
+        raise InputError("--nth counts outcomes of the anchor's type: give --anchor outcome:TYPE too, e.g. "
+                         "--anchor outcome:purchase --nth 2.")
+    if spec.nth < 2:
+        raise InputError(f"--nth must be 2 or more (2: the outcome after the first), not {spec.nth}.")
+    return spec
+
+
+def _definition(config: Config, request: ConversionRequest, outcome: tuple[str, ...] | None) -> ConversionSpec:
     if request.name is not None:
         if request.name not in config.conversions:
             raise UnknownNameError.for_name("conversion", request.name, config.conversions,
@@ -65,13 +77,14 @@ def definition(config: Config, request: ConversionRequest) -> ConversionSpec:
         return ConversionSpec(name=request.name, outcomes=outcome or d.outcomes, anchor=request.anchor or d.anchor,
                               windows=tuple(request.windows or d.windows), unit=request.unit or d.unit,
                               description=d.description, owner=d.owner, family=d.family,
-                              landmark_days=d.landmark_days, by=tuple(request.by))
+                              landmark_days=d.landmark_days, by=tuple(request.by),
+                              nth=(d.nth or 2) if request.nth is None else request.nth)
     if outcome is None:
         raise InputError("Name a conversion defined in commetrics.toml (commetrics config lists them) or give "
                          "--outcome TYPE, e.g. --outcome trial_start.")
     return ConversionSpec(name="+".join(outcome), outcomes=outcome, anchor=request.anchor or "join",
                           windows=tuple(request.windows or config.conversion.windows), unit=request.unit or "person",
-                          by=tuple(request.by))
+                          by=tuple(request.by), nth=2 if request.nth is None else request.nth)
 
 
 def _known_outcomes(context: Context, outcomes: tuple[str, ...]) -> list[Diagnostic]:
@@ -103,7 +116,8 @@ def compute(context: Context, request: ConversionRequest) -> Computed:
     figures: dict[str, Any] = {
         "definition": {"name": spec.name, "description": spec.description, "owner": spec.owner,
                        "family": spec.family, "outcomes": list(spec.outcomes), "anchor": spec.anchor,
-                       "windows": list(spec.windows), "unit": spec.unit, "by": list(spec.by)},
+                       "windows": list(spec.windows), "unit": spec.unit, "by": list(spec.by),
+                       **({"nth": spec.nth} if spec.anchor.startswith("outcome:") else {})},
         "as_of": moment, "rates": rates, "time_to_conversion": timing,
     }
     if request.curves:
