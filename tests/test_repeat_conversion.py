@@ -147,3 +147,89 @@ def test_one_purchase_keyed_by_member_and_contact_is_one_purchase(tmp_path: Path
         rates = engine.conversion(outcome="purchase", anchor="outcome:purchase", windows=[30], as_of=AS_OF,
                                   exact=True)["rates"]
     assert rates[["eligible", "converters"]].iloc[0].tolist() == [2, 1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Revenue beside the rate
+# ------------------------------------------------------------------------------------------------
+
+
+def revenue_by_hand(nth: int, window: int) -> float:
+    """The value of the purchases after each mature member's anchor within the window, pandas alone."""
+    staff = {m for m, is_staff in MEMBERS if is_staff}
+    frame = pd.DataFrame(PURCHASES, columns=["outcome_id", "member", "ts", "value"])
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    frame = frame[~frame["member"].isin(staff)].sort_values(["member", "ts", "outcome_id"])
+    total = 0.0
+    for _, purchases in frame.groupby("member"):
+        if len(purchases) < nth - 1:
+            continue
+        anchor = purchases["ts"].iloc[nth - 2]
+        if anchor + timedelta(days=window) > AS_OF:
+            continue  # in progress: brings nothing yet
+        later = purchases.iloc[nth - 1:]
+        total += float(later.loc[later["ts"] - anchor <= timedelta(days=window), "value"].sum())
+    return total
+
+
+def test_revenue_of_repeat_purchases_known_answer(engine: Engine) -> None:
+    """Within 7 days of the first purchase: m5's 60 (day 0) and 5 (day 4) = 65, over 6 eligible members (m4's first
+    purchase is 20 days old: mature for 7 days; it bought again on day 10, too late). Within 90 days: m1 50 + m5 65
+    + m9 25 + 35 = 175 over 5 eligible (m4 in progress brings nothing; m2's 75 came after 106 days)."""
+    with engine:
+        rates = engine.conversion(outcome="purchase", anchor="outcome:purchase", windows=[7, 90], as_of=AS_OF,
+                                  exact=True)["rates"].set_index("window_days")
+    assert rates.loc[7, "eligible"] == 6
+    assert rates.loc[7, "revenue"] == pytest.approx(65.0) == pytest.approx(revenue_by_hand(2, 7))
+    assert rates.loc[90, "revenue"] == pytest.approx(175.0) == pytest.approx(revenue_by_hand(2, 90))
+    assert rates.loc[7, "revenue_per_eligible"] == pytest.approx(65.0 / 6)
+    assert rates.loc[90, "revenue_per_eligible"] == pytest.approx(175.0 / 5)
+    assert set(rates["currency"]) == {"USD"}
+
+
+def test_revenue_of_third_purchases_matches_pandas(engine: Engine) -> None:
+    with engine:
+        rates = engine.conversion(outcome="purchase", anchor="outcome:purchase", nth=3, windows=[7, 30], as_of=AS_OF,
+                                  exact=True)["rates"].set_index("window_days")
+    for w in (7, 30):
+        assert rates.loc[w, "revenue"] == pytest.approx(revenue_by_hand(3, w))
+    assert rates.loc[30, "revenue"] == pytest.approx(5.0 + 35.0)  # m5's third purchase, m9's
+
+
+def test_revenue_of_first_purchases_by_cohort_matches_pandas(engine: Engine) -> None:
+    """Anchored at the join (2025-01-01), a purchase conversion's revenue is every purchase of a mature member in
+    the window (staff left out), by hand."""
+    with engine:
+        rates = engine.conversion(outcome="purchase", windows=[30, 120], by=["join_month"], as_of=AS_OF,
+                                  exact=True)["rates"]
+    assert set(rates["cohort"]) == {"2025-01"}
+    frame = pd.DataFrame(PURCHASES, columns=["outcome_id", "member", "ts", "value"])
+    frame = frame[frame["member"] != "m7"]
+    days = pd.to_datetime(frame["ts"]) - pd.Timestamp("2025-01-01", tz="UTC")
+    for w in (30, 120):
+        row = rates[rates["window_days"] == w].iloc[0]
+        assert row["revenue"] == pytest.approx(frame.loc[days <= pd.Timedelta(days=w), "value"].sum())
+        assert row["revenue_per_eligible"] == pytest.approx(row["revenue"] / row["eligible"])
+
+
+def test_no_values_no_revenue_and_small_cells_hide_it(engine: Engine) -> None:
+    with engine:
+        trial = engine.conversion(outcome="trial_start", windows=[30], as_of=AS_OF, exact=True)["rates"]
+        published = engine.conversion(outcome="purchase", anchor="outcome:purchase", windows=[30], as_of=AS_OF)
+    assert "revenue" not in trial.columns  # trials carry no value
+    row = published["rates"].iloc[0]  # 3 converters < 10: hidden with them
+    assert pd.isna(row["converters"])
+    assert pd.isna(row["revenue"])
+    assert pd.isna(row["revenue_per_eligible"])
+    assert published.to_dict()["rates"][0]["revenue"] is None
+
+
+def test_values_in_two_currencies_are_not_added_up(engine: Engine, tmp_path: Path) -> None:
+    euros = write_csv(tmp_path / "eur.csv", ["outcome_id", "member_id", "ts", "type", "value", "currency"],
+                      [["e1", "m3", "2025-02-10T00:00:00Z", "purchase", "9", "EUR"]])
+    with engine:
+        engine.load("outcomes", euros, source="shop2", now=AS_OF)
+        result = engine.conversion(outcome="purchase", windows=[30], as_of=AS_OF, exact=True)
+    assert "revenue" not in result["rates"].columns
+    assert [d.name for d in result.diagnostics] == ["currencies"]
+    assert "2 currencies (EUR, USD)" in result.diagnostics[0].message

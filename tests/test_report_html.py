@@ -714,3 +714,24 @@ def test_a_drivers_model_that_did_not_converge_shows_no_ranking() -> None:
     assert "No ranking:" in section
     assert "did not converge" in section
     assert section.index("<details>") < section.index('<th scope="row">')  # the table only under the guard
+
+
+def test_revenue_sits_beside_the_rate_in_every_figure_and_hides_with_the_converters() -> None:
+    rows = [{**_table_row("seo", 90, 400, 20, 40), "revenue": 12345.0, "revenue_per_eligible": 30.8625,
+             "currency": "USD"},
+            {**_table_row("event", 90, 120, 5, NAN), "revenue": NAN, "revenue_per_eligible": NAN, "currency": "USD"},
+            {**_table_row("direct", 90, 0, 30, 0), "revenue": NAN, "revenue_per_eligible": NAN, "currency": "USD"}]
+    section = ConversionSection(name="repeat", description="A second purchase", by="entry_path",
+                                table=pd.DataFrame(rows), curves=_curve("seo", [1, 30], [0.05, 0.1]),
+                                timing=pd.DataFrame())
+    page = _one(section)
+    table = page[page.index('<table class="rates">'):]
+    table = table[:table.index("</table>")]
+    assert "Revenue of converters" in table
+    assert "Revenue per eligible member" in table
+    cells = re.findall(r"<tr>.*?</tr>", table, re.S)[1:]
+    assert "USD 12,345" in cells[0]
+    assert "USD 30.86" in cells[0]
+    assert cells[1].count("hidden") >= 3  # converters, and the revenue with them
+    assert "USD" not in cells[1]
+    assert "USD" not in cells[2]  # in progress: nobody eligible, no revenue yet

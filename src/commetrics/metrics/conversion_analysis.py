@@ -29,6 +29,7 @@ from .conversion import (
     km_by_cohort,
     time_to_conversion,
 )
+from .conversion_revenue import add_revenue, conversion_revenue, hide_revenue
 
 __all__ = ["ConversionRequest", "definition"]
 
@@ -111,6 +112,10 @@ def compute(context: Context, request: ConversionRequest) -> Computed:
     if baseline is None:
         baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(db)
     rates = conversion_rates(db, spec, as_of=moment, zone=zone, reference=request.reference, baseline=baseline)
+    diagnostics = _known_outcomes(context, spec.outcomes)
+    revenue, about_revenue = conversion_revenue(db, spec, moment, zone)
+    if revenue is not None:
+        rates = add_revenue(rates, revenue)
     km = km_by_cohort(db, spec, moment, zone)
     timing = time_to_conversion(db, spec, as_of=moment, zone=zone, km=km)
     figures: dict[str, Any] = {
@@ -123,12 +128,13 @@ def compute(context: Context, request: ConversionRequest) -> Computed:
     if request.curves:
         figures["curves"] = cumulative_curves(db, spec, as_of=moment, zone=zone, km=km)
     notes = tuple(n for n in (getattr(context, "identity_note", lambda: "")(),) if n)
-    return Computed(figures, tuple(_known_outcomes(context, spec.outcomes)), notes, primary="rates")
+    return Computed(figures, (*diagnostics, *about_revenue), notes, primary="rates")
 
 
 def publish(computed: Computed, request: ConversionRequest, k: int) -> tuple[Mapping[str, Any], Publication]:
     figures = dict(computed.figures)
-    rates = suppress_rates(figures["rates"], k, totals_published=bool(request.by), separate=(BASELINE_LABEL,))
+    rates = hide_revenue(suppress_rates(figures["rates"], k, totals_published=bool(request.by),
+                                        separate=(BASELINE_LABEL,)))
     timing = suppress_timing(figures["time_to_conversion"], k)
     if "all_converters" in timing:  # converters of any time: a count of people of its own
         small = timing["all_converters"].between(1, k - 1)
