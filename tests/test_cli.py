@@ -142,7 +142,7 @@ def test_summary_command(run, tmp_path: Path) -> None:  # type: ignore[no-untype
     cards = json.loads(run("summary", "--json"))
     assert cards["cards"] == []
     assert {o["key"] for o in cards["omitted"]} == {"conversion", "attribution", "renewal", "nps", "deflection",
-                                                    "programs"}
+                                                    "programs", "drivers"}
     page = tmp_path / "summary.html"
     run("summary", "--out", str(page))
     assert "<h2 id=\"summary-title\">What the community is worth</h2>" in page.read_text(encoding="utf-8")

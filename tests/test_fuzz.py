@@ -6,12 +6,14 @@ through the Engine, then renders each Result for the terminal and as JSON (what 
 Every run must end in a :class:`~commetrics.results.Result` or a :class:`~commetrics.errors.CommetricsError`;
 any other exception is a traceback a user would see, and fails the test.
 
-One drawn workspace serves every analysis, so N examples give N runs of each command. A workspace costs
-about 10 seconds (loading it and 18 analyses, each a few DuckDB queries), so ``make test`` runs
-``COMMETRICS_FUZZ_EXAMPLES`` examples, default 10 (about two minutes); ``COMMETRICS_FUZZ_EXAMPLES=500``
-is the long run (about an hour and a half on one core). The examples are the same on every run
-(``derandomize``) and a failure is reported as drawn, without shrinking, which can take longer than the
-run itself: the message names the analysis and ends with its traceback.
+One drawn workspace serves every analysis, so N examples give N runs of each command. The workspaces share one
+in-memory store per process, emptied between examples, whose Ibis backend remembers the SQL of the
+expressions it compiled (:class:`_Store`): compiling, not the data, was most of an example's time. ``make test``
+runs ``COMMETRICS_FUZZ_EXAMPLES`` examples, default 25 (about four CPU seconds each after the first few, so
+two to three minutes); ``COMMETRICS_FUZZ_EXAMPLES=500 pytest -m slow tests/test_fuzz.py`` is the long run.
+The examples are the same on every run (``derandomize``) and a failure is reported as drawn, without
+shrinking, which can take longer than the run itself: the message names the analysis and ends with its
+traceback.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from commetrics.reports.text import render
 
 from .conftest import NOW, write_csv
 
-EXAMPLES = int(os.environ.get("COMMETRICS_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("COMMETRICS_FUZZ_EXAMPLES", "25"))
 START = datetime(2025, 1, 1, tzinfo=UTC)
 AS_OF = datetime(2025, 12, 31, tzinfo=UTC)
 
@@ -107,6 +109,8 @@ def workspaces(draw: st.DrawFn) -> dict[str, Any]:
 CALLS: dict[str, Callable[[Engine], Result]] = {
     "conversion": lambda e: e.conversion(outcome="trial_start", by=["entry_path", "segment"], as_of=AS_OF),
     "conversion named": lambda e: e.conversion("trial_after_join", as_of=AS_OF),
+    "conversion repeat": lambda e: e.conversion(outcome=["purchase", "upgrade"], anchor="outcome:purchase",
+                                                by=["entry_path"], as_of=AS_OF),
     "attribution": lambda e: e.attribution(outcome="purchase", as_of=AS_OF),
     "metrics": lambda e: e.community_metrics(as_of=AS_OF),
     "scores members": lambda e: e.scores("members", as_of=AS_OF),
@@ -128,10 +132,79 @@ CALLS: dict[str, Callable[[Engine], Result]] = {
 }
 
 
+CONFIG = Config.model_validate({"impact": {"covariates": ["log:arr", "segment", "internet_type"]},
+                                "identity": {"resolve_on_load": False},
+                                "engine": {"duckdb": {"threads": 1}}})  # tiny tables: one thread, no hand-offs
+#: The store's own table, kept when a store is emptied for the next example.
+MIGRATIONS = "schema_migrations"
+
+
+
+
+class _Store:
+    """One in-memory store per test process, emptied and loaded again for each example.
+
+    Where an example's time went (cProfile): about two thirds to Ibis compiling each analysis's expressions to
+    SQL, and of DuckDB's share more than half to ``DESCRIBE`` queries — every ``db.table(name)`` asks the store
+    for the table's schema; creating the store and loading the rows were a small part. Analyses over one store
+    build the same expressions for different data, and an expression compiles to the same SQL whatever rows its
+    tables hold, so the store's Ibis backend here keeps the SQL of every expression it compiled and, within an
+    example, the tables it looked up (:class:`_Remembering`): after the first examples, an example costs its
+    loads, its queries and the statistics.
+    """
+
+    engine: Engine | None = None
+    memory: _Remembering | None = None
+
+    @classmethod
+    def with_rows(cls, tables: dict[str, Any], directory: Path) -> Engine:
+        if cls.engine is None:
+            cls.engine = Engine.in_memory(CONFIG)
+            cls.memory = _Remembering(cls.engine.ibis())
+        assert cls.memory is not None
+        cls.memory.tables.clear()
+        con = cls.engine.store.con
+        for (name,) in con.execute("select table_name from information_schema.tables where table_schema = 'main' "
+                                   "and table_type = 'BASE TABLE'").fetchall():
+            if name != MIGRATIONS:
+                con.execute(f'delete from "{name}"')
+        for table, (header, rows) in tables.items():
+            if rows:
+                cls.engine.load(table, write_csv(directory / f"{table}.csv", header, rows), now=NOW)
+        cls.memory.tables.clear()  # a load may have changed a table
+        return cls.engine
+
+
+class _Remembering:
+    """Memoise an Ibis backend's ``compile`` per expression (expressions are immutable, hashed and compared by
+    structure; one with query parameters is compiled afresh) and its ``table`` lookups until ``tables`` is
+    cleared."""
+
+    def __init__(self, backend: Any) -> None:
+        self.sql: dict[tuple[Any, ...], str] = {}
+        self.tables: dict[tuple[Any, ...], Any] = {}
+        compile_, table = backend.compile, backend.table
+
+        def compile(expr: Any, /, *, limit: Any = None, params: Any = None, pretty: bool = False) -> str:
+            if params:
+                return str(compile_(expr, limit=limit, params=params, pretty=pretty))
+            key = (expr.op(), limit, pretty)
+            if key not in self.sql:
+                self.sql[key] = compile_(expr, limit=limit, pretty=pretty)
+            return self.sql[key]
+
+        def lookup(name: str, /, *args: Any, **kwargs: Any) -> Any:
+            key = (name, args, tuple(sorted(kwargs.items())))
+            if key not in self.tables:
+                self.tables[key] = table(name, *args, **kwargs)
+            return self.tables[key]
+
+        backend.compile, backend.table = compile, lookup
+
+
 def _build(tables: dict[str, Any], directory: Path) -> Engine:
-    config = Config.model_validate({"impact": {"covariates": ["log:arr", "segment", "internet_type"]},
-                                    "identity": {"resolve_on_load": False}})
-    engine = Engine.in_memory(config)
+    """A fresh in-memory workspace holding ``tables`` (for a single run outside the fuzz)."""
+    engine = Engine.in_memory(CONFIG)
     for table, (header, rows) in tables.items():
         if rows:
             engine.load(table, write_csv(directory / f"{table}.csv", header, rows), now=NOW)
@@ -159,6 +232,7 @@ def _outcome(engine: Engine, name: str) -> str:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(tables=workspaces())
 def test_every_analysis_ends_in_a_result_or_a_clear_error(tables: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, _build(tables, Path(tmp)) as engine:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = _Store.with_rows(tables, Path(tmp))
         for name in CALLS:
             _outcome(engine, name)

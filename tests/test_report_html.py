@@ -18,6 +18,7 @@ from commetrics.reports.html import (
     AttributionSection,
     ConversionGroup,
     ConversionSection,
+    DriversSection,
     ImpactSection,
     ReportData,
     ScoresSection,
@@ -26,6 +27,7 @@ from commetrics.reports.html import (
 )
 from commetrics.reports.labels import GLOSSARY
 from commetrics.reports.summary import Card, Omitted, Summary
+from commetrics.results import Diagnostic, Publication, Result
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"
@@ -110,8 +112,34 @@ def make_report() -> ReportData:
         timezone="Europe/Berlin", definitions=definitions, conversions=groups,
         notes=["Staff excluded", "n < 30 flagged"], omitted=["Advocacy: no referral_made outcomes in the store yet."],
         attribution=[make_attribution()], scores=make_scores(), impact=make_impact(),
-        summary=make_summary(),
+        summary=make_summary(), drivers=make_drivers(),
     )
+
+
+def _behaviour(rank: int, name: str, associated: str, diff: float, *, hidden: bool = False) -> dict[str, Any]:
+    return {"rank": rank, "behaviour": name, "members": 400 + rank, "converters": None if hidden else 50,
+            "rate_with": None if hidden else 0.25, "rate_without": None if hidden else 0.05, "odds_ratio": 3.16,
+            "or_low": 2.64, "or_high": 3.8, "difference": diff, "diff_low": diff - 0.02, "diff_high": diff + 0.02,
+            "p": 1e-9, "p_holm": 7e-9 if associated else 1.0, "associated": associated, "suppressed": hidden}
+
+
+def make_drivers(*, blocking: bool = False) -> DriversSection:
+    """Seven behaviours: two associated, one with hidden raw rates, one named like markup."""
+    table = pd.DataFrame([_behaviour(1, "webinar_attended", "more", 0.108),
+                          _behaviour(2, "question", "more", 0.092), _behaviour(3, EVIL, "", 0.014, hidden=True),
+                          *[_behaviour(i, f"behaviour_{i}", "", 0.01 - i / 1000) for i in range(4, 8)]])
+    figures = {"drivers": table, "conversion": "lead_after_join", "outcomes": ["lead"], "days": 30,
+               "window_days": 90, "eligible": 14763, "converters": 1296, "rate": 0.0878, "left_out": ["case_study"],
+               "controls": ["entry_path = webinar"]}
+    diagnostics = (Diagnostic("unknown_name", "The control 'plan' matches no member or account column.",
+                              "Check the name.", "warning"),)
+    if blocking:
+        diagnostics += (Diagnostic("convergence", "The drivers model did not converge, so its odds ratios are not "
+                                   "estimates.", "Use fewer controls or a longer window.", about="drivers"),)
+    result = Result("drivers", {"controls": ("entry_path", "segment")}, figures, figures,
+                    Publication(10, suppression_applied=True, note="Converters and raw rates of 1 behaviour(s) are "
+                                "hidden: fewer than 10 members on one side."), diagnostics)
+    return DriversSection(result=result, label="Lead after joining")
 
 
 def make_summary() -> Summary:
@@ -229,8 +257,8 @@ def test_header_and_document_basics(page: str) -> None:
     assert '<meta charset="utf-8">' in page
     for text in ("acme-prod", "2026-06-30 23:59 UTC", "2026-07-01 08:15 UTC", "Europe/Berlin"):
         assert text in page
-    # summary, impact, attribution, two conversions, scores, definitions, notes, glossary
-    assert page.count("<h2") == 9
+    # summary, impact, attribution, two conversions, drivers, scores, definitions, notes, glossary
+    assert page.count("<h2") == 10
 
 
 def test_the_summary_comes_first_and_links_to_its_section(page: str) -> None:
@@ -653,3 +681,57 @@ def test_a_chart_of_several_models_draws_the_legend_that_names_them() -> None:
     legend = svg[svg.index("role-legend"):]
     assert "First touch" in legend
     assert "Markov" in legend
+
+
+def test_drivers_section_ranks_behaviours_as_associations_with_intervals_and_diagnostics(page: str) -> None:
+    section = _section(page, 'id="drivers"')
+    text = re.sub(r"\s+", " ", _text(section))
+    assert "Behaviours associated with conversion" in text
+    assert "Lead after joining" in text
+    assert "first 30 days" in text
+    assert "in the 90 days after them" in text
+    assert "14,763 eligible members, 1,296 converted (8.8%)" in text
+    assert "associations, not causes" in text
+    assert "caused" not in text
+    assert "drives" not in text
+    assert "for the other behaviours and for entry path, segment." in text  # the controls in words
+    # Each behaviour with its adjusted difference and odds ratio, both with their interval.
+    assert "1 webinar attended 401 25.0% vs 5.0% +10.8 +8.8 to +12.8 ×3.16 ×2.64 to ×3.80 7e−09 more conversion" in text
+    assert "hidden" in section  # raw rates of a behaviour with fewer than k converters on one side
+    assert "The control &#x27;plan&#x27; matches no member or account column." in text  # beside the table
+    assert "Not compared (too few members with or without): case study." in text
+    # Five rows open (the two associated and three more), the other two one click away.
+    table, rest = section.split("<details>", 1)
+    assert table.count('<th scope="row">') == 5
+    assert rest.count('<th scope="row">') == 2
+    assert '<a href="#drivers">Behaviours associated with conversion</a>' in page
+
+
+def test_a_drivers_model_that_did_not_converge_shows_no_ranking() -> None:
+    report = make_report()
+    page = render_html(ReportData(**{**report.__dict__, "drivers": make_drivers(blocking=True)}))
+    section = _section(page, 'id="drivers"')
+    assert "No ranking:" in section
+    assert "did not converge" in section
+    assert section.index("<details>") < section.index('<th scope="row">')  # the table only under the guard
+
+
+def test_revenue_sits_beside_the_rate_in_every_figure_and_hides_with_the_converters() -> None:
+    rows = [{**_table_row("seo", 90, 400, 20, 40), "revenue": 12345.0, "revenue_per_eligible": 30.8625,
+             "currency": "USD"},
+            {**_table_row("event", 90, 120, 5, NAN), "revenue": NAN, "revenue_per_eligible": NAN, "currency": "USD"},
+            {**_table_row("direct", 90, 0, 30, 0), "revenue": NAN, "revenue_per_eligible": NAN, "currency": "USD"}]
+    section = ConversionSection(name="repeat", description="A second purchase", by="entry_path",
+                                table=pd.DataFrame(rows), curves=_curve("seo", [1, 30], [0.05, 0.1]),
+                                timing=pd.DataFrame())
+    page = _one(section)
+    table = page[page.index('<table class="rates">'):]
+    table = table[:table.index("</table>")]
+    assert "Revenue of converters" in table
+    assert "Revenue per eligible member" in table
+    cells = re.findall(r"<tr>.*?</tr>", table, re.S)[1:]
+    assert "USD 12,345" in cells[0]
+    assert "USD 30.86" in cells[0]
+    assert cells[1].count("hidden") >= 3  # converters, and the revenue with them
+    assert "USD" not in cells[1]
+    assert "USD" not in cells[2]  # in progress: nobody eligible, no revenue yet

@@ -120,6 +120,15 @@ def test_conversion_rates_curves_and_timing(engines) -> None:  # type: ignore[no
     assert len(duck.exact["curves"]) > 10
 
 
+@pytest.mark.parametrize("anchor", ["join", "outcome:purchase"])
+def test_revenue_and_repeat_purchases(engines, anchor: str) -> None:  # type: ignore[no-untyped-def]
+    duck, spark = _both(engines, "conversion", outcome=["purchase", "upgrade"], anchor=anchor, by=["segment"],
+                        windows=[30, 180], as_of=AS_OF, exact=True)
+    for table in ("rates", "time_to_conversion"):
+        _same(duck.exact[table], spark.exact[table], table)
+    assert duck.exact["rates"]["revenue"].sum() > 0
+
+
 def test_attribution_journeys_from_the_store(engines) -> None:  # type: ignore[no-untyped-def]
     duck, spark = _both(engines, "attribution", ["first", "last", "linear", "time_decay", "markov"], as_of=AS_OF,
                         exact=True)

@@ -67,13 +67,23 @@ def _community(accepted: float = 250.0) -> Result:
          "suppressed": False}])})
 
 
+def _drivers(*verdicts: str, diagnostics: tuple[Diagnostic, ...] = ()) -> Result:
+    """A drivers Result whose behaviours have these verdicts ("more", "less", ""), ranked as the analysis ranks."""
+    rows = [{"rank": i + 1, "behaviour": f"behaviour_{i + 1}", "associated": v, "difference": d, "diff_low": d - 0.02,
+             "diff_high": d + 0.02, "odds_ratio": 2.0 if v != "less" else 0.5, "or_low": 1.5, "or_high": 2.5}
+            for i, (v, d) in enumerate(zip(verdicts, [0.108, 0.092, -0.05, 0.01], strict=False))]
+    return _result("drivers", {"drivers": pd.DataFrame(rows), "conversion": "trial_after_join", "days": 30,
+                               "window_days": 90, "eligible": 5000, "converters": 400, "rate": 0.08},
+                   {"controls": ("entry_path", "segment")}, diagnostics)
+
+
 def _summary(conversion: Result | None = None, renewal: dict[str, Any] | None = None,
-             nps: dict[str, Any] | None = None) -> dict[str, Card]:
+             nps: dict[str, Any] | None = None, drivers: Result | None = None) -> dict[str, Card]:
     inputs = SummaryResults(conversion=conversion or _conversion(0.04, 0.01, 0.07), conversion_title="Trial",
                             attribution=_attribution(), currency="USD",
                             renewal=_result("impact.renewal", renewal or _adjusted(0.05, 0.01, 0.09)),
                             nps=_result("impact.nps", {"comparison": nps or _adjusted(0.3, 0.2, 0.4)}),
-                            community=_community())
+                            community=_community(), drivers=drivers or _drivers("more", "more", "", ""))
     summary = summarize(inputs, Config(), workspace="w", as_of=AS_OF)
     return {card.key: card for card in summary.cards}
 
@@ -158,7 +168,36 @@ def test_nps_gap_and_support_deflection() -> None:
     deflection = cards["deflection"]
     assert deflection.value == "USD 5,000"  # 250 accepted answers × USD 20 (summary.cost_per_ticket)
     assert "an estimate, not a measurement" in deflection.sentence
-    assert list(cards) == ["conversion", "attribution", "renewal", "nps", "deflection", "programs"]
+    assert list(cards) == ["conversion", "attribution", "renewal", "nps", "deflection", "programs", "drivers"]
+
+
+def test_drivers_card_names_the_behaviour_most_associated_never_a_cause() -> None:
+    card = _summary()["drivers"]
+    assert card.title == "Behaviours associated with conversion"
+    assert card.value == "behaviour 1"
+    assert card.detail == "+10.8 points; 95% interval +8.8 to +12.8 points"
+    assert card.sentence.startswith("Trial after joining: members who had behaviour 1 in their first 30 days converted "
+                                     "10.8 points more often in the next 90 days than comparable members without it, "
+                                     "adjusted for the other behaviours and entry path, segment; also associated: "
+                                     "behaviour 2 (+9.2).")
+    assert card.sentence.endswith("An association, not proof of cause: members choose what they do.")
+    assert not _claims_cause(card.sentence)
+    assert [b["behaviour"] for b in card.figures["behaviours"]] == ["behaviour_1", "behaviour_2"]
+    assert card.section == "drivers"
+
+
+def test_drivers_card_says_less_and_none_and_withholds_a_model_that_did_not_converge() -> None:
+    less = _summary(drivers=_drivers("less", "", ""))["drivers"]
+    assert "10.8 points less often" in less.sentence
+    none = _summary(drivers=_drivers("", "", ""))["drivers"]
+    assert none.value == "None stands out"
+    assert "no behaviour of a member's first 30 days is clearly associated" in none.sentence
+    assert none.figures["behaviours"] == []
+    assert not _claims_cause(less.sentence + none.sentence)
+    stuck = Diagnostic("convergence", "The drivers model did not converge.", "Use fewer controls.", about="drivers")
+    inputs = SummaryResults(drivers=_drivers("more", diagnostics=(stuck,)))
+    omitted = {o.key: o.reason for o in summarize(inputs, Config(), workspace="w", as_of=AS_OF).omitted}
+    assert omitted["drivers"] == "The drivers model did not converge. Use fewer controls."
 
 
 def test_what_cannot_be_filled_is_one_line_with_its_reason() -> None:
@@ -167,7 +206,7 @@ def test_what_cannot_be_filled_is_one_line_with_its_reason() -> None:
     assert summary.cards == ()
     reasons = {o.key: o.reason for o in summary.omitted}
     assert reasons["renewal"] == "The renewal comparison needs at least 40 decided renewals."
-    assert set(reasons) == {"conversion", "attribution", "renewal", "nps", "deflection", "programs"}
+    assert set(reasons) == {"conversion", "attribution", "renewal", "nps", "deflection", "programs", "drivers"}
     assert all(reason and "\n" not in reason for reason in reasons.values())
 
 
@@ -181,6 +220,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("summary") / "ws"
     engine, _ = Engine.demo(folder, members=3_000, seed=7)
     engine.close()
+    # The demo plants its drivers on leads: the summary and the report show the drivers of leads.
+    with (folder / "commetrics.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[conversions.lead_after_join]\noutcome = "lead"\nwindows = [90]\n\n'
+                     '[drivers]\nconversion = "lead_after_join"\n')
     return folder
 
 
@@ -195,7 +238,7 @@ def test_every_summary_number_is_its_sections_and_the_cli_json(workspace: Path) 
     assert cli.exit_code == 0, cli.output
     printed = json.loads(cli.output)
     cards = {c.key: c for c in report.summary.cards}
-    assert set(cards) == {"conversion", "attribution", "renewal", "nps", "deflection", "programs"}
+    assert set(cards) == {"conversion", "attribution", "renewal", "nps", "deflection", "programs", "drivers"}
     assert printed["cards"] == report.summary.to_dict()["cards"]  # the CLI computes exactly the same
 
     def section(ident: str) -> str:
@@ -231,3 +274,21 @@ def test_every_summary_number_is_its_sections_and_the_cli_json(workspace: Path) 
     text = section("community")
     assert f"{deflection['accepted_answers']:,.0f} accepted community answers" in text
     assert money(deflection["value"], deflection["currency"]) in text
+
+    drivers = cards["drivers"].figures
+    assert [b["behaviour"] for b in drivers["behaviours"]][:2] == ["webinar_attended", "question"]  # planted
+    start = page.index('id="drivers"')
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[start:page.index("</section>", start)]))
+    for behaviour in drivers["behaviours"]:
+        assert f"{behaviour['behaviour'].replace('_', ' ')} " in text
+        assert f"{points(behaviour['difference'])} {points(behaviour['diff_low'])} to " \
+               f"{points(behaviour['diff_high'])}" in text
+    cli = CliRunner().invoke(app, ["drivers", "lead_after_join", "--json", "--workspace", str(workspace)])
+    assert cli.exit_code == 0, cli.output
+    rows = {r["behaviour"]: r for r in json.loads(cli.output)["drivers"]}
+    for behaviour in drivers["behaviours"]:  # the card's numbers are those of `commetrics drivers --json`
+        row = rows[behaviour["behaviour"]]
+        assert behaviour["difference"] == pytest.approx(row["difference"], abs=1e-6)
+        assert (behaviour["diff_low"], behaviour["diff_high"]) == pytest.approx((row["diff_low"], row["diff_high"]),
+                                                                               abs=1e-6)
+        assert row["associated"] == behaviour["associated"]

@@ -334,6 +334,7 @@ class DriversSettings(_Section):
                              "(and privacy.min_cell_size) had it and as many did not")
     alpha: float = Field(0.05, gt=0, lt=1, description="Familywise error rate of the Holm-adjusted test that calls "
                          "a behaviour associated with conversion")
+    conversion: str | None = Field(None, description="Conversion of the report's drivers (default: summary.conversion)")
 
 
 class SummarySettings(_Section):
@@ -361,8 +362,9 @@ class ConversionDefinition(_Section):
     owner: str = Field("", description="Who may change this definition")
     outcome: str | tuple[str, ...] = Field(description="Outcome type(s) that count as converting")
     anchor: str = Field(
-        "join", description="'join' (first join), an activity type (e.g. 'question') or 'program:NAME'"
+        "join", description="'join' (first join), an activity type ('question'), 'program:NAME' or 'outcome:TYPE'"
     )
+    nth: int | None = Field(None, ge=2, description="With anchor = 'outcome:TYPE': the nth converts (default 2)")
     windows: tuple[int, ...] = Field(DEFAULT_WINDOWS, description="Windows in days after the anchor")
     unit: Literal["person", "account"] = Field("person", description="Count people or accounts")
     family: Literal["acquisition", "activation", "retention_expansion", "advocacy", "support_deflection"] | None = (
@@ -379,6 +381,12 @@ class ConversionDefinition(_Section):
     def title(self, name: str) -> str:
         """The label, or ``name`` in words ("trial_after_join" → "Trial after join")."""
         return self.label or name.replace("_", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _nth_needs_an_outcome_anchor(self) -> ConversionDefinition:
+        if self.nth is not None and not self.anchor.startswith("outcome:"):
+            raise ValueError(f"nth counts outcomes of the anchor's type: anchor = 'outcome:TYPE', not {self.anchor}")
+        return self
 
     @field_validator("windows")
     @classmethod

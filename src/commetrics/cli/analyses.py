@@ -23,8 +23,11 @@ def conversion(
                     ] = None,
     outcome: Annotated[list[str] | None, typer.Option(metavar="TYPE", help="Outcome type(s) for an ad-hoc "
                                                       "conversion; repeatable.")] = None,
-    anchor: Annotated[str | None, typer.Option(metavar="ANCHOR", help="join, an activity type, or program:NAME.")
-                      ] = None,
+    anchor: Annotated[str | None, typer.Option(metavar="ANCHOR", help="join, an activity type, program:NAME, or "
+                                               "outcome:TYPE (repeat and nth purchases).")] = None,
+    nth: Annotated[int | None, typer.Option(metavar="N", help="With --anchor outcome:TYPE: anchor at the (N-1)th "
+                                            "outcome of TYPE, so the same outcome converts on the Nth (default 2).")
+                   ] = None,
     window: Annotated[list[int] | None, typer.Option(metavar="DAYS", help="Window in days, repeatable (default: the "
                                                      "definition's, or conversion.windows).")] = None,
     by: Annotated[list[str] | None, typer.Option(metavar="KEY", help="Cohort key, repeatable: "
@@ -43,13 +46,15 @@ def conversion(
     """Community Conversion Rate by cohort and window, with intervals and time to conversion.
 
     Example: commetrics conversion --outcome trial_start --by entry_path --window 30 --window 90
+
+    A second purchase within 90 days of the first: --outcome purchase --anchor outcome:purchase --window 90
     """
     if unit not in (None, "person", "account"):
         raise InputError(f"--unit must be person or account, not {unit!r}.")
     with Engine(workspace, read_only=True) as engine:
         result = engine.conversion(name, outcome=outcome or None, anchor=anchor, windows=window or None,
                                    by=by or (), unit=unit, as_of=parse_as_of(as_of),  # type: ignore[arg-type]
-                                   reference=reference, baseline=baseline)
+                                   reference=reference, baseline=baseline, nth=nth)
     show(result, as_json)
 
 

@@ -101,7 +101,7 @@ class AnalysesPart(EngineBase):
                    anchor: str | None = None, windows: Sequence[int] | None = None, by: Sequence[str] = (),
                    unit: Literal["person", "account"] | None = None, as_of: datetime | None = None,
                    reference: str | None = None, baseline: bool | None = None, curves: bool = False,
-                   exact: bool = False) -> Result:
+                   nth: int | None = None, exact: bool = False) -> Result:
         """Community Conversion Rate per cohort cell and window, and time to conversion.
 
         Parameters
@@ -110,7 +110,8 @@ class AnalysesPart(EngineBase):
             A conversion defined under ``[conversions.NAME]`` in ``commetrics.toml``.
         outcome, anchor, windows, unit
             An ad-hoc conversion, or overrides of the named one. ``anchor`` is ``"join"`` (first
-            join), an activity type such as ``"question"``, or ``"program:NAME"``.
+            join), an activity type such as ``"question"``, ``"program:NAME"``, or ``"outcome:TYPE"``: the
+            (``nth`` − 1)th outcome of that type (``nth`` default 2), for repeat and nth purchases.
         by
             Cohort keys: join_month, join_week, entry_path, first_activity, segment, program.
         as_of
@@ -140,7 +141,7 @@ class AnalysesPart(EngineBase):
         """
         return self.run("conversion", exact=exact, name=name, outcome=_as_tuple(outcome), anchor=anchor,
                         windows=tuple(windows) if windows else None, by=tuple(by), unit=unit, as_of=as_of,
-                        reference=reference, baseline=baseline, curves=curves)
+                        reference=reference, baseline=baseline, curves=curves, nth=nth)
 
     def drivers(self, name: str | None = None, *, outcome: str | Sequence[str] | None = None,
                 days: int | None = None, window_days: int | None = None, controls: Sequence[str] | None = None,

@@ -2,35 +2,28 @@
 
 Definitions (DESIGN.md, METHODS.md card (a)):
 
-* **Anchor** ``t0``: a member's first join (``min(joined_at)`` over the member's rows), or the
-  first activity of a type (``anchor = "question"``) or in a program (``anchor = "program:ama"``).
-  Re-joins never make a new anchor.
-* **Existing customers**: a member whose first conversion came *before* the anchor. They are
-  excluded from every denominator and counted apart.
+* **Anchor** ``t0``: a member's first join (``min(joined_at)`` over the member's rows), the first
+  activity of a type (``"question"``) or in a program (``"program:ama"``), or an outcome
+  (``"outcome:purchase"``, :mod:`.outcome_events`: repeat and nth purchases). Re-joins never make a
+  new anchor.
+* **Existing customers**: first conversion *before* the anchor; out of every denominator, counted apart.
 * **Eligible for window W** (mature): ``t0 + W days <= as_of``. Anchors that are not mature are
   *in progress*, never non-converters.
 * **Converter within W**: the first conversion at or after the anchor lies in ``[t0, t0 + W]``,
   elapsed time, both bounds inclusive (a conversion at exactly ``t0`` is day 0).
 * **Staff** (``is_staff`` on any of the member's rows) are left out.
-* **Cohort keys** come from the anchor: ``join_month`` / ``join_week`` / ``join_quarter`` /
-  ``join_year`` (the anchor's month, ISO week, quarter or year in the reporting time zone),
-  ``entry_path`` (of the first join, frozen), ``first_activity`` (type of the first activity at or
-  after the anchor), ``segment`` (of the member's account) and
-  ``program`` (a landmark: the first program the member took part in within ``landmark_days`` of
-  the anchor, else ``none``; members converted before the landmark are left out and every window
-  starts at the landmark, so participants are not favoured for having stayed long enough to
-  participate).
+* **Cohort keys** come from the anchor (``docs/conversion.md`` lists them); ``program`` is a
+  landmark: members converted before it are left out and every window starts there.
 
-Everything heavy is one Ibis expression over the canonical tables, so the same code runs on
-DuckDB and on Spark; only one row per cohort cell comes back to Python, where the Wilson and
-Newcombe intervals are added.
+Everything heavy is one Ibis expression over the canonical tables (DuckDB and Spark alike); only one
+row per cohort cell comes back to Python, where the Wilson and Newcombe intervals are added.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -41,6 +34,7 @@ import pandas as pd
 from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
 from .cohort_attributes import add_attribute_keys, parse_key
+from .outcome_events import anchor_type, conversion_events, outcome_anchors
 from .people import Identities, identities
 
 if TYPE_CHECKING:
@@ -71,6 +65,7 @@ class ConversionSpec:
     family: str | None = None
     landmark_days: int = 30
     by: tuple[str, ...] = field(default=())
+    nth: int = 2  # with an outcome anchor: the anchor is the (nth - 1)th outcome of its type
 
     def __post_init__(self) -> None:
         if not self.outcomes:
@@ -161,6 +156,9 @@ def _activities(db: Any, ids: Identities | None) -> Table:
 
 def _anchors(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table:
     """``unit_id``, ``t0`` and the person attributes cohort keys need, staff removed."""
+    if anchor_type(spec.anchor) is not None:
+        return outcome_anchors(db, anchor=spec.anchor, nth=spec.nth, unit=spec.unit, ids=ids,
+                               joined=_anchors(db, replace(spec, anchor="join"), ids), people=_members(db, ids))
     members = _members(db, ids)
     members = members.filter(~members.staff)
     if spec.anchor == "join":
@@ -189,6 +187,9 @@ def _anchors(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table:
 def _conversions(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table:
     """The outcome events of the conversion, keyed by ``unit_id``: a person's outcomes whether the
     CRM keyed them by contact or the platform by member."""
+    if anchor_type(spec.anchor) is not None:  # the anchor outcome itself and those before it never convert
+        return conversion_events(db, anchor=spec.anchor, nth=spec.nth, outcomes=spec.outcomes, unit=spec.unit,
+                                 ids=ids, people=_members(db, ids)).select("unit_id", "ts")
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes))
     if ids is not None:

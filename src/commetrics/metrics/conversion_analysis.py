@@ -29,6 +29,7 @@ from .conversion import (
     km_by_cohort,
     time_to_conversion,
 )
+from .conversion_revenue import add_revenue, conversion_revenue, hide_revenue
 
 __all__ = ["ConversionRequest", "definition"]
 
@@ -39,7 +40,8 @@ class ConversionRequest(SpecBase):
 
     ``by``: cohort keys; ``reference``: the cohort the others are compared with; ``baseline``: add CRM
     contacts who never joined (``None``: whenever there are any and the conversion allows it);
-    ``curves``: also the cumulative conversion curves (the report draws them)."""
+    ``curves``: also the cumulative conversion curves (the report draws them); ``nth``: with an
+    ``outcome:TYPE`` anchor, the anchor is the (nth − 1)th outcome of that type (default 2)."""
 
     name: str | None = None
     outcome: tuple[str, ...] | None = None
@@ -50,12 +52,23 @@ class ConversionRequest(SpecBase):
     reference: str | None = None
     baseline: bool | None = None
     curves: bool = False
+    nth: int | None = None
 
 
 def definition(config: Config, request: ConversionRequest) -> ConversionSpec:
     """The :class:`ConversionSpec` a request names: a definition of the config (its fields overridden by the
     request's) or an ad-hoc conversion of ``outcome`` with the config's default windows."""
     outcome = tuple(request.outcome) if request.outcome else None
+    spec = _definition(config, request, outcome)
+    if request.nth is not None and not spec.anchor.startswith("outcome:"):
+        raise InputError("--nth counts outcomes of the anchor's type: give --anchor outcome:TYPE too, e.g. "
+                         "--anchor outcome:purchase --nth 2.")
+    if spec.nth < 2:
+        raise InputError(f"--nth must be 2 or more (2: the outcome after the first), not {spec.nth}.")
+    return spec
+
+
+def _definition(config: Config, request: ConversionRequest, outcome: tuple[str, ...] | None) -> ConversionSpec:
     if request.name is not None:
         if request.name not in config.conversions:
             raise UnknownNameError.for_name("conversion", request.name, config.conversions,
@@ -65,13 +78,14 @@ def definition(config: Config, request: ConversionRequest) -> ConversionSpec:
         return ConversionSpec(name=request.name, outcomes=outcome or d.outcomes, anchor=request.anchor or d.anchor,
                               windows=tuple(request.windows or d.windows), unit=request.unit or d.unit,
                               description=d.description, owner=d.owner, family=d.family,
-                              landmark_days=d.landmark_days, by=tuple(request.by))
+                              landmark_days=d.landmark_days, by=tuple(request.by),
+                              nth=(d.nth or 2) if request.nth is None else request.nth)
     if outcome is None:
         raise InputError("Name a conversion defined in commetrics.toml (commetrics config lists them) or give "
                          "--outcome TYPE, e.g. --outcome trial_start.")
     return ConversionSpec(name="+".join(outcome), outcomes=outcome, anchor=request.anchor or "join",
                           windows=tuple(request.windows or config.conversion.windows), unit=request.unit or "person",
-                          by=tuple(request.by))
+                          by=tuple(request.by), nth=2 if request.nth is None else request.nth)
 
 
 def _known_outcomes(context: Context, outcomes: tuple[str, ...]) -> list[Diagnostic]:
@@ -98,23 +112,29 @@ def compute(context: Context, request: ConversionRequest) -> Computed:
     if baseline is None:
         baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(db)
     rates = conversion_rates(db, spec, as_of=moment, zone=zone, reference=request.reference, baseline=baseline)
+    diagnostics = _known_outcomes(context, spec.outcomes)
+    revenue, about_revenue = conversion_revenue(db, spec, moment, zone)
+    if revenue is not None:
+        rates = add_revenue(rates, revenue)
     km = km_by_cohort(db, spec, moment, zone)
     timing = time_to_conversion(db, spec, as_of=moment, zone=zone, km=km)
     figures: dict[str, Any] = {
         "definition": {"name": spec.name, "description": spec.description, "owner": spec.owner,
                        "family": spec.family, "outcomes": list(spec.outcomes), "anchor": spec.anchor,
-                       "windows": list(spec.windows), "unit": spec.unit, "by": list(spec.by)},
+                       "windows": list(spec.windows), "unit": spec.unit, "by": list(spec.by),
+                       **({"nth": spec.nth} if spec.anchor.startswith("outcome:") else {})},
         "as_of": moment, "rates": rates, "time_to_conversion": timing,
     }
     if request.curves:
         figures["curves"] = cumulative_curves(db, spec, as_of=moment, zone=zone, km=km)
     notes = tuple(n for n in (getattr(context, "identity_note", lambda: "")(),) if n)
-    return Computed(figures, tuple(_known_outcomes(context, spec.outcomes)), notes, primary="rates")
+    return Computed(figures, (*diagnostics, *about_revenue), notes, primary="rates")
 
 
 def publish(computed: Computed, request: ConversionRequest, k: int) -> tuple[Mapping[str, Any], Publication]:
     figures = dict(computed.figures)
-    rates = suppress_rates(figures["rates"], k, totals_published=bool(request.by), separate=(BASELINE_LABEL,))
+    rates = hide_revenue(suppress_rates(figures["rates"], k, totals_published=bool(request.by),
+                                        separate=(BASELINE_LABEL,)))
     timing = suppress_timing(figures["time_to_conversion"], k)
     if "all_converters" in timing:  # converters of any time: a count of people of its own
         small = timing["all_converters"].between(1, k - 1)

@@ -18,10 +18,18 @@ import pandas as pd
 from ..errors import NotEnoughDataError
 from ..progress import Advance, Reporter
 from ..results import Result
-from .html import AttributionSection, ConversionGroup, ConversionSection, ImpactSection, ReportData, ScoresSection
+from .html import (
+    AttributionSection,
+    ConversionGroup,
+    ConversionSection,
+    DriversSection,
+    ImpactSection,
+    ReportData,
+    ScoresSection,
+)
 from .html import render_html as render_html
 from .labels import cohort_key, words
-from .summary import SummaryResults, run_attribution, run_conversion, summarize
+from .summary import SummaryResults, drivers_result, run_attribution, run_conversion, summarize
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -95,7 +103,8 @@ def build_report(
              "customers.", _identity_note(engine)]
     omitted: list[str] = []
     inputs = SummaryResults()
-    sections = len(names) * (1 + len(keys)) + 4  # each conversion and breakdown, attribution, impact, health, scores
+    # each conversion and breakdown, attribution, impact, health, scores, drivers
+    sections = len(names) * (1 + len(keys)) + 5
     with Reporter(engine.progress, "report").stage("sections", total=sections, unit="sections") as advance:
         computed = _counter(advance)
         for name in names:
@@ -147,14 +156,28 @@ def build_report(
         computed("community health")
         scores = _scores(engine, moment, omitted)
         computed("scores")
+        drivers = _drivers(engine, moment, omitted, inputs)
+        computed("behaviours associated with conversion")
     summary = summarize(inputs, config, workspace=str(engine.workspace.directory), as_of=moment)
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=config.reporting.timezone, definitions=definitions, conversions=groups,
                       summary=summary, notes=[n for n in notes if n], omitted=omitted, attribution=attribution,
-                      scores=scores, impact=impact,
+                      scores=scores, impact=impact, drivers=drivers,
                       community=inputs.community["metrics"] if inputs.community is not None else None,
                       cost_per_ticket=config.summary.cost_per_ticket, currency=config.summary.currency, k=k)
+
+
+def _drivers(engine: Engine, moment: datetime, omitted: list[str], inputs: SummaryResults) -> DriversSection | None:
+    """The behaviours associated with the drivers' conversion (``drivers.conversion``, else the summary's); the
+    same Result goes to the summary."""
+    inputs.drivers = drivers_result(engine, moment, inputs.reasons)
+    if inputs.drivers is None:
+        omitted.append(f"Behaviours associated with conversion: {inputs.reasons['drivers']}")
+        return None
+    name = str(inputs.drivers["conversion"])
+    entry = engine.config.conversions.get(name)
+    return DriversSection(result=inputs.drivers, label=entry.title(name) if entry else words(name))
 
 
 def _counter(advance: Advance) -> Callable[[str], None]:

@@ -150,6 +150,11 @@ GLOSSARY: dict[str, tuple[str, str]] = {
                "support, relationship and commercial."),
     "tiers": ("Engagement tiers", "Members grouped by their engagement score: points per activity, contributions "
               "above consumption, fading with time."),
+    "holm": ("Holm adjustment", "When many behaviours are tested at once, some look associated by chance; Holm's "
+             "method raises each p-value so that the chance of calling any unrelated behaviour associated stays at "
+             "5%."),
+    "odds": ("Odds ratio", "How the odds of converting change with a behaviour, the others held equal: ×2 doubles "
+             "them, ×1 is no difference."),
     "deflection": ("Support deflection", "Questions answered by the community that would otherwise have been "
                    "support tickets, priced at the configured cost per ticket. An estimate, not a measurement."),
 }

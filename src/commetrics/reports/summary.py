@@ -3,7 +3,8 @@
 Each :class:`Card` is one figure with its interval (or range), one plain sentence and the id of the
 report section that holds the same figure: members against non-members (conversion), revenue
 credited to community touchpoints (attribution), renewal adjusted for selection bias (impact), the
-NPS gap by participation, support deflection and the programs with the most credited revenue.
+NPS gap by participation, support deflection, the programs with the most credited revenue and the
+behaviours of a member's first days associated with conversion (drivers).
 
 Where it sits: a function of the reports layer over the Engine's published Results, not an analysis
 of its own. The report computes its sections' Results once and hands the same objects to
@@ -15,7 +16,8 @@ analyses layer, and the report would have computed everything twice.
 Wording follows the statistics (``tests/test_summary.py`` enumerates the rules): a difference is
 "associated with", never "caused by"; a difference whose 95% interval spans zero is "no clear
 difference"; attribution is "credit allocation, not cause"; a guard that withholds an adjusted
-figure leaves the raw one, said to be raw.
+figure leaves the raw one, said to be raw; a behaviour is "associated with" conversion, adjusted for the
+others, never its cause.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from .labels import words
 if TYPE_CHECKING:
     from ..engine import Engine
 
-__all__ = ["Card", "Omitted", "Summary", "SummaryResults", "build_summary", "direction", "run_attribution",
-           "run_conversion", "summarize", "summary_results"]
+__all__ = ["Card", "Omitted", "Summary", "SummaryResults", "build_summary", "direction", "drivers_conversion",
+           "run_attribution", "run_conversion", "run_drivers", "summarize", "summary_results"]
 
 #: The cohort label of the non-member baseline in a conversion's rates (``metrics.conversion.BASELINE_LABEL``).
 BASELINE = "CRM contacts who never joined"
@@ -99,6 +101,7 @@ class SummaryResults:
     renewal: Result | None = None
     nps: Result | None = None
     community: Result | None = None
+    drivers: Result | None = None
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -115,6 +118,17 @@ def run_conversion(engine: Engine, name: str, key: str | None, moment: datetime)
 def run_attribution(engine: Engine, moment: datetime, currency: str | None) -> Result:
     """Every attribution model with bootstrap intervals, as the report shows it."""
     return engine.attribution("all", as_of=moment, ci=True, currency=currency)
+
+
+def drivers_conversion(config: Config) -> str:
+    """The conversion whose drivers the report and the summary show: ``drivers.conversion``, else
+    ``summary.conversion``."""
+    return config.drivers.conversion or config.summary.conversion
+
+
+def run_drivers(engine: Engine, moment: datetime) -> Result:
+    """The behaviours associated with :func:`drivers_conversion`, as the report shows them."""
+    return engine.drivers(drivers_conversion(engine.config), as_of=moment)
 
 
 def _try(reasons: dict[str, str], key: str, call: Any) -> Any:
@@ -154,7 +168,27 @@ def summary_results(engine: Engine, moment: datetime) -> SummaryResults:
     out.renewal = _try(out.reasons, "renewal", lambda: engine.impact("renewal", as_of=moment))
     out.nps = _try(out.reasons, "nps", lambda: engine.impact("nps", as_of=moment))
     out.community = _try(out.reasons, "deflection", lambda: engine.community_metrics(as_of=moment))
+    out.drivers = drivers_result(engine, moment, out.reasons)
     return out
+
+
+def drivers_result(engine: Engine, moment: datetime, reasons: dict[str, str]) -> Result | None:
+    """:func:`run_drivers`, or ``None`` with the reason under ``reasons["drivers"]`` (a conversion that is not
+    defined or counts accounts, outcomes the store does not hold, too few members)."""
+    from ..errors import InputError
+
+    name = drivers_conversion(engine.config)
+    if name not in engine.config.conversions:
+        reasons["drivers"] = (f"drivers.conversion names {name!r}, which is not a conversion of commetrics.toml; set "
+                              "it to one of " + ", ".join(engine.config.conversions) + ".")
+        return None
+    try:
+        return run_drivers(engine, moment)
+    except NotEnoughDataError as error:
+        reasons["drivers"] = str(error)
+    except InputError as error:  # an account conversion: its members' behaviours are not the unit
+        reasons["drivers"] = f"{error} Set drivers.conversion to a conversion of members."
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -392,6 +426,44 @@ def _deflection(results: SummaryResults, config: Config) -> Card | Omitted:
                 "community", figures)
 
 
+def _drivers(results: SummaryResults, config: Config) -> Card | Omitted:
+    """The behaviour most associated with conversion (adjusted for the others), or that none stands out."""
+    title = "Behaviours associated with conversion"
+    result = results.drivers
+    if result is None:
+        return Omitted("drivers", title, results.reasons.get("drivers", "No drivers result."))
+    blocking = [d for d in result.diagnostics if d.severity == "blocking"]
+    if blocking:
+        return Omitted("drivers", title, f"{blocking[0].message} {blocking[0].advice}".strip())
+    name = str(result["conversion"])
+    what = config.conversions[name].title(name) if name in config.conversions else words(name)
+    table: pd.DataFrame = result["drivers"]
+    associated = table[table["associated"] != ""]
+    days, window = int(result["days"]), int(result["window_days"])
+    figures = {"conversion": name, "days": days, "window_days": window, "eligible": result["eligible"],
+               "compared": len(table), "behaviours": [
+                   {key: row[key] for key in ("behaviour", "associated", "difference", "diff_low", "diff_high",
+                                              "odds_ratio", "or_low", "or_high")}
+                   for row in associated.to_dict(orient="records")]}
+    controls = ", ".join(words(c) for c in result.params.get("controls") or ()) or "nothing else"
+    if not len(associated):
+        return Card("drivers", title, "None stands out", f"{len(table)} behaviours compared, adjusted for each other",
+                    f"{what}: no behaviour of a member's first {days} days is clearly associated with converting in "
+                    f"the next {window} days once the others and {controls} are taken into account.", "drivers",
+                    figures)
+    top = associated.iloc[0]
+    way = "more" if top["associated"] == "more" else "less"
+    others = "; ".join(f"{words(r['behaviour'])} ({points(r['difference'])})" for r in figures["behaviours"][1:])
+    sentence = (f"{what}: members who had {words(top['behaviour'])} in their first {days} days converted "
+                f"{points(top['difference'], sign=False)} points {way} often in the next {window} days than "
+                f"comparable members without it, adjusted for the other behaviours and {controls}"
+                + (f"; also associated: {others}" if others else "")
+                + ". An association, not proof of cause: members choose what they do.")
+    return Card("drivers", title, words(top["behaviour"]),
+                f"{points(top['difference'])} points; {_interval(top['diff_low'], top['diff_high'])}", sentence,
+                "drivers", figures)
+
+
 def _tidy(value: Any) -> Any:
     """Figures rounded to 6 decimals: the store adds money in parallel, so the last bits of a float sum vary
     from run to run, and the same summary must print the same JSON."""
@@ -408,7 +480,8 @@ def summarize(results: SummaryResults, config: Config, *, workspace: str, as_of:
     """The summary's cards from the published Results (see the module docstring for the wording rules)."""
     items: list[Card | Omitted] = [_conversion(results, config.summary.conversion)]
     attribution = _attribution(results, config)
-    items += [attribution[0], _renewal(results), _nps(results), _deflection(results, config), *attribution[1:]]
+    items += [attribution[0], _renewal(results), _nps(results), _deflection(results, config), *attribution[1:],
+              _drivers(results, config)]
     cards = tuple(replace(i, figures=_tidy(jsonable(i.figures))) for i in items if isinstance(i, Card))
     return Summary(workspace=workspace, as_of=as_of, cards=cards,
                    omitted=tuple(i for i in items if isinstance(i, Omitted)))

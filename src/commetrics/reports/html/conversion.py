@@ -80,8 +80,11 @@ def _matrix(cells: Sequence[Cell], caption: str) -> str:
 def _counts_table(cells: Sequence[Cell]) -> str:
     """Every figure of every cell: the table for whoever checks the numbers."""
     compare = any(c.reference is not None for c in cells)
+    currency = next((c.currency for c in cells if c.currency is not None), None)
+    revenue = currency is not None or any(c.revenue is not None for c in cells)
     headers = ["Cohort", "Window (days)", "Rate", "95% interval", "Converters / eligible", "In progress",
-               "Existing customers"] + (["Difference vs reference (points)"] if compare else [])
+               "Existing customers"] + (["Difference vs reference (points)"] if compare else []) + (
+                   ["Revenue of converters", "Revenue per eligible member"] if revenue else [])
     num = ' class="num"'
     out = ['<div class="scroll"><table class="rates">',
            "<thead><tr>" + "".join(f'<th scope="col"{"" if i == 0 else num}>{h}</th>'
@@ -103,9 +106,22 @@ def _counts_table(cells: Sequence[Cell]) -> str:
         row += [f'<td class="num">{escape(f)}</td>' for f in figures]
         if compare:
             row.append(f'<td class="num">{_diff_text(cell)}</td>')
+        if revenue:
+            row += [f'<td class="num">{escape(_money(cell.revenue, currency, cell))}</td>',
+                    f'<td class="num">{escape(_money(cell.revenue_per_eligible, currency, cell, cents=True))}</td>']
         out.append("<tr>" + "".join(row) + "</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
+
+
+def _money(value: float | None, currency: str | None, cell: Cell, *, cents: bool = False) -> str:
+    """Revenue of a cell: hidden with its converters, a dash where nobody is eligible yet."""
+    if cell.suppressed:
+        return "hidden"
+    if value is None:
+        return DASH
+    amount = f"{value:,.2f}" if cents else f"{value:,.0f}"
+    return f"{currency} {amount}" if currency else amount
 
 
 def _diff_text(cell: Cell) -> str:

@@ -41,7 +41,8 @@ class ConversionSection:
     table
         One row per cohort × window with the columns ``cohort``, ``window_days``, ``eligible``,
         ``in_progress``, ``converters``, ``rate``, ``ci_low``, ``ci_high``, ``existing_customers``,
-        ``small`` and, for comparisons, ``reference``, ``diff``, ``diff_low``, ``diff_high``.
+        ``small`` and, for comparisons, ``reference``, ``diff``, ``diff_low``, ``diff_high``; where the outcomes
+        carry money, ``revenue``, ``revenue_per_eligible`` and ``currency``.
         Suppressed cells carry NaN in ``eligible``/``converters``.
     curves
         Cumulative conversion curves: ``cohort``, ``day``, ``cumulative``, ``ci_low``, ``ci_high``.
@@ -77,6 +78,9 @@ class Cell:
     diff: float | None
     diff_low: float | None
     diff_high: float | None
+    revenue: float | None = None
+    revenue_per_eligible: float | None = None
+    currency: str | None = None
 
     @property
     def suppressed(self) -> bool:
@@ -100,7 +104,8 @@ class Cell:
 
 _TABLE_COLUMNS = (
     "cohort", "window_days", "eligible", "in_progress", "converters", "rate", "ci_low", "ci_high",
-    "existing_customers", "small", "reference", "diff", "diff_low", "diff_high",
+    "existing_customers", "small", "reference", "diff", "diff_low", "diff_high", "revenue", "revenue_per_eligible",
+    "currency",
 )
 
 
@@ -127,6 +132,9 @@ def decode_cells(table: pd.DataFrame) -> list[Cell]:
             diff=to_float(row["diff"]),
             diff_low=to_float(row["diff_low"]),
             diff_high=to_float(row["diff_high"]),
+            revenue=to_float(row["revenue"]),
+            revenue_per_eligible=to_float(row["revenue_per_eligible"]),
+            currency=to_text(row["currency"]),
         ))
     order = {cohort: i for i, cohort in enumerate(unique(c.cohort for c in cells))}
     return sorted(cells, key=lambda c: (c.window is None, c.window or 0, order[c.cohort]))

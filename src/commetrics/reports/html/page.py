@@ -8,9 +8,9 @@ Every string taken from the data (titles, conversion and cohort names, notes) go
 :func:`html.escape`. The output is deterministic: the same :class:`ReportData` gives the same bytes.
 
 Order: what the community is worth first (the summary cards), then the sections in the order a budget
-conversation needs them — renewal and satisfaction, attributed revenue, conversions, community health,
-scores — then definitions, notes (with every section left out and why) and the glossary that every
-technical term links to.
+conversation needs them — renewal and satisfaction, attributed revenue, conversions, the behaviours
+associated with conversion, community health, scores — then definitions, notes (with every section left
+out and why) and the glossary that every technical term links to.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .attribution import AttributionSection, render_attribution
 from .common import DASH, count, escape, term, to_text
 from .community import render_community
 from .conversion import SMALL_N, ConversionGroup, render_conversion
+from .drivers import DriversSection, render_drivers
 from .impact import ImpactSection, render_impact
 from .scores import ScoresSection, render_scores
 from .summary import render_summary
@@ -58,7 +59,7 @@ class ReportData:
         Free-text notes shown at the end.
     omitted
         One line per section left out, saying why (no data, too few people ...).
-    attribution, scores, impact, community
+    attribution, scores, impact, drivers, community
         The other sections (``community``: the ``metrics`` table of ``commetrics metrics``).
     k
         The privacy threshold (``privacy.min_cell_size``), for the sentences about hidden groups.
@@ -77,6 +78,7 @@ class ReportData:
     attribution: list[AttributionSection] = field(default_factory=list)
     scores: ScoresSection | None = None
     impact: ImpactSection | None = None
+    drivers: DriversSection | None = None
     community: pd.DataFrame | None = None
     cost_per_ticket: float = 0.0
     currency: str = "USD"
@@ -213,6 +215,8 @@ def _nav(report: ReportData) -> str:
         items.append((f"#attribution-{index}", "Attributed revenue" + (
             f" ({attribution.currency})" if len(report.attribution) > 1 and attribution.currency else "")))
     items += [(f"#conversion-{group.name}", group.label) for group in report.conversions]
+    if report.drivers is not None:
+        items.append(("#drivers", "Behaviours associated with conversion"))
     if report.community is not None:
         items.append(("#community", "Community health"))
     if report.scores is not None:
@@ -318,6 +322,8 @@ def render_html(report: ReportData, *, print_version: bool = False) -> str:
         parts.append(render_attribution(attribution, index))
     for index, group in enumerate(report.conversions, start=1):
         parts.append(render_conversion(index, group, k=report.k))
+    if report.drivers is not None:
+        parts.append(render_drivers(report.drivers))
     if report.community is not None:
         parts.append(render_community(report.community, cost_per_ticket=report.cost_per_ticket,
                                       currency=report.currency))

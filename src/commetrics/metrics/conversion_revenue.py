@@ -1,0 +1,111 @@
+"""Revenue beside the conversion rate: what the converters' outcomes were worth, per cohort and window.
+
+Where the conversion's outcomes carry a money ``value`` (``outcomes.value``, in ``outcomes.currency``),
+each cell of the conversion table gains
+
+* ``revenue``: the sum of ``value`` over the conversion's outcomes of the cell's eligible units that
+  fall in their window ``[start, start + W]`` — every such outcome, not only the first (a converter
+  who bought twice in 90 days brings both purchases); with an outcome anchor (repeat purchases) the
+  anchor outcome and those before it are not counted, so a second-purchase conversion's revenue is
+  that of the repeat purchases;
+* ``revenue_per_eligible``: ``revenue ÷ eligible`` — the revenue a cell's member brought on average,
+  converters or not;
+* ``currency``: the currency of the values.
+
+Only mature, eligible units count (the same as the rate's denominator); existing customers and units
+in progress bring nothing. Each outcome counts once per unit, however it was keyed
+(:func:`commetrics.metrics.outcome_events.outcome_events`). Values in more than one currency are not
+added up: the table has no revenue and a warning says so. Published, a cell's revenue is hidden with
+its converters (:func:`hide_revenue`): a sum over fewer than ``privacy.min_cell_size`` converters is
+theirs.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ..results import Diagnostic
+from .conversion import ConversionSpec, _members, prepared
+from .outcome_events import conversion_events, outcome_events
+from .people import identities
+
+__all__ = ["REVENUE_COLUMNS", "add_revenue", "conversion_revenue", "hide_revenue"]
+
+REVENUE_COLUMNS = ("revenue", "revenue_per_eligible", "currency")
+
+
+def conversion_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str
+                       ) -> tuple[pd.DataFrame | None, list[Diagnostic]]:
+    """``cohort``, ``window_days``, ``revenue`` and ``currency`` per cell (see the module docstring), or ``None``
+    when no outcome of the conversion carries a value (or they carry several currencies: with a warning)."""
+    ids = identities(db)
+    people = _members(db, ids)
+    every = outcome_events(db, spec.outcomes, spec.unit, ids, people)  # do the outcome types carry money at all?
+    every = every.filter(every.value.notnull())
+    found = every.select(currency=every.currency.fill_null("")).distinct().execute()
+    currencies = [str(c) for c in found["currency"]]
+    if not currencies:
+        return None, []
+    if len(currencies) > 1:
+        named = ", ".join(sorted(c or "(none)" for c in currencies))
+        return None, [Diagnostic("currencies", f"The {', '.join(spec.outcomes)} outcomes carry values in "
+                                 f"{len(currencies)} currencies ({named}), so no revenue is added up beside the rates.",
+                                 "Convert the values to one currency before loading them.", "warning",
+                                 about="revenue")]
+    events = conversion_events(db, anchor=spec.anchor, nth=spec.nth, outcomes=spec.outcomes, unit=spec.unit,
+                               ids=ids, people=people)
+    valued = events.filter(events.value.notnull())
+    base = prepared(db, spec, as_of, zone)
+    base = base.filter(~base.existing)
+    money = valued.select(money_unit=valued.unit_id, money_ts=valued.ts, money=valued.value.cast("float64"))
+    joined = base.left_join(money, base.unit_id == money.money_unit)  # every cohort, with revenue or not
+    columns = {}
+    for w in spec.windows:
+        mature = joined.start <= ibis.literal(as_of - timedelta(days=w))
+        inside = (joined.money_ts >= joined.start) & (joined.money_ts <= joined.start + ibis.interval(days=w))
+        columns[f"revenue_{w}"] = joined.money.sum(where=mature & inside)
+    keys = list(spec.by)
+    wide = (joined.group_by(keys).aggregate(**columns) if keys else joined.aggregate(**columns)).execute()
+    rows = []
+    for record in wide.to_dict(orient="records"):
+        cohort = " / ".join(str(record[k]) for k in keys) or "all"
+        for w in spec.windows:
+            value = record[f"revenue_{w}"]
+            rows.append({"cohort": cohort, "window_days": w,
+                         "revenue": 0.0 if value is None or pd.isna(value) else float(value)})
+    frame = pd.DataFrame(rows, columns=["cohort", "window_days", "revenue"])
+    frame["currency"] = currencies[0] or None
+    return frame, []
+
+
+def add_revenue(rates: pd.DataFrame, revenue: pd.DataFrame) -> pd.DataFrame:
+    """The rates with :data:`REVENUE_COLUMNS`: a cell with eligible units and no valued outcome brought 0; a
+    cell with none eligible (in progress) has no revenue, nor do the cohorts the revenue does not cover (the
+    non-community baseline)."""
+    currency = revenue["currency"].iloc[0] if len(revenue) else None
+    out = rates.merge(revenue.drop(columns="currency"), on=["cohort", "window_days"], how="left")
+    eligible = out["eligible"].astype(float)
+    covered = out["cohort"].isin(set(revenue["cohort"])).to_numpy()
+    out["revenue"] = np.where(covered & (eligible > 0), out["revenue"].astype(float), math.nan)
+    out["revenue_per_eligible"] = out["revenue"] / eligible.where(eligible > 0)
+    out["currency"] = currency
+    return out
+
+
+def hide_revenue(rates: pd.DataFrame) -> pd.DataFrame:
+    """Published rates: a cell's revenue is hidden wherever its converters (or the whole cell) are."""
+    if "revenue" not in rates.columns:
+        return rates
+    hidden = np.zeros(len(rates), dtype=bool)
+    for flag in ("suppressed", "converters_suppressed"):
+        if flag in rates.columns:
+            hidden |= rates[flag].fillna(False).astype(bool).to_numpy()
+    out = rates.copy()
+    out.loc[hidden, ["revenue", "revenue_per_eligible"]] = math.nan
+    return out
