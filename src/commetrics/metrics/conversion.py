@@ -41,6 +41,7 @@ import pandas as pd
 from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
 from .cohort_attributes import add_attribute_keys, parse_key
+from .conversion_base import remembered, shareable
 from .people import Identities, identities
 
 if TYPE_CHECKING:
@@ -291,6 +292,7 @@ def _span(db: Any) -> tuple[datetime, datetime]:
     return low_dt, high_dt + timedelta(days=366 * 2)
 
 
+@shareable  # one per conversion and as-of inside conversion_base.shared_bases (a report)
 def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
     """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
     ids = identities(db)  # looked up once: every part below keys people the same way
@@ -352,6 +354,7 @@ def has_never_joined_contacts(db: Any) -> bool:
     return bool(_never_joined(db, identities(db)).count().execute())
 
 
+@remembered
 def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
     """The same counts for CRM contacts who never joined the community (the non-community baseline).
 
@@ -539,9 +542,7 @@ def time_to_conversion(
         rows.append({
             "cohort": label, "window_days": longest, "eligible": int(record["eligible"] or 0),
             "converters": int(record["converters"] or 0),
-            "median_days_converters": float(record["median_days_converters"])
-            if record["median_days_converters"] is not None and not pd.isna(record["median_days_converters"])
-            else math.nan,
+            "median_days_converters": _number(record["median_days_converters"]),
             "km_median_days": estimate.median if estimate else math.inf, "km_quantile": quantile,
             "km_quantile_days": estimate.quantile_time(1 - quantile) if estimate else math.inf,
             "km_n": estimate.n if estimate else 0,

@@ -1,0 +1,113 @@
+"""The shared per-unit base: inside ``shared_bases`` each conversion's base is built once per as-of, and every
+table, curve and timing read from it equals the one computed without sharing (built for itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from commetrics import Engine
+from commetrics.metrics.conversion import ConversionSpec, conversion_counts, prepared
+from commetrics.metrics.conversion_base import active, shared_bases
+
+AS_OF = datetime.fromisoformat("2026-06-30T00:00:00+00:00")
+KEYS = ("entry_path", "join_month", "join_quarter", "segment", "first_activity", "program")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    from commetrics.demo import generate
+
+    directory = tmp_path_factory.mktemp("base")
+    files = generate(1_500, 5, directory / "data")
+    with Engine.init(directory / "ws") as engine, engine.batch():
+        for name, path in files.tables.items():
+            engine.load(name, path, source="demo")
+    with Engine(directory / "ws", read_only=True) as engine:
+        yield engine
+
+
+def _temporary_tables(engine: Engine) -> set[str]:
+    rows = engine.store.con.execute("select table_name from duckdb_tables() where temporary").fetchall()
+    return {r[0] for r in rows}
+
+
+def _figures(engine: Engine, name: str, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    result = engine.conversion(name, by=list(by), as_of=AS_OF, curves=True, exact=True)
+    return {part: result.exact[part] for part in ("rates", "time_to_conversion", "curves")}
+
+
+@pytest.mark.parametrize("name", ["trial_after_join", "expansion_after_join", "question_resolved"])
+def test_every_figure_equals_the_unshared_one(demo: Engine, name: str) -> None:
+    """Person and account units, join and activity anchors, the landmark key: the same frames, exactly."""
+    breakdowns = [(), *((key,) for key in KEYS), ("entry_path", "program")]
+    alone = {by: _figures(demo, name, by) for by in breakdowns}
+    with shared_bases([k for k in KEYS if k != "first_activity"]) as bases:
+        shared = {by: _figures(demo, name, by) for by in breakdowns}
+        kept = _temporary_tables(demo)
+    for by in breakdowns:
+        for part, frame in alone[by].items():
+            assert len(frame), (by, part)
+            pd.testing.assert_frame_equal(shared[by][part], frame, check_exact=True, obj=f"{by} {part}")
+    # one base at the anchor for every key the scope names, one more with the key it did not name, one at the
+    # landmark (with every key by then)
+    assert bases.built == 3
+    assert len(kept) == bases.built
+    assert not _temporary_tables(demo)  # dropped when the scope ends
+    assert active() is None
+
+
+def test_one_base_serves_every_key_the_scope_names(demo: Engine) -> None:
+    spec = ConversionSpec(name="t", outcomes=("trial_start",))
+    with shared_bases(("entry_path", "join_month", "join_quarter")) as bases:
+        for by in [(), ("entry_path",), ("join_month",), ("join_quarter",), ("entry_path", "join_month")]:
+            counts = conversion_counts(demo.ibis(), ConversionSpec(name="t", outcomes=("trial_start",), by=by),
+                                       AS_OF, "UTC")
+            assert counts["eligible_90"].sum() > 0
+        assert bases.built == 1
+        base = prepared(demo.ibis(), spec, AS_OF, "UTC")
+        assert {"entry_path", "join_month", "join_quarter"} <= set(base.columns)
+        # another as-of is another base
+        prepared(demo.ibis(), spec, datetime.fromisoformat("2026-03-31T00:00:00+00:00"), "UTC")
+        assert bases.built == 2
+
+
+def test_a_key_the_store_cannot_answer_fails_only_where_asked(demo: Engine) -> None:
+    """A scope naming an unknown attribute still serves the breakdowns that do not ask for it."""
+    from commetrics.errors import UnknownNameError
+
+    with shared_bases(("entry_path", "no_such_attribute")):
+        plain = _figures(demo, "trial_after_join", ("entry_path",))
+        with pytest.raises(UnknownNameError):
+            demo.conversion("trial_after_join", by=["no_such_attribute"], as_of=AS_OF)
+    pd.testing.assert_frame_equal(plain["rates"], _figures(demo, "trial_after_join", ("entry_path",))["rates"])
+
+
+def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from commetrics.metrics import conversion_base
+    from commetrics.reports.build import build_report
+
+    built: list[tuple[str, tuple[str, ...]]] = []
+    keep = conversion_base._keep
+
+    def counting(db, expression):  # type: ignore[no-untyped-def]
+        built.append(tuple(expression.columns))
+        return keep(db, expression)
+
+    monkeypatch.setattr(conversion_base, "_keep", counting)
+    report = build_report(demo, as_of=AS_OF)
+    assert report.conversions
+    # one base per conversion shown (the summary's conversion among them), never one per key or figure
+    assert len(built) == len(report.conversions)
+    assert all({"entry_path", "join_month", "join_quarter", "join_year"} <= set(columns) for columns in built)
+    assert not _temporary_tables(demo)
+
+
+def test_outside_a_scope_nothing_is_kept(demo: Engine, tmp_path: Path) -> None:
+    del tmp_path
+    _figures(demo, "trial_after_join", ("entry_path",))
+    assert not _temporary_tables(demo)
