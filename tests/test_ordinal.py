@@ -47,3 +47,13 @@ def test_the_fit_equals_statsmodels(levels: int, seed: int) -> None:
     np.testing.assert_allclose(np.asarray(exact.params), np.asarray(reference.params), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(exact.bse), np.asarray(reference.bse), rtol=1e-4)
     assert 0.25 < exact.params["participation"] < 0.55  # the planted slope, recovered
+
+
+def test_the_logistic_distribution_is_scipys_to_the_bit() -> None:
+    from scipy import stats
+
+    scores, x = _answers(50, 5, 5)
+    model = ExactOrderedModel(scores, x, distr="logit")
+    points = np.array([-np.inf, -800.0, -35.0, -3.2, 0.0, 1e-12, 2.5, 40.0, 800.0, np.inf])
+    assert np.array_equal(model.cdf(points), stats.logistic.cdf(points))
+    assert np.array_equal(model.pdf(points), stats.logistic.pdf(points))

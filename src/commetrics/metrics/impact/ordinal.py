@@ -5,7 +5,8 @@ evaluates it once per parameter (12 for a 0-10 score and two covariates), and th
 standard errors takes some 300 evaluations more — over every answer each time, minutes for the 200,000
 NPS answers of a million-member community. :class:`ExactOrderedModel` is the same model (same parameters,
 same log-likelihood, same optimiser) with the analytic gradient, so each step costs about two evaluations,
-and the Hessian is the finite difference of that gradient (about 24). The estimates agree with
+and the Hessian is the finite difference of that gradient (about 24); the logistic distribution is computed
+with scipy's own formulas, without its generic argument checks. The estimates agree with
 ``OrderedModel``'s to the optimiser's tolerance (``tests/test_ordinal.py``).
 
 The gradient, for an answer in category ``j`` with linear predictor ``xb``, bounds ``low = c_j - xb`` and
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special, stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.tools.numdiff import approx_fprime
 
@@ -28,6 +30,17 @@ __all__ = ["ExactOrderedModel"]
 
 class ExactOrderedModel(OrderedModel):  # type: ignore[misc]  # statsmodels ships no type information
     """``OrderedModel`` with the analytic score (see the module docstring); the logit and probit links."""
+
+    def cdf(self, x: Any) -> Any:
+        if self.distr is not stats.logistic:
+            return super().cdf(x)
+        return special.expit(x)  # what scipy's logistic computes, without its generic argument checks
+
+    def pdf(self, x: Any) -> Any:
+        if self.distr is not stats.logistic:
+            return super().pdf(x)
+        y = -np.abs(x)  # scipy's logistic density, in its own terms
+        return np.exp(y - 2.0 * special.log1p(np.exp(y)))
 
     def score(self, params: Any) -> np.ndarray:
         params = np.asarray(params, dtype=float)
