@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ KEYS = ("entry_path", "join_month", "join_quarter", "segment", "first_activity",
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def workspace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from commetrics.demo import generate
 
     directory = tmp_path_factory.mktemp("base")
@@ -27,7 +28,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with Engine.init(directory / "ws") as engine, engine.batch():
         for name, path in files.tables.items():
             engine.load(name, path, source="demo")
-    with Engine(directory / "ws", read_only=True) as engine:
+    return directory / "ws"
+
+
+@pytest.fixture(scope="module")
+def demo(workspace_dir: Path) -> Iterator[Engine]:
+    with Engine(workspace_dir, read_only=True) as engine:
         yield engine
 
 
@@ -111,3 +117,21 @@ def test_outside_a_scope_nothing_is_kept(demo: Engine, tmp_path: Path) -> None:
     del tmp_path
     _figures(demo, "trial_after_join", ("entry_path",))
     assert not _temporary_tables(demo)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_spark_keeps_the_base_as_a_cached_view(workspace_dir: Path, spark: Any) -> None:
+    """On Spark the base is a cached view (typed as the expression typed it): the same figures as DuckDB's."""
+    with Engine(workspace_dir, read_only=True) as duck, Engine(workspace_dir, read_only=True, spark=spark) as on_spark:
+        for by in [(), ("entry_path",), ("program",)]:
+            with shared_bases(("entry_path", "join_month")) as bases:
+                left = _figures(duck, "trial_after_join", by)
+                right = _figures(on_spark, "trial_after_join", by)
+                assert bases.built == 2  # one per backend
+            for part, frame in left.items():
+                pd.testing.assert_frame_equal(frame.reset_index(drop=True), right[part].reset_index(drop=True),
+                                              check_dtype=False, check_exact=False, rtol=1e-9, obj=f"{by} {part}")
+        cached = [t for t in spark.catalog.listTables() if t.name.startswith("ibis_cached")]
+        assert not cached  # released with the scope
