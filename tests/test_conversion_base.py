@@ -4,6 +4,7 @@ table, curve and timing read from it equals the one computed without sharing (bu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,16 @@ import pandas as pd
 import pytest
 
 from commetrics import Engine
-from commetrics.metrics.conversion import ConversionSpec, conversion_counts, prepared
+from commetrics.metrics.conversion import (
+    ConversionSpec,
+    conversion_counts,
+    conversion_rates,
+    cumulative_curves,
+    has_never_joined_contacts,
+    km_by_cohort,
+    prepared,
+    time_to_conversion,
+)
 from commetrics.metrics.conversion_base import active, shared_bases
 
 AS_OF = datetime.fromisoformat("2026-06-30T00:00:00+00:00")
@@ -47,11 +57,23 @@ def _figures(engine: Engine, name: str, by: tuple[str, ...]) -> dict[str, pd.Dat
     return {part: result.exact[part] for part in ("rates", "time_to_conversion", "curves")}
 
 
+def _unshared(engine: Engine, name: str, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The same figures from the metric functions outside any scope: every one builds its own base."""
+    assert active() is None
+    spec = replace(engine.conversion_spec(name), by=by)
+    db = engine.ibis()
+    km = km_by_cohort(db, spec, AS_OF, "UTC")
+    baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(db)
+    return {"rates": conversion_rates(db, spec, as_of=AS_OF, baseline=baseline),
+            "time_to_conversion": time_to_conversion(db, spec, as_of=AS_OF, km=km),
+            "curves": cumulative_curves(db, spec, as_of=AS_OF, km=km)}
+
+
 @pytest.mark.parametrize("name", ["trial_after_join", "expansion_after_join", "question_resolved"])
 def test_every_figure_equals_the_unshared_one(demo: Engine, name: str) -> None:
     """Person and account units, join and activity anchors, the landmark key: the same frames, exactly."""
     breakdowns = [(), *((key,) for key in KEYS), ("entry_path", "program")]
-    alone = {by: _figures(demo, name, by) for by in breakdowns}
+    alone = {by: _unshared(demo, name, by) for by in breakdowns}
     with shared_bases([k for k in KEYS if k != "first_activity"]) as bases:
         shared = {by: _figures(demo, name, by) for by in breakdowns}
         kept = _temporary_tables(demo)
@@ -90,7 +112,7 @@ def test_a_key_the_store_cannot_answer_fails_only_where_asked(demo: Engine) -> N
         plain = _figures(demo, "trial_after_join", ("entry_path",))
         with pytest.raises(UnknownNameError):
             demo.conversion("trial_after_join", by=["no_such_attribute"], as_of=AS_OF)
-    pd.testing.assert_frame_equal(plain["rates"], _figures(demo, "trial_after_join", ("entry_path",))["rates"])
+    pd.testing.assert_frame_equal(plain["rates"], _unshared(demo, "trial_after_join", ("entry_path",))["rates"])
 
 
 def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,10 +135,12 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
     assert not _temporary_tables(demo)
 
 
-def test_outside_a_scope_nothing_is_kept(demo: Engine, tmp_path: Path) -> None:
-    del tmp_path
-    _figures(demo, "trial_after_join", ("entry_path",))
+def test_a_conversion_alone_keeps_its_base_only_while_it_runs(demo: Engine) -> None:
+    """``Engine.conversion`` shares one base between its rates, baseline, curves and timing, then drops it."""
+    shared = _figures(demo, "trial_after_join", ("entry_path",))
     assert not _temporary_tables(demo)
+    for part, frame in _unshared(demo, "trial_after_join", ("entry_path",)).items():
+        pd.testing.assert_frame_equal(shared[part], frame, check_exact=True)
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from .conversion import (
     km_by_cohort,
     time_to_conversion,
 )
+from .conversion_base import shared_bases
 
 __all__ = ["ConversionRequest", "definition"]
 
@@ -92,6 +93,11 @@ def _known_outcomes(context: Context, outcomes: tuple[str, ...]) -> list[Diagnos
 
 
 def compute(context: Context, request: ConversionRequest) -> Computed:
+    with shared_bases(request.by):  # the rates, baseline, curves and timing read one base (a report's, inside one)
+        return _compute(context, request)
+
+
+def _compute(context: Context, request: ConversionRequest) -> Computed:
     spec = definition(context.config, request)
     db, moment, zone = context.ibis(), context.as_of(request.as_of), context.config.reporting.timezone
     baseline = request.baseline
