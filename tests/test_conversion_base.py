@@ -127,7 +127,14 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
         return keep(db, expression)
 
     monkeypatch.setattr(conversion_base, "_keep", counting)
+    from commetrics.metrics import conversion_analysis
+
+    asked: list[bool] = []
+    ask = conversion_analysis.has_never_joined_contacts
+    monkeypatch.setattr(conversion_analysis, "has_never_joined_contacts",
+                        lambda db: asked.append(ask(db)) or asked[-1])
     report = build_report(demo, as_of=AS_OF)
+    assert asked == [True]  # the store's contacts, asked once for every conversion and key
     assert report.conversions
     # one base per conversion shown (the summary's conversion among them), never one per key or figure
     assert len(built) == len(report.conversions)
