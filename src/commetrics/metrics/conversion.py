@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 import ibis
 import pandas as pd
@@ -34,11 +33,13 @@ import pandas as pd
 from ..errors import InputError, NotEnoughDataError, UnknownNameError
 from ..stats import KaplanMeier, kaplan_meier, newcombe_interval, wilson_interval
 from .cohort_attributes import add_attribute_keys, parse_key
+from .conversion_base import remembered, shareable
+from .local_time import local_time
 from .outcome_events import anchor_type, conversion_events, outcome_anchors
 from .people import Identities, identities
 
 if TYPE_CHECKING:
-    from ibis.expr.types import BooleanValue, Table, TimestampValue, Value
+    from ibis.expr.types import BooleanValue, Table, Value
 
 __all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
            "time_to_conversion"]
@@ -76,54 +77,6 @@ class ConversionSpec:
         for key in self.by:
             if key not in COHORT_KEYS:
                 parse_key(key)
-
-
-# -- time zone: local wall-clock time as a portable expression ------------------------------------
-
-
-def _utc_offsets(zone: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
-    """The UTC instants at which ``zone``'s offset changes between start and end, with the new offset.
-
-    Returns ``[(since, offset_seconds), ...]`` in time order, the first entry holding the offset
-    in force at ``start``. Found by scanning hour by hour then narrowing to the second, so it
-    needs nothing but zoneinfo.
-    """
-    tz = ZoneInfo(zone)
-
-    def offset(t: datetime) -> int:
-        delta = t.astimezone(tz).utcoffset()
-        return int(delta.total_seconds()) if delta is not None else 0
-
-    changes = [(start, offset(start))]
-    t = start
-    step = timedelta(hours=6)
-    while t < end:
-        nxt = t + step
-        if offset(nxt) != offset(t):
-            lo, hi = t, nxt
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                lo, hi = (mid, hi) if offset(mid) == offset(lo) else (lo, mid)
-            changes.append((hi.replace(microsecond=0), offset(hi)))
-        t = nxt
-    return changes
-
-
-def local_time(ts: TimestampValue, zone: str, start: datetime, end: datetime) -> TimestampValue:
-    """``ts`` (UTC) as wall-clock time in ``zone``: UTC plus the offset in force at that instant.
-
-    The offsets between ``start`` and ``end`` become one ``CASE`` over the instant, which every
-    Ibis backend runs (no backend-specific time-zone function), for the session in UTC.
-    """
-    if zone == "UTC":
-        return ts
-    changes = _utc_offsets(zone, start - timedelta(days=1), end + timedelta(days=1))
-    if len(changes) == 1:
-        return ts + ibis.interval(seconds=changes[0][1])
-    branches = [(ts < ibis.literal(since), prev) for (since, _), (_, prev) in
-                zip(changes[1:], changes[:-1], strict=True)]
-    seconds = ibis.cases(*branches, else_=changes[-1][1])
-    return ts + seconds.as_interval("s")
 
 
 # -- anchors --------------------------------------------------------------------------------------
@@ -292,6 +245,7 @@ def _span(db: Any) -> tuple[datetime, datetime]:
     return low_dt, high_dt + timedelta(days=366 * 2)
 
 
+@shareable  # one per conversion and as-of inside conversion_base.shared_bases (a report)
 def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
     """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
     ids = identities(db)  # looked up once: every part below keys people the same way
@@ -353,6 +307,7 @@ def has_never_joined_contacts(db: Any) -> bool:
     return bool(_never_joined(db, identities(db)).count().execute())
 
 
+@remembered
 def baseline_counts(db: Any, spec: ConversionSpec, as_of: datetime) -> pd.DataFrame:
     """The same counts for CRM contacts who never joined the community (the non-community baseline).
 
@@ -540,9 +495,7 @@ def time_to_conversion(
         rows.append({
             "cohort": label, "window_days": longest, "eligible": int(record["eligible"] or 0),
             "converters": int(record["converters"] or 0),
-            "median_days_converters": float(record["median_days_converters"])
-            if record["median_days_converters"] is not None and not pd.isna(record["median_days_converters"])
-            else math.nan,
+            "median_days_converters": _number(record["median_days_converters"]),
             "km_median_days": estimate.median if estimate else math.inf, "km_quantile": quantile,
             "km_quantile_days": estimate.quantile_time(1 - quantile) if estimate else math.inf,
             "km_n": estimate.n if estimate else 0,

@@ -29,6 +29,7 @@ from .conversion import (
     km_by_cohort,
     time_to_conversion,
 )
+from .conversion_base import active, shared_bases
 from .conversion_revenue import add_revenue, conversion_revenue, hide_revenue
 
 __all__ = ["ConversionRequest", "definition"]
@@ -105,12 +106,26 @@ def _known_outcomes(context: Context, outcomes: tuple[str, ...]) -> list[Diagnos
     return out
 
 
+def _has_never_joined(db: Any) -> bool:
+    """Whether the store holds CRM contacts who never joined, asked once per scope (a report's store does not
+    change while it is written)."""
+    shared = active()
+    if shared is None:
+        return has_never_joined_contacts(db)
+    return shared.remember(db, "has_never_joined_contacts", lambda: has_never_joined_contacts(db))
+
+
 def compute(context: Context, request: ConversionRequest) -> Computed:
+    with shared_bases(request.by):  # the rates, baseline, curves and timing read one base (a report's, inside one)
+        return _compute(context, request)
+
+
+def _compute(context: Context, request: ConversionRequest) -> Computed:
     spec = definition(context.config, request)
     db, moment, zone = context.ibis(), context.as_of(request.as_of), context.config.reporting.timezone
     baseline = request.baseline
     if baseline is None:
-        baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(db)
+        baseline = spec.unit == "person" and spec.anchor == "join" and _has_never_joined(db)
     rates = conversion_rates(db, spec, as_of=moment, zone=zone, reference=request.reference, baseline=baseline)
     diagnostics = _known_outcomes(context, spec.outcomes)
     revenue, about_revenue = conversion_revenue(db, spec, moment, zone)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import NotEnoughDataError
+from ..metrics.conversion_base import shared_bases
 from ..progress import Advance, Reporter
 from ..results import Result
 from .html import (
@@ -72,6 +73,15 @@ def _breakdown(engine: Engine, name: str, key: str, moment: datetime) -> tuple[R
     return result, used
 
 
+def _rolled_up(keys: Sequence[str]) -> list[str]:
+    """``keys`` and every roll-up a breakdown may fall back to (week → month → quarter → year)."""
+    out = list(dict.fromkeys(keys))
+    for key in out:  # grows while it is read: each roll-up's own roll-up follows
+        if key in ROLL_UP and ROLL_UP[key] not in out:
+            out.append(ROLL_UP[key])
+    return out
+
+
 def _section(name: str, description: str, result: Result, key: str | None) -> ConversionSection:
     return ConversionSection(name=name, description=description, by=key, table=result["rates"],
                              curves=result["curves"], timing=result["time_to_conversion"])
@@ -105,7 +115,9 @@ def build_report(
     inputs = SummaryResults()
     # each conversion and breakdown, attribution, impact, health, scores, drivers
     sections = len(names) * (1 + len(keys)) + 5
-    with Reporter(engine.progress, "report").stage("sections", total=sections, unit="sections") as advance:
+    # each conversion's per-member base is built once, with every key and roll-up, for all its tables and curves
+    with Reporter(engine.progress, "report").stage("sections", total=sections, unit="sections") as advance, \
+            shared_bases(_rolled_up(keys)):
         computed = _counter(advance)
         for name in names:
             spec = engine.conversion_spec(name)

@@ -21,6 +21,7 @@ from .. import causal, fetch, threshold_labels
 from ..adjusted import Labels, adjusted_difference
 from ..analysis import ANALYSES, Analysis, Computed, Context, SpecBase
 from .common import MIN_PER_SIDE, MIN_RENEWALS, adjusted_fields, diagnostics_of, impact_settings, rate_per_level
+from .rank_correlation import RankPairs
 
 __all__ = ["SURVEY_KINDS", "survey_impact", "survey_table"]
 
@@ -96,7 +97,7 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any] | None:
     for the member's tenure at the answer: the odds ratio of a higher score per unit of
     ln(1 + activities) — e.g. going from 0 to 1.7 activities, or from 4 to 12.6. None when every answer
     gives the same score or every member took part alike (there is nothing to model)."""
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
+    from .ordinal import ExactOrderedModel  # statsmodels' OrderedModel with its exact gradient
 
     m = db.table("members")
     joined = fetch(m.group_by("member_id").aggregate(joined=m.joined_at.min()))
@@ -112,8 +113,8 @@ def _ordinal_model(frame: pd.DataFrame, db: Any) -> dict[str, Any] | None:
         return None
     with warnings.catch_warnings(record=True):  # convergence is reported below, not warned about
         warnings.simplefilter("always")
-        fit = OrderedModel(scores, x.loc[keep].reset_index(drop=True), distr="logit").fit(method="bfgs", disp=False,
-                                                                                          maxiter=500)
+        fit = ExactOrderedModel(scores, x.loc[keep].reset_index(drop=True), distr="logit").fit(
+            method="bfgs", disp=False, maxiter=500)
     beta, se = float(fit.params["participation"]), float(fit.bse["participation"])
     z = 1.959963984540054
     return {"odds_ratio": math.exp(beta), "ci_low": math.exp(beta - z * se), "ci_high": math.exp(beta + z * se),
@@ -212,10 +213,10 @@ def survey_impact(db: Any, settings: ImpactSettings, as_of: datetime, *, kind: s
     ids, index = np.unique(frame["member_id"].to_numpy(), return_inverse=True)
     rng = np.random.default_rng(seed)
     draws = np.empty(replicates)
+    pairs = RankPairs.of(x, y)  # each resample's rho from the counts of its distinct pairs (no ranking of rows)
     for r in range(replicates):
         copies = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
-        rows_ = np.repeat(np.arange(len(frame)), copies[index])
-        draws[r] = correlation(x[rows_], y[rows_])
+        draws[r] = pairs.rho(copies[index].astype(float))
     finite = draws[np.isfinite(draws)]
     return {
         "kind": kind,
