@@ -24,6 +24,7 @@ from commetrics.metrics.conversion import (
     time_to_conversion,
 )
 from commetrics.metrics.conversion_base import active, shared_bases
+from commetrics.metrics.conversion_revenue import add_revenue, conversion_revenue
 
 AS_OF = datetime.fromisoformat("2026-06-30T00:00:00+00:00")
 KEYS = ("entry_path", "join_month", "join_quarter", "segment", "first_activity", "program")
@@ -64,7 +65,9 @@ def _unshared(engine: Engine, name: str, by: tuple[str, ...]) -> dict[str, pd.Da
     db = engine.ibis()
     km = km_by_cohort(db, spec, AS_OF, "UTC")
     baseline = spec.unit == "person" and spec.anchor == "join" and has_never_joined_contacts(db)
-    return {"rates": conversion_rates(db, spec, as_of=AS_OF, baseline=baseline),
+    rates = conversion_rates(db, spec, as_of=AS_OF, baseline=baseline)
+    revenue, _ = conversion_revenue(db, spec, AS_OF, "UTC")
+    return {"rates": rates if revenue is None else add_revenue(rates, revenue),
             "time_to_conversion": time_to_conversion(db, spec, as_of=AS_OF, km=km),
             "curves": cumulative_curves(db, spec, as_of=AS_OF, km=km)}
 

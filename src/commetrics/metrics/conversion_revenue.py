@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
@@ -38,6 +39,8 @@ from .people import identities
 __all__ = ["REVENUE_COLUMNS", "add_revenue", "conversion_revenue", "hide_revenue"]
 
 REVENUE_COLUMNS = ("revenue", "revenue_per_eligible", "currency")
+# values are added up as decimals, so a sum does not depend on the order the backend reads rows in
+_EXACT = dt.Decimal(38, 6)
 
 
 def conversion_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str
@@ -63,7 +66,7 @@ def conversion_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str
     valued = events.filter(events.value.notnull())
     base = prepared(db, spec, as_of, zone)
     base = base.filter(~base.existing)
-    money = valued.select(money_unit=valued.unit_id, money_ts=valued.ts, money=valued.value.cast("float64"))
+    money = valued.select(money_unit=valued.unit_id, money_ts=valued.ts, money=valued.value.cast(_EXACT))
     joined = base.left_join(money, base.unit_id == money.money_unit)  # every cohort, with revenue or not
     columns = {}
     for w in spec.windows:
