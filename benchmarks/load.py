@@ -1,7 +1,8 @@
 """Load throughput: commetrics `load` against a bare DuckDB read of the same file into a table.
 
     python benchmarks/load.py [--rows 10000000] [--data DIR] [--out benchmarks/results]
-                              [--formats csv,parquet,csv-dates]
+                              [--formats csv,parquet,csv-dates] [--repeat 3]
+    python benchmarks/load.py --into 20000000 [--new 1000] [--rows 10000000] [--data DIR] [--repeat 3]
 
 The activities come from the demo generator (members = rows / 20), written once as Parquet, as
 CSV, and as CSV with day-first timestamps (``31/12/2024 23:59:59``, ``DATE_FORMAT``) under
@@ -17,6 +18,15 @@ on-disk stores:
 
 Results (rows/s, seconds, the ratio and the machine) go to ``load.json`` and ``load.md`` in
 ``--out``. The target is a ratio (commetrics seconds / bare seconds) of at most 1.5.
+
+``--into N`` measures a load into a table that is not empty: a workspace holding N activities (copies
+of the ``--rows`` Parquet file under other ids, loaded once and kept under ``--data``; each run adds its
+rows to it) receives ``--new`` new activities as a CSV
+file, in a fresh process per run, so that its peak resident memory is the load's own. Results go to
+``load_incremental.json`` / ``.md``. A daily load should cost what it loads, not what is stored.
+
+Every results file records the DuckDB version, the machine's load average before and after, and the
+command that produced it.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +101,103 @@ def time_commetrics(path: Path, fmt: str, work: Path) -> tuple[float, int, dict[
     return seconds, report.rows_loaded, counts
 
 
+def machine() -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "duckdb": duckdb.__version__}
+
+
+def command(argv: list[str] | None) -> str:
+    return "python benchmarks/load.py " + " ".join(sys.argv[1:] if argv is None else argv)
+
+
+def load_line(before: tuple[float, ...], after: tuple[float, ...]) -> str:
+    return (f"Machine load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in before)}; "
+            f"after: {', '.join(f'{x:.2f}' for x in after)}.")
+
+
+def build_existing(rows: int, into: int, data: Path, workspace: Path) -> int:
+    """A workspace holding ``into`` activities: copies of the ``rows`` Parquet file under other ids."""
+    base = make_data(rows, data)["parquet"]
+    engine = Engine.init(workspace)
+    loaded, copy = 0, 0
+    while loaded < into:
+        part = min(rows, into - loaded)
+        path = data / f"activities_{rows}_copy{copy}_{part}.parquet"
+        if not path.exists():
+            con = duckdb.connect()
+            con.execute(f"copy (select * replace ('c{copy}-' || activity_id as activity_id) from "
+                        f"read_parquet('{base}') limit {part}) to '{path}' (format parquet)")
+            con.close()
+        loaded += engine.load("activities", path).rows_loaded
+        copy += 1
+    engine.close()
+    return loaded
+
+
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from commetrics import Engine
+engine = Engine(Path(sys.argv[1]))
+started = time.perf_counter()
+report = engine.load("activities", Path(sys.argv[2]))
+seconds = time.perf_counter() - started
+engine.close()
+print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "loaded": report.rows_loaded, "duplicates": report.rows_duplicate,
+                  "quarantined": report.rows_quarantined}))
+"""
+
+
+def incremental(args: argparse.Namespace, argv: list[str] | None) -> int:
+    before = os.getloadavg()
+    workspace = args.data / f"workspace_{args.into}"  # built once, reused by later runs (each adds its rows)
+    if not (workspace / "ready").exists():
+        build_existing(args.rows, args.into, args.data, workspace)
+        (workspace / "ready").write_text("ok")
+    with Engine(workspace, read_only=True) as engine:
+        existing = int(engine.store.row_counts()["activities"])
+    with tempfile.TemporaryDirectory(dir=args.data) as tmp:
+        work = Path(tmp)
+        base = make_data(args.rows, args.data)["parquet"]
+        runs = []
+        stamp = int(time.time())
+        for run in range(args.repeat):  # each run brings ids never seen before
+            new = work / f"new_{run}.csv"
+            con = duckdb.connect()
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"copy (select * replace ('new{stamp}-{run}-' || activity_id as activity_id) from "
+                        f"read_parquet('{base}') limit {args.new}) to '{new}' (header, delimiter ',')")
+            con.close()
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(workspace), str(new)], check=True,
+                                 capture_output=True, text=True, env={**os.environ})
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"run {run + 1}: {runs[-1]['seconds']:.2f}s, peak {runs[-1]['peak_rss_mb']:,.0f} MB, "
+                  f"loaded {runs[-1]['loaded']}")
+    after = os.getloadavg()
+    best = min(runs, key=lambda r: r["seconds"])
+    record = {
+        "benchmark": "load new activities into a non-empty table", "command": command(argv),
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "load_average_before": before, "load_average_after": after,
+        "existing_rows": existing, "new_rows": args.new,
+        "runs": runs, "best_seconds": round(best["seconds"], 3),
+        "max_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "load_incremental.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = ["# Incremental load benchmark", "", f"`{record['command']}`", "",
+             f"Run {record['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}. "
+             f"{load_line(before, after)}",
+             "", f"{args.new:,} new activities (CSV) loaded into a workspace holding {existing:,} activities, "
+             "each run in a fresh process (peak resident memory of that process: opening the workspace and the "
+             "load).", "", "| run | seconds | peak RSS MB | loaded | duplicates |", "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {i + 1} | {r['seconds']:.2f} | {r['peak_rss_mb']:,.0f} | {r['loaded']:,} | {r['duplicates']:,} |"
+              for i, r in enumerate(runs)]
+    (args.out / "load_incremental.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -97,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--formats", default="csv,parquet,csv-dates")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--into", type=int, default=0, help="load into a workspace holding this many activities")
+    parser.add_argument("--new", type=int, default=1000, help="with --into: new activities per load")
     args = parser.parse_args(argv)
+    if args.into:
+        return incremental(args, argv)
+    before = os.getloadavg()
 
     files = make_data(args.rows, args.data)
     results = []
@@ -127,16 +240,17 @@ def main(argv: list[str] | None = None) -> int:
         })
         print(f"{fmt:8s} bare {bare_s:6.2f}s  commetrics {ours_s:6.2f}s  ratio {ratio:4.2f}  "
               f"({ours_rows / ours_s:,.0f} rows/s)")
+    after = os.getloadavg()
     record = {
-        "benchmark": "load activities", "target_ratio": TARGET_RATIO,
-        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "duckdb": duckdb.__version__},
-        "results": results,
+        "benchmark": "load activities", "target_ratio": TARGET_RATIO, "command": command(argv),
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "load_average_before": before, "load_average_after": after, "results": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    lines = ["# Load benchmark", "", f"Run {record['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}.",
+    lines = ["# Load benchmark", "", f"`{record['command']}`", "",
+             f"Run {record['run_at']} on {os.cpu_count()} CPUs, DuckDB {duckdb.__version__}. "
+             f"{load_line(before, after)}",
              "", f"`csv-dates`: the CSV with day-first timestamps (`{DATE_FORMAT}`); bare DuckDB is told the format "
              "(`timestampformat`), commetrics detects it.",
              "", "| format | rows | bare s | commetrics s | commetrics rows/s | ratio (target ≤ 1.5) |",

@@ -204,3 +204,41 @@ def test_scheduled_dates_may_lie_ahead_but_not_centuries(engine: Engine, tmp_pat
                     encoding="utf-8")
     report = load(engine, "subscriptions", path)
     assert (report.rows_loaded, report.reasons) == (1, {"future_timestamp": 1})
+
+
+def _offset_by_characters(text: str) -> bool:
+    """The rule on offsets beyond ±14 hours, in Python: the characters at -6, -5 and -3 from the end
+    compared as text, as the reader first wrote it."""
+    if len(text.encode()) <= 16:
+        return False
+    c = text
+    signs = ("+", "-")
+    return ((c[-6:-5] in signs and c[-3:-2] == ":" and c[-5:-3] > "14")
+            or (c[-5:-4] in signs and c[-4:-2] > "14" and "0000" <= c[-4:] <= "9999")
+            or (c[-3:-2] in signs and c[-2:] > "14"))
+
+
+def test_offset_rule_in_one_pattern_agrees_with_the_character_rule() -> None:
+    """The one-pass pattern for offsets beyond ±14 hours says what the character comparisons say, on
+    plain offsets and on fuzzed tails of digits, signs, colons, letters and non-ASCII characters."""
+    import random
+
+    import duckdb
+
+    from commetrics.ingest.timestamps import BAD_OFFSET_PATTERN
+
+    rng = random.Random(7)
+    alphabet = list("+-:0123456789 aZé\n")
+    values = [f"2024-01-01 10:00:00{tail}" for tail in
+              ("+25:00", "-1500", "+99", "+14:00", "+1400", "+14", "-14:59", "+15", "+1:00", "+9999", "+9:99", "+1a",
+               "Z", "", "+05:30", "-0800")]
+    for _ in range(20_000):
+        head = rng.choice(["2024-01-01 10:00:00", "20240101 1000", "x" * rng.randint(0, 20)])
+        values.append(head + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 7))))
+    con = duckdb.connect()
+    found = con.execute("select list(strlen(v) > 16 and regexp_matches(v, $p) order by i) from "
+                        "(select unnest($v) as v, unnest(range(len($v))) as i)",
+                        {"v": values, "p": BAD_OFFSET_PATTERN}).fetchall()[0][0]
+    expected = [_offset_by_characters(v) for v in values]
+    assert sum(expected) > 1_000  # the fuzz reaches the rule's positive side
+    assert found == expected

@@ -30,6 +30,8 @@ from .files import scratch
 
 INFILE = scratch("infile_duplicates")
 EXISTING = scratch("existing")
+NEW_KEYS = scratch("new_keys")
+MATCHES = scratch("key_matches")
 CHECK = schema.LOAD_CHECK_COLUMN
 ORD = schema.LOAD_ORD_COLUMN
 
@@ -149,22 +151,46 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, table: schema.Table, load_id
         con.execute(f"create temp table {EXISTING} (_rowid BIGINT, _ord BIGINT, existing_load BIGINT, "
                     "old_rowid BIGINT, same BOOLEAN, wins BOOLEAN)")
         return
+    # Proportional to the load, not to the table: the new keys are set aside first (a small table whose
+    # size DuckDB knows), so the join hashes them and streams only the key columns of the stored rows
+    # past them; the full rows are read only for the keys that match, usually none.
+    con.execute(
+        f"""
+        create temp table {NEW_KEYS} as
+        select c.rowid as _rowid, {ord_sql("c", first_rowid)} as _ord, {', '.join(f"c.{q(k)}" for k in key_cols)}
+        from {table.name} as c
+        where c.load_id = {int(load_id)}
+            and c.{CHECK} is null
+            and c.rowid not in (select _rowid from {INFILE})
+        """
+    )
+    con.execute(
+        f"""
+        create temp table {MATCHES} as
+        select n._rowid, n._ord, t.load_id as existing_load, t.rowid as old_rowid
+        from {NEW_KEYS} as n
+        join {table.name} as t using ({keys})
+        where t.load_id <> {int(load_id)}
+        """
+    )
+    matched = count(con, f"select count(*) from {MATCHES}")
+    if not matched:
+        con.execute(f"create temp table {EXISTING} as select *, NULL::BOOLEAN as same, NULL::BOOLEAN as wins "
+                    f"from {MATCHES}")
+        return
     con.execute(
         f"""
         create temp table {EXISTING} as
         select
-            c.rowid as _rowid,
-            {ord_sql("c", first_rowid)} as _ord,
-            t.load_id as existing_load,
-            t.rowid as old_rowid,
+            m._rowid,
+            m._ord,
+            m.existing_load,
+            m.old_rowid,
             {same_content(table, 'c', 't')} as same,
             ({'true' if replace else 'false'} or {_withdraws(table, 'c', 't')}) as wins
-        from {table.name} as c
-        join {table.name} as t using ({keys})
-        where c.load_id = {int(load_id)}
-            and c.{CHECK} is null
-            and t.load_id <> {int(load_id)}
-            and c.rowid not in (select _rowid from {INFILE})
+        from {MATCHES} as m
+        join {table.name} as c on c.rowid = m._rowid
+        join {table.name} as t on t.rowid = m.old_rowid
         """
     )
 
