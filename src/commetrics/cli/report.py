@@ -35,7 +35,7 @@ def summary(
     """
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".md"):
         raise InputError(f"--out {out} must end in .html or .md (the summary as a web page or as Markdown).")
-    with Engine(workspace, read_only=True) as engine:
+    with Engine(workspace, read_only=True, cache=True) as engine:
         result = build_summary(engine, parse_as_of(as_of))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def report(
     Example: commetrics report --out community.html --pdf
     """
     target = out.with_suffix(".pdf") if pdf else None
-    with Engine(workspace, read_only=True) as engine:
+    with Engine(workspace, read_only=True, cache=True) as engine:
         path = write_report(engine, out, conversions=conversion_names or None, by=tuple(by) if by else None,
                             as_of=parse_as_of(as_of), pdf=target)
     typer.echo(f"Wrote {path.resolve()}")

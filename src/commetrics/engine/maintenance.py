@@ -103,6 +103,7 @@ class MaintenancePart(PrivacyPart):
             with cls(workspace.directory) as engine:  # opening applies the missing erasures and compacts
                 deleted = _reapplied_rows(engine, missing)
                 tables = engine.store.row_counts()
+                engine._store_changed()  # other data now: a new data version, read copy and cache
         return {"restored": str(source), "created_at": manifest.get("created_at"), "previous_state": kept,
                 "damaged_store_moved_to": set_aside, "erasures_reapplied": len(missing), "rows_erased": deleted,
                 "tables": tables}
