@@ -354,9 +354,12 @@ class EngineBase:
             self._analytics.close()
             self._analytics = None
         changed, self._changed = self._changed and self._on_disk_store(), False
-        version = data_version(self.store.con) if changed else None
+        version = None
         if changed:
-            self.store.con.execute("checkpoint")  # the whole store in its file, for the read copy
+            try:  # closing checkpoints the store: the whole of it is in its file then, for the read copy
+                version = data_version(self.store.con)
+            except duckdb.Error:  # a store that cannot say its version now: the copy stays as of the last write
+                version = None
         self.store.close()
         try:
             if version is not None:
@@ -374,10 +377,13 @@ class EngineBase:
     def _publish(self, version: DataVersion) -> None:
         """After a write, still holding the workspace: the read copy of the store, then the cache moves to the new
         data version (the Results of older versions are deleted)."""
-        if self.config.store.read_copy:
-            snapshot.publish(self.workspace.database_path, self.snapshot_path)
-        else:
-            snapshot.remove(self.snapshot_path)
+        try:
+            if self.config.store.read_copy:
+                snapshot.publish(self.workspace.database_path, self.snapshot_path)
+            else:
+                snapshot.remove(self.snapshot_path)
+        except OSError:  # a full disk: the write itself is done; the copy stays as of the last write it could make
+            return
         ResultCache(self.workspace.directory / CACHE_FOLDER).reset(version)
 
     def __enter__(self) -> Self:

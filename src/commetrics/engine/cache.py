@@ -348,10 +348,10 @@ class ResultCache:
         """Keep ``result`` under ``key`` (see the module docstring for when a reader may); return it as the cache
         serves it (published only). A failure to write leaves the cache as it was: it is only a cache."""
         served = replace(result, exact={})
+        self.stats.misses += 1
         place = self.root / version.key
         if not place.is_dir() and self._versions():
             return served  # a writer has moved the cache past this version (or is about to)
-        self.stats.misses += 1
         try:
             self.root.mkdir(exist_ok=True, mode=0o700)
             place.mkdir(exist_ok=True, mode=0o700)
