@@ -187,6 +187,10 @@ def test_an_older_store_gets_the_version_table_on_open(workspace: Path) -> None:
     with Engine(workspace, read_only=True) as engine:  # a reader brings it up to date once, like every migration
         assert engine.data_version().version == 1
         assert engine.store.con.execute("select max(version) from schema_migrations").fetchone() == (len(MIGRATIONS),)
+    with Engine(workspace) as engine:  # run again over the table it made: still one version
+        engine.store.con.execute("delete from schema_migrations where version = ?", [len(MIGRATIONS)])
+    with Engine(workspace, read_only=True) as engine:
+        assert engine.store.con.execute("select count(*) from data_version").fetchone() == (1,)
 
 
 # ------------------------------------------------------------------------------------------------

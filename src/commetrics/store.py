@@ -175,7 +175,8 @@ create table if not exists data_version (
 def _migration_8(con: duckdb.DuckDBPyConnection) -> None:
     """The data version: a counter and token every write that can change a figure moves on (results cache)."""
     con.execute(DATA_VERSION_SQL)
-    con.execute("insert into data_version values (1, ?, now())", [uuid.uuid4().hex])
+    con.execute("insert into data_version select 1, ?, now() where not exists (select 1 from data_version)",
+                [uuid.uuid4().hex])
 
 
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
