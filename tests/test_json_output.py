@@ -36,6 +36,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("export crm", ["--target", "hubspot", "--out", "{tmp}/crm"]),
     ("export pseudonymised", ["--out", "{tmp}/pseudo", "--format", "csv"]),
     ("store check", []), ("doctor", []), ("mirror", []), ("backup", []),
+    ("refresh", ["--report", "{tmp}/refreshed.html"]),
     ("pull", ["discourse", "--url", "https://forum.example.com"]),  # no credential set: a handled error
     ("load", ["accounts", "{tmp}/odd-accounts.csv", "--source", "odd"]),
     ("load-dump", ["stackexchange", str(SAMPLE_DUMP)]),

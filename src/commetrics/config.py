@@ -202,6 +202,11 @@ class StoreSettings(_Section):
         10, ge=1, le=1000,
         description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
                     "(a backup holds personal data, so fewer is better)")
+    read_copy: bool = Field(
+        True,
+        description="Keep a read copy of the store (commetrics.snapshot.duckdb), published after every command that "
+                    "changed it, so reports, the summary and the dashboard read it while a load runs instead of "
+                    "waiting (it takes as much disk as the store)")
 
 
 class CrmSettings(_Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,9 +163,30 @@ def _migration_7(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop table people_with_key")
 
 
+DATA_VERSION_SQL = """
+create table if not exists data_version (
+    version BIGINT NOT NULL,            -- one more at every write that can change a figure (one row)
+    token VARCHAR NOT NULL,             -- a new random token at every such write (a restored copy cannot reuse one)
+    changed_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+
+def _migration_8(con: duckdb.DuckDBPyConnection) -> None:
+    """The data version: a counter and token every write that can change a figure moves on (results cache)."""
+    con.execute(DATA_VERSION_SQL)
+    con.execute("insert into data_version select 1, ?, now() where not exists (select 1 from data_version)",
+                [uuid.uuid4().hex])
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
                                                                         _migration_4, _migration_5, _migration_6,
-                                                                        _migration_7)
+                                                                        _migration_7, _migration_8)
+
+
+def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:
+    """Move the data version on: every write that can change a figure calls this (through the Engine)."""
+    con.execute("update data_version set version = version + 1, token = ?, changed_at = now()", [uuid.uuid4().hex])
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

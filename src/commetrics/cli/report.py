@@ -14,9 +14,9 @@ from ..reports import build_summary, write_report
 from ..reports.html import render_summary_page
 from ..reports.text.store import render_loads
 from ..reports.text.summary import render_summary, render_summary_markdown
-from .common import AsOfOption, JsonOption, WorkspaceOption, app, emit, handle_errors, parse_as_of
+from .common import EXIT_FAILED, AsOfOption, JsonOption, WorkspaceOption, app, emit, handle_errors, parse_as_of
 
-__all__ = ["demo", "report", "summary"]
+__all__ = ["demo", "refresh", "report", "summary"]
 
 
 @app.command()
@@ -35,7 +35,7 @@ def summary(
     """
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".md"):
         raise InputError(f"--out {out} must end in .html or .md (the summary as a web page or as Markdown).")
-    with Engine(workspace, read_only=True) as engine:
+    with Engine(workspace, read_only=True, cache=True) as engine:
         result = build_summary(engine, parse_as_of(as_of))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -68,12 +68,48 @@ def report(
     Example: commetrics report --out community.html --pdf
     """
     target = out.with_suffix(".pdf") if pdf else None
-    with Engine(workspace, read_only=True) as engine:
+    with Engine(workspace, read_only=True, cache=True) as engine:
         path = write_report(engine, out, conversions=conversion_names or None, by=tuple(by) if by else None,
                             as_of=parse_as_of(as_of), pdf=target)
     typer.echo(f"Wrote {path.resolve()}")
     if target is not None:
         typer.echo(f"Wrote {target.resolve()}")
+
+
+@app.command()
+@handle_errors
+def refresh(
+    report_path: Annotated[Path | None, typer.Option("--report", metavar="FILE", help="Where to write the HTML report "
+                                                     "(default: report.html in the workspace).")] = None,
+    pull: Annotated[bool, typer.Option("--pull/--no-pull", help="Pull every platform the workspace pulled before "
+                                       "(credentials from COMMETRICS_<KIND>_TOKEN), first.")] = True,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring the figures up to date, for a scheduler: pull the platforms pulled before, recompute the cached Results
+    the report and the summary read, write the report. Exits 1 naming the source when a pull failed (the report
+    is still written, from the data as of the last load); 0 otherwise.
+
+    Example: commetrics refresh --report /srv/reports/community.html
+    """
+    from ..reports.refresh import refresh as run_refresh
+
+    outcome = run_refresh(workspace, report=report_path, pull=pull)
+    if as_json:
+        emit(outcome.as_dict())
+    else:
+        for item in outcome.pulls:
+            typer.echo(f"Pulled {item.kind} {item.url}: {item.rows:,} rows loaded" if item.ok
+                       else f"Pull {item.kind} {item.url} failed: {item.error}")
+        if outcome.read_copy == "published":
+            typer.echo("Published the read copy of the store (commetrics.snapshot.duckdb).")
+        results = outcome.results
+        typer.echo(f"Results: {results.get('misses', 0)} computed, {results.get('hits', 0)} read back from the cache "
+                   f"(data version {outcome.data_version.get('version')}).")
+        typer.echo(f"Wrote {outcome.report}")
+    if not outcome.ok:
+        typer.echo(f"Refresh: {outcome.message()}", err=True)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -34,6 +34,13 @@ class Engine(OperationsPart, MaintenancePart):
         A SparkSession to run the analyses in (a notebook's, a Databricks cluster's). It selects
         ``backend = "spark"`` whatever the config says; commetrics never stops a session it was given.
         Without it, ``[engine] backend = "spark"`` starts one from ``[engine.spark]`` on first use.
+    cache
+        Read published Results back from the workspace's results cache when the same analysis was run with the
+        same parameters and settings on the same data version, and keep those computed (:mod:`.cache`). Results
+        read back carry their published figures only; ``exact=True`` always computes.
+
+    A reader (``read_only=True``) that finds another command writing the store reads the store's read copy
+    instead of waiting (:mod:`.snapshot`); :meth:`data_version` says so.
 
     Every analysis returns a :class:`~commetrics.results.Result` whose published figures have the
     workspace's publication policy applied (consent, small cells); ``exact=True`` gives the analyst

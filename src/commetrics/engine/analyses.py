@@ -22,6 +22,7 @@ from ..errors import BackendError, CommetricsError, NotEnoughDataError, UnknownN
 from ..metrics.analysis import ANALYSES, Analysis, Computed, SpecBase
 from ..results import Publication, Result
 from .base import EngineBase
+from .cache import Uncacheable, cache_key, settings_digest
 
 if TYPE_CHECKING:
     from ..metrics.conversion import ConversionSpec
@@ -45,14 +46,23 @@ class AnalysesPart(EngineBase):
         """Rows of a read-only SQL query on the store (for analyses of the store's own history tables)."""
         return self.store.con.execute(sql, list(params)).fetchdf()
 
-    def _computed(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase, Computed]:
+    def _spec(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase]:
+        """The analysis and its spec: the defaults from the config, and the data's "now" when there is one."""
         entry = ANALYSES.get(analysis)
         spec = entry.spec.from_config(self.config, **params)
+        # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
+        with contextlib.suppress(NotEnoughDataError):
+            spec = spec.with_as_of(self.as_of(spec.as_of))
+        return entry, spec
+
+    def _computed(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase, Computed]:
+        entry, spec = self._spec(analysis, params)
+        return entry, spec, self._compute(entry, spec)
+
+    def _compute(self, entry: Analysis[Any], spec: SpecBase) -> Computed:
+        analysis = entry.name
         try:
-            # The Result says which "now" it used; an empty store has none, and analyses that need one say so.
-            with contextlib.suppress(NotEnoughDataError):
-                spec = spec.with_as_of(self.as_of(spec.as_of))
-            return entry, spec, entry.compute(self, spec)
+            return entry.compute(self, spec)
         except CommetricsError:
             raise
         except Exception as exc:
@@ -72,8 +82,21 @@ class AnalysesPart(EngineBase):
         ``exact=True`` publishes the exact figures instead — for the analyst who holds the data, never
         for sharing.
         """
-        entry, spec, computed = self._computed(analysis, params)
-        return self._result(entry, spec, computed, exact=exact)
+        entry, spec = self._spec(analysis, params)
+        if self.cache is None or exact:
+            return self._result(entry, spec, self._compute(entry, spec), exact=exact)
+        # The Engine was opened with cache=True: the published Result of the same question on the same data
+        # is read back instead of computed (see commetrics.engine.cache).
+        try:
+            key = cache_key(entry.name, spec.as_params(), settings_digest(self.config))
+        except Uncacheable:
+            self.cache.stats.uncacheable += 1
+            return self._result(entry, spec, self._compute(entry, spec), exact=False)
+        version = self.data_version()
+        cached = self.cache.get(version, key)
+        if cached is not None:
+            return cached
+        return self.cache.put(version, key, self._result(entry, spec, self._compute(entry, spec), exact=False))
 
     def _result(self, entry: Analysis[Any], spec: SpecBase, computed: Computed, *, exact: bool) -> Result:
         k = self.config.privacy.min_cell_size
@@ -215,9 +238,10 @@ class AnalysesPart(EngineBase):
         """
         if level not in ("members", "accounts"):
             raise UnknownNameError.for_name("score level", level, ("members", "accounts"))
+        if not save:
+            return self.run(f"scores.{level}", exact=exact, as_of=as_of)
         entry, spec, computed = self._computed(f"scores.{level}", {"as_of": as_of})
-        if save:
-            self._save_snapshot(level, spec, computed)
+        self._save_snapshot(level, spec, computed)
         return self._result(entry, spec, computed, exact=exact)
 
     def _save_snapshot(self, level: str, spec: SpecBase, computed: Computed) -> None:
@@ -252,6 +276,7 @@ class AnalysesPart(EngineBase):
         except BaseException:
             con.execute("rollback")
             raise
+        self._store_changed()  # score changes read the snapshots
 
     def score_changes(self, level: str = "accounts", *, days: int = 30) -> Result:
         """Members (tier) or accounts (band) whose label differs between the latest snapshot and the latest

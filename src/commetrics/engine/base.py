@@ -15,17 +15,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import duckdb
 import pandas as pd
 
 from .. import schema
 from ..config import Config
-from ..errors import InputError, StoreUnavailableError
+from ..errors import InputError, StoreUnavailableError, WorkspaceError
 from ..lock import WorkspaceLock
 from ..privacy.consent import consenting
 from ..privacy.keys import Keyring
 from ..progress import Progress, Reporter
 from ..results import jsonable
-from ..store import Store, Workspace, quote_identifier
+from ..store import Store, Workspace, bump_data_version, connect, quote_identifier
+from . import snapshot
+from .cache import CACHE_FOLDER, DataVersion, ResultCache, data_version
 from .mirror import Mirror, Sync
 
 if TYPE_CHECKING:
@@ -70,18 +73,27 @@ class EngineBase:
     _analytics: SparkAnalytics | None
     _mirror_fresh: bool  # whether the mirror was checked against the store since the store last changed
     _scratch: Path | None  # the mirror folder of an in-memory store, removed on close
+    #: the published Results of this workspace, when the Engine was opened with ``cache=True`` (see :mod:`.cache`)
+    cache: ResultCache | None
+    _changed: bool  # this Engine wrote something that can change a figure (the read copy and cache follow on close)
+    _on_snapshot: bool  # reading the store's read copy: another command holds the store
+    _version: DataVersion | None  # the data version, remembered while nothing can change it
 
     def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
-                 read_only: bool = False, progress: Progress | None = None, spark: Any = None) -> None:
+                 read_only: bool = False, progress: Progress | None = None, spark: Any = None,
+                 cache: bool = False) -> None:
         self.progress = progress
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
         self._spark_session, self._analytics, self._mirror_fresh, self._scratch = spark, None, False, None
-        self._lock = self.workspace.lock(exclusive=not read_only, wait=self.config.store.lock_wait_seconds)
+        self._changed, self._on_snapshot, self._version = False, False, None
+        self.cache = ResultCache(self.workspace.directory / CACHE_FOLDER) if cache else None
+        self._lock = self._hold(read_only)
         try:
             self.store = self._open_store(read_only=read_only)
         except BaseException:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
             raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
@@ -107,6 +119,7 @@ class EngineBase:
         engine.workspace = Workspace(Path(":memory:"))
         engine.config = config or Config()
         engine._spark_session, engine._analytics, engine._mirror_fresh, engine._scratch = spark, None, False, None
+        engine._changed, engine._on_snapshot, engine._version, engine.cache = False, False, None, None
         engine.store = Store(":memory:")
         engine._lock = None
         engine._tune(engine.store)
@@ -115,7 +128,25 @@ class EngineBase:
         engine._batch = None
         return engine
 
+    @property
+    def snapshot_path(self) -> Path:
+        """The store's read copy (:mod:`.snapshot`)."""
+        return self.workspace.directory / snapshot.SNAPSHOT_FILE
+
+    def _hold(self, read_only: bool) -> WorkspaceLock | None:
+        """The workspace lock; a reader that finds a writer holding it reads the read copy instead (None)."""
+        wait = self.config.store.lock_wait_seconds
+        if not read_only or not self.config.store.read_copy or not self.snapshot_path.is_file():
+            return self.workspace.lock(exclusive=not read_only, wait=wait)
+        try:
+            return self.workspace.lock(exclusive=False, wait=0)
+        except StoreUnavailableError:
+            self._on_snapshot = True
+            return None
+
     def _open_store(self, *, read_only: bool = False) -> Store:
+        if self._on_snapshot:
+            return self._tune(Store(self.snapshot_path, read_only=True))
         return self._tune(self.workspace.open_store(read_only=read_only))
 
     def _tune(self, store: Store) -> Store:
@@ -258,9 +289,41 @@ class EngineBase:
         self._mirror_fresh = True
         return sync
 
+    def data_version(self) -> DataVersion:
+        """The version of the data this Engine reads (:class:`~commetrics.engine.cache.DataVersion`): moved on by
+        every write that can change a figure, with when the last load finished and whether this is the store's
+        read copy (another command is writing)."""
+        if self._version is not None:
+            return self._version
+        version = data_version(self.store.con, snapshot=self._on_snapshot)
+        if self.store.read_only:  # nobody writes while a reader holds the workspace, and the read copy never changes
+            self._version = version
+        return version
+
+    def read_copy_stale(self) -> bool:
+        """Whether the store's read copy (:mod:`.snapshot`) is missing or holds another data version than the
+        store (a workspace written before read copies were kept, or one whose last write was interrupted)."""
+        if not self.snapshot_path.is_file():
+            return True
+        try:
+            with connect(self.snapshot_path, read_only=True) as con:
+                copy = data_version(con)
+        except (WorkspaceError, duckdb.Error):
+            return True
+        return copy.key != self.data_version().key
+
+    def publish_read_copy(self) -> None:
+        """Publish the read copy of the store, and move the cache to its data version, when this Engine closes —
+        even if it wrote nothing (``commetrics refresh`` does this when the copy is stale)."""
+        self._writable("Publishing the read copy")
+        self._changed = True
+
     def _store_changed(self) -> None:
-        """Every write of the Engine calls this: the mirror is behind now, and is synced at once if the
-        config asks for it."""
+        """Every write of the Engine that can change a figure calls this: the data version moves on (the read
+        copy and the cache follow when the Engine closes), the mirror is behind now, and is synced at once if
+        the config asks for it."""
+        bump_data_version(self.store.con)
+        self._changed, self._version = True, None
         self._mirror_fresh = False
         if self.backend == "spark" and self.config.engine.spark.mirror_on_load:
             self.sync_mirror()
@@ -290,12 +353,38 @@ class EngineBase:
         if self._analytics is not None:
             self._analytics.close()
             self._analytics = None
+        changed, self._changed = self._changed and self._on_disk_store(), False
+        version = None
+        if changed:
+            try:  # closing checkpoints the store: the whole of it is in its file then, for the read copy
+                version = data_version(self.store.con)
+            except duckdb.Error:  # a store that cannot say its version now: the copy stays as of the last write
+                version = None
         self.store.close()
-        if self._lock is not None:
-            self._lock.release()
+        try:
+            if version is not None:
+                self._publish(version)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+    def _on_disk_store(self) -> bool:
+        return str(self.workspace.directory) != ":memory:" and not self.store.read_only
+
+    def _publish(self, version: DataVersion) -> None:
+        """After a write, still holding the workspace: the read copy of the store, then the cache moves to the new
+        data version (the Results of older versions are deleted)."""
+        try:
+            if self.config.store.read_copy:
+                snapshot.publish(self.workspace.database_path, self.snapshot_path)
+            else:
+                snapshot.remove(self.snapshot_path)
+        except OSError:  # a full disk: the write itself is done; the copy stays as of the last write it could make
+            return
+        ResultCache(self.workspace.directory / CACHE_FOLDER).reset(version)
 
     def __enter__(self) -> Self:
         return self

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import backup as backups_
-from ..errors import ConfigError, WorkspaceError
+from ..errors import ConfigError, StoreUnavailableError, WorkspaceError
 from ..lock import WorkspaceLock
 from ..privacy.erasure import pending_compaction, read_ledger, still_present
 from ..privacy.keys import Keyring
@@ -65,6 +65,11 @@ class MaintenancePart(PrivacyPart):
         ``store.backups_kept`` are kept. Returns its manifest with ``path`` and ``pruned`` (backups deleted)."""
         if not self._on_disk:
             raise WorkspaceError("An in-memory engine has no workspace to back up.")
+        if self.data_version().snapshot:
+            raise StoreUnavailableError(
+                f"The workspace {self.workspace.directory} is busy: another commetrics command is changing it, so a "
+                "backup now would copy the store's read copy, not the store. Nothing was written. Run it again when "
+                "the other command has finished.")
         folder = self.workspace.backups_path
         target = Path(out) if out is not None else backups_.new_backup_path(folder)
         manifest = backups_.snapshot(self.store.con, self.workspace, target)
@@ -103,6 +108,7 @@ class MaintenancePart(PrivacyPart):
             with cls(workspace.directory) as engine:  # opening applies the missing erasures and compacts
                 deleted = _reapplied_rows(engine, missing)
                 tables = engine.store.row_counts()
+                engine._store_changed()  # other data now: a new data version, read copy and cache
         return {"restored": str(source), "created_at": manifest.get("created_at"), "previous_state": kept,
                 "damaged_store_moved_to": set_aside, "erasures_reapplied": len(missing), "rows_erased": deleted,
                 "tables": tables}

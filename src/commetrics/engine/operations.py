@@ -14,7 +14,9 @@ from ..errors import InputError, UnknownNameError
 from ..ingest import LoadReport
 from ..progress import Progress, Reporter
 from ..store import Workspace
+from . import snapshot
 from .analyses import AnalysesPart
+from .cache import CACHE_FOLDER, ResultCache
 from .loading import LoadingPart
 
 if TYPE_CHECKING:
@@ -210,6 +212,8 @@ def _remove_demo(target: Workspace) -> None:
     for stale in (target.database_path, target.database_path.with_name(target.database_path.name + ".wal"),
                   target.directory / "report.html"):
         stale.unlink(missing_ok=True)
+    snapshot.remove(target.directory / snapshot.SNAPSHOT_FILE)  # the old store's read copy and cached Results
+    ResultCache(target.directory / CACHE_FOLDER).clear()
     generated = target.directory / "data"
     if (generated / "ground_truth.json").exists():  # the synthetic community's files, and only those
         shutil.rmtree(generated)

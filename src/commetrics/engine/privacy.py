@@ -12,6 +12,8 @@ from ..privacy.erasure import compact, erase_loaded, forget, pending_compaction,
 from ..privacy.export import export_pseudonymised
 from ..privacy.keys import Keyring
 from ..progress import Progress
+from . import snapshot
+from .cache import CACHE_FOLDER, ResultCache
 from .identity import IdentityPart
 
 __all__ = ["PrivacyPart"]
@@ -76,9 +78,17 @@ class PrivacyPart(IdentityPart):
         entries = read_ledger(self.workspace.erasure_path)
         if not entries:
             return
-        reapply(self.store.con, self.keyring, entries)
+        if reapply(self.store.con, self.keyring, entries):
+            self._drop_copies()
+            self._store_changed()
         if pending_compaction(self.store.con):
             self._reopen()
+
+    def _drop_copies(self) -> None:
+        """Before an erasure: the store's read copy and every cached Result go, whatever they hold."""
+        if self._on_disk:
+            snapshot.remove(self.snapshot_path)
+            ResultCache(self.workspace.directory / CACHE_FOLDER).clear()
 
     def export_pseudonymised(self, out: str | Path, *, tables: Sequence[str] | None = None,
                              file_format: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
@@ -99,6 +109,7 @@ class PrivacyPart(IdentityPart):
         See :mod:`commetrics.privacy.erasure`.
         """
         self._writable("Erasure")
+        self._drop_copies()
         reporter = self._reporter("erasure")
         with reporter.stage("deleting"):
             result = forget(self.store.con, self.keyring, identifier, ledger=self._erasure_ledger())

@@ -95,7 +95,8 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
 
 #: Tables checked and found to hold no person identifiers (organisations, bookkeeping, pseudonyms).
 PERSON_FREE_TABLES = frozenset({"accounts", "subscriptions", schema.LEDGER_TABLE, "schema_migrations",
-                                ERASURES_TABLE, "identity_runs", "identity_model", "source_cursors"})
+                                ERASURES_TABLE, "identity_runs", "identity_model", "source_cursors",
+                                "data_version"})
 
 
 

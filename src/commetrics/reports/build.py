@@ -9,6 +9,7 @@ reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,7 +171,8 @@ def build_report(
         computed("scores")
         drivers = _drivers(engine, moment, omitted, inputs)
         computed("behaviours associated with conversion")
-    summary = summarize(inputs, config, workspace=str(engine.workspace.directory), as_of=moment)
+    summary = replace(summarize(inputs, config, workspace=str(engine.workspace.directory), as_of=moment),
+                      freshness=engine.data_version().note())
     return ReportData(title=title, workspace=str(engine.workspace.directory), as_of=moment,
                       generated_at=datetime.now(UTC).replace(microsecond=0),
                       timezone=config.reporting.timezone, definitions=definitions, conversions=groups,

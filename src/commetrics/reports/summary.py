@@ -78,6 +78,8 @@ class Summary:
     as_of: datetime
     cards: tuple[Card, ...]
     omitted: tuple[Omitted, ...] = ()
+    #: when the figures are the store's read copy (another command was writing): the data as of which load
+    freshness: str = ""
 
     def card(self, key: str) -> Card | None:
         return next((c for c in self.cards if c.key == key), None)
@@ -86,7 +88,8 @@ class Summary:
         """Plain JSON (``commetrics summary --json``): no NaN, dates in ISO 8601."""
         out: dict[str, Any] = jsonable({"workspace": self.workspace, "as_of": self.as_of,
                                         "cards": [asdict(c) for c in self.cards],
-                                        "omitted": [asdict(o) for o in self.omitted]})
+                                        "omitted": [asdict(o) for o in self.omitted],
+                                        "freshness": self.freshness})
         return out
 
 
@@ -492,4 +495,5 @@ def build_summary(engine: Engine, as_of: datetime | None = None) -> Summary:
     moment = engine.as_of(as_of)
     with Reporter(engine.progress, "summary").stage("figures"):
         results = summary_results(engine, moment)
-    return summarize(results, engine.config, workspace=str(engine.workspace.directory), as_of=moment)
+    summary = summarize(results, engine.config, workspace=str(engine.workspace.directory), as_of=moment)
+    return replace(summary, freshness=engine.data_version().note())

@@ -22,6 +22,7 @@ def render_summary(summary: Summary, *, links: bool = True) -> str:
                      f"<p>{escape(card.sentence)}{more}</p></article>")
     out = ['<section id="summary" aria-labelledby="summary-title">',
            '<h2 id="summary-title">What the community is worth</h2>',
+           *([f'<p class="freshness" role="status">{escape(summary.freshness)}</p>'] if summary.freshness else []),
            '<div class="cards">' + "".join(cards) + "</div>"]
     if summary.omitted:
         out.append('<ul class="omitted">' + "".join(

@@ -1,0 +1,390 @@
+"""The results cache: published Results kept on disk, keyed by what they answer and the data they read.
+
+A Result is found again when the same analysis is asked with the same parameters — canonicalised: the
+spec with its defaults filled in from the config and its as-of resolved — under the same settings and
+the same **data version**. The data version (:class:`DataVersion`) is a counter and a random token in the
+store's ``data_version`` table that every write of the Engine able to change a figure moves on (loads,
+``--replace`` corrections, erasures, identity runs and overrides, accepted types, score snapshots, a
+restore), together with the load ledger's latest load and the erasures and identity runs counted: a
+write that committed but died before moving the counter on still changes the version.
+
+What is kept, and where: ``cache/`` in the workspace, one folder per data version holding one folder per
+Result — ``result.json`` (parameters, publication, diagnostics, notes and the published values) and one
+Parquet file per published table. Only *published* figures are kept (what the report and ``--json`` show,
+consent and small cells applied), never the exact ones, and nothing is unpickled: the cache holds no
+more than the workspace's own outputs. A Result read back has an empty ``exact``.
+
+Invalidation is by version: a write leaves the Results of the version before it in place (a reader of the
+store's read copy, :mod:`.snapshot`, still reads that version while a load runs), and when the writing
+Engine closes the folders of every other version are deleted. An erasure deletes the whole cache at once,
+before it deletes anything from the store. A reader writes a Result only into the folder of its own version
+when that folder exists (or the cache is empty), so a reader of an older copy never refills a cache a
+writer has moved past.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import decimal
+import functools
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..results import Diagnostic, Publication, Result, jsonable
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from ..config import Config
+
+__all__ = ["CACHE_FOLDER", "DataVersion", "ResultCache", "Uncacheable", "cache_key", "data_version", "read_result",
+           "settings_digest", "write_result"]
+
+CACHE_FOLDER = "cache"
+_RESULT_FILE = "result.json"
+#: settings that cannot change a figure: how to push to a CRM, wait for the store, run the engine
+_NOT_FIGURES = frozenset({"crm", "store", "engine"})
+
+
+class Uncacheable(Exception):
+    """A Result (or parameter) the cache cannot keep faithfully: it is computed every time instead."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """The version of the data an Engine reads: ``version`` (a counter), ``key`` (what a cached Result is
+    filed under), ``changed_at`` (the last write that could change a figure), ``loaded_at`` (when the last
+    load finished) and ``snapshot`` (True: read from the store's read copy while another command writes)."""
+
+    version: int
+    key: str
+    changed_at: datetime | None
+    loaded_at: datetime | None
+    snapshot: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "key": self.key, "changed_at": jsonable(self.changed_at),
+                "loaded_at": jsonable(self.loaded_at), "snapshot": self.snapshot}
+
+    def note(self) -> str:
+        """One sentence for the reader when the data is the read copy ("" otherwise)."""
+        if not self.snapshot:
+            return ""
+        when = f"{self.loaded_at:%Y-%m-%d %H:%M} UTC" if self.loaded_at else "the last completed write"
+        return (f"Another command was changing the workspace: these figures are the data as of the last completed "
+                f"load ({when}).")
+
+
+def data_version(con: duckdb.DuckDBPyConnection, *, snapshot: bool = False) -> DataVersion:
+    """The data version of the store on ``con`` (see the module docstring)."""
+    version, token, changed_at = con.execute("select version, token, changed_at from data_version").fetchall()[0]
+    last_load, loads, loaded_at = con.execute(
+        "select coalesce(max(load_id), 0), count(*), max(finished_at) from load_ledger").fetchall()[0]
+    erasures = con.execute("select count(*) from erasures").fetchall()[0][0]
+    runs = con.execute("select count(*) from identity_runs").fetchall()[0][0]
+    key = f"{int(version):08d}-{token[:16]}-{int(last_load)}-{int(loads)}-{int(erasures)}-{int(runs)}"
+    return DataVersion(int(version), key, changed_at, loaded_at, snapshot)
+
+
+def settings_digest(config: Config) -> str:
+    """A digest of every setting that can change a figure (all of ``commetrics.toml`` but the CRM push,
+    the store's waits and the engine's resources)."""
+    dumped = config.model_dump(mode="json", exclude=set(_NOT_FIGURES))
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.cache
+def _code_version() -> str:
+    try:
+        return importlib.metadata.version("commetrics")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+def cache_key(analysis: str, params: Mapping[str, Any], settings: str) -> str:
+    """The file name of a Result: a digest of the analysis, its canonical parameters, the settings and the
+    version of commetrics (a new version may compute differently). Parameters that are tables or files
+    (attribution's ``paths``) are not cached: their content is not in the key."""
+    for value in params.values():
+        if isinstance(value, pd.DataFrame | pd.Series | Path | np.ndarray):
+            raise Uncacheable(f"the parameters of {analysis} hold a table or a file")
+    text = json.dumps({"analysis": analysis, "params": jsonable(dict(params)), "settings": settings,
+                       "commetrics": _code_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+# -- a Result on disk -------------------------------------------------------------------------------------
+
+
+class _Encoder:
+    """Values as JSON with a tag for every type JSON would lose; tables to Parquet files beside it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.tables = 0
+
+    def table(self, frame: pd.DataFrame) -> dict[str, Any]:
+        if not all(isinstance(c, str) for c in frame.columns) or frame.columns.duplicated().any():
+            raise Uncacheable("a table whose column names are not distinct text")
+        name = f"t{self.tables}.parquet"
+        self.tables += 1
+        attrs = self(dict(frame.attrs))  # Parquet would keep only what JSON can say; the encoder says the rest
+        bare = frame.copy(deep=False)
+        bare.attrs = {}
+        try:
+            bare.to_parquet(self.folder / name, engine="pyarrow")
+        except (ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise Uncacheable(f"a table Parquet cannot hold faithfully ({exc})") from None
+        # Parquet keeps the categories a column uses, not those it has (an empty table would lose them all)
+        categories = [[c, self(list(bare[c].cat.categories)), bool(bare[c].cat.ordered)]
+                      for c in bare.columns if isinstance(bare[c].dtype, pd.CategoricalDtype)]
+        return {"$": "table", "file": name, "attrs": attrs, "categories": categories,
+                "objects": {c: _missing(bare[c]) for c in bare.columns if bare[c].dtype == object}}
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int) and not isinstance(value, np.generic):
+            return value
+        if isinstance(value, float) and not isinstance(value, np.generic):
+            return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+        if isinstance(value, pd.DataFrame):
+            return self.table(value)
+        if isinstance(value, pd.Series):
+            return {"$": "series", "name": self(value.name), "table": self.table(value.to_frame("value"))}
+        if isinstance(value, np.generic):
+            return {"$": "numpy", "dtype": value.dtype.str, "v": base64.b64encode(value.tobytes()).decode()}
+        if value is pd.NaT:
+            return {"$": "NaT"}
+        if value is pd.NA:
+            return {"$": "NA"}
+        if isinstance(value, pd.Timestamp):
+            return {"$": "timestamp", "v": value.isoformat()}
+        if isinstance(value, datetime):
+            return {"$": "datetime", "v": value.isoformat()}
+        if isinstance(value, date):
+            return {"$": "date", "v": value.isoformat()}
+        if isinstance(value, time):
+            return {"$": "time", "v": value.isoformat()}
+        if isinstance(value, timedelta):
+            return {"$": "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+        if isinstance(value, decimal.Decimal):
+            return {"$": "decimal", "v": str(value)}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, tuple):
+            return {"$": "tuple", "v": [self(v) for v in value]}
+        if isinstance(value, Mapping):
+            return {"$": "dict", "v": [[self(k), self(v)] for k, v in value.items()]}
+        if type(value) in _records().values() and is_dataclass(value):
+            return {"$": "record", "type": type(value).__name__,
+                    "v": [[f.name, self(getattr(value, f.name))] for f in fields(value)]}
+        raise Uncacheable(f"a value of type {type(value).__name__}")
+
+
+_MISSING: dict[str, Any] = {"NA": pd.NA, "NaN": float("nan"), "NaT": pd.NaT}
+_NUMBERS: dict[str, Callable[[Any], Any]] = {"int": int, "float": float}
+
+
+def _missing(column: pd.Series) -> dict[str, list[int]]:
+    """What Parquet would lose of an object column: where it holds a missing value other than None, by kind
+    (Parquet reads them all as None), and, in a column of ints beside anything else, which cells are ints and
+    which floats (Parquet makes them all floats)."""
+    found: dict[str, list[int]] = {}
+    kinds = {int: "int", float: "float", np.int64: "int", np.float64: "float"}
+    for position, cell in enumerate(column.tolist()):
+        if cell is pd.NA:
+            found.setdefault("NA", []).append(position)
+        elif cell is pd.NaT:
+            found.setdefault("NaT", []).append(position)
+        elif isinstance(cell, float) and math.isnan(cell):
+            found.setdefault("NaN", []).append(position)
+        elif type(cell) in kinds:
+            found.setdefault(kinds[type(cell)], []).append(position)
+    if len(found.get("int", ())) in (0, len(column)):  # no ints, or only ints: Parquet keeps them as they are
+        found.pop("int", None)
+        found.pop("float", None)
+    return found
+
+
+def _decode(value: Any, folder: Path) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, folder) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tag: str = value["$"]
+    v: Any = value.get("v")
+    if tag == "table":
+        frame = pd.read_parquet(folder / value["file"], engine="pyarrow")
+        for column, categories, ordered in value["categories"]:
+            dtype = pd.CategoricalDtype(pd.Index(_decode(categories, folder), dtype=frame[column].cat.categories.dtype)
+                                        if len(frame) else _decode(categories, folder), ordered=ordered)
+            frame[column] = frame[column].astype(dtype)
+        for column, markers in value.get("objects", {}).items():
+            # a text column keeps its dtype, and each missing value its own kind (None, pd.NA, NaN, NaT)
+            cells = frame[column].to_numpy(dtype=object, copy=True)
+            cells[pd.isna(cells)] = None
+            for kind, positions in markers.items():
+                if kind in _NUMBERS:
+                    cells[positions] = [_NUMBERS[kind](cell) for cell in cells[positions]]
+                else:
+                    cells[positions] = _MISSING[kind]
+            frame[column] = pd.Series(cells, index=frame.index, dtype=object)
+        frame.attrs = _decode(value["attrs"], folder)
+        return frame
+    if tag == "record":  # only the record types the cache knows: nothing is imported by a name read from a file
+        return _records()[value["type"]](**{name: _decode(item, folder) for name, item in v})
+    if tag == "series":
+        return _decode(value["table"], folder)["value"].rename(_decode(value["name"], folder))
+    if tag == "dict":
+        return {_hashable(_decode(k, folder)): _decode(item, folder) for k, item in v}
+    if tag == "tuple":
+        return tuple(_decode(item, folder) for item in v)
+    simple: dict[str, Callable[[], Any]] = {"float": lambda: float(v), "NaT": lambda: pd.NaT, "NA": lambda: pd.NA,
+              "timestamp": lambda: pd.Timestamp(v), "datetime": lambda: datetime.fromisoformat(v),
+              "date": lambda: date.fromisoformat(v), "time": lambda: time.fromisoformat(v),
+              "timedelta": lambda: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+              "decimal": lambda: decimal.Decimal(v),
+              "numpy": lambda: np.frombuffer(base64.b64decode(v), dtype=np.dtype(value["dtype"]))[0]}
+    return simple[tag]()
+
+
+@functools.cache
+def _records() -> dict[str, type]:
+    """The record types a published value may hold, by name."""
+    from ..privacy.suppression import SuppressionSummary
+
+    return {t.__name__: t for t in (Diagnostic, Publication, SuppressionSummary)}
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def write_result(result: Result, folder: Path) -> None:
+    """Write the published side of ``result`` into the new folder ``folder`` (raises :class:`Uncacheable`)."""
+    encode = _Encoder(folder)
+    document = {
+        "analysis": result.analysis, "title": result.title, "primary": result.primary,
+        "params": encode(dict(result.params)), "published": encode(dict(result.published)),
+        "publication": {**result.publication.as_dict(), "withheld": list(result.publication.withheld)},
+        "diagnostics": [{"name": d.name, "message": d.message, "advice": d.advice, "severity": d.severity,
+                         "value": encode(d.value), "threshold": encode(d.threshold), "about": d.about}
+                        for d in result.diagnostics],
+        "notes": list(result.notes),
+    }
+    (folder / _RESULT_FILE).write_text(json.dumps(document, allow_nan=False), encoding="utf-8")
+
+
+def read_result(folder: Path) -> Result:
+    """The Result written into ``folder`` by :func:`write_result` (its ``exact`` is empty)."""
+    document = json.loads((folder / _RESULT_FILE).read_text(encoding="utf-8"))
+    p = document["publication"]
+    publication = Publication(int(p["min_cell_size"]), exact=bool(p["exact"]),
+                              suppression_applied=bool(p["suppression_applied"]), withheld=tuple(p["withheld"]),
+                              note=str(p["note"]))
+    diagnostics = tuple(Diagnostic(name=d["name"], message=d["message"], advice=d["advice"], severity=d["severity"],
+                                   value=_decode(d["value"], folder), threshold=_decode(d["threshold"], folder),
+                                   about=d["about"]) for d in document["diagnostics"])
+    return Result(document["analysis"], _decode(document["params"], folder), {},
+                  _decode(document["published"], folder), publication, diagnostics, tuple(document["notes"]),
+                  document["primary"], document["title"])
+
+
+# -- the cache folder -------------------------------------------------------------------------------------
+
+
+@dataclass
+class CacheStats:
+    """What the cache did for one Engine: Results found, computed and kept, and not cacheable."""
+
+    hits: int = 0
+    misses: int = 0
+    uncacheable: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "uncacheable": self.uncacheable}
+
+
+class ResultCache:
+    """The ``cache`` folder of a workspace: one folder per data version, one folder per Result in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.stats = CacheStats()
+
+    def _versions(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+    def get(self, version: DataVersion, key: str) -> Result | None:
+        """The Result filed under ``key`` for ``version``, or None (missing, or unreadable: computed again)."""
+        folder = self.root / version.key / key
+        if not (folder / _RESULT_FILE).is_file():
+            return None
+        try:
+            result = read_result(folder)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        self.stats.hits += 1
+        return result
+
+    def put(self, version: DataVersion, key: str, result: Result) -> Result:
+        """Keep ``result`` under ``key`` (see the module docstring for when a reader may); return it as the cache
+        serves it (published only). A failure to write leaves the cache as it was: it is only a cache."""
+        served = replace(result, exact={})
+        self.stats.misses += 1
+        place = self.root / version.key
+        if not place.is_dir() and self._versions():
+            return served  # a writer has moved the cache past this version (or is about to)
+        try:
+            self.root.mkdir(exist_ok=True, mode=0o700)
+            place.mkdir(exist_ok=True, mode=0o700)
+            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
+        except OSError:
+            return served  # a workspace this user may read but not write: no cache
+        try:
+            write_result(result, partial)
+            os.replace(partial, place / key)
+        except Uncacheable:
+            self.stats.misses -= 1
+            self.stats.uncacheable += 1
+        except OSError:
+            pass  # another reader kept the same Result first, or the disk is full: nothing is lost
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return served
+
+    def reset(self, version: DataVersion) -> None:
+        """After a write: delete the Results of every other version and start the folder of ``version``."""
+        for folder in self._versions():
+            if folder.name != version.key:
+                shutil.rmtree(folder, ignore_errors=True)
+        for partial in self.root.glob(".partial-*") if self.root.is_dir() else ():
+            shutil.rmtree(partial, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.mkdir(exist_ok=True, mode=0o700)
+            (self.root / version.key).mkdir(exist_ok=True, mode=0o700)
+
+    def clear(self) -> None:
+        """Delete every cached Result (an erasure does this first)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def size(self) -> int:
+        """Results kept for every version."""
+        return sum(1 for version in self._versions() for p in version.iterdir() if p.is_dir())
