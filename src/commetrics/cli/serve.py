@@ -52,7 +52,7 @@ def serve(
         typer.echo(f"Warning: listening on {host}, not only this machine. Serve it to others through a reverse proxy "
                    "with HTTPS (and --secure-cookies): passwords and session cookies must never cross the network "
                    "in clear. See docs/dashboard.md.", err=True)
-    application = create_app(workspace, security=SecuritySettings(secure_cookies=secure_cookies))
+    application = create_app(workspace, security=SecuritySettings(secure_cookies=secure_cookies), warm_up=True)
     typer.echo(f"commetrics dashboard on http://{host}:{port}/ (Ctrl+C stops it)", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
                 server_header=False)

@@ -7,9 +7,10 @@ script); ``/docs`` (the API reference, drawn here without any CDN) and ``/openap
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import CommetricsError, InputError
@@ -38,7 +40,7 @@ from .security import (
 )
 from .users import User, Users, same
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "warm"]
 
 HERE = Path(__file__).parent
 
@@ -55,9 +57,32 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def warm() -> None:
+    """What a process pays once before its first answer: the registries' discovery (every analysis, model and
+    renderer module imported) and the chart engine's start. A server does it before it accepts requests, so
+    the first visitor after a start waits only for figures nothing has computed yet."""
+    from ..metrics.analysis import ANALYSES
+    from ..metrics.attribution.models import ATTRIBUTION_MODELS
+    from ..reports.html.charts import svg
+    from ..reports.text import RENDERERS
+
+    for registry in (ANALYSES, ATTRIBUTION_MODELS, RENDERERS):
+        registry.names()
+    svg({"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}},
+        title="warm", description="warm", ident="warm")
+
+
+@contextlib.asynccontextmanager
+async def _started(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.warm:
+        await run_in_threadpool(warm)
+    yield
+
+
 def create_app(workspace: str | Path | None = None, *, security: SecuritySettings | None = None,
-               users: Users | None = None, reader: Reader | None = None) -> FastAPI:
-    """The dashboard over ``workspace`` (default ``$COMMETRICS_WORKSPACE`` or the current folder)."""
+               users: Users | None = None, reader: Reader | None = None, warm_up: bool = False) -> FastAPI:
+    """The dashboard over ``workspace`` (default ``$COMMETRICS_WORKSPACE`` or the current folder); ``warm_up``:
+    run :func:`warm` when the server starts, before the first request (``commetrics serve`` does)."""
     from . import api, pages
 
     settings = security or SecuritySettings()
@@ -65,7 +90,8 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
     app = FastAPI(title="commetrics", version="1", docs_url=None, redoc_url=None, openapi_url=None,
                   description="The published Results of a commetrics workspace: the same figures as the report and "
                               "`commetrics ... --json`. Authenticate with `Authorization: Bearer TOKEN` "
-                              "(`commetrics users token NAME`).")
+                              "(`commetrics users token NAME`).", lifespan=_started)
+    app.state.warm = warm_up
     app.state.users = users or Users.of(place.directory)
     app.state.reader = reader or Reader(place)
     app.state.security = settings

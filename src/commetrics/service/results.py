@@ -1,7 +1,9 @@
 """Where the dashboard gets its figures: the Engine's published Results, remembered per store version.
 
 :func:`result_for` is the one call through which every page and API route gets a Result — the same
-``Engine.run`` the command line and the report make, so the dashboard has no computation of its own.
+``Engine.run`` the command line and the report make, so the dashboard has no computation of its own. The
+Engines it is given use the workspace's results cache (``Engine(cache=True)``): a Result that ``commetrics
+refresh``, ``report`` or ``summary`` computed for the current data version is read back, not computed again.
 
 :class:`Reader` opens the workspace for each piece of work that is not remembered yet, read-only and
 for as short a time as it can (DuckDB lets one process write the file; a load in another process must
@@ -101,7 +103,7 @@ class Reader:
         config = config.model_copy(update={"store": config.store.model_copy(
             update={"lock_wait_seconds": self.wait if not write else max(self.wait, 5.0)})})
         try:
-            engine = Engine(self.workspace.directory, config=config, read_only=not write)
+            engine = Engine(self.workspace.directory, config=config, read_only=not write, cache=True)
         except duckdb.Error as exc:
             raise store_error(exc) or exc from None
         with engine:
