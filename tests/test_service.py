@@ -352,15 +352,25 @@ with WorkspaceLock.acquire(Path(sys.argv[1]), exclusive=True, wait=5, what="comm
 
 def test_a_writer_elsewhere_never_makes_a_server_error(admin: TestClient, workspace: Path) -> None:
     assert admin.get("/scores").status_code == 200  # read once
+    copy = workspace / "commetrics.snapshot.duckdb"
+    assert copy.exists()  # the demo's last write published the read copy
     source = str(Path(__file__).parents[1] / "src")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_HOLD), str(workspace), "20"],
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_HOLD), str(workspace), "30"],
                               stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": source})
+    database = workspace / "commetrics.duckdb"
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"
-        database = workspace / "commetrics.duckdb"
         stamp = time.time() + 5
         os.utime(database, (stamp, stamp))  # the store changed: what was read must be read again
+        # with the read copy: the data as of the last completed load, at once, even for a question never asked
+        page = admin.get("/scores")
+        assert page.status_code == 200
+        assert "being changed by another process" not in page.text
+        assert admin.get("/api/impact/nps?as_of=2025-11-01").status_code == 200
+        # without one ([store] read_copy = false): the last figures, said to be stale, or 503 for a new question
+        copy.unlink()
+        os.utime(database, (stamp + 5, stamp + 5))
         page = admin.get("/scores")
         assert page.status_code == 200
         assert "being changed by another process" in page.text

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .engine_settings import EngineSettings
+from .engine_settings import EngineSettings, StoreSettings
 from .errors import ConfigError
 from .score_settings import ScoreSettings
 from .source_settings import SourcesSettings
@@ -189,24 +189,6 @@ class IdentitySettings(_Section):
         default_factory=list,
         description="More free-mail domains ('*' for a top-level domain, e.g. 'mail.*'), beside the built-in list",
     )
-
-
-class StoreSettings(_Section):
-    """The workspace's store: how long to wait for it, where backups go."""
-
-    lock_wait_seconds: float = Field(
-        10.0, ge=0, le=3600,
-        description="How long a command waits for another one using the workspace (a load, an erasure) before "
-                    "it stops with 'busy, run again'")
-    backups_kept: int = Field(
-        10, ge=1, le=1000,
-        description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
-                    "(a backup holds personal data, so fewer is better)")
-    read_copy: bool = Field(
-        True,
-        description="Keep a read copy of the store (commetrics.snapshot.duckdb), published after every command that "
-                    "changed it, so reports, the summary and the dashboard read it while a load runs instead of "
-                    "waiting (it takes as much disk as the store)")
 
 
 class CrmSettings(_Section):

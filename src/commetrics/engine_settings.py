@@ -1,4 +1,5 @@
-"""The ``[engine]`` section of ``commetrics.toml``: which engine runs the analyses, and how it is tuned.
+"""The ``[engine]`` and ``[store]`` sections of ``commetrics.toml``: which engine runs the analyses, how it is
+tuned, and how the workspace's store is waited for, backed up and copied for readers.
 
 The store is always DuckDB — loads, the ledger, quarantine, identity and erasure write there, and it
 stays the one source of truth. ``backend = "spark"`` moves the *analyses* onto Spark: they read a
@@ -16,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DuckDBSettings", "EngineSettings", "SparkSettings"]
+__all__ = ["DuckDBSettings", "EngineSettings", "SparkSettings", "StoreSettings"]
 
 #: Spark settings commetrics sets itself: changing them would break the guarantees the docs give.
 PINNED_SPARK_CONF = {"spark.sql.session.timeZone": "UTC"}
@@ -82,3 +83,21 @@ class EngineSettings(_Section):
         "Parquet mirror of the store, kept up to date by load (see docs/scale.md)")
     duckdb: DuckDBSettings = Field(default_factory=lambda: DuckDBSettings(), description="The store's DuckDB session")
     spark: SparkSettings = Field(default_factory=lambda: SparkSettings(), description="Spark, for backend = 'spark'")
+
+
+class StoreSettings(_Section):
+    """The workspace's store: how long to wait for it, where backups go."""
+
+    lock_wait_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="How long a command waits for another one using the workspace (a load, an erasure) before "
+                    "it stops with 'busy, run again'")
+    backups_kept: int = Field(
+        10, ge=1, le=1000,
+        description="Backups `commetrics backup` keeps in the workspace's backups folder; older ones are deleted "
+                    "(a backup holds personal data, so fewer is better)")
+    read_copy: bool = Field(
+        True,
+        description="Keep a read copy of the store (commetrics.snapshot.duckdb), published after every command that "
+                    "changed it, so reports, the summary and the dashboard read it while a load runs instead of "
+                    "waiting (it takes as much disk as the store)")
