@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import NotEnoughDataError
 from ..reports.html import (
     AttributionSection,
     ConversionGroup,
@@ -28,10 +28,9 @@ from ..reports.html import (
     render_summary,
 )
 from ..reports.labels import words
-from ..reports.summary import Summary, SummaryResults, summarize
+from ..reports.summary import Summary, summarize, summary_results
 from ..reports.text import render as render_text
 from ..results import Result
-from .results import result_for
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -63,43 +62,14 @@ def text_html(result: Result, **options: Any) -> str:
 # -- the summary ---------------------------------------------------------------------------------------------
 
 
-def _try(reasons: dict[str, str], key: str, call: Callable[[], Result]) -> Result | None:
-    try:
-        return call()
-    except NotEnoughDataError as error:
-        reasons[key] = str(error)
-        return None
-
-
 def summary_of(engine: Engine) -> Summary:
-    """The summary cards over the same Engine calls as ``commetrics summary`` and the report
-    (:func:`commetrics.reports.summary.summary_results`), each through :func:`result_for`."""
-    from ..metrics.attribution import outcome_currencies
-
-    config = engine.config
+    """The summary cards from the very calls of ``commetrics summary`` and the report
+    (:func:`commetrics.reports.summary.summary_results`): one path, so a card added there shows here too; the
+    Engine's results cache serves what a refresh or the report computed."""
     moment = engine.as_of()
-    out = SummaryResults()
-    name = config.summary.conversion
-    if name in config.conversions:
-        out.conversion_title = config.conversions[name].title(name)
-        out.conversion = _try(out.reasons, "conversion", lambda: result_for(
-            engine, "conversion", conversion_params(name, None, None, moment)))
-    else:
-        out.reasons["conversion"] = f"summary.conversion names {name!r}, which is not a conversion of commetrics.toml."
-    currencies = outcome_currencies(engine.ibis(), config.attribution.outcomes, moment)
-    if not currencies:
-        out.reasons["attribution"] = f"No {', '.join(config.attribution.outcomes)} outcomes with a value yet."
-    elif len(currencies) > 1:
-        out.reasons["attribution"] = (f"Revenue is recorded in {len(currencies)} currencies ({', '.join(currencies)});"
-                                      " the report credits each apart.")
-    else:
-        out.currency = None if currencies[0] == "(none)" else currencies[0]
-        out.attribution = _try(out.reasons, "attribution", lambda: result_for(
-            engine, "attribution", attribution_params("all", moment, ci=True)))
-    out.renewal = _try(out.reasons, "renewal", lambda: result_for(engine, "impact.renewal", {"as_of": moment}))
-    out.nps = _try(out.reasons, "nps", lambda: result_for(engine, "impact.nps", {"as_of": moment}))
-    out.community = _try(out.reasons, "deflection", lambda: result_for(engine, "community", {"as_of": moment}))
-    return summarize(out, config, workspace=str(engine.workspace.directory), as_of=moment)
+    summary = summarize(summary_results(engine, moment), engine.config, workspace=str(engine.workspace.directory),
+                        as_of=moment)
+    return replace(summary, freshness=engine.data_version().note())
 
 
 def summary_html(summary: Summary) -> str:
