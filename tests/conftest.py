@@ -224,3 +224,22 @@ def causal_data() -> ModuleType:
     """``benchmarks/causal_data.py``, the simulated observational studies with planted unit effects that
     the adjusted-estimate benchmark uses."""
     return _benchmark_module("causal_data")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser), one per test module."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs the system Chromium at /usr/bin/chromium (apt-get install chromium); make test installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            yield launched
+        finally:
+            launched.close()

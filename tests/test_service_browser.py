@@ -21,10 +21,9 @@ from commetrics.service import Users, create_app
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "correct horse battery staple"
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
+pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
 uvicorn = pytest.importorskip("uvicorn")
 
 
@@ -49,20 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         running.should_exit = True
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs the system Chromium at /usr/bin/chromium (apt-get install chromium); make test installs it")
-    with sync_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _figures(tab: Any) -> str:
