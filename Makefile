@@ -7,7 +7,7 @@ DEMO_MEMBERS ?= 20000
 DEMO_SEED ?= 7
 DEMO_WORKSPACE ?= demo-workspace
 
-.PHONY: install demo test quick lint bench clean
+.PHONY: install demo test fuzz quick lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## The analyses' fuzz at 500 examples per command (about 25 minutes on one core; CI runs it after `make test`).
+fuzz: $(STAMP)
+	COMMETRICS_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 ## The suite without the slow drills, for the edit-test loop.
 quick: $(STAMP)

@@ -10,7 +10,8 @@ One drawn workspace serves every analysis, so N examples give N runs of each com
 in-memory store per process, emptied between examples, whose Ibis backend remembers the SQL of the
 expressions it compiled (:class:`_Store`): compiling, not the data, was most of an example's time. ``make test``
 runs ``COMMETRICS_FUZZ_EXAMPLES`` examples, default 25 (about four CPU seconds each after the first few, so
-two to three minutes); ``COMMETRICS_FUZZ_EXAMPLES=500 pytest -m slow tests/test_fuzz.py`` is the long run.
+two to three minutes); ``make fuzz`` (``COMMETRICS_FUZZ_EXAMPLES=500``) is the long run, which CI runs after
+``make test``: 500 examples took 1,390 CPU seconds (2.8 s each) and passed.
 The examples are the same on every run (``derandomize``) and a failure is reported as drawn, without
 shrinking, which can take longer than the run itself: the message names the analysis and ends with its
 traceback.

@@ -727,11 +727,10 @@ def test_revenue_sits_beside_the_rate_in_every_figure_and_hides_with_the_convert
     page = _one(section)
     table = page[page.index('<table class="rates">'):]
     table = table[:table.index("</table>")]
-    assert "Revenue of converters" in table
-    assert "Revenue per eligible member" in table
+    assert "Revenue of converters (per eligible member)" in table
     cells = re.findall(r"<tr>.*?</tr>", table, re.S)[1:]
     assert "USD 12,345" in cells[0]
-    assert "USD 30.86" in cells[0]
+    assert "USD 30.86 each" in cells[0]
     assert cells[1].count("hidden") >= 3  # converters, and the revenue with them
     assert "USD" not in cells[1]
     assert "USD" not in cells[2]  # in progress: nobody eligible, no revenue yet

@@ -84,7 +84,7 @@ def _counts_table(cells: Sequence[Cell]) -> str:
     revenue = currency is not None or any(c.revenue is not None for c in cells)
     headers = ["Cohort", "Window (days)", "Rate", "95% interval", "Converters / eligible", "In progress",
                "Existing customers"] + (["Difference vs reference (points)"] if compare else []) + (
-                   ["Revenue of converters", "Revenue per eligible member"] if revenue else [])
+                   ["Revenue of converters (per eligible member)"] if revenue else [])
     num = ' class="num"'
     out = ['<div class="scroll"><table class="rates">',
            "<thead><tr>" + "".join(f'<th scope="col"{"" if i == 0 else num}>{h}</th>'
@@ -106,9 +106,11 @@ def _counts_table(cells: Sequence[Cell]) -> str:
         row += [f'<td class="num">{escape(f)}</td>' for f in figures]
         if compare:
             row.append(f'<td class="num">{_diff_text(cell)}</td>')
-        if revenue:
-            row += [f'<td class="num">{escape(_money(cell.revenue, currency, cell))}</td>',
-                    f'<td class="num">{escape(_money(cell.revenue_per_eligible, currency, cell, cents=True))}</td>']
+        if revenue:  # one column, the share per eligible member beneath, so the table fits a laptop's width
+            total, each = _money(cell.revenue, currency, cell), _money(cell.revenue_per_eligible, currency, cell,
+                                                                          cents=True)
+            beneath = f'<span class="ci">{escape(each)} each</span>' if each not in ("hidden", DASH) else ""
+            row.append(f'<td class="num"><strong>{escape(total)}</strong>{beneath}</td>')
         out.append("<tr>" + "".join(row) + "</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
