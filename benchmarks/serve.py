@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,15 +105,14 @@ def timed(client: httpx.Client, path: str) -> tuple[str, float, int]:
     return path, (time.perf_counter() - began) * 1000, answer.status_code
 
 
-def cold(base: str, key: str, users: int) -> list[tuple[str, float, int]]:
+def crowd(base: str, key: str, users: int, walk: Callable[[int], Iterator[str]]) -> list[tuple[str, float, int]]:
+    """``users`` threads, each with its own connection, requesting the pages ``walk(seed)`` yields."""
     samples: list[tuple[str, float, int]] = []
     lock = threading.Lock()
 
     def user(seed: int) -> None:
-        order = list(MIX)
-        random.Random(seed).shuffle(order)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300) as client:
-            for path in order:
+            for path in walk(seed):
                 sample = timed(client, path)
                 with lock:
                     samples.append(sample)
@@ -125,25 +125,26 @@ def cold(base: str, key: str, users: int) -> list[tuple[str, float, int]]:
     return samples
 
 
+def cold(base: str, key: str, users: int) -> list[tuple[str, float, int]]:
+    """Every user requests every page of the mix once, in an order of its own, all at the same time."""
+    def walk(seed: int) -> Iterator[str]:
+        order = list(MIX)
+        random.Random(seed).shuffle(order)
+        yield from order
+
+    return crowd(base, key, users, walk)
+
+
 def warm(base: str, key: str, users: int, seconds: float) -> list[tuple[str, float, int]]:
-    samples: list[tuple[str, float, int]] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
+    """Random pages of the mix, back to back, for ``seconds``."""
+    until = time.monotonic() + seconds
 
-    def user(seed: int) -> None:
+    def walk(seed: int) -> Iterator[str]:
         pick = random.Random(1000 + seed)
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300) as client:
-            while time.monotonic() < stop:
-                sample = timed(client, pick.choice(MIX))
-                with lock:
-                    samples.append(sample)
+        while time.monotonic() < until:
+            yield pick.choice(MIX)
 
-    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return samples
+    return crowd(base, key, users, walk)
 
 
 def stats(samples: list[tuple[str, float, int]]) -> dict[str, Any]:
