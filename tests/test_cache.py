@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from commetrics import Engine, StoreUnavailableError
 from commetrics.cli import app
 from commetrics.config import parse_config
-from commetrics.engine.cache import Uncacheable, read_result, write_result
+from commetrics.engine.cache import Uncacheable, cache_key, code_digest, read_result, write_result
 from commetrics.privacy.suppression import SuppressionSummary
 from commetrics.reports.build import build_report
 from commetrics.reports.html import render_html
@@ -287,6 +287,24 @@ def test_a_settings_change_is_another_key(demo: Path) -> None:
         engine.run("scores.accounts")
         assert engine.cache is not None
         assert engine.cache.stats.misses == 1
+
+
+def test_a_change_of_code_is_another_key_though_the_release_number_stays(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "pkg"
+    (package / "metrics").mkdir(parents=True)
+    (package / "metrics" / "rate.py").write_text("RATE = 1\n")
+    before = code_digest(package)
+    assert code_digest(package) == before
+    (package / "metrics" / "rate.py").write_text("RATE = 2\n")
+    edited = code_digest(package)
+    (package / "metrics" / "rate.py").rename(package / "metrics" / "rates.py")
+    renamed = code_digest(package)
+    assert len({before, edited, renamed}) == 3
+    # and the key of a Result follows the code it was computed with
+    key = cache_key("conversion", {"windows": [30]}, "settings")
+    monkeypatch.setattr("commetrics.engine.cache._code_version", lambda: edited)
+    assert cache_key("conversion", {"windows": [30]}, "settings") != key
 
 
 # ------------------------------------------------------------------------------------------------

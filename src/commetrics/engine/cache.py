@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
     from ..config import Config
 
-__all__ = ["CACHE_FOLDER", "DataVersion", "ResultCache", "Uncacheable", "cache_key", "data_version", "read_result",
-           "settings_digest", "write_result"]
+__all__ = ["CACHE_FOLDER", "DataVersion", "ResultCache", "Uncacheable", "cache_key", "code_digest", "data_version",
+           "read_result", "settings_digest", "write_result"]
 
 CACHE_FOLDER = "cache"
 _RESULT_FILE = "result.json"
@@ -107,18 +107,38 @@ def settings_digest(config: Config) -> str:
     return hashlib.sha256(json.dumps(dumped, sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: the libraries whose versions can change a figure (estimators, SQL, numerics)
+_COMPUTING_LIBRARIES = ("duckdb", "ibis-framework", "numpy", "pandas", "scipy", "statsmodels", "lifelines",
+                        "scikit-learn", "splink")
+
+
+def code_digest(package: Path) -> str:
+    """A digest of the Python source under ``package`` (names and contents) and of the versions of the
+    libraries that compute: what a cached Result's figures depend on besides its data and settings."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    for name in _COMPUTING_LIBRARIES:
+        try:
+            digest.update(f"{name}={importlib.metadata.version(name)}\0".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{name}=absent\0".encode())
+    return digest.hexdigest()[:20]
+
+
 @functools.cache
 def _code_version() -> str:
-    try:
-        return importlib.metadata.version("commetrics")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return "unknown"
+    """What computes a Result in this process: commetrics' own source (a change of code without a new release
+    number must not read figures an older code computed) and the computing libraries (about 40 ms, once)."""
+    return code_digest(Path(__file__).resolve().parents[1])
 
 
 def cache_key(analysis: str, params: Mapping[str, Any], settings: str) -> str:
     """The file name of a Result: a digest of the analysis, its canonical parameters, the settings and the
-    version of commetrics (a new version may compute differently). Parameters that are tables or files
-    (attribution's ``paths``) are not cached: their content is not in the key."""
+    code that computes it (:func:`_code_version`: its source and the computing libraries' versions).
+    Parameters that are tables or files (attribution's ``paths``) are not cached: their content is not in
+    the key."""
     for value in params.values():
         if isinstance(value, pd.DataFrame | pd.Series | Path | np.ndarray):
             raise Uncacheable(f"the parameters of {analysis} hold a table or a file")
