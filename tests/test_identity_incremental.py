@@ -26,7 +26,7 @@ from .conftest import identity_data, write_csv
 
 AS_OF = datetime(2025, 6, 30, tzinfo=UTC)
 #: The tables a resolution writes, compared row for row.
-RESOLVED = ("people", "identity_links", "identity_dropped_links", "identity_records")
+RESOLVED = ("people", "identity_links", "identity_dropped_links", "identity_near_links", "identity_records")
 
 
 def _snapshot(engine: Engine) -> dict[str, pd.DataFrame]:
@@ -236,6 +236,7 @@ def test_incremental_resolution_with_a_fixed_model_equals_a_full_resolution(
                 engine.override_identity(people["record_id"].iloc[0], people["record_id"].iloc[-1], "link")
         assert _last_run(engine)["work"]["pairs_scored_above_threshold"] > 0
         incremental = _snapshot(engine)
+        assert len(incremental["identity_near_links"]) > 0  # pairs kept for review are compared too
         full = engine.resolve_identities(full=True)
         assert full["mode"] == "full"
         assert not full["work"]["trained"]

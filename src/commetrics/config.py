@@ -178,6 +178,8 @@ class IdentitySettings(_Section):
     )
     probabilistic: bool = Field(True, description="Link on names, handles and companies too (false: e-mail, "
                                 "maps and overrides only)")
+    review_margin: float = Field(0.05, ge=0, lt=1, description="Pairs scored up to this far below match_threshold "
+                                 "are kept for review by hand (never linked); the review lists pairs this near")
     resolve_on_load: bool = Field(True, description="Resolve identities again after each load of members, "
                                   "contacts or identity_maps, so analyses always count people")
     incremental: bool = Field(True, description="Resolve only what the loads since the last run touched (new or "

@@ -357,6 +357,17 @@ IDENTITY_SQL: tuple[str, ...] = (
 )
 
 #: what incremental identity resolution keeps between runs (see commetrics.identity.state)
+IDENTITY_NEAR_LINKS_SQL = """
+create table if not exists identity_near_links (
+    record_a VARCHAR NOT NULL,          -- pairs the model scored just below the match threshold: never links,
+    record_b VARCHAR NOT NULL,          -- kept for review by hand (same columns as identity_links)
+    rule VARCHAR NOT NULL,
+    match_probability DOUBLE,
+    match_weight DOUBLE,
+    detail JSON
+)
+"""
+
 IDENTITY_STATE_SQL: tuple[str, ...] = (
     """
     create table if not exists identity_records (

@@ -179,9 +179,14 @@ def _migration_8(con: duckdb.DuckDBPyConnection) -> None:
                 [uuid.uuid4().hex])
 
 
+def _migration_9(con: duckdb.DuckDBPyConnection) -> None:
+    """Identity review: the pairs scored just below the match threshold (``[identity] review_margin``)."""
+    con.execute(schema.IDENTITY_NEAR_LINKS_SQL)
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2, _migration_3,
                                                                         _migration_4, _migration_5, _migration_6,
-                                                                        _migration_7, _migration_8)
+                                                                        _migration_7, _migration_8, _migration_9)
 
 
 def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:

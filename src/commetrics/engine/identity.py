@@ -40,7 +40,8 @@ class IdentityPart(EngineBase):
         settings = self.config.identity
         run = resolve_store(self.store.con, threshold=settings.match_threshold, probabilistic=settings.probabilistic,
                             free_mail=settings.free_mail, progress=self.progress, full=full, retrain=retrain,
-                            incremental=settings.incremental, retrain_growth=settings.retrain_growth)
+                            incremental=settings.incremental, retrain_growth=settings.retrain_growth,
+                            review_margin=settings.review_margin)
         self._store_changed()
         return run.as_dict()
 
@@ -49,15 +50,16 @@ class IdentityPart(EngineBase):
         id) is: their person, records, account, and every link with its rule or match weights."""
         return explain(self.store.con, identifier)
 
-    def identity_review(self, *, margin: float = 0.05, limit: int = 100) -> pd.DataFrame:
-        """Pairs of records to decide by hand: the probabilistic links within ``margin`` of ``[identity]
-        match_threshold`` (kept, or set aside by a constraint), nearest first, with what each record says and
-        the decision already taken (see :func:`commetrics.identity.review.review_pairs`). Personal data: for
-        the analyst who holds it."""
+    def identity_review(self, *, margin: float | None = None, limit: int = 100) -> pd.DataFrame:
+        """Pairs of records to decide by hand: the probabilistic pairs within ``margin`` (default ``[identity]
+        review_margin``) of ``[identity] match_threshold`` — linked, set aside by a constraint, or scored just
+        below it and not linked — nearest first, with what each record says and the decision already taken
+        (see :func:`commetrics.identity.review.review_pairs`). Personal data: for the analyst who holds it."""
         from ..identity.review import review_pairs
 
-        return review_pairs(self.store.con, threshold=self.config.identity.match_threshold, margin=margin,
-                            limit=limit)
+        settings = self.config.identity
+        return review_pairs(self.store.con, threshold=settings.match_threshold,
+                            margin=settings.review_margin if margin is None else margin, limit=limit)
 
     def override_identity(self, a: str, b: str, decision: Literal["link", "unlink", "clear"]) -> dict[str, Any]:
         """Decide by hand that two records are one person (``link``), are not (``unlink``), or leave

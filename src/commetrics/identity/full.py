@@ -25,12 +25,13 @@ from .writing import IdentityRun, accounts_sql, record_run, replace_rows, totals
 
 __all__ = ["LINK_COLUMNS", "resolve_full"]
 
-#: The columns of ``identity_links`` and ``identity_dropped_links``, in order.
+#: The columns of ``identity_links``, ``identity_dropped_links`` and ``identity_near_links``, in order.
 LINK_COLUMNS = ("record_a", "record_b", "rule", "match_probability", "match_weight", "detail")
 
 
 def resolve_full(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, threshold: float, probabilistic: bool,
-                 patterns: tuple[str, ...], settings: dict[str, Any], report: Reporter, started: float) -> IdentityRun:
+                 patterns: tuple[str, ...], settings: dict[str, Any], report: Reporter, started: float,
+                 review_margin: float = 0.0) -> IdentityRun:
     """Resolve every record of the store (see the module docstring)."""
     with report.stage("reading", unit="records") as advance:
         records = _records_table(con.sql(state.records_sql()).to_arrow_table())
@@ -53,7 +54,7 @@ def resolve_full(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, threshold:
             notes.append(f"probabilistic linkage skipped: {plan.stored.note}")
         linked = _link(cur, records, _maps_table(maps) if maps.num_rows else None, threshold=threshold,
                        probabilistic=use_model, free_mail_regex=rules.free_mail_pattern(patterns), report=report,
-                       model=stored, lookups=lookups)
+                       model=stored, lookups=lookups, review_margin=review_margin)
         if linked.stats.get("note"):
             notes.append(str(linked.stats["note"]))
         with report.stage("clustering", total=len(linked.index), unit="records"):
@@ -100,7 +101,9 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, linke
         con.execute("create or replace temp table _people_rows as select p.*, a.account_id, a.account_rule "
                     "from _people_new as p left join _accounts_new as a using (person_id)")
         written = replace_rows(con, "people", "_people_rows", key=("record_id",))
-        for table, frame in (("identity_links", kept), ("identity_dropped_links", dropped)):
+        near = linked.near if linked.near is not None else pd.DataFrame(columns=list(LINK_COLUMNS))
+        for table, frame in (("identity_links", kept), ("identity_dropped_links", dropped),
+                             ("identity_near_links", near)):
             con.register("_resolved_links", frame[list(LINK_COLUMNS)])
             con.execute(f"create or replace temp table _links_new as select {', '.join(LINK_COLUMNS)} "
                         "from _resolved_links")

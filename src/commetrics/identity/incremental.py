@@ -41,7 +41,7 @@ from .linkage.clusters import _cluster, _override_links
 from .linkage.inputs import _overrides_table
 from .linkage.model import _quiet_splink
 from .linkage.pipeline import _scratch
-from .linkage.scoring import score
+from .linkage.scoring import review_floor, score, split_near
 from .writing import IdentityRun, accounts_sql, record_run, replace_rows
 
 __all__ = ["NeedsFull", "resolve_incremental"]
@@ -53,7 +53,7 @@ class NeedsFull(Exception):
 
 def resolve_incremental(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, threshold: float, probabilistic: bool,
                         patterns: tuple[str, ...], settings: dict[str, Any], report: Reporter,
-                        started: float) -> IdentityRun:
+                        started: float, review_margin: float = 0.0) -> IdentityRun:
     """Resolve what the loads since the last run touched (see the module docstring)."""
     store = str(con.execute("select current_database()").fetchall()[0][0])
     model = plan.stored.model if plan.stored else None
@@ -75,6 +75,7 @@ def resolve_incremental(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, thr
             work["dirty"] = changes.finish()
             advance(work["normalised"])
         predicted = pd.DataFrame(columns=list(LINK_COLUMNS))
+        near = pd.DataFrame(columns=list(LINK_COLUMNS))
         if model is not None and plan.stored is not None:
             with report.stage("training", detail=f"reusing the model trained {plan.stored.trained_at[:19]} on "
                                                  f"{plan.stored.records:,} records"):
@@ -83,7 +84,8 @@ def resolve_incremental(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, thr
                 if work["dirty"]:
                     table, work["candidates"] = _candidates(cur, changes.s)
                     with _quiet_splink():
-                        predicted = score(cur, table, model, threshold, marked_only=True)
+                        predicted, near = split_near(score(cur, table, model, review_floor(threshold, review_margin),
+                                                           marked_only=True), threshold)
         work["pairs_scored_above_threshold"] = len(predicted)
         with report.stage("clustering", unit="records") as advance:
             _links_now(cur, changes.s, det_links, predicted)
@@ -92,7 +94,7 @@ def resolve_incremental(con: duckdb.DuckDBPyConnection, plan: state.Plan, *, thr
             work["scope"] = len(index)
             advance(len(index))
         with report.stage("writing", total=plan.records, unit="records"):
-            return _write(con, cur, people, kept, dropped, plan=plan, last=last, threshold=threshold,
+            return _write(con, cur, people, kept, dropped, near, plan=plan, last=last, threshold=threshold,
                           probabilistic=probabilistic, patterns=patterns, settings=settings, work=work,
                           started=started)
 
@@ -207,9 +209,9 @@ def _cluster_scope(cur: duckdb.DuckDBPyConnection, s: str,
 
 
 def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, people: pd.DataFrame,
-           kept: pd.DataFrame, dropped: pd.DataFrame, *, plan: state.Plan, last: dict[str, Any], threshold: float,
-           probabilistic: bool, patterns: tuple[str, ...], settings: dict[str, Any], work: dict[str, Any],
-           started: float) -> IdentityRun:
+           kept: pd.DataFrame, dropped: pd.DataFrame, near: pd.DataFrame, *, plan: state.Plan, last: dict[str, Any],
+           threshold: float, probabilistic: bool, patterns: tuple[str, ...], settings: dict[str, Any],
+           work: dict[str, Any], started: float) -> IdentityRun:
     """Write the changed rows in one transaction: a failure leaves the previous resolution in place."""
     s = f"{con.execute('select current_database()').fetchall()[0][0]}.main"
     x = f"{cur.execute('select current_database()').fetchall()[0][0]}.main"
@@ -249,7 +251,7 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
                 {"free_mail": rules.free_mail_pattern(patterns)})
     cur.execute("create or replace table people_rows as select p.*, a.account_id, a.account_rule "
                 "from people_now as p left join accounts_now as a using (person_id)")
-    for name, frame in (("kept_links", kept), ("dropped_links", dropped)):
+    for name, frame in (("kept_links", kept), ("dropped_links", dropped), ("near_links", near)):
         cur.register("_frame", frame[list(LINK_COLUMNS)].astype({"match_probability": "float64",
                                                                 "match_weight": "float64"}))
         cur.execute(f"create or replace table {name} as select * from _frame")
@@ -267,6 +269,10 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
         replace_rows(con, "identity_links", f"{x}.kept_links", key=("record_a", "record_b"), scope=in_scope)
         replace_rows(con, "identity_dropped_links", f"{x}.dropped_links", key=("record_a", "record_b"),
                      scope=in_scope)
+        # every pair with a dirty record was scored again: its near miss (or none) replaces the stored one
+        replace_rows(con, "identity_near_links", f"{x}.near_links", key=("record_a", "record_b"),
+                     scope=f"(t.record_a in (select record_id from {x}.dirty) "
+                           f"or t.record_b in (select record_id from {x}.dirty))")
         con.execute("delete from identity_overrides_applied")
         con.execute("insert into identity_overrides_applied "
                     "select record_a, record_b, decision from identity_overrides")

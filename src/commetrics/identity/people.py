@@ -54,7 +54,8 @@ IDENTITY_INPUTS = ("members", "contacts", "identity_maps", "accounts")
 
 def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, probabilistic: bool = True,
                   free_mail: Iterable[str] = (), progress: Progress | None = None, full: bool = False,
-                  retrain: bool = False, incremental: bool = True, retrain_growth: float = 1.25) -> IdentityRun:
+                  retrain: bool = False, incremental: bool = True, retrain_growth: float = 1.25,
+                  review_margin: float = 0.05) -> IdentityRun:
     """Resolve the members and contacts of the store into ``people`` (see the module docstring).
 
     ``free_mail`` adds domain patterns to :data:`commetrics.identity.rules.DEFAULT_FREE_MAIL`.
@@ -79,11 +80,12 @@ def resolve_store(con: duckdb.DuckDBPyConnection, *, threshold: float = 0.9, pro
     extra = tuple(free_mail)
     patterns = (*rules.DEFAULT_FREE_MAIL, *extra)
     report = Reporter(progress, "identity")
-    settings = state.fingerprint(threshold, probabilistic, extra)
+    settings = state.fingerprint(threshold, probabilistic, extra, review_margin)
     plan = state.plan(con, settings=settings, full=full or retrain, retrain=retrain, incremental=incremental,
                       retrain_growth=retrain_growth)
     options: dict[str, Any] = {"threshold": threshold, "probabilistic": probabilistic, "patterns": patterns,
-                               "settings": settings, "report": report, "started": started}
+                               "settings": settings, "report": report, "started": started,
+                               "review_margin": review_margin}
     if plan.incremental:
         try:
             return resolve_incremental(con, plan, **options)

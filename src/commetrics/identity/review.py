@@ -1,12 +1,13 @@
-"""Pairs of records to review by hand: the probabilistic links whose match probability lies near the threshold.
+"""Pairs of records to review by hand: the probabilistic pairs whose match probability lies near the threshold.
 
-Resolution keeps every probabilistic link it made (``identity_links``) and the ones a constraint set aside
-(``identity_dropped_links``), each with its match probability and the evidence — every comparison's level
-and match weight. The pairs within ``margin`` of ``[identity] match_threshold`` are those a person should
-look at: :func:`review_pairs` lists them beside what each record says (source, name, e-mail, handle) and
-the manual decision already taken, if any. A decision (``Engine.override_identity``) is kept in
-``identity_overrides`` and wins over the evidence in every later run. Pairs the model scored below the
-threshold minus the margin were never links and are not kept.
+Resolution keeps every probabilistic link it made (``identity_links``), the ones a constraint set aside
+(``identity_dropped_links``) and the pairs it scored just below the threshold — at most ``[identity]
+review_margin`` below — which it never links (``identity_near_links``), each with its match probability
+and the evidence: every comparison's level and match weight. The pairs within ``margin`` of ``[identity]
+match_threshold``, on either side, are those a person should look at: :func:`review_pairs` lists them beside
+what each record says (source, name, e-mail, handle) and the manual decision already taken, if any. A
+decision (``Engine.override_identity``) is kept in ``identity_overrides`` and wins over the evidence in every
+later run. Pairs the model scored lower than the review margin were never kept.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def review_pairs(con: duckdb.DuckDBPyConnection, *, threshold: float, margin: fl
                  limit: int = 100) -> pd.DataFrame:
     """Probabilistic pairs with a match probability within ``margin`` of ``threshold``, nearest first.
 
-    Columns: ``record_a``, ``record_b``, ``status`` (``linked`` or ``set aside``), ``match_probability``,
+    Columns: ``record_a``, ``record_b``, ``status`` (``linked``, ``set aside`` by a constraint, or ``not linked``:
+    scored below the threshold), ``match_probability``,
     ``match_weight``, ``evidence`` (the comparisons, as a dict), ``source_a``/``name_a``/``email_a``/
     ``handle_a`` and the same for ``b``, and ``decision`` (a manual ``link``/``unlink``, else ``None``)."""
     low, high = threshold - margin, threshold + margin
@@ -44,6 +46,9 @@ def review_pairs(con: duckdb.DuckDBPyConnection, *, threshold: float, margin: fl
         parts.append("select record_a, record_b, 'set aside', match_probability, match_weight, detail "
                      "from identity_dropped_links where rule = 'probabilistic' "
                      "and match_probability between $low and $high")
+    if table_exists(con, "identity_near_links"):
+        parts.append("select record_a, record_b, 'not linked', match_probability, match_weight, detail "
+                     "from identity_near_links where match_probability between $low and $high")
     frame = con.execute(f"""
         with pairs as ({" union all ".join(parts)}), records as ({_RECORDS})
         select p.record_a, p.record_b, p.status, p.match_probability, p.match_weight, p.detail,

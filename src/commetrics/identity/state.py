@@ -149,10 +149,11 @@ class Plan:
     records: int
 
 
-def fingerprint(threshold: float, probabilistic: bool, free_mail: tuple[str, ...]) -> dict[str, Any]:
+def fingerprint(threshold: float, probabilistic: bool, free_mail: tuple[str, ...],
+                review_margin: float = 0.0) -> dict[str, Any]:
     """The settings a store's identity state was built with: a change to any of them needs a full run."""
     return {"version": STATE_VERSION, "threshold": threshold, "probabilistic": probabilistic,
-            "free_mail": sorted(free_mail), "max_block_size": MAX_BLOCK_SIZE}
+            "free_mail": sorted(free_mail), "max_block_size": MAX_BLOCK_SIZE, "review_margin": review_margin}
 
 
 def last_state(con: duckdb.DuckDBPyConnection) -> tuple[int | None, dict[str, Any] | None]:

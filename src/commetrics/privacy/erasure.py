@@ -90,6 +90,7 @@ PERSON_TABLES: tuple[PersonTable, ...] = (
     PersonTable("identity_records", {"record_id": "record", "det_cluster": "record", "email": "email",
                                      "handle": "handle"}),
     PersonTable("identity_dropped_links", {"record_a": "record", "record_b": "record"}),
+    PersonTable("identity_near_links", {"record_a": "record", "record_b": "record"}),
     PersonTable("identity_overrides_applied", {"record_a": "record", "record_b": "record"}),
 )
 

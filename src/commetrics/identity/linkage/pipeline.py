@@ -24,7 +24,7 @@ from .clusters import _cluster, _components, _deterministic_links, _override_lin
 from .comparisons import MAX_BLOCK_SIZE
 from .inputs import MAPS_SQL, _known_overrides, _maps_table, _overrides_table, _records_table
 from .model import Model, _quiet_splink, _UntrainableError, frequency_columns_sql, train
-from .scoring import score
+from .scoring import review_floor, score, split_near
 
 #: Below this many records the model cannot be trained; only deterministic rules run.
 MIN_RECORDS_FOR_PROBABILISTIC = 500
@@ -222,16 +222,19 @@ class _Linked:
     model: Model | None
     trained: bool
     stats: dict[str, Any]
+    near: pd.DataFrame | None = None  # pairs scored just below the threshold: for review, never links
 
 
 def _link(cur: duckdb.DuckDBPyConnection, records: pa.Table, maps: pa.Table | None, *, threshold: float,
           probabilistic: bool, free_mail_regex: str, report: Reporter, model: Model | None = None,
-          lookups: Mapping[str, str] | None = None) -> _Linked:
+          lookups: Mapping[str, str] | None = None, review_margin: float = 0.0) -> _Linked:
     """Normalise, link deterministically, and score with ``model`` (and the frequencies in
     ``lookups``, tables of ``<column>``, ``tf_<column>``), or with a model trained here when none
-    is given. The model is skipped below ``MIN_RECORDS_FOR_PROBABILISTIC`` records."""
+    is given. The model is skipped below ``MIN_RECORDS_FOR_PROBABILISTIC`` records. Pairs scored up
+    to ``review_margin`` below ``threshold`` are kept apart (``near``), for review."""
     started = time.perf_counter()
     stats: dict[str, Any] = {}
+    near = None
     with report.stage("normalising", total=records.num_rows, unit="records"):
         index, edges, work_emails = _normalise_and_link(cur, records, maps, free_mail_regex)
         links = _deterministic_links(edges)
@@ -257,14 +260,15 @@ def _link(cur: duckdb.DuckDBPyConnection, records: pa.Table, maps: pa.Table | No
             assert lookups is not None
             cur.execute(f"create or replace table {table} as {frequency_columns_sql(table, dict(lookups), model)}")
             with report.stage("scoring"), _quiet_splink():
-                predicted = score(cur, table, model, threshold)
+                predicted, near = split_near(score(cur, table, model, review_floor(threshold, review_margin)),
+                                             threshold)
             links = pd.concat([links, predicted], ignore_index=True)
             stats["probability_two_random_records_match"] = model.settings["probability_two_random_records_match"]
             stats["pairs_scored_above_threshold"] = len(predicted)
         stats["seconds_probabilistic"] = time.perf_counter() - step
     else:
         model = None
-    return _Linked(table, index, links, work_emails, model, trained, stats)
+    return _Linked(table, index, links, work_emails, model, trained, stats, near)
 
 
 def _with_det_clusters(cur: duckdb.DuckDBPyConnection, index: pd.Index, labels: np.ndarray) -> str:

@@ -31,7 +31,8 @@ def blocking_rules(*, marked_only: bool = False) -> list[str]:
 
 def score(cur: duckdb.DuckDBPyConnection, table: str, model: Model, threshold: float, *,
           marked_only: bool = False) -> pd.DataFrame:
-    """The pairs of ``table`` at or above ``threshold``: ``record_a`` < ``record_b``, ``rule``
+    """The pairs of ``table`` at or above ``threshold`` (a match probability; see :func:`split_near` for
+    the pairs to link and those kept for review): ``record_a`` < ``record_b``, ``rule``
     (``probabilistic``), ``match_probability``, ``match_weight``, ``detail`` (JSON text: per
     comparison its level, gamma and match weight).
 
@@ -68,6 +69,17 @@ def score(cur: duckdb.DuckDBPyConnection, table: str, model: Model, threshold: f
         for column in FREQUENCY_COLUMNS:
             cur.execute(f"drop table if exists {table}_tf_{column}")
     return links
+
+
+def split_near(predicted: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs scored at or above ``threshold`` (links) and those below it (kept for review only)."""
+    below = predicted["match_probability"].astype("float64") < threshold
+    return predicted[~below].reset_index(drop=True), predicted[below].reset_index(drop=True)
+
+
+def review_floor(threshold: float, margin: float) -> float:
+    """The lowest match probability scored and kept: ``margin`` below ``threshold``, above zero."""
+    return max(threshold - margin, 1e-6)
 
 
 def _detail_sql(comparisons: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
