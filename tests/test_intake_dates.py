@@ -7,11 +7,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from commetrics import Config, Engine, InputError
 from commetrics.config import IngestSettings, ReportingSettings
+from commetrics.ingest.timestamps import DatePlan, parse_sql
 
 from .conftest import NOW, load, write_csv
 
@@ -242,3 +246,45 @@ def test_offset_rule_in_one_pattern_agrees_with_the_character_rule() -> None:
     expected = [_offset_by_characters(v) for v in values]
     assert sum(expected) > 1_000  # the fuzz reaches the rule's positive side
     assert found == expected
+
+
+# -- naive times in UTC: the instant without the time-zone library ---------------------------------
+
+EDGES = ["29/02/2024 23:59:59.999999", "01/01/1990 00:00:00", "31/12/1969 23:59:59.5", "15/07/2024 12:00:00.000001",
+         "28/02/2023 00:00:00"]
+
+
+def test_in_utc_a_naive_format_takes_the_microseconds_as_they_are() -> None:
+    day_first = DatePlan(("%d/%m/%Y %H:%M:%S.%f",))
+    assert "make_timestamptz(epoch_us(try_strptime(" in parse_sql("v", day_first, utc=True)
+    assert "::TIMESTAMPTZ" not in parse_sql("v", day_first, utc=True)
+    assert "::TIMESTAMPTZ" in parse_sql("v", day_first, utc=False)  # any other zone has rules to apply
+    with_offset = DatePlan(("%d/%m/%Y %H:%M:%S %z", "%d %b %Y %H:%M %Z"))
+    assert "make_timestamptz" not in parse_sql("v", with_offset, utc=True)  # DuckDB returns the instant itself
+
+
+def test_in_utc_both_readings_give_the_same_instants_as_python() -> None:
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    plan = DatePlan(("%d/%m/%Y %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S"))
+    rows = con.execute(f"select {parse_sql('v', plan, utc=True)}, {parse_sql('v', plan, utc=False)} "
+                       "from (select unnest($v) as v, generate_subscripts($v, 1) as i) order by i",
+                       {"v": EDGES}).fetchall()
+    expected = [datetime.strptime(v, "%d/%m/%Y %H:%M:%S.%f" if "." in v else "%d/%m/%Y %H:%M:%S").replace(tzinfo=UTC)
+                for v in EDGES]
+    assert [r[0] for r in rows] == [r[1] for r in rows] == expected
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_naive_parquet_and_text_times_in_utc_and_in_a_zone_with_rules(tmp_path: Path, zone: str) -> None:
+    naive = [datetime(2024, 3, 31, 1, 30), datetime(2024, 3, 31, 3, 30), datetime(1990, 1, 2, 23, 0, 0, 500000)]
+    parquet = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"member_id": ["m0", "m1", "m2"], "joined_at": pa.array(naive, pa.timestamp("us"))}),
+                   parquet)
+    text = _members(tmp_path, [t.strftime("%d/%m/%Y %H:%M:%S.%f") for t in naive])
+    expected = [t.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC) for t in naive]
+    for path in (parquet, text):
+        with Engine.in_memory() as engine:
+            report = load(engine, "members", path, timezone=zone)
+            assert report.rows_loaded == 3, report.reasons
+            assert _joined(engine) == expected, path.name

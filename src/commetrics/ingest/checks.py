@@ -22,7 +22,7 @@ from ..config import IngestSettings
 from ..store import quote_identifier as q
 from .files import StagedFile
 from .reasons import Reason
-from .timestamps import DatePlan, parse_sql
+from .timestamps import DatePlan, naive_instant_sql, parse_sql
 
 EMAIL_PATTERN = r"[^@\s\p{Z}\p{C}]+@[^@\s\p{Z}\p{C}]+\.[^@\s\p{Z}\p{C}.]+"
 #: blanks at the edges of an address that trimming spaces misses: no-break, zero-width, BOM
@@ -67,7 +67,7 @@ class Plan:
     JSON key, the first non-null wins); ``constants`` fills columns with one value; ``dates`` reads
     timestamp text; ``generated_key`` makes the key from the content; ``inputs`` are validated
     columns that are not stored (a snapshot's tenure and churn flag) and ``derived`` computes stored
-    columns from typed values (``__v_NAME``) after typing.
+    columns from typed values (``__v_NAME``) after typing. ``utc`` says the load's time zone is UTC.
     """
 
     mapping: dict[str, tuple[str, ...]]
@@ -78,6 +78,7 @@ class Plan:
     inputs: tuple[schema.Column, ...] = ()
     derived: dict[str, str] = field(default_factory=dict)
     derived_checks: tuple[Check, ...] = ()
+    utc: bool = False  # the load's zone is UTC: naive times are their instants (see timestamps.naive_instant_sql)
 
 
 def _listing(words: tuple[str, ...]) -> str:
@@ -157,14 +158,17 @@ class _Builder:
                    f"longer than {self.settings.max_field_bytes} bytes")
 
 
-def _timestamp(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str, plan: DatePlan) -> str:
+def _timestamp(b: _Builder, column: schema.Column, t: str, src_type: str, raw: str, plan: DatePlan,
+               utc: bool) -> str:
     name = column.name
     if src_type == "TIMESTAMP WITH TIME ZONE":
         value = raw
+    elif src_type == "TIMESTAMP":
+        value = naive_instant_sql(raw, utc=utc)  # a naive instant is read in the load's time zone
     elif src_type.startswith(("TIMESTAMP", "DATE")):
-        value = f"{raw}::TIMESTAMPTZ"  # a naive instant is read in the load's time zone
+        value = f"{raw}::TIMESTAMPTZ"
     else:
-        value = parse_sql(t, plan)
+        value = parse_sql(t, plan, utc=utc)
         b.check(f"{t} is not null and {value} is null", Reason.BAD_TIMESTAMP, name,
                 f"cannot be read as a timestamp (read as {plan.describe()})")
     b.check(f"{value} < $earliest_limit", Reason.EARLY_TIMESTAMP, name, "before ingest.earliest_timestamp")
@@ -236,7 +240,7 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
                 "not of the form name@domain.tld")
         return value
     if kind == "timestamp":
-        return _timestamp(b, column, t, src_type, raw, plan.dates.get(name, DatePlan()))
+        return _timestamp(b, column, t, src_type, raw, plan.dates.get(name, DatePlan()), plan.utc)
     if kind == "bool":
         if src_type == "BOOLEAN":
             return raw

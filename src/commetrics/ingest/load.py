@@ -295,7 +295,8 @@ class _Run:
             shot = snapshot_plan(self.resolved)
             extra = {"inputs": shot.inputs, "derived": shot.derived, "derived_checks": shot.checks}
         self.plan = Plan(self.resolved.mapping, self.resolved.attributes, dict(options.constants), self.dates,
-                         self.resolved.generated_key, **extra)
+                         self.resolved.generated_key, utc=check_timezone(options.timezone) in timestamps.UTC_ZONES,
+                         **extra)
         self.validation = build_validation(table, staged, self.plan, self.effective)
         self.params: dict[str, Any] = {
             **self.validation.params,

@@ -12,7 +12,10 @@ formats it tried, and asks for ``--date-format``.
 
 Times without an offset are read in the load's time zone (``--timezone``, default
 ``reporting.timezone``): the loader sets the session's zone for the load, so DuckDB reads naive text
-and naive Parquet timestamps in it; values with an offset keep theirs. Epoch values are UTC.
+and naive Parquet timestamps in it; values with an offset keep theirs. Epoch values are UTC. When
+the zone is UTC a naive time is already its instant: its microseconds are taken as they are
+(:func:`naive_instant_sql`) instead of going through the time-zone library, which costs as much as
+reading the text (half of a day-first column's parse, measured in ``benchmarks/results/load.md``).
 
 What is not a timestamp is refused, not guessed: text that does not start with a digit (``epoch``,
 ``-infinity``, ``-2024-05-01``) and offsets beyond ±14:00 are unreadable (``bad_timestamp``).
@@ -78,7 +81,19 @@ def _bad_offset(t: str) -> str:
     return f"(strlen({t}) > 16 and regexp_matches({t}, {_sql_string(BAD_OFFSET_PATTERN)}))"
 
 
-def _one(t: str, fmt: str) -> str:
+#: zones in which a naive time is its UTC instant (no offset, no daylight saving)
+UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
+
+
+def naive_instant_sql(naive: str, *, utc: bool) -> str:
+    """SQL of the instant of a naive TIMESTAMP read in the session's zone.
+
+    The cast goes through the time-zone library for every value; in UTC the instant is the naive
+    value's microseconds as they are, which ``make_timestamptz`` takes exactly and without it."""
+    return f"make_timestamptz(epoch_us({naive}))" if utc else f"{naive}::TIMESTAMPTZ"
+
+
+def _one(t: str, fmt: str, *, utc: bool = False) -> str:
     if fmt == ISO:
         return (f"(case when ascii({t}) between 48 and 57 and not {_bad_offset(t)} "
                 f"then try_cast({t} as TIMESTAMPTZ) end)")
@@ -96,12 +111,17 @@ def _one(t: str, fmt: str) -> str:
         guard = f"ascii({t}) between 48 and 57"
     if "%z" in fmt:
         guard += f" and not {_bad_offset(t)}"
-    return f"(case when {guard} then try_strptime({t}, {_sql_string(fmt)})::TIMESTAMPTZ end)"
+    parsed = f"try_strptime({t}, {_sql_string(fmt)})"
+    # With %z or %Z DuckDB returns the instant itself; without, a naive time in the load's zone.
+    value = f"{parsed}::TIMESTAMPTZ" if "%z" in fmt or "%Z" in fmt else naive_instant_sql(parsed, utc=utc)
+    return f"(case when {guard} then {value} end)"
 
 
-def parse_sql(t: str, plan: DatePlan) -> str:
-    """SQL turning the text ``t`` into a TIMESTAMPTZ by ``plan`` (NULL when no format reads it)."""
-    parts = [_one(t, f) for f in plan.formats]
+def parse_sql(t: str, plan: DatePlan, *, utc: bool = False) -> str:
+    """SQL turning the text ``t`` into a TIMESTAMPTZ by ``plan`` (NULL when no format reads it).
+
+    ``utc``: the load's zone is UTC (see :data:`UTC_ZONES`), so naive times need no zone rules."""
+    parts = [_one(t, f, utc=utc) for f in plan.formats]
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
