@@ -237,8 +237,11 @@ class Changes:
         have = set(self.cur.sql("select * from features limit 0").columns)
         columns = ", ".join(f"f.{c}" if c in have else f"{_NULL_OF.get(c, 'null::varchar')} as {c}"
                             for c in features.COLUMNS)
-        crossed = " or ".join(f"exists (select 1 from n_{block} as n where {_crossed('n')} "
-                              f"and {_matches(block, 'n', 's')})" for block in features.BLOCKS)
+        # the stored records of a group that crossed the cap (rare: most loads cross none, and a scan of
+        # every stored record per block would cost more than the rest of the run)
+        crossed = [f"select s.record_id from {s}.identity_records as s join n_{block} as n "
+                   f"on {_matches(block, 'n', 's')} where {_crossed('n')}" for block in features.BLOCKS
+                   if self.one(f"select count(*) from n_{block} as n where {_crossed('n')}")]
         self.table("rows", f"""
             select {columns}, coalesce(o.det_cluster, f.record_id) as det_cluster,
                 {', '.join(f'o.freq_{c}' for c in FREQUENCY_COLUMNS)}, true as featured
@@ -246,7 +249,7 @@ class Changes:
             union all
             select s.*, false from {s}.identity_records as s
             where record_id not in (select record_id from features)
-                and (({crossed}) or record_id in (select record_id from works_rows))
+                and record_id in ({' union '.join([*crossed, 'select record_id from works_rows'])})
         """)
         for block in features.BLOCKS:
             capped = features.capped_sql(block, "n.n_new", MAX_BLOCK_SIZE, "rows")
