@@ -17,8 +17,9 @@ writes nothing to the store. In order:
    addresses, and the map rows that name them or their handles), and the deterministic
    components around them, labelled again.
 5. **rows**: the new row of every record whose row may differ, with the frequencies of new values
-   as the stored records know them; **dirty**: the records whose row did differ (and those an
-   override change names), whose candidate pairs must be scored again.
+   as the stored records know them; **differing**: the records whose row did differ (the rows a run
+   writes to ``identity_records``); **dirty**: those and the records an override change names, whose
+   candidate pairs must be scored again.
 
 The steps are those of :mod:`commetrics.identity.features`; each record ends up with the row a
 full run would give it (a property test checks this).
@@ -370,11 +371,14 @@ class Changes:
                                  f"where rows.featured and rows.{column} = l.{column}")
         else:
             self.cur.execute(f"update rows set {', '.join(f'freq_{c} = null' for c in FREQUENCY_COLUMNS)}")
-        return self.table("dirty", f"""
+        self.table("differing", f"""
             select record_id from (
                 select * exclude (featured) from rows
                 except
                 select * from {s}.identity_records where record_id in (select record_id from rows))
+        """)
+        return self.table("dirty", """
+            select record_id from differing
             union
             select record_id from override_records where record_id in (select record_id from now_ids)
         """)
