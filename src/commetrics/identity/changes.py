@@ -17,8 +17,9 @@ writes nothing to the store. In order:
    addresses, and the map rows that name them or their handles), and the deterministic
    components around them, labelled again.
 5. **rows**: the new row of every record whose row may differ, with the frequencies of new values
-   as the stored records know them; **dirty**: the records whose row did differ (and those an
-   override change names), whose candidate pairs must be scored again.
+   as the stored records know them; **differing**: the records whose row did differ (the rows a run
+   writes to ``identity_records``); **dirty**: those and the records an override change names, whose
+   candidate pairs must be scored again.
 
 The steps are those of :mod:`commetrics.identity.features`; each record ends up with the row a
 full run would give it (a property test checks this).
@@ -237,8 +238,11 @@ class Changes:
         have = set(self.cur.sql("select * from features limit 0").columns)
         columns = ", ".join(f"f.{c}" if c in have else f"{_NULL_OF.get(c, 'null::varchar')} as {c}"
                             for c in features.COLUMNS)
-        crossed = " or ".join(f"exists (select 1 from n_{block} as n where {_crossed('n')} "
-                              f"and {_matches(block, 'n', 's')})" for block in features.BLOCKS)
+        # the stored records of a group that crossed the cap (rare: most loads cross none, and a scan of
+        # every stored record per block would cost more than the rest of the run)
+        crossed = [f"select s.record_id from {s}.identity_records as s join n_{block} as n "
+                   f"on {_matches(block, 'n', 's')} where {_crossed('n')}" for block in features.BLOCKS
+                   if self.one(f"select count(*) from n_{block} as n where {_crossed('n')}")]
         self.table("rows", f"""
             select {columns}, coalesce(o.det_cluster, f.record_id) as det_cluster,
                 {', '.join(f'o.freq_{c}' for c in FREQUENCY_COLUMNS)}, true as featured
@@ -246,7 +250,7 @@ class Changes:
             union all
             select s.*, false from {s}.identity_records as s
             where record_id not in (select record_id from features)
-                and (({crossed}) or record_id in (select record_id from works_rows))
+                and record_id in ({' union '.join([*crossed, 'select record_id from works_rows'])})
         """)
         for block in features.BLOCKS:
             capped = features.capped_sql(block, "n.n_new", MAX_BLOCK_SIZE, "rows")
@@ -367,11 +371,14 @@ class Changes:
                                  f"where rows.featured and rows.{column} = l.{column}")
         else:
             self.cur.execute(f"update rows set {', '.join(f'freq_{c} = null' for c in FREQUENCY_COLUMNS)}")
-        return self.table("dirty", f"""
+        self.table("differing", f"""
             select record_id from (
                 select * exclude (featured) from rows
                 except
                 select * from {s}.identity_records where record_id in (select record_id from rows))
+        """)
+        return self.table("dirty", """
+            select record_id from differing
             union
             select record_id from override_records where record_id in (select record_id from now_ids)
         """)

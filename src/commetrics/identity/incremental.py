@@ -103,12 +103,15 @@ def _candidates(cur: duckdb.DuckDBPyConnection, s: str) -> tuple[str, int]:
     """A uniquely named table of the records to score: the dirty ones (``marked``) and the stored
     records sharing a blocking key with one; a stored record's other keys are nulled, so that no
     pair without a dirty side is even formed. Returns its name and its size."""
+    stored = ""  # the dirty records without a new row (an override changed): a read of every stored column
+    if cur.execute("select exists (select 1 from dirty where record_id not in (select record_id from rows))"
+                   ).fetchall()[0][0]:
+        stored = f"""union all select * from {s}.identity_records
+            where record_id in (select record_id from dirty) and record_id not in (select record_id from rows)"""
     cur.execute(f"""
         create or replace table dirty_rows as
         select * exclude (featured) from rows where record_id in (select record_id from dirty)
-        union all
-        select * from {s}.identity_records
-        where record_id in (select record_id from dirty) and record_id not in (select record_id from rows)
+        {stored}
     """)
     shared = {key: f"(select {key} from dirty_rows where {key} is not null)" for key in BLOCKING_KEYS}
     kept = ", ".join(f"case when m.{key} in {shared[key]} then m.{key} end as {key}" for key in BLOCKING_KEYS)
@@ -262,8 +265,11 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
         old = con.execute(f"select count(distinct person_id) from {s}.people where record_id in "
                           f"(select record_id from {x}.account_records)").fetchall()[0][0]
         before = _accounts_by_rule(con, f"{s}.people", f"{x}.account_records")
-        replace_rows(con, "identity_records", f"(select * exclude (featured) from {x}.rows)", key=("record_id",),
-                     scope=f"t.record_id in (select record_id from {x}.rows)")
+        # the rows that differ from the stored ones are known (``differing``): replacing only those spares two
+        # reads of every column of the stored records
+        con.execute(f"delete from identity_records where record_id in (select record_id from {x}.differing)")
+        con.execute(f"insert into identity_records select * exclude (featured) from {x}.rows "
+                    f"where record_id in (select record_id from {x}.differing)")
         written = replace_rows(con, "people", f"{x}.people_rows", key=("record_id",),
                                scope=f"t.record_id in (select record_id from {x}.account_records)")
         replace_rows(con, "identity_links", f"{x}.kept_links", key=("record_a", "record_b"), scope=in_scope)

@@ -90,7 +90,7 @@ domains as (
     group by all
     having count(distinct account_id) = 1
 ),
-addresses as (
+addresses as materialized (
     select 'm:' || m.member_id as record_id, {rules.email_sql('m.email')} as email, m.joined_at as seen_at
     from {at}members as m
     where m.member_id in (select member_id from chosen)
