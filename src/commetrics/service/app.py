@@ -8,6 +8,7 @@ script); ``/docs`` (the API reference, drawn here without any CDN) and ``/openap
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -68,22 +69,30 @@ def warm() -> None:
 
     for registry in (ANALYSES, ATTRIBUTION_MODELS, RENDERERS):
         registry.names()
+    importlib.import_module("ibis.backends.duckdb")  # the query compiler every analysis uses: over a second to load
     svg({"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}},
         title="warm", description="warm", ident="warm")
 
 
 @contextlib.asynccontextmanager
 async def _started(app: FastAPI) -> AsyncIterator[None]:
+    reader: Reader = app.state.reader
     if app.state.warm:
         await run_in_threadpool(warm)
-    yield
+        reader.start()  # the dashboard's views, computed in the background while requests are served
+    try:
+        yield
+    finally:
+        await run_in_threadpool(reader.close)
 
 
 def create_app(workspace: str | Path | None = None, *, security: SecuritySettings | None = None,
                users: Users | None = None, reader: Reader | None = None, warm_up: bool = False) -> FastAPI:
     """The dashboard over ``workspace`` (default ``$COMMETRICS_WORKSPACE`` or the current folder); ``warm_up``:
-    run :func:`warm` when the server starts, before the first request (``commetrics serve`` does)."""
-    from . import api, pages
+    run :func:`warm` when the server starts, before the first request, then compute the dashboard's views in the
+    background (:func:`~.queries.warm_views`, ``[dashboard] warm``) then and whenever the data changes
+    (``commetrics serve`` does)."""
+    from . import api, pages, queries
 
     settings = security or SecuritySettings()
     place = Workspace.locate(workspace)
@@ -93,7 +102,7 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
                               "(`commetrics users token NAME`).", lifespan=_started)
     app.state.warm = warm_up
     app.state.users = users or Users.of(place.directory)
-    app.state.reader = reader or Reader(place)
+    app.state.reader = reader or Reader(place, warmer=queries.warm_views if warm_up else None)
     app.state.security = settings
     app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window)
     templates = Jinja2Templates(directory=str(HERE / "templates"))

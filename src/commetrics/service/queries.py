@@ -6,13 +6,15 @@ Each function checks the request's parameters against the workspace (a conversio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError, NotEnoughDataError, UnknownNameError
+from ..errors import CommetricsError, InputError, NotEnoughDataError, UnknownNameError
 from ..metrics.conversion import COHORT_KEYS
 from ..reports.summary import Summary
 from ..results import Result, jsonable
@@ -21,7 +23,7 @@ from .views import IMPACT_QUESTIONS, attribution_params, conversion_params, impa
 
 __all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "campaigns", "cohort_key_of", "conversion",
            "data_health", "impact", "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary",
-           "window_of"]
+           "warm_views", "warm_workspace", "window_of"]
 
 CohortKey = StrEnum("CohortKey", {key: key for key in COHORT_KEYS})  # type: ignore[misc]
 ImpactQuestion = StrEnum("ImpactQuestion", {q: q for q in IMPACT_QUESTIONS})  # type: ignore[misc]
@@ -152,3 +154,57 @@ def quarantine(reader: Reader) -> Served[pd.DataFrame]:
 def review(reader: Reader, margin: float) -> Served[pd.DataFrame]:
     """Pairs near the identity threshold, with their evidence (analysts and admins: personal data)."""
     return reader.read(("identity_review", margin), lambda engine: engine.identity_review(margin=margin))
+
+
+# -- what the dashboard computes before anyone asks ------------------------------------------------------------
+
+
+def _views(reader: Reader, level: str) -> Iterator[Callable[[], object]]:
+    """The reads of :func:`warm_views`, most visited first."""
+    config = reader.config()
+    yield lambda: summary(reader)
+    yield lambda: data_health(reader)
+    yield lambda: conversion(reader, None, None, None, None)
+    yield lambda: impact(reader, "renewal", None)
+    yield lambda: attribution(reader, "all", None)
+    yield lambda: scores(reader, "accounts", None)
+    if level == "pages":
+        return
+    yield from (lambda q=q: impact(reader, q, None) for q in IMPACT_QUESTIONS if q != "renewal")
+    yield from (lambda m=m: attribution(reader, m, None) for m in models() if m != "all")
+    yield lambda: scores(reader, "members", None)
+    name = config.summary.conversion
+    windows = config.conversions[name].windows if name in config.conversions else ()
+    yield from (lambda k=k: conversion(reader, None, k, None, None) for k in COHORT_KEYS)
+    yield from (lambda w=w: conversion(reader, None, None, w, None) for w in windows)
+    if level == "all":
+        yield from (lambda k=k, w=w: conversion(reader, None, k, w, None) for k in COHORT_KEYS for w in windows)
+
+
+def warm_views(reader: Reader, level: str | None = None) -> int:
+    """Read every view the dashboard offers at ``level`` (default ``[dashboard] warm``; see its help): each page
+    as it opens, then each picker changed on its own (every impact question, attribution model, cohort key and
+    window, member scores), with ``"all"`` every cohort key with every window too. Through ``reader``, so what is
+    read is remembered and kept in the results cache. A view the data cannot answer is skipped (its page says
+    why). Returns how many views were read."""
+    chosen = level or reader.config().dashboard.warm
+    if chosen == "off":
+        return 0
+    done = 0
+    for view in _views(reader, chosen):
+        try:
+            view()
+        except CommetricsError:
+            continue
+        done += 1
+    return done
+
+
+def warm_workspace(workspace: str | Path | None = None, level: str | None = None) -> int:
+    """:func:`warm_views` into the results cache of ``workspace`` (``commetrics refresh`` does this after the
+    report), so a dashboard started later reads them back. Returns how many views were read."""
+    reader = Reader(workspace)
+    try:
+        return warm_views(reader, level)
+    finally:
+        reader.close()
