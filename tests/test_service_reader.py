@@ -239,3 +239,47 @@ def test_the_views_warmed_at_each_level(workspace: Path) -> None:
     both = [dict(k[2]) for k in reader.asked if k[0] == "result" and k[1] == "conversion"]
     assert sum(1 for v in both if v["by"] and v["windows"]) == len(queries.CohortKey) * len(windows)
     reader.close()
+
+
+def test_figures_read_before_an_erasure_are_never_shown_again(workspace: Path, tmp_path: Path) -> None:
+    from .conftest import NOW, write_csv
+
+    members = write_csv(tmp_path / "members.csv", ["member_id", "email", "joined_at"],
+                        [["m1", "ann@example.com", "2026-01-05T10:00:00Z"], ["m2", "bob@example.com",
+                                                                              "2026-02-05T10:00:00Z"]])
+    with Engine(workspace) as engine:
+        engine.load("members", members, now=NOW)
+    reader = Reader(workspace, readers=2)
+    assert reader.read(("n",), _members).value == 2
+    with Engine(workspace) as engine:
+        engine.forget("ann@example.com")
+    after = reader.read(("n",), _members)  # not the last figures marked stale: they count Ann
+    assert (after.value, after.stale) == (1, "")
+    reader.close()
+
+
+def test_the_new_copy_is_read_while_an_engine_on_the_old_one_is_still_busy(workspace: Path, tmp_path: Path) -> None:
+    from .conftest import NOW, write_csv
+
+    reader = Reader(workspace, readers=2)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(engine: Engine) -> int:
+        started.set()
+        assert release.wait(30)
+        return _members(engine)
+
+    busy = threading.Thread(target=lambda: reader.read(("slow",), slow))
+    busy.start()
+    try:
+        assert started.wait(30)  # an Engine on the first copy is in use ...
+        with Engine(workspace) as engine:  # ... when a load publishes a new copy
+            engine.load("members", write_csv(tmp_path / "m.csv", ["member_id", "joined_at"],
+                                             [["m1", "2026-01-05T10:00:00Z"]]), now=NOW)
+        # DuckDB shares one database per path within a process: the new Engine must not be handed the old copy
+        assert reader.read(("n",), _members).value == 1
+    finally:
+        release.set()
+        busy.join(timeout=30)
+        reader.close()
+    assert not list(workspace.glob(".commetrics.snapshot.duckdb.*"))  # the links went with their Engines

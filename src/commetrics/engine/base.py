@@ -78,7 +78,7 @@ class EngineBase:
     _changed: bool  # this Engine wrote something that can change a figure (the read copy and cache follow on close)
     _on_snapshot: bool  # reading the store's read copy: another command holds the store
     _version: DataVersion | None  # the data version, remembered while nothing can change it
-    _read_copy: bool  # opened on the read copy by choice (a long-lived reader such as the dashboard)
+    _read_copy: Path | None  # the link to the read copy opened by choice (a long-lived reader, the dashboard)
     _now: datetime | None  # the data's latest instant, remembered while nothing can change it
 
     def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
@@ -89,7 +89,7 @@ class EngineBase:
         self.config = config if config is not None else self.workspace.config()
         self._spark_session, self._analytics, self._mirror_fresh, self._scratch = spark, None, False, None
         self._changed, self._on_snapshot, self._version, self._now = False, False, None, None
-        self._read_copy = read_copy
+        self._read_copy = None
         self.cache = ResultCache(self.workspace.directory / CACHE_FOLDER) if cache else None
         if read_copy:
             self._open_read_copy(read_only)
@@ -99,6 +99,8 @@ class EngineBase:
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
+            if self._read_copy is not None:
+                snapshot.unlink(self._read_copy)
             raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
@@ -125,7 +127,7 @@ class EngineBase:
         engine.config = config or Config()
         engine._spark_session, engine._analytics, engine._mirror_fresh, engine._scratch = spark, None, False, None
         engine._changed, engine._on_snapshot, engine._version, engine.cache = False, False, None, None
-        engine._read_copy, engine._now = False, None
+        engine._read_copy, engine._now = None, None
         engine.store = Store(":memory:")
         engine._lock = None
         engine._tune(engine.store)
@@ -155,12 +157,16 @@ class EngineBase:
         publish a new one by renaming it over the old), so a long-lived reader never makes a load wait."""
         if not read_only:
             raise InputError("read_copy=True opens the store's read copy, which is read-only: pass read_only=True.")
-        if not self.snapshot_path.is_file():
+        try:
+            self._read_copy = snapshot.link(self.snapshot_path)
+        except FileNotFoundError:
             raise StoreUnavailableError(f"The workspace has no read copy ({self.snapshot_path.name}) yet: run "
-                                        "`commetrics refresh`, or open the store itself (read_copy=False).")
+                                        "`commetrics refresh`, or open the store itself (read_copy=False).") from None
         self._on_snapshot = True
 
     def _open_store(self, *, read_only: bool = False) -> Store:
+        if self._read_copy is not None:
+            return self._tune(Store(self._read_copy, read_only=True))
         if self._on_snapshot:
             return self._tune(Store(self.snapshot_path, read_only=True))
         return self._tune(self.workspace.open_store(read_only=read_only))
@@ -316,7 +322,7 @@ class EngineBase:
         read copy (another command is writing)."""
         if self._version is not None:
             return self._version
-        version = data_version(self.store.con, snapshot=self._on_snapshot and not self._read_copy)
+        version = data_version(self.store.con, snapshot=self._on_snapshot and self._read_copy is None)
         if self.store.read_only:  # nobody writes while a reader holds the workspace, and the read copy never changes
             self._version = version
         return version
@@ -382,6 +388,9 @@ class EngineBase:
             except duckdb.Error:  # a store that cannot say its version now: the copy stays as of the last write
                 version = None
         self.store.close()
+        if self._read_copy is not None:
+            snapshot.unlink(self._read_copy)
+            self._read_copy = None
         try:
             if version is not None:
                 self._publish(version)

@@ -15,7 +15,8 @@ changes the Engines are opened again on the new copy.
 * **Once per question**: twenty visitors asking the same question that nothing has computed yet wait for one
   computation; different questions are computed side by side, up to ``readers`` at once.
 * **Stale while revalidating**: when the data changed since a question was answered, the last answer is shown
-  at once, said to be from before the change, while one computation in the background replaces it.
+  at once, said to be from before the change, while one computation in the background replaces it — unless a
+  person was erased in between: figures that may hold them are never shown again, the new ones are awaited.
 * **Warm before anyone asks**: with a ``warmer`` (what ``commetrics serve`` gives it: every page and picker
   variant the dashboard offers), the Reader computes them in the background when it starts and each time the
   data changes.
@@ -41,10 +42,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import duckdb
 
+from ..engine import snapshot
 from ..engine.snapshot import SNAPSHOT_FILE
 from ..errors import InputError, StoreUnavailableError, WorkspaceError
 from ..results import Result
-from ..store import Workspace, store_error
+from ..store import Workspace, connect, store_error
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -147,6 +149,7 @@ class Reader:
         self._config: tuple[Hashable, Config] | None = None
         self._refusals: dict[Hashable, tuple[Hashable, InputError]] = {}
         self._flights: dict[Hashable, tuple[Hashable, Future[Served[Any]]]] = {}
+        self._erased: dict[Hashable, int] = {}  # erasures recorded in each version of the read copy read
         self._memory = threading.Lock()  # guards what is remembered and the computations in flight
         self._engine = threading.Lock()  # without a read copy: one Engine on the store at a time in this process
         size = readers if readers is not None else self.config().dashboard.readers
@@ -263,7 +266,7 @@ class Reader:
         if not on_copy:
             return self._direct(key, work, known)
         self._data_moved(version)
-        if known is not None and not getattr(self._fresh, "on", False):
+        if known is not None and not getattr(self._fresh, "on", False) and self._no_erasure(known[0], version):
             self._flight(key, version, work, background=True)
             stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
             return Served(known[1].value, known[1].read_at, stale=(
@@ -275,6 +278,26 @@ class Reader:
             raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
                        "Reload the page in a moment.") from None
         return served
+
+    def _no_erasure(self, before: Hashable, now: Hashable) -> bool:
+        """Whether the copy at ``now`` records as many erasures as at ``before``: figures read before an erasure
+        may hold the person erased, so they are never shown again, not even as stale ones."""
+        then = self._erased.get(before)
+        if then is None:
+            return False
+        if now not in self._erased:
+            try:  # through a link of its own: DuckDB would hand back an older copy still open under the same path
+                linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
+            except OSError:
+                return False
+            try:
+                with connect(linked, read_only=True) as con:
+                    self._erased.setdefault(now, int(con.execute("select count(*) from erasures").fetchall()[0][0]))
+            except (WorkspaceError, duckdb.Error):
+                return False
+            finally:
+                snapshot.unlink(linked)
+        return self._erased[now] == then
 
     def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
                 background: bool) -> Future[Served[Any]]:
@@ -297,6 +320,9 @@ class Reader:
         try:
             with self._engines.engine(version) as engine:
                 served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+                if version not in self._erased:
+                    self._erased[version] = int(engine.store.con.execute(
+                        "select count(*) from erasures").fetchall()[0][0])
         except InputError as error:  # too little data, a name the store does not hold: until the data changes
             self._refuse(key, version, error)
             future.set_exception(error)
