@@ -283,3 +283,28 @@ def test_the_new_copy_is_read_while_an_engine_on_the_old_one_is_still_busy(works
         busy.join(timeout=30)
         reader.close()
     assert not list(workspace.glob(".commetrics.snapshot.duckdb.*"))  # the links went with their Engines
+
+
+def test_the_warming_gives_way_to_visitors(workspace: Path) -> None:
+    reader = Reader(workspace)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(engine: Engine) -> int:
+        started.set()
+        assert release.wait(30)
+        return _members(engine)
+
+    visitor = threading.Thread(target=lambda: reader.read(("slow",), slow))
+    visitor.start()
+    try:
+        assert started.wait(30)
+        began = time.monotonic()
+        reader.give_way(most=0.5)  # a visitor waits for a computation: the warming waits too
+        assert time.monotonic() - began >= 0.45
+    finally:
+        release.set()
+        visitor.join(timeout=30)
+    began = time.monotonic()
+    reader.give_way(most=10)  # nobody waits: at once
+    assert time.monotonic() - began < 2
+    reader.close()

@@ -210,6 +210,7 @@ def warm_views(reader: Reader, level: str | None = None,
         return 0
     done = 0
     for view in views(reader, chosen):
+        reader.give_way()  # visitors first
         try:
             served = read_view(reader, view)
             if then is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -99,6 +100,7 @@ class _Engines:
         self._open = open_engine
         self._slots = threading.BoundedSemaphore(size)
         self._free: list[tuple[Hashable, Engine]] = []
+        self._latest: Hashable = None  # the copy asked for last: an Engine on another one is closed when returned
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -106,6 +108,7 @@ class _Engines:
         with self._slots:
             found, old = None, []
             with self._lock:
+                self._latest = stamp
                 while self._free and found is None:
                     held = self._free.pop()
                     if held[0] == stamp:
@@ -119,7 +122,11 @@ class _Engines:
                 yield engine
             finally:
                 with self._lock:
-                    self._free.append((stamp, engine))
+                    current = stamp == self._latest
+                    if current:
+                        self._free.append((stamp, engine))
+                if not current:  # the copy it reads was replaced: its file goes when it is closed
+                    engine.close()
 
     def close(self) -> None:
         with self._lock:
@@ -159,6 +166,7 @@ class Reader:
         self._warming: threading.Thread | None = None
         self._warm_again = False
         self._warmed: Hashable = None
+        self._asking = 0  # visitors waiting for a computation or a drawing: the warming gives way to them
         self._closed = False
 
     # -- the data version ------------------------------------------------------------------------------------
@@ -273,11 +281,33 @@ class Reader:
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
         try:
-            served: Served[T] = self._flight(key, version, work, background=False).result()
+            with self._visitor():
+                served: Served[T] = self._flight(key, version, work, background=False).result()
         except StoreUnavailableError as exc:  # the copy went away between looking and opening (an erasure)
             raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
                        "Reload the page in a moment.") from None
         return served
+
+    @contextlib.contextmanager
+    def _visitor(self) -> Iterator[None]:
+        """A visitor (not the warming) waits for a computation or a drawing while this is open."""
+        if getattr(self._fresh, "on", False):
+            yield
+            return
+        with self._memory:
+            self._asking += 1
+        try:
+            yield
+        finally:
+            with self._memory:
+                self._asking -= 1
+
+    def give_way(self, most: float = 30.0) -> None:
+        """Wait (at most ``most`` seconds) while visitors wait for a computation or a drawing: the warming calls
+        this before each view, so on two cores it never makes the first visitors slower."""
+        deadline = time.monotonic() + most
+        while self._asking > 0 and not self._closed and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _no_erasure(self, before: Hashable, now: Hashable) -> bool:
         """Whether the copy at ``now`` records as many erasures as at ``before``: figures read before an erasure
@@ -373,7 +403,7 @@ class Reader:
         if hit is not None and hit[0] is served.value:
             drawn: T = hit[1]
             return drawn
-        with lock:
+        with self._visitor(), lock:
             with self._memory:
                 hit = self._drawn.get(key)
             if hit is not None and hit[0] is served.value:
