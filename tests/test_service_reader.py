@@ -308,3 +308,17 @@ def test_the_warming_gives_way_to_visitors(workspace: Path) -> None:
     reader.give_way(most=10)  # nobody waits: at once
     assert time.monotonic() - began < 2
     reader.close()
+
+
+def test_a_link_left_by_a_killed_reader_is_removed(workspace: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    copy = workspace / "commetrics.snapshot.duckdb"
+    left = workspace / f".commetrics.snapshot.duckdb.{ended.pid}.{copy.stat().st_ino}.duckdb"
+    os.link(copy, left)  # what a dashboard killed with -9 leaves: a whole copy of the store
+    with Engine(workspace, read_only=True, read_copy=True):
+        assert not left.exists()

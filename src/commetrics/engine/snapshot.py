@@ -75,6 +75,7 @@ def link(target: Path) -> Path:
     docstring), shared by the Engines of this process reading the same copy; :func:`unlink` when done. Where
     links cannot be made (another file system, no permission), ``target`` itself."""
     with _LINKING:
+        _forget_the_dead(target)
         for _ in range(3):
             inode = target.stat().st_ino  # FileNotFoundError: no copy
             linked = target.with_name(f".{target.name}.{os.getpid()}.{inode}.duckdb")
@@ -91,6 +92,18 @@ def link(target: Path) -> Path:
             except OSError:
                 return target
         return target
+
+
+def _forget_the_dead(target: Path) -> None:
+    """Remove the links of processes that ended without removing theirs (killed): each holds a whole copy."""
+    for linked in target.parent.glob(f".{target.name}.*.duckdb"):
+        try:
+            pid = int(linked.name.split(".")[-3])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            linked.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue  # not ours to judge: another user's process, or a name we did not make
 
 
 def unlink(linked: Path) -> None:

@@ -468,11 +468,11 @@ class Reader:
     def close(self) -> None:
         """Stop computing in the background and close the Engines (the server does this when it stops)."""
         self._closed = True
-        self._background.shutdown(wait=True, cancel_futures=True)
+        self._background.shutdown(wait=False, cancel_futures=True)  # a computation under way is not waited for
         thread = self._warming
         if thread is not None:
-            thread.join(timeout=60)
-        self._engines.close()
+            thread.join(timeout=5)
+        self._engines.close()  # those not in use; one in use is closed by the process's end
 
 
 def _first(exc: BaseException) -> str:
