@@ -55,6 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_WARM_MS, TARGET_COLD_MS = 200.0, 2000.0
 TIMEOUT = 300.0  # seconds a request may wait (--timeout)
+LOG: Path | None = None  # where the server's output goes (--server-log; default: nowhere)
+SOURCE = ROOT / "src"  # the commetrics the server and the refresh run (--src: another checkout, to compare)
 #: The page mix: what a team opens in a morning (pages and the API routes a spreadsheet would pull).
 MIX = ("/", "/conversion", "/conversion?by=entry_path", "/conversion?by=join_month&window=30", "/impact",
        "/impact?question=nps", "/attribution", "/attribution?model=linear", "/scores", "/data", "/api/summary",
@@ -87,9 +89,10 @@ def free_port() -> int:
 
 
 def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(SOURCE), "PYTHONFAULTHANDLER": "1"}
+    log = open(LOG, "ab") if LOG else subprocess.DEVNULL  # noqa: SIM115 - the child writes it until stopped
     server = subprocess.Popen([sys.executable, "-m", "commetrics", "serve", "--port", str(port), "-w", str(folder)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -244,8 +247,14 @@ def main() -> None:
                         "background warming before the warm and settled rounds")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds a request may wait (then it counts "
                         "as a server error)")
+    parser.add_argument("--src", type=Path, default=SOURCE, help="the source tree of commetrics the server and the "
+                        "refresh run (another checkout's src, to compare before and after on the same machine)")
+    parser.add_argument("--server-log", type=Path, default=None, help="append the server's output (errors, "
+                        "a crash's trace) to this file")
     args = parser.parse_args()
+    globals()["LOG"] = args.server_log
     globals()["TIMEOUT"] = args.timeout
+    globals()["SOURCE"] = args.src.resolve()
     sys.path.insert(0, str(ROOT / "src"))
     folder = args.workspace.resolve() if args.workspace else workspace(args.members)
     key = token(folder)
@@ -257,7 +266,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {"members": args.members, "users": args.users, "seconds": args.seconds,
-                              "workspace": str(folder), "phases": sorted(phases),
+                              "workspace": str(folder), "phases": sorted(phases), "src": str(SOURCE),
                               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.machine(),
                               "cpus": os.cpu_count(), "load_before": load_before}
     if "cold" in phases:
@@ -276,7 +285,7 @@ def main() -> None:
         shutil.rmtree(folder / "cache", ignore_errors=True)
         began = time.perf_counter()
         subprocess.run([sys.executable, "-m", "commetrics", "-q", "refresh", "--no-pull", "-w", str(folder)],
-                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONPATH": str(SOURCE)}, check=True, stdout=subprocess.DEVNULL,
                        timeout=args.refresh_timeout)
         result["refresh_seconds"] = round(time.perf_counter() - began, 1)
         server = start(folder, port)
