@@ -1,24 +1,33 @@
 """The dashboard under 20 concurrent users: p95 latency with cold and warm reads.
 
     python benchmarks/serve.py [--members 20000] [--users 20] [--seconds 30] [--out benchmarks/results]
+                               [--workspace DIR] [--phases cold,warm,refreshed]
 
-Builds (once) the demo workspace of ``--members`` members in ``benchmarks/data/serve-N``, adds a user with
+Builds (once) the demo workspace of ``--members`` members in ``benchmarks/data/serve-N`` (or uses ``--workspace``,
+a copy of a workspace you may write to: the benchmark adds a user and removes the results cache), adds a user with
 an API token, and starts ``commetrics serve`` on a free port of 127.0.0.1 in a child process. Then:
 
 * **cold**: the server has read nothing yet; ``--users`` threads each request every page of the mix once,
   in their own shuffled order, at the same time (the first request of a page computes its Results, the
   others wait for or reuse them);
 * **warm**: for ``--seconds``, the same threads request pages of the mix at random, back to back;
-* **refreshed**: the server is stopped, ``commetrics refresh --no-pull`` computes the Results of the report
-  and summary into the workspace's results cache (what a scheduler runs after each load), a fresh server
-  starts, and the cold round is run again — the first visit after a refreshed load.
+* **refreshed**: the server is stopped, ``commetrics refresh --no-pull`` computes the Results of the report,
+  the summary and the dashboard's views into the workspace's results cache (what a scheduler runs after each
+  load), a fresh server starts, and the cold round is run again at once — the first visit after a refreshed load;
+* **settled**: another fresh server, once its start-up warming (reading the views back and drawing them) is done
+  (``/health`` says ``warming: false``), and the cold round again — users arriving a little after a restart.
 
-The cold round starts from an empty results cache (the ``cache`` folder is removed first).
+The warm round too starts once the background warming is done (at most ``--settle`` seconds).
+
+The cold round starts from an empty results cache (the ``cache`` folder is removed first); the server computes
+the dashboard's views in the background from its start (``[dashboard] warm``) while the users ask. With
+``--phases refreshed,warm`` (a large workspace, where a cold round would take too long) the refresh comes first and
+the warm round runs on the refreshed server.
 
 Each request is timed from send to the last byte (``httpx``, one connection per user). p50/p95/max per
 phase, per page and overall, go to ``serve.json`` and ``serve.md`` in ``--out``. Targets (the issue): p95 under
 200 ms warm and under 2 s cold at 20k members (the refreshed round is the first visit users get after a
-scheduled refresh). The run stops by itself: a request waits at most 300 s,
+scheduled refresh). The run stops by itself: a request waits at most ``--timeout`` s (300),
 the warm phase ends after ``--seconds``, and the server is stopped at the end whatever happened.
 """
 
@@ -45,6 +54,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_WARM_MS, TARGET_COLD_MS = 200.0, 2000.0
+TIMEOUT = 300.0  # seconds a request may wait (--timeout)
+LOG: Path | None = None  # where the server's output goes (--server-log; default: nowhere)
+SOURCE = ROOT / "src"  # the commetrics the server and the refresh run (--src: another checkout, to compare)
 #: The page mix: what a team opens in a morning (pages and the API routes a spreadsheet would pull).
 MIX = ("/", "/conversion", "/conversion?by=entry_path", "/conversion?by=join_month&window=30", "/impact",
        "/impact?question=nps", "/attribution", "/attribution?model=linear", "/scores", "/data", "/api/summary",
@@ -77,9 +89,10 @@ def free_port() -> int:
 
 
 def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(SOURCE), "PYTHONFAULTHANDLER": "1"}
+    log = open(LOG, "ab") if LOG else subprocess.DEVNULL  # noqa: SIM115 - the child writes it until stopped
     server = subprocess.Popen([sys.executable, "-m", "commetrics", "serve", "--port", str(port), "-w", str(folder)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -91,6 +104,20 @@ def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start within 60 s")
 
 
+def settle(base: str, seconds: float) -> float:
+    """Wait until the server has computed and drawn its views in the background (``/health``: ``warming`` false),
+    at most ``seconds``; return how long it took."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        try:
+            if not httpx.get(f"{base}/health", timeout=5).json().get("warming", False):
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return round(time.perf_counter() - began, 1)
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     server.terminate()
     try:
@@ -100,9 +127,13 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def timed(client: httpx.Client, path: str) -> tuple[str, float, int]:
+    """One request, timed to its last byte; one that timed out counts as a server error (599)."""
     began = time.perf_counter()
-    answer = client.get(path)
-    return path, (time.perf_counter() - began) * 1000, answer.status_code
+    try:
+        status = client.get(path).status_code
+    except httpx.TimeoutException:
+        status = 599
+    return path, (time.perf_counter() - began) * 1000, status
 
 
 def crowd(base: str, key: str, users: int, walk: Callable[[int], Iterator[str]]) -> list[tuple[str, float, int]]:
@@ -111,7 +142,7 @@ def crowd(base: str, key: str, users: int, walk: Callable[[int], Iterator[str]])
     lock = threading.Lock()
 
     def user(seed: int) -> None:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300) as client:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT) as client:
             for path in walk(seed):
                 sample = timed(client, path)
                 with lock:
@@ -163,34 +194,41 @@ def stats(samples: list[tuple[str, float, int]]) -> dict[str, Any]:
     return out
 
 
-def write(out: Path, result: dict[str, Any]) -> None:
+def write(out: Path, result: dict[str, Any], name: str = "serve") -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    phases = [(phase, target) for phase, target in (("cold", TARGET_COLD_MS), ("warm", TARGET_WARM_MS),
+                                                    ("refreshed", TARGET_COLD_MS), ("settled", TARGET_COLD_MS))
+              if phase in result]
     lines = [
-        "# Dashboard latency: 20 concurrent users",
+        f"# Dashboard latency: {result['users']} concurrent users, {result['members']:,} members",
         "",
         f"`python benchmarks/serve.py --members {result['members']} --users {result['users']} --seconds "
-        f"{result['seconds']}` on {result['machine']} ({result['cpus']} CPUs), {result['date']}. One `commetrics "
-        "serve` process on 127.0.0.1; each user one HTTP connection with an API token. Cold: a fresh server and an "
-        "empty results cache, every user requests every page of the mix once at the same time. Warm: random pages of "
-        "the mix, back to back. Refreshed: the cold round again on a fresh server after `commetrics refresh`. Load "
-        f"average at the end: {result['load_average']}.",
+        f"{result['seconds']} --phases {','.join(result['phases'])}` on {result['machine']} ({result['cpus']} CPUs, "
+        f"shared), {result['date']}. One `commetrics serve` process on 127.0.0.1; each user one HTTP connection with "
+        "an API token. Cold: a fresh server and an empty results cache, every user requests every page of the mix "
+        "once at the same time. Warm: random pages of the mix, back to back, once the server's background warming is "
+        f"done ({result.get('warm_settle_seconds', result.get('settle_seconds'))} s after the cold round). Refreshed: "
+        "the cold round again on a fresh server right after `commetrics refresh`. Settled: the same on another fresh "
+        f"server once its start-up warming is done ({result.get('settle_seconds', '-')} s). Load average (1, 5, 15 "
+        f"min) before: {result['load_before']}; after: {result['load_average']}.",
         "",
         "| phase | requests | 5xx | p50 | p95 | max | target p95 | met |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for phase, target in (("cold", TARGET_COLD_MS), ("warm", TARGET_WARM_MS), ("refreshed", TARGET_COLD_MS)):
+    for phase, target in phases:
         s = result[phase]
         lines.append(f"| {phase} | {s['requests']:,} | {s['errors']} | {s['p50_ms']:,.0f} ms | {s['p95_ms']:,.0f} ms | "
                      f"{s['max_ms']:,.0f} ms | {target:,.0f} ms | {'yes' if s['p95_ms'] < target else 'no'} |")
-    lines += ["", f"Warm throughput: {result['warm']['requests'] / result['seconds']:,.1f} requests/s.", "",
-              "Per page:", "", "| page | cold p95 | warm p95 | refreshed p95 |", "|---|---:|---:|---:|"]
+    if "warm" in result:
+        lines += ["", f"Warm throughput: {result['warm']['requests'] / result['seconds']:,.1f} requests/s."]
+    lines += ["", "Per page (p95):", "", "| page | " + " | ".join(phase for phase, _ in phases) + " |",
+              "|---|" + "---:|" * len(phases)]
     for path in MIX:
-        c, w, r = (result[phase]["pages"].get(path, {}) for phase in ("cold", "warm", "refreshed"))
-        lines.append(f"| `{path}` | {c.get('p95_ms', 0):,.0f} ms | {w.get('p95_ms', 0):,.0f} ms | "
-                     f"{r.get('p95_ms', 0):,.0f} ms |")
+        cells = [result[phase]["pages"].get(path, {}).get("p95_ms", 0) for phase, _ in phases]
+        lines.append(f"| `{path}` | " + " | ".join(f"{c:,.0f} ms" for c in cells) + " |")
     lines += ["", result["note"], ""]
-    (out / "serve.md").write_text("\n".join(lines), encoding="utf-8")
+    (out / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:
@@ -199,48 +237,86 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--workspace", type=Path, default=None,
+                        help="a workspace to use instead of the demo of --members (a copy: it is written to)")
+    parser.add_argument("--phases", default="cold,warm,refreshed",
+                        help="which rounds, comma-separated: cold, warm, refreshed")
+    parser.add_argument("--name", default="serve", help="results file names in --out (NAME.json, NAME.md)")
+    parser.add_argument("--refresh-timeout", type=float, default=1800.0, help="seconds `commetrics refresh` may take")
+    parser.add_argument("--settle", type=float, default=600.0, help="seconds to wait at most for the server's "
+                        "background warming before the warm and settled rounds")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds a request may wait (then it counts "
+                        "as a server error)")
+    parser.add_argument("--src", type=Path, default=SOURCE, help="the source tree of commetrics the server and the "
+                        "refresh run (another checkout's src, to compare before and after on the same machine)")
+    parser.add_argument("--server-log", type=Path, default=None, help="append the server's output (errors, "
+                        "a crash's trace) to this file")
     args = parser.parse_args()
+    globals()["LOG"] = args.server_log
+    globals()["TIMEOUT"] = args.timeout
+    globals()["SOURCE"] = args.src.resolve()
     sys.path.insert(0, str(ROOT / "src"))
-    folder = workspace(args.members)
+    folder = args.workspace.resolve() if args.workspace else workspace(args.members)
     key = token(folder)
-    shutil.rmtree(folder / "cache", ignore_errors=True)
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    unknown = phases - {"cold", "warm", "refreshed"}
+    if unknown or not phases:
+        raise SystemExit(f"--phases: choose among cold, warm, refreshed (not {', '.join(sorted(unknown)) or 'none'})")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     port = free_port()
-    server = start(folder, port)
     base = f"http://127.0.0.1:{port}"
-    try:
+    result: dict[str, Any] = {"members": args.members, "users": args.users, "seconds": args.seconds,
+                              "workspace": str(folder), "phases": sorted(phases), "src": str(SOURCE),
+                              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.machine(),
+                              "cpus": os.cpu_count(), "load_before": load_before}
+    if "cold" in phases:
+        shutil.rmtree(folder / "cache", ignore_errors=True)
+        server = start(folder, port)
+        try:
+            began = time.perf_counter()
+            result["cold"] = stats(cold(base, key, args.users))
+            result["cold_seconds"] = round(time.perf_counter() - began, 1)
+            if "warm" in phases:
+                result["warm_settle_seconds"] = settle(base, args.settle)
+                result["warm"] = stats(warm(base, key, args.users, args.seconds))
+        finally:
+            stop(server)
+    if "refreshed" in phases:
+        shutil.rmtree(folder / "cache", ignore_errors=True)
         began = time.perf_counter()
-        first = cold(base, key, args.users)
-        cold_seconds = time.perf_counter() - began
-        second = warm(base, key, args.users, args.seconds)
-    finally:
-        stop(server)
-    shutil.rmtree(folder / "cache", ignore_errors=True)
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "commetrics", "-q", "refresh", "--no-pull", "-w", str(folder)],
-                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True, stdout=subprocess.DEVNULL,
-                   timeout=1800)
-    refresh_seconds = time.perf_counter() - began
-    server = start(folder, port)
-    try:
-        third = cold(base, key, args.users)
-    finally:
-        stop(server)
-    result = {"members": args.members, "users": args.users, "seconds": args.seconds,
-              "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-              "cold_seconds": round(cold_seconds, 1), "cold": stats(first), "warm": stats(second),
-              "refresh_seconds": round(refresh_seconds, 1), "refreshed": stats(third),
-              "note": (f"The cold round took {cold_seconds:,.1f} s in all: the first request of each page computes its "
-                       "Results (the summary runs every attribution model with bootstrap intervals) while the others "
-                       "queue behind the one Engine a server process opens at a time. Warm requests read what was "
-                       "computed (Results and their drawn pages), until the store file changes. After `commetrics "
-                       f"refresh` ({refresh_seconds:,.1f} s) a fresh server reads the Results from the results "
-                       "cache: pages the refresh did not compute (other cohort keys, windows or models) are still "
-                       "computed on their first visit.")}
-    write(args.out, result)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("cold", "warm")} |
-                     {"cold_p95_ms": result["cold"]["p95_ms"], "warm_p95_ms": result["warm"]["p95_ms"],
-                      "refreshed_p95_ms": result["refreshed"]["p95_ms"]}, indent=2))
+        subprocess.run([sys.executable, "-m", "commetrics", "-q", "refresh", "--no-pull", "-w", str(folder)],
+                       env={**os.environ, "PYTHONPATH": str(SOURCE)}, check=True, stdout=subprocess.DEVNULL,
+                       timeout=args.refresh_timeout)
+        result["refresh_seconds"] = round(time.perf_counter() - began, 1)
+        server = start(folder, port)
+        try:
+            result["refreshed"] = stats(cold(base, key, args.users))
+        finally:
+            stop(server)
+        server = start(folder, port)
+        try:
+            result["settle_seconds"] = settle(base, args.settle)
+            result["settled"] = stats(cold(base, key, args.users))
+            if "warm" in phases and "warm" not in result:
+                result["warm"] = stats(warm(base, key, args.users, args.seconds))
+        finally:
+            stop(server)
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    result["note"] = (
+        (f"The cold round took {result['cold_seconds']:,.1f} s in all: the first request of each page computes its "
+         "Results (the summary runs every attribution model with bootstrap intervals), different pages side by side "
+         "on `[dashboard] readers` connections to the read copy, while the server computes the dashboard's views in "
+         "the background. " if "cold" in result else "")
+        + "Warm requests read what was computed (Results and their drawn pages), until the data changes. "
+        + (f"`commetrics refresh` ({result['refresh_seconds']:,.1f} s) computes the report's Results and every "
+           "view the dashboard offers with one picker changed (`[dashboard] warm = \"variants\"`) into the results "
+           "cache; a fresh server then reads them back on the first visits (two pickers changed at once, e.g. a "
+           "cohort key with one window, are computed on their first visit, or by the server's background warming)."
+           if "refreshed" in result else ""))
+    write(args.out, result, args.name)
+    rounds = ("cold", "warm", "refreshed", "settled")
+    print(json.dumps({k: v for k, v in result.items() if k not in rounds} |
+                     {f"{phase}_p95_ms": result[phase]["p95_ms"] for phase in rounds if phase in result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -104,3 +104,23 @@ def test_refresh_publishes_a_missing_read_copy(demo: Path, tmp_path: Path) -> No
     assert copy.is_file()
     code, out, _ = _refresh(demo, "--report", str(tmp_path / "r.html"), "--no-pull")
     assert out["read_copy"] == "current"
+
+
+def test_refresh_computes_the_dashboards_views_into_the_cache(demo: Path, tmp_path: Path) -> None:
+    from commetrics.service.queries import views
+    from commetrics.service.results import Reader
+    from commetrics.service.views import attribution_params, conversion_params
+
+    code, out, _ = _refresh(demo, "--report", str(tmp_path / "r.html"), "--no-pull")
+    assert code == 0
+    reader = Reader(demo)
+    # every view of [dashboard] warm = "variants" the data can answer (a 400-member demo cannot answer them all)
+    assert len(list(views(reader, "pages"))) < int(out["views"]) <= len(list(views(reader, "variants")))
+    reader.close()
+    with Engine(demo, read_only=True, cache=True) as engine:  # the dashboard's own parameters: read back
+        name = engine.config.summary.conversion
+        engine.run("attribution", **attribution_params("linear", None))
+        engine.run("conversion", **conversion_params(name, "entry_path", None, None))
+        engine.run("conversion", **conversion_params(name, None, 30, None))
+        assert engine.cache is not None
+        assert engine.cache.stats.as_dict() == {"hits": 3, "misses": 0, "uncacheable": 0}

@@ -468,3 +468,32 @@ def test_many_asking_at_once_compute_once_and_a_load_computes_again(workspace: P
         with pytest.raises(NotEnoughDataError, match="too few renewals"):
             reader.read(("renewal",), too_little)
     assert len(computed) == 3
+
+
+def test_the_warming_draws_each_page_before_anyone_asks(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from commetrics.config import Config
+    from commetrics.service import pages
+
+    class PagesOnly(Reader):
+        def config(self) -> Config:
+            config = super().config()
+            return config.model_copy(update={"dashboard": config.dashboard.model_copy(update={"warm": "pages"})})
+
+    reader = PagesOnly(workspace, warmer=pages.warm)
+    reader.start()
+    deadline = time.monotonic() + 600
+    while reader.warming():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+    def never(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("drawn on request: the warming should have drawn it")
+
+    for name in ("summary_html", "conversion_html", "impact_html", "attribution_html", "scores_html"):
+        monkeypatch.setattr(pages, name, never)
+    app = create_app(workspace, reader=reader)
+    client = login(app, "ada")
+    for path in ("/", "/conversion", "/impact", "/attribution", "/scores"):
+        assert client.get(path).status_code == 200, path
+    assert _client(app).get("/health").json() == {"status": "ok", "warming": False}
+    reader.close()

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .engine_settings import EngineSettings, StoreSettings
+from .engine_settings import DashboardSettings, EngineSettings, StoreSettings
 from .errors import ConfigError
 from .score_settings import ScoreSettings
 from .source_settings import SourcesSettings
@@ -416,6 +416,8 @@ class Config(_Section):
                                      description="Platform connectors: deal, opportunity and event mappings")
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings(),
                                    description="Which engine runs the analyses: DuckDB, or Spark over a mirror")
+    dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings(),
+                                         description="How commetrics serve reads: at once, and before anyone asks")
 
 
 def _default_conversions() -> dict[str, ConversionDefinition]:

@@ -6,6 +6,9 @@ stays the one source of truth. ``backend = "spark"`` moves the *analyses* onto S
 Parquet mirror of the store's canonical tables (see :mod:`commetrics.engine.mirror`) through Ibis's
 PySpark backend. ``[engine.duckdb]`` tunes the store's own DuckDB session either way.
 
+``[dashboard]`` says how ``commetrics serve`` reads the store: how many computations at once, and whether it
+computes its pages before anyone asks.
+
 It lives beside :mod:`commetrics.config`, which includes it as ``Config.engine``, so that the settings of
 how the engine runs stay apart from the definitions of what it measures.
 """
@@ -17,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DuckDBSettings", "EngineSettings", "SparkSettings", "StoreSettings"]
+__all__ = ["DashboardSettings", "DuckDBSettings", "EngineSettings", "SparkSettings", "StoreSettings"]
 
 #: Spark settings commetrics sets itself: changing them would break the guarantees the docs give.
 PINNED_SPARK_CONF = {"spark.sql.session.timeZone": "UTC"}
@@ -101,3 +104,19 @@ class StoreSettings(_Section):
         description="Keep a read copy of the store (commetrics.snapshot.duckdb), published after every command that "
                     "changed it, so reports, the summary and the dashboard read it while a load runs instead of "
                     "waiting (it takes as much disk as the store)")
+
+
+class DashboardSettings(_Section):
+    """How ``commetrics serve`` reads: computations at once, and pages computed before anyone asks."""
+
+    readers: int = Field(
+        2, ge=1, le=32,
+        description="Questions the dashboard computes at once, each on its own read-only connection to the store's "
+                    "read copy (more than the machine's cores only makes each of them slower); a question already "
+                    "being computed is never computed twice")
+    warm: Literal["off", "pages", "variants", "all"] = Field(
+        "variants",
+        description="What the dashboard computes before anyone asks — when the server starts and when the data "
+                    "changes (in the background), and in `commetrics refresh`: 'pages' (every page as it opens), "
+                    "'variants' (also each picker changed on its own: every cohort key, window, impact question, "
+                    "attribution model, member scores), 'all' (also every cohort key with every window), 'off'")

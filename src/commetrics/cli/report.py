@@ -87,14 +87,16 @@ def refresh(
     as_json: JsonOption = False,
 ) -> None:
     """Bring the figures up to date, for a scheduler: pull the platforms pulled before, recompute the cached Results
-    the report and the summary read, write the report. Exits 1 naming the source when a pull failed (the report
-    is still written, from the data as of the last load); 0 otherwise.
+    the report and the summary read, write the report, and compute the dashboard's views ([dashboard] warm). Exits 1
+    naming the source when a pull failed (the report is still written, from the data as of the last load); 0
+    otherwise.
 
     Example: commetrics refresh --report /srv/reports/community.html
     """
     from ..reports.refresh import refresh as run_refresh
+    from ..service.queries import warm_workspace
 
-    outcome = run_refresh(workspace, report=report_path, pull=pull)
+    outcome = run_refresh(workspace, report=report_path, pull=pull, warm=warm_workspace)
     if as_json:
         emit(outcome.as_dict())
     else:
@@ -106,6 +108,8 @@ def refresh(
         results = outcome.results
         typer.echo(f"Results: {results.get('misses', 0)} computed, {results.get('hits', 0)} read back from the cache "
                    f"(data version {outcome.data_version.get('version')}).")
+        if outcome.views:
+            typer.echo(f"Dashboard: {outcome.views} views read into the results cache ([dashboard] warm).")
         typer.echo(f"Wrote {outcome.report}")
     if not outcome.ok:
         typer.echo(f"Refresh: {outcome.message()}", err=True)

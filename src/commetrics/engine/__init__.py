@@ -38,6 +38,10 @@ class Engine(OperationsPart, MaintenancePart):
         Read published Results back from the workspace's results cache when the same analysis was run with the
         same parameters and settings on the same data version, and keep those computed (:mod:`.cache`). Results
         read back carry their published figures only; ``exact=True`` always computes.
+    read_copy
+        Read the store's read copy (:mod:`.snapshot`), read-only, without taking the workspace lock: for a
+        long-lived reader such as the dashboard, which must never make a load wait. Its data is that of the last
+        completed write; open a new Engine when the copy's file changes.
 
     A reader (``read_only=True``) that finds another command writing the store reads the store's read copy
     instead of waiting (:mod:`.snapshot`); :meth:`data_version` says so.

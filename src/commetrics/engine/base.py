@@ -78,22 +78,29 @@ class EngineBase:
     _changed: bool  # this Engine wrote something that can change a figure (the read copy and cache follow on close)
     _on_snapshot: bool  # reading the store's read copy: another command holds the store
     _version: DataVersion | None  # the data version, remembered while nothing can change it
+    _read_copy: Path | None  # the link to the read copy opened by choice (a long-lived reader, the dashboard)
+    _now: datetime | None  # the data's latest instant, remembered while nothing can change it
 
     def __init__(self, workspace: str | Path | None = None, *, config: Config | None = None,
                  read_only: bool = False, progress: Progress | None = None, spark: Any = None,
-                 cache: bool = False) -> None:
+                 cache: bool = False, read_copy: bool = False) -> None:
         self.progress = progress
         self.workspace = Workspace.locate(workspace)
         self.config = config if config is not None else self.workspace.config()
         self._spark_session, self._analytics, self._mirror_fresh, self._scratch = spark, None, False, None
-        self._changed, self._on_snapshot, self._version = False, False, None
+        self._changed, self._on_snapshot, self._version, self._now = False, False, None, None
+        self._read_copy = None
         self.cache = ResultCache(self.workspace.directory / CACHE_FOLDER) if cache else None
-        self._lock = self._hold(read_only)
+        if read_copy:
+            self._open_read_copy(read_only)
+        self._lock = None if read_copy else self._hold(read_only)
         try:
             self.store = self._open_store(read_only=read_only)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
+            if self._read_copy is not None:
+                snapshot.unlink(self._read_copy)
             raise
         self._keyring = None
         self._memory_entries = []  # the erasure ledger of an in-memory store
@@ -120,6 +127,7 @@ class EngineBase:
         engine.config = config or Config()
         engine._spark_session, engine._analytics, engine._mirror_fresh, engine._scratch = spark, None, False, None
         engine._changed, engine._on_snapshot, engine._version, engine.cache = False, False, None, None
+        engine._read_copy, engine._now = None, None
         engine.store = Store(":memory:")
         engine._lock = None
         engine._tune(engine.store)
@@ -144,7 +152,21 @@ class EngineBase:
             self._on_snapshot = True
             return None
 
+    def _open_read_copy(self, read_only: bool) -> None:
+        """Open the read copy without the workspace lock: writers never touch the file a reader has open (they
+        publish a new one by renaming it over the old), so a long-lived reader never makes a load wait."""
+        if not read_only:
+            raise InputError("read_copy=True opens the store's read copy, which is read-only: pass read_only=True.")
+        try:
+            self._read_copy = snapshot.link(self.snapshot_path)
+        except FileNotFoundError:
+            raise StoreUnavailableError(f"The workspace has no read copy ({self.snapshot_path.name}) yet: run "
+                                        "`commetrics refresh`, or open the store itself (read_copy=False).") from None
+        self._on_snapshot = True
+
     def _open_store(self, *, read_only: bool = False) -> Store:
+        if self._read_copy is not None:
+            return self._tune(Store(self._read_copy, read_only=True))
         if self._on_snapshot:
             return self._tune(Store(self.snapshot_path, read_only=True))
         return self._tune(self.workspace.open_store(read_only=read_only))
@@ -172,7 +194,12 @@ class EngineBase:
         if as_of is None:
             from ..metrics.conversion import data_as_of  # Ibis loads only when an analysis runs
 
-            return data_as_of(self.ibis())
+            if self._now is not None:
+                return self._now
+            now = data_as_of(self.ibis())
+            if self.store.read_only:  # nobody writes while a reader holds the workspace, nor the read copy
+                self._now = now
+            return now
         return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
 
     # -- looking at the store ------------------------------------------------------------------
@@ -295,7 +322,7 @@ class EngineBase:
         read copy (another command is writing)."""
         if self._version is not None:
             return self._version
-        version = data_version(self.store.con, snapshot=self._on_snapshot)
+        version = data_version(self.store.con, snapshot=self._on_snapshot and self._read_copy is None)
         if self.store.read_only:  # nobody writes while a reader holds the workspace, and the read copy never changes
             self._version = version
         return version
@@ -361,6 +388,9 @@ class EngineBase:
             except duckdb.Error:  # a store that cannot say its version now: the copy stays as of the last write
                 version = None
         self.store.close()
+        if self._read_copy is not None:
+            snapshot.unlink(self._read_copy)
+            self._read_copy = None
         try:
             if version is not None:
                 self._publish(version)

@@ -56,8 +56,8 @@ __all__ = ["CACHE_FOLDER", "DataVersion", "ResultCache", "Uncacheable", "cache_k
 
 CACHE_FOLDER = "cache"
 _RESULT_FILE = "result.json"
-#: settings that cannot change a figure: how to push to a CRM, wait for the store, run the engine
-_NOT_FIGURES = frozenset({"crm", "store", "engine"})
+#: settings that cannot change a figure: how to push to a CRM, wait for the store, run the engine, serve pages
+_NOT_FIGURES = frozenset({"crm", "store", "engine", "dashboard"})
 
 
 class Uncacheable(Exception):
@@ -102,7 +102,7 @@ def data_version(con: duckdb.DuckDBPyConnection, *, snapshot: bool = False) -> D
 
 def settings_digest(config: Config) -> str:
     """A digest of every setting that can change a figure (all of ``commetrics.toml`` but the CRM push,
-    the store's waits and the engine's resources)."""
+    the store's waits, the engine's resources and how the dashboard reads)."""
     dumped = config.model_dump(mode="json", exclude=set(_NOT_FIGURES))
     return hashlib.sha256(json.dumps(dumped, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -12,6 +12,9 @@ One run, in order:
    report. Results of the current data version already in the cache are reused, so a refresh after no
    change costs little; after a load every one is computed again. The summary then reads only cached
    Results (``results`` counts them).
+4. From the command line, the **dashboard's views** (every page and picker variant ``[dashboard] warm`` names,
+   see ``commetrics.service.queries.warm_views``) are computed into the results cache too, so a dashboard
+   started after the refresh answers its first visitors from the cache.
 
 A section the data cannot fill is not a failure (the report says why); a pull that failed leaves the report
 to describe the data as of the last load, and the run exits 1 so the scheduler notices.
@@ -20,7 +23,7 @@ to describe the data as of the last load, and the run exits 1 so the scheduler n
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,7 @@ class Refresh:
     read_copy: str = "current"  # current | published | off
     results: dict[str, int] = field(default_factory=dict)
     data_version: dict[str, Any] = field(default_factory=dict)
+    views: int = 0  # the dashboard's views read into the results cache (``warm``)
 
     @property
     def failed(self) -> list[PullOutcome]:
@@ -84,7 +88,8 @@ class Refresh:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = jsonable({"workspace": self.workspace, "ok": self.ok, "report": self.report,
                                         "pulls": [p.as_dict() for p in self.pulls], "read_copy": self.read_copy,
-                                        "results": self.results, "data_version": self.data_version,
+                                        "results": self.results, "views": self.views,
+                                        "data_version": self.data_version,
                                         "error": self.message() or None})
         return out
 
@@ -119,12 +124,15 @@ def _pull_all(workspace: str | Path | None, sources: list[tuple[str, str, str]],
 
 
 def refresh(workspace: str | Path | None = None, *, report: str | Path | None = None, pull: bool = True,
-            env: Mapping[str, str] | None = None, progress: Progress | None = None) -> Refresh:
+            env: Mapping[str, str] | None = None, progress: Progress | None = None,
+            warm: Callable[[Path], int] | None = None) -> Refresh:
     """Pull, publish the read copy, recompute the cached Results and write the report (see the module docstring).
 
     ``report``: where the HTML goes (default ``report.html`` in the workspace). ``pull=False`` skips the pulls.
-    ``env``: where credentials are read (default ``os.environ``). Returns a :class:`Refresh`; a failed source is
-    in ``failed``, not raised, so the report is still written."""
+    ``env``: where credentials are read (default ``os.environ``). ``warm``: called last with the workspace folder to
+    compute more views into the results cache (the command passes the dashboard's
+    :func:`~commetrics.service.queries.warm_workspace`); returns how many, kept in ``views``. Returns a
+    :class:`Refresh`; a failed source is in ``failed``, not raised, so the report is still written."""
     sources = _pulled_before(workspace) if pull else []
     outcome = Refresh(workspace="")
     if sources:
@@ -147,4 +155,6 @@ def refresh(workspace: str | Path | None = None, *, report: str | Path | None = 
         assert engine.cache is not None
         outcome.results = engine.cache.stats.as_dict()
         outcome.data_version = engine.data_version().as_dict()
+    if warm is not None:
+        outcome.views = warm(Path(outcome.workspace))
     return outcome

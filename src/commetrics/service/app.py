@@ -8,6 +8,7 @@ script); ``/docs`` (the API reference, drawn here without any CDN) and ``/openap
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -68,21 +69,29 @@ def warm() -> None:
 
     for registry in (ANALYSES, ATTRIBUTION_MODELS, RENDERERS):
         registry.names()
+    importlib.import_module("ibis.backends.duckdb")  # the query compiler every analysis uses: over a second to load
     svg({"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}},
         title="warm", description="warm", ident="warm")
 
 
 @contextlib.asynccontextmanager
 async def _started(app: FastAPI) -> AsyncIterator[None]:
+    reader: Reader = app.state.reader
     if app.state.warm:
         await run_in_threadpool(warm)
-    yield
+        reader.start()  # the dashboard's views, computed in the background while requests are served
+    try:
+        yield
+    finally:
+        await run_in_threadpool(reader.close)
 
 
 def create_app(workspace: str | Path | None = None, *, security: SecuritySettings | None = None,
                users: Users | None = None, reader: Reader | None = None, warm_up: bool = False) -> FastAPI:
     """The dashboard over ``workspace`` (default ``$COMMETRICS_WORKSPACE`` or the current folder); ``warm_up``:
-    run :func:`warm` when the server starts, before the first request (``commetrics serve`` does)."""
+    run :func:`warm` when the server starts, before the first request, then compute the dashboard's views in the
+    background (:func:`~.pages.warm`, ``[dashboard] warm``) then and whenever the data changes
+    (``commetrics serve`` does)."""
     from . import api, pages
 
     settings = security or SecuritySettings()
@@ -93,7 +102,7 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
                               "(`commetrics users token NAME`).", lifespan=_started)
     app.state.warm = warm_up
     app.state.users = users or Users.of(place.directory)
-    app.state.reader = reader or Reader(place)
+    app.state.reader = reader or Reader(place, warmer=pages.warm if warm_up else None)
     app.state.security = settings
     app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -160,9 +169,11 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
     # -- the routes anyone may reach -------------------------------------------------------------------------
 
     @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, str]:
-        """Liveness for a load balancer or a reverse proxy: no data, no sign-in."""
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        """Liveness for a load balancer or a reverse proxy: no data, no sign-in; ``warming``: whether the server
+        is still computing its views in the background (a deployment may wait for it before sending users)."""
+        reader: Reader = app.state.reader
+        return {"status": "ok", "warming": reader.warming()}
 
     @app.get("/login", include_in_schema=False, response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> Response:

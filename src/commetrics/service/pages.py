@@ -30,6 +30,9 @@ __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(current_user)], include_in_schema=False)
 
+#: Rows the scores page lists unless asked for more.
+SCORES_SHOWN = 50
+
 #: The pages in the navigation: path, label, the role they need.
 NAV: tuple[tuple[str, str, Role], ...] = (
     ("/", "Summary", "viewer"), ("/conversion", "Conversion", "viewer"), ("/impact", "Impact", "viewer"),
@@ -42,10 +45,53 @@ def _reader(request: Request) -> Reader:
     return reader
 
 
-def _drawn(request: Request, served: Served[Any], draw: Callable[[], str]) -> Markup:
-    """The page's figures drawn once per Result read (charts take longer to draw than a Result to look up)."""
-    key = ("page", request.url.path, str(request.url.query))
-    return Markup(_reader(request).drawn(key, served, lambda: label_cells(draw())))
+def _drawn(reader: Reader, what: tuple[Any, ...], served: Served[Any], draw: Callable[[], str]) -> Markup:
+    """The page's figures drawn once per Result read (charts take longer to draw than a Result to look up), kept
+    under ``what`` — the page and its pickers, not the address, so the warming draws them before anyone asks."""
+    return Markup(reader.drawn(("page", *what), served, lambda: label_cells(draw())))
+
+
+def _conversion_body(reader: Reader, served: Served[Any], chosen: str, by: str | None, window: int | None,
+                     as_of: str | None) -> Markup:
+    return _drawn(reader, ("conversion", chosen, by, window, as_of or ""), served,
+                  lambda: conversion_html(served.value, reader.config(), chosen, by))
+
+
+def _impact_body(reader: Reader, served: Served[Any], question: str, as_of: str | None, campaign: str) -> Markup:
+    return _drawn(reader, ("impact", question, as_of or "", campaign), served,
+                  lambda: impact_html(question, served.value, reader.config()))
+
+
+def _attribution_body(reader: Reader, served: Served[Any], model: str, as_of: str | None,
+                      outcomes: list[str]) -> Markup:
+    return _drawn(reader, ("attribution", model, as_of or ""), served,
+                  lambda: attribution_html(served.value, reader.config(), outcomes))
+
+
+def _scores_body(reader: Reader, served: Served[Any], level: str, as_of: str | None, limit: int) -> Markup:
+    return _drawn(reader, ("scores", level, as_of or "", limit), served,
+                  lambda: scores_html(served.value, level, limit))
+
+
+def warm(reader: Reader) -> int:
+    """What ``commetrics serve`` computes before anyone asks (:func:`.queries.warm_views`), each view drawn as its
+    page opens right after it is read: a first visitor then waits for neither."""
+    config = reader.config()
+
+    def draw(view: queries.View, served: Served[Any]) -> None:
+        kind, args = view
+        if kind == "summary":
+            _drawn(reader, ("summary",), served, lambda: summary_html(served.value))
+        elif kind == "conversion":
+            _conversion_body(reader, served, config.summary.conversion, args[0], args[1], None)
+        elif kind == "impact":
+            _impact_body(reader, served, args[0], None, "")
+        elif kind == "attribution":
+            _attribution_body(reader, served, args[0], None, list(config.attribution.outcomes))
+        elif kind == "scores":
+            _scores_body(reader, served, args[0], None, SCORES_SHOWN)
+
+    return queries.warm_views(reader, then=draw)
 
 
 def _not_enough(request: Request, user: User, template: str, title: str, error: NotEnoughDataError,
@@ -73,7 +119,8 @@ def _page(request: Request, user: User, template: str, title: str, served: list[
 def summary_page(request: Request, user: User = Depends(current_user)) -> Response:
     served = queries.summary(_reader(request))
     return _page(request, user, "summary.html", "Summary", [served],
-                 body=_drawn(request, served, lambda: summary_html(served.value)), summary=served.value)
+                 body=_drawn(_reader(request), ("summary",), served, lambda: summary_html(served.value)),
+                 summary=served.value)
 
 
 @router.get("/conversion", response_class=HTMLResponse)
@@ -95,10 +142,9 @@ def conversion_page(request: Request, user: User = Depends(current_user), name: 
         served, chosen = queries.conversion(reader, name, key, days, as_of)
     except NotEnoughDataError as error:
         return _not_enough(request, user, "conversion.html", "Conversion explorer", error, **pickers)
-    result = served.value
     return _page(request, user, "conversion.html", "Conversion explorer", [served],
-                 body=_drawn(request, served, lambda: conversion_html(result, config, chosen, key)),
-                 diagnostics=Markup(diagnostics_html(result)), **pickers)
+                 body=_conversion_body(reader, served, chosen, key, days, as_of),
+                 diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 
 @router.get("/impact", response_class=HTMLResponse)
@@ -114,10 +160,9 @@ def impact_page(request: Request, user: User = Depends(current_user),
         served = queries.impact(reader, question.value, as_of, campaign or None)
     except NotEnoughDataError as error:
         return _not_enough(request, user, "impact.html", "Impact", error, **pickers)
-    result = served.value
     return _page(request, user, "impact.html", "Impact", [served],
-                 body=_drawn(request, served, lambda: impact_html(question.value, result, reader.config())),
-                 diagnostics=Markup(diagnostics_html(result)), **pickers)
+                 body=_impact_body(reader, served, question.value, as_of, campaign),
+                 diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 
 @router.get("/attribution", response_class=HTMLResponse)
@@ -130,14 +175,14 @@ def attribution_page(request: Request, user: User = Depends(current_user), model
     except NotEnoughDataError as error:
         return _not_enough(request, user, "attribution.html", "Attribution", error, **pickers)
     return _page(request, user, "attribution.html", "Attribution", [served],
-                 body=_drawn(request, served, lambda: attribution_html(served.value, reader.config(), outcomes)),
+                 body=_attribution_body(reader, served, model, as_of, outcomes),
                  diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 
 @router.get("/scores", response_class=HTMLResponse)
 def scores_page(request: Request, user: User = Depends(current_user),
                 level: queries.ScoreLevel = queries.ScoreLevel.accounts, as_of: str | None = None,
-                limit: int = Query(50, ge=1, le=1000)) -> Response:
+                limit: int = Query(SCORES_SHOWN, ge=1, le=1000)) -> Response:
     if level is queries.ScoreLevel.members:
         require("analyst")(user)
     pickers = {"level": level.value, "as_of": as_of or "", "limit": limit, "members_allowed": user.can("analyst")}
@@ -146,7 +191,7 @@ def scores_page(request: Request, user: User = Depends(current_user),
     except NotEnoughDataError as error:
         return _not_enough(request, user, "scores.html", "Scores", error, **pickers)
     return _page(request, user, "scores.html", "Scores", [served],
-                 body=_drawn(request, served, lambda: scores_html(served.value, level.value, limit)),
+                 body=_scores_body(_reader(request), served, level.value, as_of, limit),
                  diagnostics=Markup(diagnostics_html(served.value)), **pickers)
 
 

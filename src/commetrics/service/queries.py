@@ -6,13 +6,15 @@ Each function checks the request's parameters against the workspace (a conversio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError, NotEnoughDataError, UnknownNameError
+from ..errors import CommetricsError, InputError, NotEnoughDataError, UnknownNameError
 from ..metrics.conversion import COHORT_KEYS
 from ..reports.summary import Summary
 from ..results import Result, jsonable
@@ -20,8 +22,8 @@ from .results import Reader, Served
 from .views import IMPACT_QUESTIONS, attribution_params, conversion_params, impact_params, summary_of
 
 __all__ = ["CohortKey", "ImpactQuestion", "ScoreLevel", "attribution", "campaigns", "cohort_key_of", "conversion",
-           "data_health", "impact", "last_load", "models", "parse_as_of", "quarantine", "review", "scores", "summary",
-           "window_of"]
+           "data_health", "impact", "last_load", "models", "parse_as_of", "quarantine", "read_view", "review", "scores",
+           "summary", "views", "warm_views", "warm_workspace", "window_of"]
 
 CohortKey = StrEnum("CohortKey", {key: key for key in COHORT_KEYS})  # type: ignore[misc]
 ImpactQuestion = StrEnum("ImpactQuestion", {q: q for q in IMPACT_QUESTIONS})  # type: ignore[misc]
@@ -152,3 +154,78 @@ def quarantine(reader: Reader) -> Served[pd.DataFrame]:
 def review(reader: Reader, margin: float) -> Served[pd.DataFrame]:
     """Pairs near the identity threshold, with their evidence (analysts and admins: personal data)."""
     return reader.read(("identity_review", margin), lambda engine: engine.identity_review(margin=margin))
+
+
+# -- what the dashboard computes before anyone asks ------------------------------------------------------------
+
+
+#: One view of the dashboard: the page and its pickers — ("conversion", (cohort key, window)), ("impact",
+#: (question,)), ("attribution", (model,)), ("scores", (level,)), ("summary", ()), ("data_health", ()).
+View = tuple[str, tuple[Any, ...]]
+
+
+def views(reader: Reader, level: str) -> Iterator[View]:
+    """The views :func:`warm_views` reads at ``level``, most visited first."""
+    config = reader.config()
+    yield from (("summary", ()), ("data_health", ()), ("conversion", (None, None)), ("impact", ("renewal",)),
+                ("attribution", ("all",)), ("scores", ("accounts",)))
+    if level == "pages":
+        return
+    yield from (("impact", (q,)) for q in IMPACT_QUESTIONS if q != "renewal")
+    yield from (("attribution", (m,)) for m in models() if m != "all")
+    yield "scores", ("members",)
+    name = config.summary.conversion
+    windows = config.conversions[name].windows if name in config.conversions else ()
+    yield from (("conversion", (k, None)) for k in COHORT_KEYS)
+    yield from (("conversion", (None, w)) for w in windows)
+    if level == "all":
+        yield from (("conversion", (k, w)) for k in COHORT_KEYS for w in windows)
+
+
+def read_view(reader: Reader, view: View) -> Served[Any]:
+    """What the page of ``view`` reads (its default conversion, campaign and as-of)."""
+    kind, args = view
+    if kind == "summary":
+        return summary(reader)
+    if kind == "data_health":
+        return data_health(reader)
+    if kind == "conversion":
+        return conversion(reader, None, args[0], args[1], None)[0]
+    if kind == "impact":
+        return impact(reader, args[0], None)
+    if kind == "attribution":
+        return attribution(reader, args[0], None)[0]
+    return scores(reader, args[0], None)
+
+
+def warm_views(reader: Reader, level: str | None = None,
+               then: Callable[[View, Served[Any]], object] | None = None) -> int:
+    """Read every view the dashboard offers at ``level`` (default ``[dashboard] warm``; see its help): each page
+    as it opens, then each picker changed on its own (every impact question, attribution model, cohort key and
+    window, member scores), with ``"all"`` every cohort key with every window too; ``then(view, served)`` after
+    each (the pages draw it). Through ``reader``, so what is read is remembered and kept in the results cache. A
+    view the data cannot answer is skipped (its page says why). Returns how many views were read."""
+    chosen = level or reader.config().dashboard.warm
+    if chosen == "off":
+        return 0
+    done = 0
+    for view in views(reader, chosen):
+        reader.give_way()  # visitors first
+        try:
+            served = read_view(reader, view)
+            if then is not None:
+                then(view, served)
+        except CommetricsError:
+            continue
+        done += 1
+    return done
+
+
+def warm_workspace(workspace: str | Path | None = None, level: str | None = None) -> int:
+    """:func:`warm_views` into the results cache of ``workspace`` (``commetrics refresh`` does this after the
+    report), so a dashboard started later reads them back. Returns how many views were read."""
+    reader = Reader(workspace)
+    try:
+        return warm_views(reader, level)
+    finally:
+        reader.close()

@@ -1,34 +1,53 @@
-"""Where the dashboard gets its figures: the Engine's published Results, remembered per store version.
+"""Where the dashboard gets its figures: the Engine's published Results, remembered per data version.
 
 :func:`result_for` is the one call through which every page and API route gets a Result — the same
 ``Engine.run`` the command line and the report make, so the dashboard has no computation of its own. The
 Engines it is given use the workspace's results cache (``Engine(cache=True)``): a Result that ``commetrics
 refresh``, ``report`` or ``summary`` computed for the current data version is read back, not computed again.
 
-:class:`Reader` opens the workspace for each piece of work that is not remembered yet, read-only and
-for as short a time as it can (DuckDB lets one process write the file; a load in another process must
-not wait for the dashboard), and remembers what it read per (what, parameters, store version): the
-version is the store file's size and modification time, so a load, an identity run or an erasure makes
-the next request compute again. When the store cannot be opened because another process is writing
-it, the Reader serves the last figures it has for the same question and says since when; with none, a
-:class:`Busy` that the pages show as a one-line message.
+:class:`Reader` reads the store's **read copy** (:mod:`commetrics.engine.snapshot`) through a few long-lived
+read-only Engines (``[dashboard] readers``), one per computation running at once: writers never touch the file
+they hold open (a write publishes a new copy by renaming it over the old one), so a load never waits for the
+dashboard and the dashboard never waits for a load. What it read is remembered per (what, parameters, data
+version), the version being the read copy's file (its inode, size and modification time); when the file
+changes the Engines are opened again on the new copy.
+
+* **Once per question**: twenty visitors asking the same question that nothing has computed yet wait for one
+  computation; different questions are computed side by side, up to ``readers`` at once.
+* **Stale while revalidating**: when the data changed since a question was answered, the last answer is shown
+  at once, said to be from before the change, while one computation in the background replaces it — unless a
+  person was erased in between: figures that may hold them are never shown again, the new ones are awaited.
+* **Warm before anyone asks**: with a ``warmer`` (what ``commetrics serve`` gives it: every page and picker
+  variant the dashboard offers), the Reader computes them in the background when it starts and each time the
+  data changes.
+
+Without a read copy (``[store] read_copy = false``, or a store written since its copy and not being written
+now), the Reader opens the store itself, read-only, for each question and as briefly as it can, one at a time;
+when another process is writing it, the last figures for the same question are served and said to be stale, and
+with none a :class:`Busy` that the pages show as a one-line message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import duckdb
 
+from ..engine import snapshot
+from ..engine.snapshot import SNAPSHOT_FILE
 from ..errors import InputError, StoreUnavailableError, WorkspaceError
 from ..results import Result
-from ..store import Workspace, store_error
+from ..store import Workspace, connect, store_error
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -50,7 +69,7 @@ class Busy(WorkspaceError):
 
 @dataclass(frozen=True)
 class Served(Generic[T]):
-    """What was read, when, and — when the store was busy — why it may be behind (``stale``)."""
+    """What was read, when, and — when it may be behind the data — why (``stale``)."""
 
     value: T
     read_at: datetime
@@ -65,35 +84,138 @@ def _frozen(value: Any) -> Hashable:
     return value if isinstance(value, Hashable) else repr(value)
 
 
-class Reader:
-    """Reads of one workspace for the dashboard: remembered per store version, never blocked by a writer.
+def _stat(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
-    ``wait``: how long to wait for the workspace lock before serving the last figures (seconds).
-    ``remember``: how many answers to keep.
+
+class _Engines:
+    """Long-lived read-only Engines on the read copy: at most ``size`` in use at once, each by one thread (a
+    DuckDB connection serves one statement at a time); an Engine opened on an older copy is closed, not reused."""
+
+    def __init__(self, open_engine: Callable[[], Engine], size: int) -> None:
+        self._open = open_engine
+        self._slots = threading.BoundedSemaphore(size)
+        self._free: list[tuple[Hashable, Engine]] = []
+        self._latest: Hashable = None  # the copy asked for last: an Engine on another one is closed when returned
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def engine(self, stamp: Hashable) -> Iterator[Engine]:
+        with self._slots:
+            found, old = None, []
+            with self._lock:
+                self._latest = stamp
+                while self._free and found is None:
+                    held = self._free.pop()
+                    if held[0] == stamp:
+                        found = held[1]
+                    else:
+                        old.append(held[1])
+            for engine in old:
+                engine.close()
+            engine = found if found is not None else self._open()
+            try:
+                yield engine
+            finally:
+                with self._lock:
+                    current = stamp == self._latest
+                    if current:
+                        self._free.append((stamp, engine))
+                if not current:  # the copy it reads was replaced: its file goes when it is closed
+                    engine.close()
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._free = self._free, []
+        for _, engine in held:
+            engine.close()
+
+
+class Reader:
+    """Reads of one workspace for the dashboard: remembered per data version, never blocked by a writer.
+
+    ``wait``: without a read copy, how long to wait for the workspace lock before serving the last figures (s).
+    ``remember``: how many answers to keep. ``readers``: computations at once (default ``[dashboard] readers``).
+    ``warmer``: what to compute before anyone asks (called in a background thread with this Reader, whose reads
+    wait for fresh figures there), when :meth:`start` is called and each time the data changes.
     """
 
-    def __init__(self, workspace: str | Workspace | None = None, *, wait: float = 0.5, remember: int = 256) -> None:
+    def __init__(self, workspace: str | Path | Workspace | None = None, *, wait: float = 0.5, remember: int = 256,
+                 readers: int | None = None, warmer: Callable[[Reader], Any] | None = None) -> None:
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.locate(workspace)
         self.wait = wait
         self.remember = remember
+        self.warmer = warmer
         self._answers: OrderedDict[Hashable, tuple[Hashable, Served[Any]]] = OrderedDict()
         self._drawn: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+        self._drawing: dict[Hashable, threading.Lock] = {}
         self._config: tuple[Hashable, Config] | None = None
         self._refusals: dict[Hashable, tuple[Hashable, InputError]] = {}
-        self._memory = threading.Lock()  # guards what is remembered
-        self._engine = threading.Lock()  # one Engine at a time in this process (DuckDB: one configuration per file)
+        self._flights: dict[Hashable, tuple[Hashable, Future[Served[Any]]]] = {}
+        self._erased: dict[Hashable, int] = {}  # erasures recorded in each version of the read copy read
+        self._memory = threading.Lock()  # guards what is remembered and the computations in flight
+        self._engine = threading.Lock()  # without a read copy: one Engine on the store at a time in this process
+        size = readers if readers is not None else self.config().dashboard.readers
+        self._engines = _Engines(self._open_copy, size)
+        self._background = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-revalidate")
+        self._fresh = threading.local()  # set in the warming thread: its reads wait for fresh figures
+        self._warming: threading.Thread | None = None
+        self._warm_again = False
+        self._warmed: Hashable = None
+        self._asking = 0  # visitors waiting for a computation or a drawing: the warming gives way to them
+        self._closed = False
+
+    # -- the data version ------------------------------------------------------------------------------------
 
     def version(self) -> Hashable:
-        """The store's version: size and modification time of its file and write-ahead log."""
-        parts = []
-        for path in (self.workspace.database_path, self.workspace.database_path.with_suffix(".duckdb.wal")):
-            try:
-                stat = path.stat()
-            except OSError:
-                parts.append((0, 0))
-            else:
-                parts.append((stat.st_size, stat.st_mtime_ns))
-        return tuple(parts)
+        """The version of what the Reader reads: the read copy's file, or without one the store's and its log's."""
+        return self._source()[0]
+
+    def _source(self) -> tuple[Hashable, bool]:
+        """(the version, whether it is the read copy's)."""
+        config, store = self.config(), self.workspace.database_path
+        settings = _stat(self.workspace.config_path)
+        if config.store.read_copy:
+            copy = _stat(store.with_name(SNAPSHOT_FILE))
+            if copy is not None and not self._copy_behind(copy):
+                return ("copy", copy, settings), True
+        return ("store", _stat(store), _stat(store.with_suffix(".duckdb.wal")), settings), False
+
+    def _copy_behind(self, copy: tuple[int, int, int]) -> bool:
+        """Whether the store was written after its copy was published and nobody is writing it now (a write
+        with the read copy turned off, an interrupted one): then the copy is not the last completed write."""
+        store = _stat(self.workspace.database_path)
+        if store is None or store[2] <= copy[2]:
+            return False
+        try:
+            self.workspace.lock(exclusive=False, wait=0).release()
+        except StoreUnavailableError:
+            return False  # a write is running: the copy is the data as of the last completed one
+        return True
+
+    def config(self) -> Config:
+        """The workspace's config, read again when ``commetrics.toml`` changes."""
+        stamp = _stat(self.workspace.config_path)
+        known = self._config
+        if known is not None and known[0] == stamp:
+            return known[1]
+        config = self.workspace.config()
+        self._config = (stamp, config)
+        return config
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def _open_copy(self) -> Engine:
+        from ..engine import Engine
+
+        try:
+            return Engine(self.workspace.directory, config=self.config(), read_only=True, cache=True, read_copy=True)
+        except duckdb.Error as exc:
+            raise store_error(exc) or exc from None
 
     @contextlib.contextmanager
     def _open(self, *, write: bool) -> Iterator[Engine]:
@@ -111,7 +233,7 @@ class Reader:
 
     @contextlib.contextmanager
     def engine(self, *, write: bool = False) -> Iterator[Engine]:
-        """The workspace's Engine, read-only unless ``write``, waiting at most ``wait`` for the lock."""
+        """The workspace's store in an Engine, read-only unless ``write``, waiting at most ``wait`` for the lock."""
         with self._engine, self._open(write=write) as engine:
             yield engine
 
@@ -127,14 +249,126 @@ class Reader:
         with self._memory:
             return self._answers.get(key)
 
+    def _keep(self, key: Hashable, version: Hashable, served: Served[Any]) -> None:
+        with self._memory:
+            self._answers[key] = (version, served)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.remember:
+                self._answers.popitem(last=False)
+
+    def _refuse(self, key: Hashable, version: Hashable, error: InputError) -> None:
+        with self._memory:
+            self._refusals[key] = (version, error)
+            while len(self._refusals) > self.remember:
+                self._refusals.pop(next(iter(self._refusals)))
+
     def read(self, key: Hashable, work: Callable[[Engine], T]) -> Served[T]:
-        """``work(engine)``, or what it gave before for ``key`` at this store version; the last answer for
-        ``key`` (said to be stale) when the store is being written."""
+        """``work(engine)``, or what it gave before for ``key`` at this data version. When the data changed since,
+        the last answer (said to be stale) while one computation in the background replaces it."""
         key = _frozen(key)
+        version, on_copy = self._source()
         known = self._known(key)
-        if known is not None and known[0] == self.version():
+        if known is not None and known[0] == version:
             return known[1]
-        self._refused(key, self.version())
+        self._refused(key, version)
+        if not on_copy:
+            return self._direct(key, work, known)
+        self._data_moved(version)
+        if known is not None and not getattr(self._fresh, "on", False) and self._no_erasure(known[0], version):
+            self._flight(key, version, work, background=True)
+            stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
+            return Served(known[1].value, known[1].read_at, stale=(
+                f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
+                "Reload in a moment for the latest."))
+        try:
+            with self._visitor():
+                served: Served[T] = self._flight(key, version, work, background=False).result()
+        except StoreUnavailableError as exc:  # the copy went away between looking and opening (an erasure)
+            raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
+                       "Reload the page in a moment.") from None
+        return served
+
+    @contextlib.contextmanager
+    def _visitor(self) -> Iterator[None]:
+        """A visitor (not the warming) waits for a computation or a drawing while this is open."""
+        if getattr(self._fresh, "on", False):
+            yield
+            return
+        with self._memory:
+            self._asking += 1
+        try:
+            yield
+        finally:
+            with self._memory:
+                self._asking -= 1
+
+    def give_way(self, most: float = 30.0) -> None:
+        """Wait (at most ``most`` seconds) while visitors wait for a computation or a drawing: the warming calls
+        this before each view, so on two cores it never makes the first visitors slower."""
+        deadline = time.monotonic() + most
+        while self._asking > 0 and not self._closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _no_erasure(self, before: Hashable, now: Hashable) -> bool:
+        """Whether the copy at ``now`` records as many erasures as at ``before``: figures read before an erasure
+        may hold the person erased, so they are never shown again, not even as stale ones."""
+        then = self._erased.get(before)
+        if then is None:
+            return False
+        if now not in self._erased:
+            try:  # through a link of its own: DuckDB would hand back an older copy still open under the same path
+                linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
+            except OSError:
+                return False
+            try:
+                with connect(linked, read_only=True) as con:
+                    self._erased.setdefault(now, int(con.execute("select count(*) from erasures").fetchall()[0][0]))
+            except (WorkspaceError, duckdb.Error):
+                return False
+            finally:
+                snapshot.unlink(linked)
+        return self._erased[now] == then
+
+    def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
+                background: bool) -> Future[Served[Any]]:
+        """The one computation of ``key`` at ``version``: joined if one is running, else started here (or in the
+        background)."""
+        with self._memory:
+            flying = self._flights.get(key)
+            if flying is not None and flying[0] == version:
+                return flying[1]
+            future: Future[Served[Any]] = Future()
+            self._flights[key] = (version, future)
+        if background and not self._closed:
+            self._background.submit(self._compute, key, version, work, future)
+        else:
+            self._compute(key, version, work, future)
+        return future
+
+    def _compute(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any],
+                 future: Future[Served[Any]]) -> None:
+        try:
+            with self._engines.engine(version) as engine:
+                served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+                if version not in self._erased:
+                    self._erased[version] = int(engine.store.con.execute(
+                        "select count(*) from erasures").fetchall()[0][0])
+        except InputError as error:  # too little data, a name the store does not hold: until the data changes
+            self._refuse(key, version, error)
+            future.set_exception(error)
+        except BaseException as exc:  # handed to whoever waits for it
+            future.set_exception(exc)
+        else:
+            self._keep(key, version, served)
+            future.set_result(served)
+        finally:
+            with self._memory:
+                if self._flights.get(key, (None, None))[1] is future:
+                    del self._flights[key]
+
+    def _direct(self, key: Hashable, work: Callable[[Engine], T], known: tuple[Hashable, Served[Any]] | None
+                ) -> Served[T]:
+        """Without a read copy: the store opened read-only for this question, one question at a time."""
         try:
             with self._engine:
                 known = self._known(key)  # another request may have read it while this one waited
@@ -145,11 +379,8 @@ class Reader:
                 with self._open(write=False) as engine:
                     try:
                         served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
-                    except InputError as error:  # too little data, a name the store does not hold: until it changes
-                        with self._memory:
-                            self._refusals[key] = (version, error)
-                            while len(self._refusals) > self.remember:
-                                self._refusals.pop(next(iter(self._refusals)))
+                    except InputError as error:
+                        self._refuse(key, version, error)
                         raise
         except StoreUnavailableError as exc:
             if known is None:
@@ -159,44 +390,32 @@ class Reader:
             return Served(known[1].value, known[1].read_at, stale=f"The store is being changed by another process "
                           f"(a load or an identity run): these figures were read at {stamp}. Reload in a moment "
                           "for the latest.")
-        with self._memory:
-            self._answers[key] = (version, served)
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.remember:
-                self._answers.popitem(last=False)
+        self._keep(key, version, served)
         return served
 
     def drawn(self, key: Hashable, served: Served[Any], draw: Callable[[], T]) -> T:
-        """What ``draw()`` makes of ``served`` (a page's HTML, an API body), made once per value read: drawing
-        charts takes longer than reading a remembered Result."""
+        """What ``draw()`` makes of ``served`` (a page's HTML, an API body), made once per value read — by one
+        request while the others asking wait for it: drawing charts takes longer than reading a remembered Result."""
         key = _frozen(key)
         with self._memory:
             hit = self._drawn.get(key)
+            lock = self._drawing.setdefault(key, threading.Lock())
         if hit is not None and hit[0] is served.value:
             drawn: T = hit[1]
             return drawn
-        made = draw()
-        with self._memory:
-            self._drawn[key] = (served.value, made)  # holding the value keeps its identity from being reused
-            self._drawn.move_to_end(key)
-            while len(self._drawn) > self.remember:
-                self._drawn.popitem(last=False)
+        with self._visitor(), lock:
+            with self._memory:
+                hit = self._drawn.get(key)
+            if hit is not None and hit[0] is served.value:
+                again: T = hit[1]
+                return again
+            made = draw()
+            with self._memory:
+                self._drawn[key] = (served.value, made)  # holding the value keeps its identity from being reused
+                self._drawn.move_to_end(key)
+                while len(self._drawn) > self.remember:
+                    self._drawing.pop(self._drawn.popitem(last=False)[0], None)
         return made
-
-    def config(self) -> Config:
-        """The workspace's config, read again when ``commetrics.toml`` changes."""
-        path = self.workspace.config_path
-        try:
-            stat = path.stat()
-            stamp: Hashable = (stat.st_size, stat.st_mtime_ns)
-        except OSError:
-            stamp = None
-        known = self._config
-        if known is not None and known[0] == stamp:
-            return known[1]
-        config = self.workspace.config()
-        self._config = (stamp, config)
-        return config
 
     def result(self, name: str, params: Mapping[str, Any]) -> Served[Result]:
         """The published Result of ``name`` with ``params`` (see :func:`result_for`)."""
@@ -210,6 +429,50 @@ class Reader:
             self._answers.clear()
             self._refusals.clear()
         return done
+
+    # -- warming and the end ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Compute what the ``warmer`` names in the background (``commetrics serve`` calls this at start-up)."""
+        if self.warmer is None or self._closed:
+            return
+        self._warmed = self.version()
+        with self._memory:
+            if self._warming is not None and self._warming.is_alive():
+                self._warm_again = True
+                return
+            self._warming = threading.Thread(target=self._warm, name="commetrics-warm", daemon=True)
+            self._warming.start()
+
+    def _data_moved(self, version: Hashable) -> None:
+        if self.warmer is not None and self._warmed is not None and version != self._warmed:
+            self.start()
+
+    def _warm(self) -> None:
+        assert self.warmer is not None
+        self._fresh.on = True
+        while not self._closed:
+            with contextlib.suppress(Exception):  # a view that fails says so when it is asked for
+                self.warmer(self)
+            with self._memory:
+                if not self._warm_again:
+                    self._warming = None
+                    return
+                self._warm_again = False
+
+    def warming(self) -> bool:
+        """Whether the background warming is running."""
+        thread = self._warming
+        return thread is not None and thread.is_alive()
+
+    def close(self) -> None:
+        """Stop computing in the background and close the Engines (the server does this when it stops)."""
+        self._closed = True
+        self._background.shutdown(wait=False, cancel_futures=True)  # a computation under way is not waited for
+        thread = self._warming
+        if thread is not None:
+            thread.join(timeout=5)
+        self._engines.close()  # those not in use; one in use is closed by the process's end
 
 
 def _first(exc: BaseException) -> str:
