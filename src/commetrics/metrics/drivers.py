@@ -197,7 +197,7 @@ def _independent(matrix: np.ndarray, names: list[str], protected: int) -> tuple[
     dropped: list[str] = []
     # Any set of columns of X = QR has the singular values of the same columns of the small R, so each test is
     # numpy's matrix_rank of the columns (its tolerance from X's shape) without a pass over the rows.
-    r = np.linalg.qr(matrix, mode="r")
+    r = np.asarray(np.linalg.qr(matrix, mode="r"), dtype=np.float64)
     rows, eps = matrix.shape[0], float(np.finfo(np.float64).eps)
     order = list(range(protected)) + list(range(protected, matrix.shape[1]))
     for j in order:
