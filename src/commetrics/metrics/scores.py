@@ -279,7 +279,10 @@ def account_health(db: Any, engagement: EngagementSettings, health: HealthSettin
     frame["health"] = np.where(total > 0, np.nansum(values * w, axis=1) / np.where(total > 0, total, 1.0), np.nan)
     frame["band"] = threshold_labels(frame["health"].to_numpy(float), health.bands)
     names = np.array(list(weights), dtype=object)
-    frame["missing"] = [", ".join(names[~row]) for row in present]
+    # the names of the missing components, once per pattern of missing ones (a handful), not once per account
+    patterns, pattern_of_row = np.unique(present, axis=0, return_inverse=True)
+    text = np.array([", ".join(names[~row]) for row in patterns], dtype=object)
+    frame["missing"] = text[pattern_of_row.ravel()]
     return frame
 
 
