@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from commetrics import Engine, Result
 from commetrics.cli import app
 from commetrics.demo import generate
-from commetrics.metrics.drivers import _holm
+from commetrics.metrics.drivers import _holm, _independent, _indicators, fit_drivers
 from commetrics.metrics.firth import firth_logit
 from commetrics.reports.text import render
 
@@ -54,6 +54,60 @@ def test_firth_standard_errors_are_the_inverse_information_and_near_plain_logist
     plain = model.fit(disp=0)
     np.testing.assert_allclose(fit.params, plain.params, atol=0.01)  # Firth's bias correction is O(1/n)
     np.testing.assert_allclose(fit.se, plain.bse, rtol=0.01)
+
+
+def test_indicators_match_pandas_crosstab_clipped_at_one() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    long = pd.DataFrame({"unit_id": rng.choice([f"m{i}" for i in range(300)], 2_000),
+                         "feature": rng.choice(["did:post", "did:reply", "did:program:webinars", "did:attend"], 2_000)})
+    expected = pd.crosstab(long["unit_id"], long["feature"]).clip(upper=1)
+    pd.testing.assert_frame_equal(_indicators(long), expected)
+    assert _indicators(long.iloc[:0]).empty
+
+
+def test_independent_drops_exactly_the_planted_linear_combinations() -> None:
+    rng = np.random.default_rng(5)
+    n = 5_000
+    a, b = (rng.random(n) < 0.3).astype(float), (rng.random(n) < 0.5).astype(float)
+    level = rng.integers(0, 3, n)
+    dummies = np.column_stack([level == k for k in range(3)]).astype(float)  # with the intercept: a dummy trap
+    design = np.column_stack([np.ones(n), a, b, a + b, dummies, rng.normal(size=n), 2 * a])
+    names = ["intercept", "a", "b", "a+b", "level 0", "level 1", "level 2", "noise", "2a"]
+    kept, kept_names, dropped = _independent(design, names, 3)
+    assert dropped == ["a+b", "level 2", "2a"]
+    assert kept_names == ["intercept", "a", "b", "level 0", "level 1", "noise"]
+    np.testing.assert_array_equal(kept, design[:, [0, 1, 2, 4, 5, 7]])
+    # the same choice as numpy's matrix_rank column by column over the rows
+    reference: list[int] = []
+    for j in range(design.shape[1]):
+        if np.linalg.matrix_rank(design[:, [*reference, j]]) == len(reference) + 1:
+            reference.append(j)
+    assert [names[j] for j in reference] == kept_names
+
+
+def test_adjusted_difference_is_the_average_change_with_every_member_with_and_without_the_behaviour() -> None:
+    import pandas as pd
+    from scipy.special import expit
+
+    rng = np.random.default_rng(6)
+    n = 3_000
+    did = {f"did:b{i}": (rng.random(n) < share).astype(float) for i, share in enumerate((0.2, 0.4, 0.1))}
+    linear = -1.0 + 0.9 * did["did:b0"] - 0.4 * did["did:b1"] + 0.2 * did["did:b2"]
+    frame = pd.DataFrame({"converted": rng.random(n) < expit(linear), **did})
+    table = fit_drivers(frame, list(did), min_members=20, alpha=0.05)["drivers"].set_index("behaviour")
+    design = np.column_stack([np.ones(n), *did.values()])
+    fit = firth_logit(design, frame["converted"].to_numpy(float))
+    for j, name in enumerate(did, start=1):
+        with_b, without_b = design.copy(), design.copy()  # the definition: everyone with it, everyone without
+        with_b[:, j], without_b[:, j] = 1.0, 0.0
+        p1, p0 = expit(with_b @ fit.params), expit(without_b @ fit.params)
+        gradient = ((p1 * (1 - p1))[:, None] * with_b - (p0 * (1 - p0))[:, None] * without_b).mean(axis=0)
+        se = np.sqrt(gradient @ fit.cov @ gradient)
+        row = table.loc[name.removeprefix("did:")]
+        assert row["difference"] == pytest.approx((p1 - p0).mean(), rel=1e-12)
+        assert row["diff_high"] - row["difference"] == pytest.approx(1.959963984540054 * se, rel=1e-10)
 
 
 def test_holm_matches_statsmodels() -> None:

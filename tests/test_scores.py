@@ -13,7 +13,7 @@ import pytest
 from commetrics import Engine, InputError
 from commetrics.config import Config
 from commetrics.demo import generate
-from commetrics.metrics.scores import auc, tier_of
+from commetrics.metrics.scores import _bootstrap_auc, auc, tier_of
 from commetrics.score_settings import HealthSettings
 
 from .conftest import NOW, write_csv
@@ -131,6 +131,24 @@ def test_auc_known_answers() -> None:
     assert auc([1, 2, 3, 4], [True, True, False, False]) == 0.0
     assert auc([1, 1, 1, 1], [True, False, True, False]) == 0.5  # ties count half
     assert auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75  # the scikit-learn doc example
+
+
+def test_bootstrap_auc_is_the_auc_of_each_resample_ranked_afresh() -> None:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(8)
+    churned = rng.random(400) < 0.15
+    risk = np.round(rng.normal(size=400) + churned, 1)  # ties, within and across the groups
+    other = rng.normal(size=400)
+    draws = _bootstrap_auc([risk, other], churned, 60, seed=3)
+    replay = np.random.default_rng(3)  # the same seed: the same resamples, one draw of 400 rows each
+    for r in range(60):
+        pick = replay.integers(0, 400, 400)
+        for j, score in enumerate((risk, other)):
+            assert draws[r, j] == pytest.approx(roc_auc_score(churned[pick], score[pick]), abs=1e-12)
+    one_sided = _bootstrap_auc([risk], np.zeros(400, dtype=bool), 5, seed=3)
+    assert np.isnan(one_sided).all()  # no churned account in a resample: no AUC
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError, NotEnoughDataError, UnknownNameError
@@ -429,25 +430,24 @@ def km_by_cohort(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> d
     window = ibis.cumulative_window(group_by=keys or None, order_by=ibis.desc("days"))
     counts = counts.mutate(at_risk=counts.removed.sum().over(window), total=counts.removed.sum().over(
         ibis.window(group_by=keys or None)))
-    frame = counts.filter(counts.events > 0).execute()
+    # One query: every event time, and each cohort's earliest time (where all of it is at risk), whose total is the
+    # cohort's size even when nobody in it converted — not a second pass over the base for the sizes.
+    frame = counts.filter((counts.events > 0) | (counts.at_risk == counts.total)).execute()
+    events = frame["events"].to_numpy() > 0
+    if not keys:
+        part = frame[events].sort_values("days")
+        return {"all": kaplan_meier(part["days"], part["events"], part["at_risk"],
+                                    int(frame["total"].iloc[0]) if len(frame) else 0)}
+    group = frame.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    event_rows = np.flatnonzero(events)
+    rows_of = {g: event_rows[at] for g, at in pd.Series(group[event_rows]).groupby(group[event_rows]).indices.items()}
     # ordered: the cohorts' order (of the curves, too) must not depend on the backend's hash tables
-    totals = counts.group_by(keys).aggregate(n=counts.removed.sum()).order_by(keys).execute() if keys else None
+    sizes = frame[frame["at_risk"] == frame["total"]].sort_values(keys, na_position="last", kind="stable")
     result: dict[str, KaplanMeier] = {}
-    if keys:
-        assert totals is not None
-        for record in totals.to_dict(orient="records"):
-            label = " / ".join(str(record[k]) for k in keys)
-            mask = pd.Series(True, index=frame.index)
-            for k in keys:
-                mask &= frame[k].astype(str) == str(record[k])
-            part = frame[mask].sort_values("days")
-            result[label] = kaplan_meier(part["days"], part["events"], part["at_risk"], int(record["n"]))
-    else:
-        part = frame.sort_values("days")
-        n = int(part["total"].iloc[0]) if len(part) else 0
-        if n == 0:
-            n = int(counts.removed.sum().execute() or 0)
-        result["all"] = kaplan_meier(part["days"], part["events"], part["at_risk"], n)
+    for position, record in zip(sizes.index, sizes.to_dict(orient="records"), strict=True):
+        label = " / ".join(str(record[k]) for k in keys)
+        part = frame.iloc[rows_of.get(group[position], np.zeros(0, dtype=np.int64))].sort_values("days")
+        result[label] = kaplan_meier(part["days"], part["events"], part["at_risk"], int(record["total"]))
     return result
 
 

@@ -112,14 +112,25 @@ def drivers_table(db: Any, spec: ConversionSpec, *, days: int, window_days: int,
     programs = fetch(hits.filter(hits.program.notnull()).select(
         "unit_id", feature="did:program:" + hits.program).distinct())
     long = pd.concat([kinds, programs], ignore_index=True)
-    wide = (pd.crosstab(long["unit_id"], long["feature"]).clip(upper=1) if len(long)
-            else pd.DataFrame(index=pd.Index([], name="unit_id")))
-    frame = units.merge(wide, left_on="unit_id", right_index=True, how="left")
+    frame = units.merge(_indicators(long), left_on="unit_id", right_index=True, how="left")
     behaviours = sorted(c for c in frame.columns if c.startswith("did:"))
     frame[behaviours] = frame[behaviours].fillna(0).astype(float)
     frame["converted"] = frame["converted"].astype(bool)
     frame, diagnostics = _controls(db, frame, people, controls)
     return frame.reset_index(drop=True), behaviours, diagnostics
+
+
+def _indicators(long: pd.DataFrame) -> pd.DataFrame:
+    """The 0/1 table of ``long``'s (``unit_id``, ``feature``) pairs: one row per unit, one column per feature, both
+    sorted — what ``pd.crosstab(...).clip(upper=1)`` gives, filled by index instead of by a grouped count
+    (a tenth of the time on a million pairs)."""
+    if not len(long):
+        return pd.DataFrame(index=pd.Index([], name="unit_id"))
+    unit, units = pd.factorize(long["unit_id"], sort=True)
+    feature, features = pd.factorize(long["feature"], sort=True)
+    table = np.zeros((len(units), len(features)), dtype=np.int64)
+    table[unit, feature] = 1
+    return pd.DataFrame(table, index=pd.Index(units, name="unit_id"), columns=pd.Index(features, name="feature"))
 
 
 def _controls(db: Any, frame: pd.DataFrame, people: Any, controls: tuple[str, ...]
@@ -184,10 +195,14 @@ def _independent(matrix: np.ndarray, names: list[str], protected: int) -> tuple[
     of the ones kept, so the information matrix can be inverted; returns the dropped names too."""
     kept: list[int] = []
     dropped: list[str] = []
+    # Any set of columns of X = QR has the singular values of the same columns of the small R, so each test is
+    # numpy's matrix_rank of the columns (its tolerance from X's shape) without a pass over the rows.
+    r = np.asarray(np.linalg.qr(matrix, mode="r"), dtype=np.float64)
+    rows, eps = matrix.shape[0], float(np.finfo(np.float64).eps)
     order = list(range(protected)) + list(range(protected, matrix.shape[1]))
     for j in order:
-        trial = matrix[:, [*kept, j]]
-        if np.linalg.matrix_rank(trial) == len(kept) + 1:
+        values = np.linalg.svd(r[:, [*kept, j]], compute_uv=False)
+        if int((values > values.max() * max(rows, len(kept) + 1) * eps).sum()) == len(kept) + 1:
             kept.append(j)
         else:
             dropped.append(names[j])
@@ -218,13 +233,17 @@ def fit_drivers(frame: pd.DataFrame, behaviours: list[str], *, min_members: int,
     fit = firth_logit(design, y)
     z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
+    linear = design @ fit.params
     for b in [name for name in names if name.startswith("did:")]:
         j = names.index(b)
         coef, se = float(fit.params[j]), float(fit.se[j])
-        with_b, without_b = design.copy(), design.copy()
-        with_b[:, j], without_b[:, j] = 1.0, 0.0
-        p1, p0 = expit(with_b @ fit.params), expit(without_b @ fit.params)
-        gradient = ((p1 * (1 - p1))[:, None] * with_b - (p0 * (1 - p0))[:, None] * without_b).mean(axis=0)
+        # every member with the behaviour (column j set to 1) and without it (0): shifts of the linear predictor,
+        # and the gradient of the average difference without copying the design twice per behaviour
+        p1 = expit(linear + (1.0 - design[:, j]) * fit.params[j])
+        p0 = expit(linear - design[:, j] * fit.params[j])
+        w1, w0 = p1 * (1 - p1), p0 * (1 - p0)
+        gradient = (w1 - w0) @ design / n
+        gradient[j] = w1.mean()
         ame, ame_se = float((p1 - p0).mean()), float(math.sqrt(max(gradient @ fit.cov @ gradient, 0.0)))
         did = frame[b].to_numpy(bool)
         rows.append({

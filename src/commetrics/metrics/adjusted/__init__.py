@@ -16,8 +16,9 @@ product shows, built to survive that:
    take the form and penalty with the smallest cross-validated loss. The propensity model takes,
    among the forms and penalties whose weights balance every covariate (|SMD| below 0.1), the one
    with the smallest out-of-fold log-loss — prediction alone picks strong penalties that leave
-   small samples unbalanced. Every unit's propensity and predicted outcomes come from models
-   fitted on the other folds (cross-fitting, as in double/debiased machine learning).
+   small samples unbalanced. The choices are made on at most 50,000 units (a random subset);
+   every unit's propensity and predicted outcomes come from the chosen models fitted on the other
+   folds (cross-fitting, as in double/debiased machine learning).
 3. **Overlap handled, not ignored.** By default units whose propensity lies outside the range
    chosen by the rule of Crump, Hotz, Imbens & Mitnik (2009) are set aside: for the effect on the
    treated (ATT) only the upper end matters (treated units with no comparable control), for the
