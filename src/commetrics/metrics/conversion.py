@@ -41,8 +41,8 @@ from .people import Identities, identities
 if TYPE_CHECKING:
     from ibis.expr.types import BooleanValue, Table, Value
 
-__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
-           "time_to_conversion"]
+__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_counts", "conversion_rates", "counts_expression",
+           "cumulative_curves", "km_by_cohort", "time_to_conversion"]
 
 CohortKey = Literal["join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity",
                     "segment", "program"]
@@ -86,6 +86,7 @@ def _members(db: Any, ids: Identities | None) -> Table:
     """One row per person: first join, entry path and account at that join, staff flag, and the
     member record of the first join. A person's member records (several platforms) are one."""
     m = db.table("members")
+    m = m.select("member_id", "joined_at", "entry_path", "account_id", "is_staff")  # what the people need
     if ids is not None:
         m = m.join(ids.members, "member_id")
     else:  # each member is a person: no join
@@ -146,7 +147,9 @@ def _conversions(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes))
     if ids is not None:
-        via_member = o.join(ids.members, o.member_id == ids.members.member_id)
+        # the same member → person lookup the activities use: one common table expression, computed once
+        keyed = ids.members.select("member_id", "person_id")
+        via_member = o.join(keyed, o.member_id == keyed.member_id)
     else:
         via_member = o.filter(o.member_id.notnull()).mutate(person_id=o.member_id)
     if spec.unit == "person":
@@ -176,8 +179,8 @@ def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> T
         _existing=(hits.ts < hits._start).any(),
         first_ts=hits.ts.min(where=hits.ts >= hits._start),
     )
-    joined = anchors.left_join(firsts, "unit_id").drop("unit_id_right")
-    return joined.mutate(existing=joined._existing.fill_null(False)).drop("_existing")
+    joined = anchors.left_join(firsts, "unit_id")
+    return joined.select(*anchors.columns, existing=joined._existing.fill_null(False), first_ts=joined.first_ts)
 
 
 def _cohorts(db: Any, units: Table, base: Table, spec: ConversionSpec, zone: str, ids: Identities | None) -> Table:
@@ -276,14 +279,19 @@ def _window_columns(base: Table, windows: Sequence[int], as_of: datetime) -> dic
     return columns
 
 
-def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> pd.DataFrame:
-    """The counts per cohort cell, wide (one row per cell, columns per window): one query."""
+def counts_expression(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
+    """The expression of :func:`conversion_counts` (what a benchmark compiles apart from running it)."""
     base = prepared(db, spec, as_of, zone)
     columns = _window_columns(base, spec.windows, as_of)
     if spec.by:
-        grouped = base.group_by(list(spec.by)).aggregate(**columns)
-        return grouped.order_by(list(spec.by)).execute()
-    return base.aggregate(**columns).execute()
+        return base.group_by(list(spec.by)).aggregate(**columns).order_by(list(spec.by))
+    return base.aggregate(**columns)
+
+
+def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> pd.DataFrame:
+    """The counts per cohort cell, wide (one row per cell, columns per window): one query."""
+    result: pd.DataFrame = counts_expression(db, spec, as_of, zone).execute()
+    return result
 
 
 BASELINE_LABEL = "CRM contacts who never joined"
