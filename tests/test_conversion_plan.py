@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import ibis
 import pandas as pd
 import pytest
 
 from commetrics import Engine
-from commetrics.metrics.conversion import ConversionSpec, conversion_counts
+from commetrics.metrics.conversion import ConversionSpec, conversion_counts, counts_expression
 
 from .conftest import write_csv
 
@@ -154,3 +155,12 @@ def test_known_answers_of_the_edge_cases(engine: Engine) -> None:
     assert programs.loc["ama", columns].tolist() == [2, 0, 0, 0, 0, 0]
     assert programs.loc["user_group", columns].tolist() == [0, 1, 1, 1, 1, 1]
     assert programs.loc["none", columns].tolist() == [2, 2, 2, 0, 2, 0]  # m7 and m9 (landmark Mar 31: mature)
+
+
+@pytest.mark.parametrize("key", [None, "first_activity", "program"])
+def test_the_query_reads_the_people_twice_at_most(engine: Engine, key: str | None) -> None:
+    """The member → person lookup is one common table expression shared by outcomes and activities; with the
+    contacts' lookup that is two reads of ``people`` (three or more when each join repeated it)."""
+    spec = ConversionSpec("plan", OUTCOMES, windows=WINDOWS, by=(key,) if key else (), landmark_days=LANDMARK)
+    sql = ibis.to_sql(counts_expression(engine.ibis(), spec, AS_OF, "UTC"), dialect="duckdb")
+    assert sql.count('FROM "people"') == 2
