@@ -42,8 +42,8 @@ from .people import Identities, identities
 if TYPE_CHECKING:
     from ibis.expr.types import BooleanValue, Table, Value
 
-__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_rates", "cumulative_curves", "km_by_cohort",
-           "time_to_conversion"]
+__all__ = ["COHORT_KEYS", "ConversionSpec", "conversion_counts", "conversion_rates", "counts_expression",
+           "cumulative_curves", "km_by_cohort", "time_to_conversion"]
 
 CohortKey = Literal["join_month", "join_week", "join_quarter", "join_year", "entry_path", "first_activity",
                     "segment", "program"]
@@ -87,6 +87,7 @@ def _members(db: Any, ids: Identities | None) -> Table:
     """One row per person: first join, entry path and account at that join, staff flag, and the
     member record of the first join. A person's member records (several platforms) are one."""
     m = db.table("members")
+    m = m.select("member_id", "joined_at", "entry_path", "account_id", "is_staff")  # what the people need
     if ids is not None:
         m = m.join(ids.members, "member_id")
     else:  # each member is a person: no join
@@ -147,7 +148,9 @@ def _conversions(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table
     o = db.table("outcomes")
     o = o.filter(o.type.isin(spec.outcomes))
     if ids is not None:
-        via_member = o.join(ids.members, o.member_id == ids.members.member_id)
+        # the same member → person lookup the activities use: one common table expression, computed once
+        keyed = ids.members.select("member_id", "person_id")
+        via_member = o.join(keyed, o.member_id == keyed.member_id)
     else:
         via_member = o.filter(o.member_id.notnull()).mutate(person_id=o.member_id)
     if spec.unit == "person":
@@ -166,21 +169,29 @@ def _conversions(db: Any, spec: ConversionSpec, ids: Identities | None) -> Table
 
 
 def _with_first_conversions(anchors: Table, conversions: Table, start: str) -> Table:
-    """Add ``existing`` (converted before ``start``) and ``first_ts`` (first conversion at/after it)."""
-    joined = anchors.left_join(conversions, anchors.unit_id == conversions.unit_id)
-    begin = joined[start]
-    keep = list(anchors.columns)
-    return joined.group_by(keep).aggregate(
-        existing=(joined.ts < begin).any().fill_null(False),
-        first_ts=joined.ts.min(where=joined.ts >= begin),
+    """Add ``existing`` (converted before ``start``) and ``first_ts`` (first conversion at/after it).
+
+    ``anchors`` has one row per ``unit_id``. Only the units that have conversions meet them: their
+    ``unit_id`` and start are joined to the conversions and grouped by unit alone, then the two columns are
+    joined back to every unit (a unit without any conversion: ``existing`` false, ``first_ts`` null)."""
+    starts = anchors.select("unit_id", _start=anchors[start])
+    hits = starts.join(conversions, "unit_id")
+    firsts = hits.group_by("unit_id").aggregate(
+        _existing=(hits.ts < hits._start).any(),
+        first_ts=hits.ts.min(where=hits.ts >= hits._start),
     )
+    joined = anchors.left_join(firsts, "unit_id")
+    return joined.select(*anchors.columns, existing=joined._existing.fill_null(False), first_ts=joined.first_ts)
 
 
-def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, ids: Identities | None) -> Table:
-    """Add the cohort key columns that ``spec.by`` asks for, and ``start`` (anchor or landmark)."""
+def _cohorts(db: Any, units: Table, base: Table, spec: ConversionSpec, zone: str, ids: Identities | None) -> Table:
+    """``base`` with the cohort key columns that ``spec.by`` asks for.
+
+    ``units`` are the anchors with their ``start`` (one row per ``unit_id``): the keys read from other
+    tables (first activity, program, segment) are built from them alone and joined to ``base`` by unit."""
     keys: dict[str, Value] = {}
     if {"join_month", "join_week", "join_quarter", "join_year"} & set(spec.by):
-        local = local_time(anchors.t0, zone, *_span(db)) if zone != "UTC" else anchors.t0
+        local = local_time(base.t0, zone, *_span(db)) if zone != "UTC" else base.t0
         if "join_month" in spec.by:
             keys["join_month"] = local.strftime("%Y-%m")
         if "join_week" in spec.by:
@@ -190,32 +201,28 @@ def _cohorts(db: Any, anchors: Table, spec: ConversionSpec, zone: str, ids: Iden
         if "join_year" in spec.by:
             keys["join_year"] = local.strftime("%Y")
     if "entry_path" in spec.by:
-        keys["entry_path"] = anchors.entry_path.fill_null("unknown")
+        keys["entry_path"] = base.entry_path.fill_null("unknown")
     if keys:
-        anchors = anchors.mutate(**keys)
-    anchors = add_attribute_keys(db, anchors, [k for k in spec.by if k not in COHORT_KEYS], ids, COHORT_KEYS)
+        base = base.mutate(**keys)
+    base = add_attribute_keys(db, base, [k for k in spec.by if k not in COHORT_KEYS], ids, COHORT_KEYS)
     if "segment" in spec.by:
         accounts = db.table("accounts")
         segments = accounts.group_by("account_id").aggregate(segment=accounts.segment.argmax(accounts.load_id))
-        anchors = anchors.left_join(segments, "account_id").drop("account_id_right")
-        anchors = anchors.mutate(segment=anchors.segment.fill_null("unknown"))
-    activities = _activities(db, ids)
+        base = base.left_join(segments, "account_id").drop("account_id_right")
+        base = base.mutate(segment=base.segment.fill_null("unknown"))
     if "first_activity" in spec.by:
-        act = anchors.select("unit_id", "person_id", "t0").join(activities, "person_id")
+        act = units.select("unit_id", "person_id", "t0").join(_activities(db, ids), "person_id")
         act = act.filter(act.ts >= act.t0)
         first = act.group_by("unit_id").aggregate(first_activity=act.type.argmin(act.ts))
-        anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
-        anchors = anchors.mutate(first_activity=anchors.first_activity.fill_null("none"))
-    if "program" in spec.by:
-        landmark = ibis.interval(days=spec.landmark_days)
-        act = anchors.select("unit_id", "person_id", "t0").join(activities, "person_id")
-        act = act.filter(act.program.notnull() & (act.ts >= act.t0) & (act.ts <= act.t0 + landmark))
+        base = base.left_join(first, "unit_id").drop("unit_id_right")
+        base = base.mutate(first_activity=base.first_activity.fill_null("none"))
+    if "program" in spec.by:  # ``start`` is the landmark, t0 + landmark_days: the programs up to it
+        act = units.select("unit_id", "person_id", "t0", "start").join(_activities(db, ids), "person_id")
+        act = act.filter(act.program.notnull() & (act.ts >= act.t0) & (act.ts <= act.start))
         first = act.group_by("unit_id").aggregate(program=act.program.argmin(act.ts))
-        anchors = anchors.left_join(first, "unit_id").drop("unit_id_right")
-        anchors = anchors.mutate(program=anchors.program.fill_null("none"), start=anchors.t0 + landmark)
-    else:
-        anchors = anchors.mutate(start=anchors.t0)
-    return anchors
+        base = base.left_join(first, "unit_id").drop("unit_id_right")
+        base = base.mutate(program=base.program.fill_null("none"))
+    return base
 
 
 def data_as_of(db: Any) -> datetime:
@@ -250,9 +257,14 @@ def _span(db: Any) -> tuple[datetime, datetime]:
 def prepared(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
     """One row per unit: cohort keys, ``start``, ``existing`` and ``first_ts`` (the shared base)."""
     ids = identities(db)  # looked up once: every part below keys people the same way
-    anchors = _cohorts(db, _anchors(db, spec, ids), spec, zone, ids)
-    base = _with_first_conversions(anchors, _conversions(db, spec, ids), "start")
-    return base.filter(base.start <= ibis.literal(as_of))
+    anchors = _anchors(db, spec, ids)
+    landmark = "program" in spec.by  # the program key's windows start at the landmark
+    start = anchors.t0 + ibis.interval(days=spec.landmark_days) if landmark else anchors.t0
+    units = anchors.mutate(start=start)
+    units = units.filter(units.start <= ibis.literal(as_of))
+    base = _cohorts(db, units, _with_first_conversions(units, _conversions(db, spec, ids), "start"), spec, zone, ids)
+    keys = [k for k in spec.by if k not in anchors.columns]  # entry_path: the anchors' column, filled
+    return base.select(*anchors.columns, *keys, "start", "existing", "first_ts")
 
 
 def _window_columns(base: Table, windows: Sequence[int], as_of: datetime) -> dict[str, Value]:
@@ -268,14 +280,19 @@ def _window_columns(base: Table, windows: Sequence[int], as_of: datetime) -> dic
     return columns
 
 
-def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> pd.DataFrame:
-    """The counts per cohort cell, wide (one row per cell, columns per window): one query."""
+def counts_expression(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
+    """The expression of :func:`conversion_counts` (what a benchmark compiles apart from running it)."""
     base = prepared(db, spec, as_of, zone)
     columns = _window_columns(base, spec.windows, as_of)
     if spec.by:
-        grouped = base.group_by(list(spec.by)).aggregate(**columns)
-        return grouped.order_by(list(spec.by)).execute()
-    return base.aggregate(**columns).execute()
+        return base.group_by(list(spec.by)).aggregate(**columns).order_by(list(spec.by))
+    return base.aggregate(**columns)
+
+
+def conversion_counts(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> pd.DataFrame:
+    """The counts per cohort cell, wide (one row per cell, columns per window): one query."""
+    result: pd.DataFrame = counts_expression(db, spec, as_of, zone).execute()
+    return result
 
 
 BASELINE_LABEL = "CRM contacts who never joined"
