@@ -252,6 +252,10 @@ class Changes:
             where record_id not in (select record_id from features)
                 and record_id in ({' union '.join([*crossed, 'select record_id from works_rows'])})
         """)
+        # the stored rows of every record in ``rows`` (``old``'s and these), kept as read: comparing with
+        # them later spares a read of every stored column
+        self.table("stored_rows", "select * exclude (featured) from rows where not featured union all "
+                                  "select * from old")
         for block in features.BLOCKS:
             capped = features.capped_sql(block, "n.n_new", MAX_BLOCK_SIZE, "rows")
             self.cur.execute(f"update rows set {block} = {capped} from n_{block} as n "
@@ -354,11 +358,12 @@ class Changes:
         """Bring the new deterministic components and frequencies into ``rows``; returns how many
         records are ``dirty``."""
         s = self.s
-        self.cur.execute(f"""
-            insert into rows
-            select r.*, false from {s}.identity_records as r join det_clusters as d using (record_id)
+        self.table("moved", f"""
+            select r.* from {s}.identity_records as r join det_clusters as d using (record_id)
             where r.det_cluster <> d.det_cluster and record_id not in (select record_id from rows)
         """)
+        self.cur.execute("insert into rows select *, false from moved")
+        self.cur.execute("insert into stored_rows select * from moved")
         self.cur.execute("update rows set det_cluster = d.det_cluster from det_clusters as d "
                          "where rows.record_id = d.record_id")
         if self.model is not None:
@@ -371,11 +376,8 @@ class Changes:
                                  f"where rows.featured and rows.{column} = l.{column}")
         else:
             self.cur.execute(f"update rows set {', '.join(f'freq_{c} = null' for c in FREQUENCY_COLUMNS)}")
-        self.table("differing", f"""
-            select record_id from (
-                select * exclude (featured) from rows
-                except
-                select * from {s}.identity_records where record_id in (select record_id from rows))
+        self.table("differing", """
+            select record_id from (select * exclude (featured) from rows except select * from stored_rows)
         """)
         return self.table("dirty", """
             select record_id from differing
