@@ -7,9 +7,10 @@ is about who waits for whom, not about an analysis.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,10 @@ def _members(engine: Engine) -> int:
     return int(engine.status().tables["members"])
 
 
-def test_a_second_question_is_not_held_up_by_a_first_one_computing_nor_is_a_writer(workspace: Path) -> None:
-    reader = Reader(workspace, readers=2)
+@contextlib.contextmanager
+def _slow_question(reader: Reader) -> Iterator[None]:
+    """A question that holds one of ``reader``'s Engines until the block ends (it has started when the block
+    begins); its answer is the store's member count."""
     started, release = threading.Event(), threading.Event()
 
     def slow(engine: Engine) -> int:
@@ -57,21 +60,29 @@ def test_a_second_question_is_not_held_up_by_a_first_one_computing_nor_is_a_writ
         assert release.wait(30)
         return _members(engine)
 
-    first = threading.Thread(target=lambda: reader.read(("slow",), slow))
-    first.start()
+    thread = threading.Thread(target=lambda: reader.read(("slow",), slow))
+    thread.start()
     try:
         assert started.wait(30)
-        answered: list[int] = []
-        second = threading.Thread(target=lambda: answered.append(reader.read(("fast",), _members).value))
-        second.start()
-        second.join(timeout=15)
-        assert answered == [0]  # while the first is still computing
-        # the Reader holds no lock on the workspace: a load can start while the dashboard computes
-        with Engine(workspace, config=None) as writer:
-            assert not writer.store.read_only
+        yield
     finally:
         release.set()
-        first.join(timeout=30)
+        thread.join(timeout=30)
+
+
+def test_a_second_question_is_not_held_up_by_a_first_one_computing_nor_is_a_writer(workspace: Path) -> None:
+    reader = Reader(workspace, readers=2)
+    try:
+        with _slow_question(reader):
+            answered: list[int] = []
+            second = threading.Thread(target=lambda: answered.append(reader.read(("fast",), _members).value))
+            second.start()
+            second.join(timeout=15)
+            assert answered == [0]  # while the first is still computing
+            # the Reader holds no lock on the workspace: a load can start while the dashboard computes
+            with Engine(workspace, config=None) as writer:
+                assert not writer.store.read_only
+    finally:
         reader.close()
 
 
@@ -262,48 +273,24 @@ def test_the_new_copy_is_read_while_an_engine_on_the_old_one_is_still_busy(works
     from .conftest import NOW, write_csv
 
     reader = Reader(workspace, readers=2)
-    started, release = threading.Event(), threading.Event()
-
-    def slow(engine: Engine) -> int:
-        started.set()
-        assert release.wait(30)
-        return _members(engine)
-
-    busy = threading.Thread(target=lambda: reader.read(("slow",), slow))
-    busy.start()
     try:
-        assert started.wait(30)  # an Engine on the first copy is in use ...
-        with Engine(workspace) as engine:  # ... when a load publishes a new copy
-            engine.load("members", write_csv(tmp_path / "m.csv", ["member_id", "joined_at"],
-                                             [["m1", "2026-01-05T10:00:00Z"]]), now=NOW)
-        # DuckDB shares one database per path within a process: the new Engine must not be handed the old copy
-        assert reader.read(("n",), _members).value == 1
+        with _slow_question(reader):  # an Engine on the first copy is in use ...
+            with Engine(workspace) as engine:  # ... when a load publishes a new copy
+                engine.load("members", write_csv(tmp_path / "m.csv", ["member_id", "joined_at"],
+                                                 [["m1", "2026-01-05T10:00:00Z"]]), now=NOW)
+            # DuckDB shares one database per path within a process: the new Engine must not be handed the old copy
+            assert reader.read(("n",), _members).value == 1
     finally:
-        release.set()
-        busy.join(timeout=30)
         reader.close()
     assert not list(workspace.glob(".commetrics.snapshot.duckdb.*"))  # the links went with their Engines
 
 
 def test_the_warming_gives_way_to_visitors(workspace: Path) -> None:
     reader = Reader(workspace)
-    started, release = threading.Event(), threading.Event()
-
-    def slow(engine: Engine) -> int:
-        started.set()
-        assert release.wait(30)
-        return _members(engine)
-
-    visitor = threading.Thread(target=lambda: reader.read(("slow",), slow))
-    visitor.start()
-    try:
-        assert started.wait(30)
+    with _slow_question(reader):  # a visitor waits for a computation: the warming waits too
         began = time.monotonic()
-        reader.give_way(most=0.5)  # a visitor waits for a computation: the warming waits too
+        reader.give_way(most=0.5)
         assert time.monotonic() - began >= 0.45
-    finally:
-        release.set()
-        visitor.join(timeout=30)
     began = time.monotonic()
     reader.give_way(most=10)  # nobody waits: at once
     assert time.monotonic() - began < 2
