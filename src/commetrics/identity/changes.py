@@ -104,8 +104,9 @@ class Changes:
             except
             select {_STORED_CLEANED} from {s}.identity_records where record_id in (select record_id from cleaned)
         """)
-        self.table("old_changed", f"select * from {s}.identity_records where record_id in "
-                                  "(select record_id from changed)")
+        # only the columns read from it (a read of every stored column costs as much as the rest of a step)
+        self.table("old_changed", f"select record_id, source, email, handle, name, name_spelled "
+                                  f"from {s}.identity_records where record_id in (select record_id from changed)")
         applied = f"select record_a, record_b, decision from {s}.identity_overrides_applied"
         current = f"select record_a, record_b, decision from {s}.identity_overrides"
         self.table("override_records", f"""
@@ -358,10 +359,13 @@ class Changes:
         """Bring the new deterministic components and frequencies into ``rows``; returns how many
         records are ``dirty``."""
         s = self.s
-        self.table("moved", f"""
-            select r.* from {s}.identity_records as r join det_clusters as d using (record_id)
+        # which records moved is read from two columns; their whole stored rows only when there are any
+        moved = self.table("moved_ids", f"""
+            select record_id from {s}.identity_records as r join det_clusters as d using (record_id)
             where r.det_cluster <> d.det_cluster and record_id not in (select record_id from rows)
         """)
+        self.table("moved", f"select * from {s}.identity_records where "
+                            f"{'record_id in (select record_id from moved_ids)' if moved else 'false'}")
         self.cur.execute("insert into rows select *, false from moved")
         self.cur.execute("insert into stored_rows select * from moved")
         self.cur.execute("update rows set det_cluster = d.det_cluster from det_clusters as d "
