@@ -319,6 +319,37 @@ def test_bootstrap_intervals_cover_the_estimate_and_narrow_with_more_journeys() 
         assert (narrow < wide).all(), model
 
 
+@pytest.mark.parametrize("model", ["first", "last", "linear", "position"])
+def test_the_heuristic_bootstrap_in_one_product_equals_running_the_model_on_every_replicate(model: str) -> None:
+    """The heuristic models' intervals come from one product of the drawn counts with the touches'
+    shares; with the shares taken away the same seed runs the model replicate by replicate."""
+    import dataclasses
+
+    import numpy as np
+
+    from commetrics.metrics.attribution import ATTRIBUTION_MODELS, bootstrap_intervals
+
+    rng = np.random.default_rng(3)
+    records = []
+    for _ in range(400):
+        path = [str(c) for c in rng.choice(list("abcde"), size=int(rng.integers(1, 6)))]
+        conversions = float(rng.poisson(0.6))
+        records.append((path, conversions, conversions * float(rng.uniform(10, 90)) * (rng.random() < 0.9),
+                        float(rng.poisson(2))))
+    records.append((["e", "a"], 0.0, 25.0, 1.0))  # value without a conversion: no credit in any replicate
+    paths = Paths.from_records(records)
+    entry = ATTRIBUTION_MODELS.get(model)
+    assert entry.path_shares is not None
+    product = bootstrap_intervals(paths, model, replicates=150, seed=4, first=0.3, last=0.5)
+    ATTRIBUTION_MODELS.register(model, dataclasses.replace(entry, path_shares=None), replace=True)
+    try:
+        one_by_one = bootstrap_intervals(paths, model, replicates=150, seed=4, first=0.3, last=0.5)
+    finally:
+        ATTRIBUTION_MODELS.register(model, entry, replace=True)
+    pd.testing.assert_frame_equal(product, one_by_one, rtol=1e-9, atol=1e-9)
+    assert (product["conversions_high"] > product["conversions_low"]).any()
+
+
 def _b2b_store(tmp_path):  # type: ignore[no-untyped-def]
     """Two members of account A, one of B; tagged activities; a renewal keyed by the account."""
     from .conftest import write_csv

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ...errors import InputError
 from .journeys import Journeys, journeys_per_class
@@ -103,15 +104,18 @@ def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: i
     touches = journeys.touches if isinstance(journeys, Journeys) else None
     entry = _model(model, touches)
     rng = np.random.default_rng(seed)
-    replicate = _touch_replicates(entry, paths, touches, settings, rng) if touches is not None and \
-        entry.needs_touch_times else _path_replicates(entry, paths, settings, rng)
     classes = paths.classes
-    draws_c = np.zeros((replicates, len(classes)))
-    draws_v = np.zeros((replicates, len(classes)))
-    for r in range(replicates):
-        result = replicate()
-        draws_c[r] = result["conversions"].reindex(classes, fill_value=0.0).to_numpy()
-        draws_v[r] = result["value"].reindex(classes, fill_value=0.0).to_numpy()
+    if entry.path_shares is not None and not (touches is not None and entry.needs_touch_times):
+        draws_c, draws_v = _linear_draws(entry.path_shares(paths, settings), paths, replicates, rng)
+    else:
+        replicate = _touch_replicates(entry, paths, touches, settings, rng) if touches is not None and \
+            entry.needs_touch_times else _path_replicates(entry, paths, settings, rng)
+        draws_c = np.zeros((replicates, len(classes)))
+        draws_v = np.zeros((replicates, len(classes)))
+        for r in range(replicates):
+            result = replicate()
+            draws_c[r] = result["conversions"].reindex(classes, fill_value=0.0).to_numpy()
+            draws_v[r] = result["value"].reindex(classes, fill_value=0.0).to_numpy()
     tail = 100 * (1 - confidence) / 2
     return pd.DataFrame({
         "class": list(classes),
@@ -120,6 +124,29 @@ def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: i
         "value_low": np.percentile(draws_v, tail, axis=0),
         "value_high": np.percentile(draws_v, 100 - tail, axis=0),
     })
+
+
+def _linear_draws(share: np.ndarray, paths: Paths, replicates: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Every replicate's credit per class (conversions, value) for a model linear in the paths' counts:
+    the counts are drawn as :func:`_path_replicates` draws them, in the same order from the same
+    generator, so the intervals are those of running the model on each replicate; the credit is one
+    sparse product of the drawn counts with the touches' shares, summed per path and class."""
+    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
+                               where=paths.conversions > 0)
+    credit = sparse.csr_matrix((share, (paths.path_of_touch, paths.codes)), shape=(len(paths), len(paths.classes)))
+    draws_c = np.zeros((replicates, len(paths.classes)))
+    draws_v = np.zeros((replicates, len(paths.classes)))
+    block = max(1, min(replicates, 2**24 // max(len(paths), 1)))  # replicates per product: at most 128 MB of counts
+    for start in range(0, replicates, block):
+        size = min(block, replicates - start)
+        counts = np.empty((size, len(paths)))
+        for r in range(size):
+            counts[r] = rng.poisson(paths.conversions)
+            rng.poisson(paths.nulls)  # drawn as a replicate draws them, so the stream (and the intervals) agree
+        draws_c[start:start + size] = (credit.T @ counts.T).T
+        draws_v[start:start + size] = (credit.T @ (counts * per_conversion).T).T
+    return draws_c, draws_v
 
 
 def _path_replicates(entry: AttributionModel, paths: Paths, options: AttributionOptions,

@@ -56,6 +56,11 @@ class AttributionModel:
     ``touch_shares`` is optional, for a model that needs touch times: each touch's share of its
     journey's credit, ``(touches, options) -> array``. With it the bootstrap reweights the journeys
     without running the model again; without it, the bootstrap runs the model on every replicate.
+
+    ``path_shares`` is optional too, for a model whose credit is linear in the paths' counts (the
+    heuristic models): each touch's share of its path's credit, ``(paths, options) -> array`` aligned
+    with ``paths.codes``, which must not depend on the counts. With it the bootstrap computes every
+    replicate's credit as one product of the drawn counts with those shares.
     """
 
     name: str  # "first", "markov", ...
@@ -65,6 +70,7 @@ class AttributionModel:
     run: Callable[[Paths, pd.DataFrame | None, AttributionOptions], pd.DataFrame]
     needs_touch_times: bool = False  # True for time decay: cannot run on an aggregated path file
     touch_shares: Callable[[pd.DataFrame, AttributionOptions], np.ndarray] | None = None
+    path_shares: Callable[[Paths, AttributionOptions], np.ndarray] | None = None
 
 
 ATTRIBUTION_MODELS: Registry[AttributionModel] = Registry(

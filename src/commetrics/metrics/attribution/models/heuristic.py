@@ -35,11 +35,17 @@ def heuristic_attribution(paths: Paths, model: str, *, first: float = 0.4, last:
 
 
 def _heuristic(paths: Paths, model: str, options: AttributionOptions) -> pd.DataFrame:
-    first, last = options.first, options.last
     live = paths.converting
-    position, owner = live.position, live.path_of_touch
-    n = np.diff(live.offsets)[owner]
+    return split_credit(live, live.codes, _shares(live, model, options), live.path_of_touch)
+
+
+def _shares(paths: Paths, model: str, options: AttributionOptions) -> np.ndarray:
+    """Each touch's share of its path's credit (aligned with ``paths.codes``): positions only, never counts."""
+    first, last = options.first, options.last
+    position = paths.position
+    n = np.diff(paths.offsets)[paths.path_of_touch]
     is_first, is_last = position == 0, position == n - 1
+    share: np.ndarray
     if model == "first":
         share = is_first.astype(float)
     elif model == "last":
@@ -47,16 +53,28 @@ def _heuristic(paths: Paths, model: str, options: AttributionOptions) -> pd.Data
     elif model == "linear":
         share = 1.0 / n
     else:
-        middle = (1.0 - first - last) / np.maximum(n - 2, 1)
-        share = np.where(is_first, first, np.where(is_last, last, middle))
-        share = np.where(n == 1, 1.0, np.where(n == 2, share / (first + last), share))
-    return split_credit(live, live.codes, share, owner)
+        share = _position(first, last, n, is_first, is_last)
+    return share
+
+
+def _position(first: float, last: float, n: np.ndarray, is_first: np.ndarray, is_last: np.ndarray) -> np.ndarray:
+    """Position-based shares: ``first`` and ``last`` to the ends, the rest split over the middle."""
+    middle = (1.0 - first - last) / np.maximum(n - 2, 1)
+    share = np.where(is_first, first, np.where(is_last, last, middle))
+    result: np.ndarray = np.where(n == 1, 1.0, np.where(n == 2, share / (first + last), share))
+    return result
 
 
 def _runner(model: str) -> Callable[[Paths, pd.DataFrame | None, AttributionOptions], pd.DataFrame]:
     def run(paths: Paths, touches: pd.DataFrame | None, options: AttributionOptions) -> pd.DataFrame:
         return _heuristic(paths, model, options)
     return run
+
+
+def _path_shares(model: str) -> Callable[[Paths, AttributionOptions], np.ndarray]:
+    def shares(paths: Paths, options: AttributionOptions) -> np.ndarray:
+        return _shares(paths, model, options)
+    return shares
 
 
 for _name, _label, _description in (
@@ -67,4 +85,5 @@ for _name, _label, _description in (
                                    "first_touch_share and last_touch_share, 40% by default) and the touches between "
                                    "share the rest; a journey of one touch gives it everything."),
 ):
-    ATTRIBUTION_MODELS.register(_name, AttributionModel(_name, _label, _description, _runner(_name)))
+    ATTRIBUTION_MODELS.register(_name, AttributionModel(_name, _label, _description, _runner(_name),
+                                                        path_shares=_path_shares(_name)))
