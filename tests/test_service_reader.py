@@ -309,3 +309,33 @@ def test_a_link_left_by_a_killed_reader_is_removed(workspace: Path) -> None:
     os.link(copy, left)  # what a dashboard killed with -9 leaves: a whole copy of the store
     with Engine(workspace, read_only=True, read_copy=True):
         assert not left.exists()
+
+
+def test_closing_the_reader_interrupts_a_computation_under_way(workspace: Path) -> None:
+    """A server that stops does not run on until its longest computation is done: the Reader's close
+    interrupts the statement an Engine is running, and the computation ends with an error at once."""
+    reader = Reader(workspace, readers=2)
+    started, outcome = threading.Event(), []
+
+    def endless(engine: Engine) -> int:
+        started.set()
+        return int(engine.store.con.execute("select sum(hash(i)) from range(1000000000000) as t(i)").fetchall()[0][0])
+
+    def ask() -> None:
+        try:
+            reader.read(("endless",), endless)
+            outcome.append("answered")
+        except Exception as exc:  # the interruption, as the request waiting for it would see it
+            outcome.append(type(exc).__name__)
+
+    thread = threading.Thread(target=ask, daemon=True)  # daemon: a regression fails the test, not the run
+    thread.start()
+    assert started.wait(30)
+    time.sleep(0.3)  # inside the statement
+    stopping = time.perf_counter()
+    reader.close()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert time.perf_counter() - stopping < 15
+    assert len(outcome) == 1
+    assert outcome[0] != "answered"

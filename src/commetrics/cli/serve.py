@@ -11,6 +11,8 @@ import typer
 from ..errors import InputError
 from .common import JsonOption, WorkspaceOption, app, emit, handle_errors
 
+STOP_WAIT_SECONDS = 5  # how long a stopping server waits for the requests under way
+
 __all__ = ["users_app"]
 
 users_app = typer.Typer(help="The dashboard's users: add, list, remove, and their API tokens.", no_args_is_help=True)
@@ -54,8 +56,10 @@ def serve(
                    "in clear. See docs/dashboard.md.", err=True)
     application = create_app(workspace, security=SecuritySettings(secure_cookies=secure_cookies), warm_up=True)
     typer.echo(f"commetrics dashboard on http://{host}:{port}/ (Ctrl+C stops it)", err=True)
+    # a stop (Ctrl+C, SIGTERM) waits at most a few seconds for requests under way, then the computations they wait
+    # for are interrupted (the Reader's close), instead of the server running on until the longest one is done
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=True,
-                server_header=False)
+                server_header=False, timeout_graceful_shutdown=STOP_WAIT_SECONDS)
 
 
 @users_app.command("add")

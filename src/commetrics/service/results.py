@@ -101,6 +101,8 @@ class _Engines:
         self._slots = threading.BoundedSemaphore(size)
         self._free: list[tuple[Hashable, Engine]] = []
         self._latest: Hashable = None  # the copy asked for last: an Engine on another one is closed when returned
+        self._busy: set[Engine] = set()  # the Engines computing now (interrupted when the server stops)
+        self._closed = False  # after close, nothing more is computed (the warming's next views included)
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -108,6 +110,8 @@ class _Engines:
         with self._slots:
             found, old = None, []
             with self._lock:
+                if self._closed:
+                    raise StoreUnavailableError("The dashboard is stopping: nothing more is computed.")
                 self._latest = stamp
                 while self._free and found is None:
                     held = self._free.pop()
@@ -118,10 +122,13 @@ class _Engines:
             for engine in old:
                 engine.close()
             engine = found if found is not None else self._open()
+            with self._lock:
+                self._busy.add(engine)
             try:
                 yield engine
             finally:
                 with self._lock:
+                    self._busy.discard(engine)
                     current = stamp == self._latest
                     if current:
                         self._free.append((stamp, engine))
@@ -129,8 +136,15 @@ class _Engines:
                     engine.close()
 
     def close(self) -> None:
+        """Close the idle Engines and interrupt the statements of those computing: their computations end with
+        an error at once instead of running on while the server stops (each is closed by its own thread)."""
         with self._lock:
+            self._closed = True
             held, self._free = self._free, []
+            busy = list(self._busy)
+        for engine in busy:
+            with contextlib.suppress(Exception):  # closed meanwhile, or between two statements
+                engine.store.con.interrupt()
         for _, engine in held:
             engine.close()
 
@@ -469,10 +483,10 @@ class Reader:
         """Stop computing in the background and close the Engines (the server does this when it stops)."""
         self._closed = True
         self._background.shutdown(wait=False, cancel_futures=True)  # a computation under way is not waited for
+        self._engines.close()  # those not in use; the statements of those in use are interrupted
         thread = self._warming
         if thread is not None:
             thread.join(timeout=5)
-        self._engines.close()  # those not in use; one in use is closed by the process's end
 
 
 def _first(exc: BaseException) -> str:
