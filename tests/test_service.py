@@ -36,6 +36,7 @@ with warnings.catch_warnings():  # Starlette's TestClient warns about httpx itse
 
 BASE = "http://testserver"
 PASSWORD = "correct horse battery staple"
+PATIENT = 600.0  # seconds the test apps' pages wait for their figures
 PUBLIC = {"/login", "/health"}
 
 
@@ -52,7 +53,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app(workspace: Path) -> Any:
-    return create_app(workspace)
+    # pages wait for their figures here, however loaded the machine (a test of its own covers the patience)
+    return create_app(workspace, reader=Reader(workspace, patience=PATIENT))
 
 
 def _client(app: Any) -> TestClient:
@@ -497,3 +499,42 @@ def test_the_warming_draws_each_page_before_anyone_asks(workspace: Path, monkeyp
         assert client.get(path).status_code == 200, path
     assert _client(app).get("/health").json() == {"status": "ok", "warming": False}
     reader.close()
+
+
+def test_a_page_says_its_figures_are_being_computed_and_reloads_itself_the_api_waits(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past [dashboard] patience a page answers 503 with Retry-After and a page that reloads itself (a first
+    computation on a large community takes longer than a browser or a proxy waits); the API waits instead."""
+    from commetrics.service import queries
+
+    original = queries.summary_of
+
+    def slow(engine: Engine) -> Any:
+        time.sleep(2.5)
+        return original(engine)
+
+    monkeypatch.setattr(queries, "summary_of", slow)
+    os.utime(workspace / "commetrics.duckdb")  # tests above dated the store ahead and took its read copy away
+    with Engine(workspace) as engine:
+        engine.publish_read_copy()
+    reader, other = Reader(workspace, patience=1.0), Reader(workspace, patience=1.0)
+    try:
+        client = login(create_app(workspace, reader=reader), "ada")
+        first = client.get("/?from=a-link")
+        assert first.status_code == 503
+        assert first.headers["Retry-After"] == "5"
+        assert '<meta http-equiv="refresh" content="5">' in first.text
+        assert "being computed" in first.text
+        assert 'href="/?from=a-link">Check now' in first.text
+        deadline = time.monotonic() + 120
+        while (page := client.get("/")).status_code == 503:  # the computation goes on without the page
+            assert "being computed" in page.text
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert page.status_code == 200
+        assert 'http-equiv="refresh"' not in page.text
+        api = login(create_app(workspace, reader=other), "ada")  # nothing read yet: the API waits for it
+        assert api.get("/api/summary").status_code == 200
+    finally:
+        reader.close()
+        other.close()

@@ -18,11 +18,13 @@ import pytest
 
 from commetrics import Engine
 from commetrics.service import Users, create_app
+from commetrics.service.results import Reader
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "correct horse battery staple"
+PATIENT = 600.0  # pages wait for their figures, however loaded the machine (test_service.py covers the patience)
 pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -36,7 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    running = uvicorn.Server(uvicorn.Config(create_app(folder), host="127.0.0.1", port=port, log_level="warning"))
+    application = create_app(folder, reader=Reader(folder, patience=PATIENT))
+    running = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -339,3 +339,42 @@ def test_closing_the_reader_interrupts_a_computation_under_way(workspace: Path) 
     assert time.perf_counter() - stopping < 15
     assert len(outcome) == 1
     assert outcome[0] != "answered"
+
+
+def test_a_read_past_its_patience_says_the_figures_are_being_computed_and_the_computation_goes_on(
+        workspace: Path) -> None:
+    from commetrics.service.results import PATIENCE, Computing
+
+    reader = Reader(workspace, readers=2)
+    calls: list[int] = []
+
+    def slow(engine: Engine) -> int:
+        calls.append(1)
+        time.sleep(2.0)
+        return _members(engine)
+
+    token = PATIENCE.set(0.3)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(Computing, match="being computed"):
+            reader.read(("slow",), slow)
+        assert time.perf_counter() - started < 1.5  # the page did not wait for the whole computation
+        with pytest.raises(Computing):  # asked again meanwhile: the same computation, not a second one
+            reader.read(("slow",), slow)
+
+        def answered() -> bool:
+            try:
+                return reader.read(("slow",), slow).value == 0
+            except Computing:
+                return False
+        _until(answered)  # then the figures
+    finally:
+        PATIENCE.reset(token)
+        reader.close()
+    assert calls == [1]
+    # without a patience (the JSON API, the warming) a read waits for its figures
+    other = Reader(workspace, readers=1)
+    try:
+        assert other.read(("slow",), slow).value == 0
+    finally:
+        other.close()

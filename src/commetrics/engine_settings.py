@@ -114,6 +114,11 @@ class DashboardSettings(_Section):
         description="Questions the dashboard computes at once, each on its own read-only connection to the store's "
                     "read copy (more than the machine's cores only makes each of them slower); a question already "
                     "being computed is never computed twice")
+    patience: float = Field(
+        20.0, ge=1, le=3600,
+        description="Seconds a page waits for figures being computed; past that it says they are being computed "
+                    "and reloads itself until they are (the computation goes on). Keep it below the reverse proxy's "
+                    "read timeout. The JSON API waits for the figures")
     warm: Literal["off", "pages", "variants", "all"] = Field(
         "variants",
         description="What the dashboard computes before anyone asks — when the server starts and when the data "

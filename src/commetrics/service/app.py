@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import CommetricsError, InputError
 from ..store import Workspace
-from .results import Busy, Reader
+from .results import PATIENCE, Busy, Computing, Reader
 from .security import (
     COOKIE,
     HEADERS,
@@ -119,7 +119,13 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        # a page waits for figures at most [dashboard] patience seconds, then says they are being computed
+        patience = PATIENCE.set(None if _is_api(request) or request.method != "GET"
+                                else app.state.reader.patience)
+        try:
+            response: Response = await call_next(request)
+        finally:
+            PATIENCE.reset(patience)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):
@@ -139,7 +145,8 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> Response:
-        return _problem(request, 503, str(exc), headers={"Retry-After": "5"})
+        return _problem(request, 503, str(exc), headers={"Retry-After": str(exc.retry_after)},
+                        reload=exc.retry_after if isinstance(exc, Computing) else None)
 
     @app.exception_handler(CommetricsError)
     async def our_error(request: Request, exc: CommetricsError) -> Response:
@@ -156,14 +163,17 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
         return _problem(request, 422, "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
                                                  for e in exc.errors()))
 
-    def _problem(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    def _problem(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None,
+                 reload: int | None = None) -> Response:
         if _is_api(request) or request.method != "GET":
             return JSONResponse({"detail": message}, status_code=status, headers=dict(headers or {}))
         user = getattr(request.state, "user", None)
         nav = [(path, label) for path, label, role in pages.NAV if user is not None and user.can(role)]
         return templates.TemplateResponse(request, "error.html", {
             "user": user, "csrf": getattr(request.state, "csrf", None), "status": status, "message": message,
-            "title": "Not available", "nav": nav, "here": request.url.path}, status_code=status,
+            "title": "Being computed" if reload else "Not available", "nav": nav, "here": request.url.path,
+            "reload": reload, "again": request.url.path + (f"?{request.url.query}" if request.url.query else "")},
+            status_code=status,
             headers=dict(headers or {}))
 
     # -- the routes anyone may reach -------------------------------------------------------------------------

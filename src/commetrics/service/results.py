@@ -25,11 +25,18 @@ Without a read copy (``[store] read_copy = false``, or a store written since its
 now), the Reader opens the store itself, read-only, for each question and as briefly as it can, one at a time;
 when another process is writing it, the last figures for the same question are served and said to be stale, and
 with none a :class:`Busy` that the pages show as a one-line message.
+
+A page waits at most ``[dashboard] patience`` seconds for a computation (:data:`PATIENCE`, which the server sets
+for its pages): past that, the computation goes on in the background and the page says so, with a
+:class:`Computing` that it shows as a message reloading itself until the figures are there — on a large
+workspace a first computation can take minutes, longer than a browser or a reverse proxy waits. The JSON API
+and the warming wait for the figures, and so do reads without a read copy (one at a time, as they are).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 import time
@@ -53,7 +60,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..engine import Engine
 
-__all__ = ["Busy", "Reader", "Served", "result_for"]
+__all__ = ["PATIENCE", "Busy", "Computing", "Reader", "Served", "result_for"]
 
 T = TypeVar("T")
 
@@ -65,6 +72,20 @@ def result_for(engine: Engine, name: str, params: Mapping[str, Any]) -> Result:
 
 class Busy(WorkspaceError):
     """The store is being written by another process and nothing was read before."""
+
+    retry_after = 5  # seconds: when to ask again
+
+
+class Computing(Busy):
+    """The figures asked for are still being computed, past the page's patience; asking again later finds them
+    (or joins the same computation)."""
+
+    retry_after = 5
+
+
+#: How long a read waits for a computation before raising :class:`Computing` (None: until it is done). The
+#: server sets it for its pages to ``[dashboard] patience``.
+PATIENCE: contextvars.ContextVar[float | None] = contextvars.ContextVar("commetrics_patience", default=None)
 
 
 @dataclass(frozen=True)
@@ -154,13 +175,16 @@ class Reader:
 
     ``wait``: without a read copy, how long to wait for the workspace lock before serving the last figures (s).
     ``remember``: how many answers to keep. ``readers``: computations at once (default ``[dashboard] readers``).
+    ``patience``: how long a page waits for a computation (default ``[dashboard] patience``; see :data:`PATIENCE`).
     ``warmer``: what to compute before anyone asks (called in a background thread with this Reader, whose reads
     wait for fresh figures there), when :meth:`start` is called and each time the data changes.
     """
 
     def __init__(self, workspace: str | Path | Workspace | None = None, *, wait: float = 0.5, remember: int = 256,
-                 readers: int | None = None, warmer: Callable[[Reader], Any] | None = None) -> None:
+                 readers: int | None = None, warmer: Callable[[Reader], Any] | None = None,
+                 patience: float | None = None) -> None:
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.locate(workspace)
+        self._patience = patience
         self.wait = wait
         self.remember = remember
         self.warmer = warmer
@@ -176,12 +200,19 @@ class Reader:
         size = readers if readers is not None else self.config().dashboard.readers
         self._engines = _Engines(self._open_copy, size)
         self._background = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-revalidate")
+        # a visitor's computation when the page will not wait for it to the end (PATIENCE)
+        self._foreground = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-compute")
         self._fresh = threading.local()  # set in the warming thread: its reads wait for fresh figures
         self._warming: threading.Thread | None = None
         self._warm_again = False
         self._warmed: Hashable = None
         self._asking = 0  # visitors waiting for a computation or a drawing: the warming gives way to them
         self._closed = False
+
+    @property
+    def patience(self) -> float:
+        """Seconds a page waits for a computation before it says the figures are being computed."""
+        return self._patience if self._patience is not None else self.config().dashboard.patience
 
     # -- the data version ------------------------------------------------------------------------------------
 
@@ -294,12 +325,18 @@ class Reader:
             return Served(known[1].value, known[1].read_at, stale=(
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
+        patience = PATIENCE.get()
         try:
             with self._visitor():
-                served: Served[T] = self._flight(key, version, work, background=False).result()
+                flight = self._flight(key, version, work, background=False, detached=patience is not None)
+                served: Served[T] = flight.result(timeout=patience)
         except StoreUnavailableError as exc:  # the copy went away between looking and opening (an erasure)
             raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
                        "Reload the page in a moment.") from None
+        except TimeoutError:
+            raise Computing("These figures are being computed. The first computation after a load can take a few "
+                            "minutes on a large community (`commetrics refresh` after each load computes them "
+                            "ahead); this page reloads itself until they are ready.") from None
         return served
 
     @contextlib.contextmanager
@@ -344,9 +381,9 @@ class Reader:
         return self._erased[now] == then
 
     def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
-                background: bool) -> Future[Served[Any]]:
+                background: bool, detached: bool = False) -> Future[Served[Any]]:
         """The one computation of ``key`` at ``version``: joined if one is running, else started here (or in the
-        background)."""
+        background; ``detached``: in a thread of its own, for a caller that may stop waiting)."""
         with self._memory:
             flying = self._flights.get(key)
             if flying is not None and flying[0] == version:
@@ -355,6 +392,8 @@ class Reader:
             self._flights[key] = (version, future)
         if background and not self._closed:
             self._background.submit(self._compute, key, version, work, future)
+        elif detached and not self._closed:
+            self._foreground.submit(self._compute, key, version, work, future)
         else:
             self._compute(key, version, work, future)
         return future
@@ -483,6 +522,7 @@ class Reader:
         """Stop computing in the background and close the Engines (the server does this when it stops)."""
         self._closed = True
         self._background.shutdown(wait=False, cancel_futures=True)  # a computation under way is not waited for
+        self._foreground.shutdown(wait=False, cancel_futures=True)
         self._engines.close()  # those not in use; the statements of those in use are interrupted
         thread = self._warming
         if thread is not None:
