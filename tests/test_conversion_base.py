@@ -136,8 +136,15 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
     ask = conversion_analysis.has_never_joined_contacts
     monkeypatch.setattr(conversion_analysis, "has_never_joined_contacts",
                         lambda db: asked.append(ask(db)) or asked[-1])
+    from commetrics.metrics import conversion_revenue
+
+    valued: list[tuple[str, ...]] = []  # the pass over every outcome event for the currencies of their values
+    events = conversion_revenue.outcome_events
+    monkeypatch.setattr(conversion_revenue, "outcome_events",
+                        lambda db, outcomes, *rest: valued.append(tuple(outcomes)) or events(db, outcomes, *rest))
     report = build_report(demo, as_of=AS_OF)
     assert asked == [True]  # the store's contacts, asked once for every conversion and key
+    assert len(valued) == len(report.conversions)  # the currencies: once per conversion, not per key
     assert report.conversions
     # one base per conversion shown (the summary's conversion among them), never one per key or figure
     assert len(built) == len(report.conversions)
