@@ -87,7 +87,8 @@ def test_every_figure_equals_the_unshared_one(demo: Engine, name: str) -> None:
     # one base at the anchor for every key the scope names, one more with the key it did not name, one at the
     # landmark (with every key by then)
     assert bases.built == 3
-    assert len(kept) == bases.built
+    assert bases.derived <= 2  # each unit's revenue, where the outcomes carry money: at the anchor, the landmark
+    assert len(kept) == bases.built + bases.derived
     assert not _temporary_tables(demo)  # dropped when the scope ends
     assert active() is None
 
@@ -147,8 +148,11 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
     assert len(valued) == len(report.conversions)  # the currencies: once per conversion, not per key
     assert report.conversions
     # one base per conversion shown (the summary's conversion among them), never one per key or figure
-    assert len(built) == len(report.conversions)
-    assert all({"entry_path", "join_month", "join_quarter", "join_year"} <= set(columns) for columns in built)
+    bases = [columns for columns in built if "revenue_unit" not in columns]
+    assert len(bases) == len(report.conversions)
+    assert all({"entry_path", "join_month", "join_quarter", "join_year"} <= set(columns) for columns in bases)
+    # and each unit's revenue at most once per conversion, for the conversions whose outcomes carry money
+    assert 1 <= len(built) - len(bases) <= len(report.conversions)
     assert not _temporary_tables(demo)
 
 

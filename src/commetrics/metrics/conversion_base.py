@@ -14,7 +14,8 @@ join), so the numbers are those of a base built for it alone. Outside a scope ev
 as before; a backend that cannot keep a table falls back to the expression itself.
 
 Small results that do not depend on the cohort keys (the baseline counts) are remembered in the same scope
-with :meth:`SharedBases.remember`.
+with :meth:`SharedBases.remember`, and tables derived from a base that do not either (each unit's revenue per
+window) are kept with :meth:`SharedBases.kept`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SharedBases:
 
     keys: tuple[str, ...] = ()
     built: int = 0  # bases built (and kept) in this scope: what a test or a benchmark can check
+    derived: int = 0  # tables derived from them and kept (:meth:`kept`)
     _entries: dict[Hashable, list[_Entry]] = field(default_factory=dict)
     _memo: dict[Hashable, tuple[Any, Any]] = field(default_factory=dict)
 
@@ -86,6 +88,18 @@ class SharedBases:
         table, release = _keep(db, expression)
         entries.append(_Entry(db, frozenset(carried), table, release))
         self.built += 1
+        return table
+
+    def kept(self, db: Any, key: Hashable, build: Callable[[], Table]) -> Table:
+        """The table ``build()`` makes, computed once per ``key`` and backend in this scope and kept (as a base
+        is) until the scope ends."""
+        entries = self._entries.setdefault(("kept", key), [])
+        for entry in entries:
+            if entry.db is db:
+                return entry.table
+        table, release = _keep(db, build())
+        entries.append(_Entry(db, frozenset(), table, release))
+        self.derived += 1
         return table
 
     def remember(self, db: Any, key: Hashable, compute: Callable[[], T]) -> T:

@@ -23,8 +23,9 @@ theirs.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -33,9 +34,12 @@ import pandas as pd
 
 from ..results import Diagnostic
 from .conversion import ConversionSpec, _members, prepared
-from .conversion_base import remembered
+from .conversion_base import LANDMARK_KEY, active, remembered
 from .outcome_events import conversion_events, outcome_events
 from .people import identities
+
+if TYPE_CHECKING:
+    from ibis.expr.types import Table
 
 __all__ = ["REVENUE_COLUMNS", "add_revenue", "conversion_revenue", "hide_revenue"]
 
@@ -57,20 +61,11 @@ def conversion_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str
                                  f"{len(currencies)} currencies ({named}), so no revenue is added up beside the rates.",
                                  "Convert the values to one currency before loading them.", "warning",
                                  about="revenue")]
-    ids = identities(db)
-    people = _members(db, ids)
-    events = conversion_events(db, anchor=spec.anchor, nth=spec.nth, outcomes=spec.outcomes, unit=spec.unit,
-                               ids=ids, people=people)
-    valued = events.filter(events.value.notnull())
     base = prepared(db, spec, as_of, zone)
     base = base.filter(~base.existing)
-    money = valued.select(money_unit=valued.unit_id, money_ts=valued.ts, money=valued.value.cast(_EXACT))
-    joined = base.left_join(money, base.unit_id == money.money_unit)  # every cohort, with revenue or not
-    columns = {}
-    for w in spec.windows:
-        mature = joined.start <= ibis.literal(as_of - timedelta(days=w))
-        inside = (joined.money_ts >= joined.start) & (joined.money_ts <= joined.start + ibis.interval(days=w))
-        columns[f"revenue_{w}"] = joined.money.sum(where=mature & inside)
+    per_unit = _unit_revenue(db, spec, as_of, zone)
+    joined = base.left_join(per_unit, base.unit_id == per_unit.revenue_unit)  # every cohort, with revenue or not
+    columns = {f"revenue_{w}": joined[f"unit_revenue_{w}"].sum() for w in spec.windows}
     keys = list(spec.by)
     wide = (joined.group_by(keys).aggregate(**columns) if keys else joined.aggregate(**columns)).execute()
     rows = []
@@ -83,6 +78,33 @@ def conversion_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str
     frame = pd.DataFrame(rows, columns=["cohort", "window_days", "revenue"])
     frame["currency"] = currencies[0] or None
     return frame, []
+
+
+def _unit_revenue(db: Any, spec: ConversionSpec, as_of: datetime, zone: str) -> Table:
+    """``revenue_unit`` and ``unit_revenue_{w}`` per window: each eligible unit's valued outcomes inside its
+    window, where the window is mature (null without any). The same for every breakdown of a conversion, so
+    kept once per report (:meth:`~.conversion_base.SharedBases.kept`); the windows of the ``program`` key
+    start at its landmark, so that one has its own."""
+    def build() -> Table:
+        ids = identities(db)
+        events = conversion_events(db, anchor=spec.anchor, nth=spec.nth, outcomes=spec.outcomes, unit=spec.unit,
+                                   ids=ids, people=_members(db, ids))
+        valued = events.filter(events.value.notnull())
+        base = prepared(db, spec, as_of, zone)
+        base = base.filter(~base.existing).select("unit_id", "start")
+        money = valued.select(money_unit=valued.unit_id, money_ts=valued.ts, money=valued.value.cast(_EXACT))
+        joined = base.join(money, base.unit_id == money.money_unit)
+        columns = {}
+        for w in spec.windows:
+            mature = joined.start <= ibis.literal(as_of - timedelta(days=w))
+            inside = (joined.money_ts >= joined.start) & (joined.money_ts <= joined.start + ibis.interval(days=w))
+            columns[f"unit_revenue_{w}"] = joined.money.sum(where=mature & inside)
+        return joined.group_by(revenue_unit=joined.unit_id).aggregate(**columns)
+
+    shared = active()
+    if shared is None:
+        return build()
+    return shared.kept(db, ("unit_revenue", replace(spec, by=()), LANDMARK_KEY in spec.by, as_of, zone), build)
 
 
 @remembered
