@@ -129,7 +129,7 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 def timed(client: httpx.Client, path: str) -> tuple[str, float, int]:
     """One request, timed to the last byte of its figures; one that timed out counts as a server error (599).
 
-    A page whose figures are still being computed past the server's patience answers 503 with ``Retry-After``
+    A page whose figures are still being computed past the server's patience answers 202 with ``Retry-After``
     and reloads itself: the visitor is followed as a browser would, waiting ``Retry-After`` seconds between
     reloads, and the time counted is until the page with the figures arrived."""
     began = time.perf_counter()
@@ -137,7 +137,7 @@ def timed(client: httpx.Client, path: str) -> tuple[str, float, int]:
         while True:
             response = client.get(path)
             status = response.status_code
-            if status != 503 or "being computed" not in response.text or "Retry-After" not in response.headers:
+            if status != 202 or "Retry-After" not in response.headers:
                 break
             if time.perf_counter() - began > client.timeout.read:
                 status = 599

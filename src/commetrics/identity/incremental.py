@@ -229,16 +229,16 @@ def _write(con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, peopl
     # work address at the domain of an account loaded since, and those a domain gave such an account (a
     # load that replaced the account's row may have taken the domain away)
     # (the last two only when accounts were loaded since: a join of every person with every record otherwise)
-    persons = [f"select person_id from {s}.people where record_id in (select record_id from touched)"]
+    finders = [f"select person_id from {s}.people where record_id in (select record_id from touched)"]
     if int(cur.execute("select count(*) from account_domains").fetchall()[0][0]):
-        persons.append(f"""select p.person_id from {s}.people as p join {s}.identity_records as r using (record_id)
+        finders.append(f"""select p.person_id from {s}.people as p join {s}.identity_records as r using (record_id)
             where r.email_domain in (select domain from account_domains) and not r.email_is_free""")
     if int(cur.execute("select count(*) from changed_accounts").fetchall()[0][0]):
-        persons.append(f"""select person_id from {s}.people
+        finders.append(f"""select person_id from {s}.people
             where account_rule = 'domain' and account_id in (select account_id from changed_accounts)""")
     cur.execute(f"""
         create or replace table account_records as
-        with persons as ({' union '.join(persons)})
+        with persons as ({' union '.join(finders)})
         select record_id from scope
         union
         select record_id from {s}.people where person_id in (select person_id from persons)

@@ -145,8 +145,10 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> Response:
-        return _problem(request, 503, str(exc), headers={"Retry-After": str(exc.retry_after)},
-                        reload=exc.retry_after if isinstance(exc, Computing) else None)
+        # figures being computed: 202 (accepted, under way), not a failure a browser or a monitor reports as one
+        computing = isinstance(exc, Computing)
+        return _problem(request, 202 if computing else 503, str(exc), headers={"Retry-After": str(exc.retry_after)},
+                        reload=exc.retry_after if computing else None)
 
     @app.exception_handler(CommetricsError)
     async def our_error(request: Request, exc: CommetricsError) -> Response:

@@ -335,8 +335,8 @@ class Reader:
                        "Reload the page in a moment.") from None
         except TimeoutError:
             raise Computing("These figures are being computed. The first computation after a load can take a few "
-                            "minutes on a large community (`commetrics refresh` after each load computes them "
-                            "ahead); this page reloads itself until they are ready.") from None
+                            "minutes on a large community (running commetrics refresh after each load computes "
+                            "them ahead). This page reloads itself until they are ready.") from None
         return served
 
     @contextlib.contextmanager
