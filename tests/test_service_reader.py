@@ -343,9 +343,9 @@ def test_closing_the_reader_interrupts_a_computation_under_way(workspace: Path) 
 
 def test_a_read_past_its_patience_says_the_figures_are_being_computed_and_the_computation_goes_on(
         workspace: Path) -> None:
-    from commetrics.service.results import PATIENCE, Computing
+    from commetrics.service.results import PAGE, Computing
 
-    reader = Reader(workspace, readers=2)
+    reader = Reader(workspace, readers=2, patience=0.3)
     calls: list[int] = []
 
     def slow(engine: Engine) -> int:
@@ -353,7 +353,7 @@ def test_a_read_past_its_patience_says_the_figures_are_being_computed_and_the_co
         time.sleep(2.0)
         return _members(engine)
 
-    token = PATIENCE.set(0.3)
+    token = PAGE.set(True)  # a read for a page: it waits at most the Reader's patience
     try:
         started = time.perf_counter()
         with pytest.raises(Computing, match="being computed"):
@@ -369,11 +369,11 @@ def test_a_read_past_its_patience_says_the_figures_are_being_computed_and_the_co
                 return False
         _until(answered)  # then the figures
     finally:
-        PATIENCE.reset(token)
+        PAGE.reset(token)
         reader.close()
     assert calls == [1]
-    # without a patience (the JSON API, the warming) a read waits for its figures
-    other = Reader(workspace, readers=1)
+    # a read not for a page (the JSON API, the warming) waits for its figures, whatever the patience
+    other = Reader(workspace, readers=1, patience=0.3)
     try:
         assert other.read(("slow",), slow).value == 0
     finally:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import CommetricsError, InputError
 from ..store import Workspace
-from .results import PATIENCE, Busy, Computing, Reader
+from .results import PAGE, Busy, Computing, Reader
 from .security import (
     COOKIE,
     HEADERS,
@@ -49,6 +49,11 @@ HERE = Path(__file__).parent
 def _is_api(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or path == "/openapi.json"
+
+
+def _address(request: Request) -> str:
+    """The path and query the request asked for (where to come back to)."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def _safe_next(target: str | None) -> str:
@@ -120,12 +125,11 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
         # a page waits for figures at most [dashboard] patience seconds, then says they are being computed
-        patience = PATIENCE.set(None if _is_api(request) or request.method != "GET"
-                                else app.state.reader.patience)
+        page = PAGE.set(not _is_api(request) and request.method == "GET")
         try:
             response: Response = await call_next(request)
         finally:
-            PATIENCE.reset(patience)
+            PAGE.reset(page)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):
@@ -140,8 +144,7 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
             return JSONResponse({"detail": "Sign in first: send Authorization: Bearer TOKEN "
                                            "(`commetrics users token NAME`) or a session cookie from /login."},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(_address(request), safe='')}", status_code=303)
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> Response:
@@ -174,7 +177,7 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
         return templates.TemplateResponse(request, "error.html", {
             "user": user, "csrf": getattr(request.state, "csrf", None), "status": status, "message": message,
             "title": "Being computed" if reload else "Not available", "nav": nav, "here": request.url.path,
-            "reload": reload, "again": request.url.path + (f"?{request.url.query}" if request.url.query else "")},
+            "reload": reload, "again": _address(request)},
             status_code=status,
             headers=dict(headers or {}))
 

@@ -26,11 +26,12 @@ now), the Reader opens the store itself, read-only, for each question and as bri
 when another process is writing it, the last figures for the same question are served and said to be stale, and
 with none a :class:`Busy` that the pages show as a one-line message.
 
-A page waits at most ``[dashboard] patience`` seconds for a computation (:data:`PATIENCE`, which the server sets
-for its pages): past that, the computation goes on in the background and the page says so, with a
-:class:`Computing` that it shows as a message reloading itself until the figures are there — on a large
-workspace a first computation can take minutes, longer than a browser or a reverse proxy waits. The JSON API
-and the warming wait for the figures, and so do reads without a read copy (one at a time, as they are).
+A page waits at most ``[dashboard] patience`` seconds for a computation (a read for a page: :data:`PAGE`,
+which the server sets for its page requests): past that, the computation goes on in the background and the
+page says so, with a :class:`Computing` that it shows as a message reloading itself until the figures are
+there — on a large workspace a first computation can take minutes, longer than a browser or a reverse proxy
+waits. The JSON API and the warming wait for the figures, and so do reads without a read copy (one at a time,
+as they are).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..engine import Engine
 
-__all__ = ["PATIENCE", "Busy", "Computing", "Reader", "Served", "result_for"]
+__all__ = ["PAGE", "Busy", "Computing", "Reader", "Served", "result_for"]
 
 T = TypeVar("T")
 
@@ -80,12 +81,11 @@ class Computing(Busy):
     """The figures asked for are still being computed, past the page's patience; asking again later finds them
     (or joins the same computation)."""
 
-    retry_after = 5
 
-
-#: How long a read waits for a computation before raising :class:`Computing` (None: until it is done). The
-#: server sets it for its pages to ``[dashboard] patience``.
-PATIENCE: contextvars.ContextVar[float | None] = contextvars.ContextVar("commetrics_patience", default=None)
+#: Whether the reads under way are for a page: those wait for a computation at most the Reader's ``patience``,
+#: then raise :class:`Computing`; other reads (the JSON API, the warming) wait until it is done. The server sets
+#: it for its page requests.
+PAGE: contextvars.ContextVar[bool] = contextvars.ContextVar("commetrics_page", default=False)
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class Reader:
 
     ``wait``: without a read copy, how long to wait for the workspace lock before serving the last figures (s).
     ``remember``: how many answers to keep. ``readers``: computations at once (default ``[dashboard] readers``).
-    ``patience``: how long a page waits for a computation (default ``[dashboard] patience``; see :data:`PATIENCE`).
+    ``patience``: how long a page waits for a computation (default ``[dashboard] patience``; see :data:`PAGE`).
     ``warmer``: what to compute before anyone asks (called in a background thread with this Reader, whose reads
     wait for fresh figures there), when :meth:`start` is called and each time the data changes.
     """
@@ -200,7 +200,7 @@ class Reader:
         size = readers if readers is not None else self.config().dashboard.readers
         self._engines = _Engines(self._open_copy, size)
         self._background = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-revalidate")
-        # a visitor's computation when the page will not wait for it to the end (PATIENCE)
+        # a visitor's computation when the page will not wait for it to the end (PAGE)
         self._foreground = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-compute")
         self._fresh = threading.local()  # set in the warming thread: its reads wait for fresh figures
         self._warming: threading.Thread | None = None
@@ -325,7 +325,7 @@ class Reader:
             return Served(known[1].value, known[1].read_at, stale=(
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
-        patience = PATIENCE.get()
+        patience = self.patience if PAGE.get() else None
         try:
             with self._visitor():
                 flight = self._flight(key, version, work, background=False, detached=patience is not None)

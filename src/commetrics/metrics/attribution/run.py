@@ -126,14 +126,20 @@ def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: i
     })
 
 
+def _per_conversion(paths: Paths) -> np.ndarray:
+    """Each path's value per conversion (0 without conversions): a replicate's value follows its conversions."""
+    out: np.ndarray = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
+                                where=paths.conversions > 0)
+    return out
+
+
 def _linear_draws(share: np.ndarray, paths: Paths, replicates: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Every replicate's credit per class (conversions, value) for a model linear in the paths' counts:
     the counts are drawn as :func:`_path_replicates` draws them, in the same order from the same
     generator, so the intervals are those of running the model on each replicate; the credit is one
     sparse product of the drawn counts with the touches' shares, summed per path and class."""
-    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
-                               where=paths.conversions > 0)
+    per_conversion = _per_conversion(paths)
     credit = sparse.csr_matrix((share, (paths.path_of_touch, paths.codes)), shape=(len(paths), len(paths.classes)))
     draws_c = np.zeros((replicates, len(paths.classes)))
     draws_v = np.zeros((replicates, len(paths.classes)))
@@ -152,8 +158,7 @@ def _linear_draws(share: np.ndarray, paths: Paths, replicates: int,
 def _path_replicates(entry: AttributionModel, paths: Paths, options: AttributionOptions,
                      rng: np.random.Generator) -> Callable[[], pd.DataFrame]:
     """Each call: the model's credit (indexed by class) on the paths with Poisson-drawn counts."""
-    per_conversion = np.divide(paths.value, paths.conversions, out=np.zeros_like(paths.value),
-                               where=paths.conversions > 0)
+    per_conversion = _per_conversion(paths)
 
     def replicate() -> pd.DataFrame:
         c = rng.poisson(paths.conversions).astype(float)
