@@ -437,3 +437,58 @@ def test_without_a_read_copy_readers_wait_for_the_writer_as_before(workspace: Pa
             Engine(workspace, read_only=True)
     finally:
         holder.communicate(timeout=60)
+
+
+def test_the_same_question_asked_by_two_engines_at_once_is_computed_once(demo: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dashboard's summary and one of its pages often ask the same question at the same moment: the second
+    Engine waits for the first one's Result instead of computing it beside it; a wait ends when its Engine is
+    interrupted (a server stopping)."""
+    import threading
+
+    from commetrics.engine.analyses import AnalysesPart
+
+    shutil_cache = demo / "cache"
+    computed, entered, release = [], threading.Event(), threading.Event()
+    compute = AnalysesPart._compute
+
+    def slow(self: Engine, entry: Any, spec: Any) -> Any:
+        computed.append(entry.name)
+        entered.set()
+        assert release.wait(30)
+        return compute(self, entry, spec)
+
+    monkeypatch.setattr(AnalysesPart, "_compute", slow)
+    import shutil
+
+    shutil.rmtree(shutil_cache, ignore_errors=True)
+    engines = [Engine(demo, read_only=True, cache=True) for _ in range(3)]
+    answers: dict[int, Any] = {}
+
+    def ask(n: int) -> None:
+        try:
+            answers[n] = engines[n].community_metrics()
+        except Exception as exc:  # the interrupted wait
+            answers[n] = exc
+
+    try:
+        first = threading.Thread(target=ask, args=(0,))
+        first.start()
+        assert entered.wait(30)
+        second, third = (threading.Thread(target=ask, args=(n,)) for n in (1, 2))
+        second.start()
+        third.start()
+        time.sleep(0.3)
+        engines[2].interrupt()  # the third stops waiting at once
+        third.join(timeout=10)
+        assert isinstance(answers[2], StoreUnavailableError)
+        release.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+    finally:
+        release.set()
+        for engine in engines:
+            engine.close()
+        shutil.rmtree(shutil_cache, ignore_errors=True)  # the other tests count their own misses
+    assert computed == ["community"]
+    assert_same_result(answers[1], answers[0])

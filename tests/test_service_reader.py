@@ -219,7 +219,7 @@ class _Recorder(Reader):
         super().__init__(workspace)
         self.asked: list[Any] = []
 
-    def read(self, key: Any, work: Any) -> Any:
+    def read(self, key: Any, work: Any, *, quick: bool = False) -> Any:
         self.asked.append(key)
         raise InputError("not computed here")
 
@@ -378,3 +378,18 @@ def test_a_read_past_its_patience_says_the_figures_are_being_computed_and_the_co
         assert other.read(("slow",), slow).value == 0
     finally:
         other.close()
+
+
+def test_the_header_s_last_load_never_waits_behind_an_analysis(workspace: Path) -> None:
+    """Every page's header says when data was last loaded: that read has a connection of its own, so a page
+    whose figures are ready does not wait for the analyses other pages are computing."""
+    reader = Reader(workspace, readers=1)
+    try:
+        with _slow_question(reader):  # the only analysis connection is busy
+            started = time.perf_counter()
+            health = queries.data_health(reader)
+            assert time.perf_counter() - started < 10
+            assert health.value["tables"]["members"] == 0
+            assert queries.last_load(reader) is None  # nothing loaded yet
+    finally:
+        reader.close()

@@ -96,7 +96,12 @@ class AnalysesPart(EngineBase):
         cached = self.cache.get(version, key)
         if cached is not None:
             return cached
-        return self.cache.put(version, key, self._result(entry, spec, self._compute(entry, spec), exact=False))
+        # The same question asked by two Engines of this process at once is computed once.
+        with self.cache.computing(version, key, lambda: self._interrupted) as waited:
+            cached = self.cache.get(version, key) if waited else None
+            if cached is not None:
+                return cached
+            return self.cache.put(version, key, self._result(entry, spec, self._compute(entry, spec), exact=False))
 
     def _result(self, entry: Analysis[Any], spec: SpecBase, computed: Computed, *, exact: bool) -> Result:
         k = self.config.privacy.min_cell_size

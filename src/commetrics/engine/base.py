@@ -7,6 +7,7 @@ Engine — loads, identity runs, erasure — brings up to date.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class EngineBase:
         self.config = config if config is not None else self.workspace.config()
         self._spark_session, self._analytics, self._mirror_fresh, self._scratch = spark, None, False, None
         self._changed, self._on_snapshot, self._version, self._now = False, False, None, None
-        self._read_copy = None
+        self._read_copy, self._interrupted = None, False
         self.cache = ResultCache(self.workspace.directory / CACHE_FOLDER) if cache else None
         if read_copy:
             self._open_read_copy(read_only)
@@ -127,7 +128,7 @@ class EngineBase:
         engine.config = config or Config()
         engine._spark_session, engine._analytics, engine._mirror_fresh, engine._scratch = spark, None, False, None
         engine._changed, engine._on_snapshot, engine._version, engine.cache = False, False, None, None
-        engine._read_copy, engine._now = None, None
+        engine._read_copy, engine._now, engine._interrupted = None, None, False
         engine.store = Store(":memory:")
         engine._lock = None
         engine._tune(engine.store)
@@ -375,6 +376,13 @@ class EngineBase:
             raise StoreUnavailableError(f"{what} needs a writable workspace; open it without read_only.")
 
     # -- lifetime --------------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """From another thread: end the statement this Engine runs now, and its wait for a Result another Engine
+        is computing (a server stopping). The computation under way ends with an error; close it after."""
+        self._interrupted = True
+        with contextlib.suppress(duckdb.Error, AttributeError):  # between two statements, or closed meanwhile
+            self.store.con.interrupt()
 
     def close(self) -> None:
         if self._analytics is not None:

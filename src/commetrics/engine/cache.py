@@ -35,7 +35,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StoreUnavailableError
 from ..results import Diagnostic, Publication, Result, jsonable
 
 if TYPE_CHECKING:
@@ -340,12 +342,71 @@ class CacheStats:
         return {"hits": self.hits, "misses": self.misses, "uncacheable": self.uncacheable}
 
 
+class _Flights:
+    """The questions Engines of this process are computing now, so that two asked the same question on the same
+    data at once (a dashboard's summary and one of its pages) compute it once: the second waits for the first,
+    then reads what it kept. A thread computing a question never waits for another one (an analysis that asks
+    another would otherwise be able to wait in a circle): what it asks inside is computed there and then."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[tuple[str, str, str], tuple[threading.Lock, list[int]]] = {}
+        self._inside = threading.local()
+
+    @contextlib.contextmanager
+    def one(self, ident: tuple[str, str, str], stop: Callable[[], bool]) -> Iterator[bool]:
+        """Hold ``ident`` while computing it; yields whether another thread had it first (and so may have kept it).
+        Waiting ends with :class:`~commetrics.errors.StoreUnavailableError` once ``stop()`` says so."""
+        if getattr(self._inside, "depth", 0):
+            self._inside.depth += 1
+            try:
+                yield False
+            finally:
+                self._inside.depth -= 1
+            return
+        with self._guard:
+            lock, users = self._held.setdefault(ident, (threading.Lock(), [0]))
+            users[0] += 1
+        waited = not lock.acquire(blocking=False)
+        try:
+            while waited and not lock.acquire(timeout=0.1):
+                if stop():
+                    raise StoreUnavailableError("The computation was stopped while it waited for the same one in "
+                                                "another Engine.")
+        except BaseException:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._held[ident]
+            raise
+        self._inside.depth = 1
+        try:
+            yield waited
+        finally:
+            self._inside.depth = 0
+            lock.release()
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._held[ident]
+
+
+_FLIGHTS = _Flights()
+
+
 class ResultCache:
     """The ``cache`` folder of a workspace: one folder per data version, one folder per Result in it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.stats = CacheStats()
+
+    @contextlib.contextmanager
+    def computing(self, version: DataVersion, key: str, stop: Callable[[], bool] = lambda: False) -> Iterator[bool]:
+        """While the Result of ``key`` is computed: another Engine of this process asked the same question waits
+        until it is kept (or ``stop()``). Yields whether this one waited (then :meth:`get` may find it)."""
+        with _FLIGHTS.one((str(self.root), version.key, key), stop) as waited:
+            yield waited
 
     def _versions(self) -> list[Path]:
         if not self.root.is_dir():

@@ -63,10 +63,21 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+#: What the analyses import on their first use (model fitting, sparse algebra, Arrow's readers): seconds of
+#: imports, holding the interpreter, that would otherwise fall on the first visitors' computations.
+FIRST_USE_IMPORTS = ("sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics", "scipy.stats",
+                     "scipy.sparse.linalg", "scipy.optimize", "statsmodels.duration.hazard_regression",
+                     "pyarrow.dataset", "ibis.formats.pandas", "ibis.formats.pyarrow", "ibis.backends.duckdb.converter")
+
+
 def warm() -> None:
     """What a process pays once before its first answer: the registries' discovery (every analysis, model and
-    renderer module imported) and the chart engine's start. A server does it before it accepts requests, so
-    the first visitor after a start waits only for figures nothing has computed yet."""
+    renderer module imported), every analysis module and what they import on first use, and the chart engine's
+    start. A server does it before it accepts requests, so the first visitor after a start waits only for
+    figures nothing has computed yet."""
+    import pkgutil
+
+    from .. import metrics
     from ..metrics.analysis import ANALYSES
     from ..metrics.attribution.models import ATTRIBUTION_MODELS
     from ..reports.html.charts import svg
@@ -75,6 +86,10 @@ def warm() -> None:
     for registry in (ANALYSES, ATTRIBUTION_MODELS, RENDERERS):
         registry.names()
     importlib.import_module("ibis.backends.duckdb")  # the query compiler every analysis uses: over a second to load
+    names = [module.name for module in pkgutil.walk_packages(metrics.__path__, metrics.__name__ + ".")]
+    for name in (*names, *FIRST_USE_IMPORTS):
+        with contextlib.suppress(ImportError):  # an optional extra not installed: its analysis says so when asked
+            importlib.import_module(name)
     svg({"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}},
         title="warm", description="warm", ident="warm")
 

@@ -138,7 +138,7 @@ def data_health(reader: Reader) -> Served[dict[str, Any]]:
         last = loads["finished_at"].max() if len(loads) else None
         return {**status.as_dict(), "last_load": jsonable(last)}
 
-    return reader.read(("data_health",), read)
+    return reader.read(("data_health",), read, quick=True)
 
 
 def last_load(reader: Reader) -> str | None:

@@ -164,8 +164,7 @@ class _Engines:
             held, self._free = self._free, []
             busy = list(self._busy)
         for engine in busy:
-            with contextlib.suppress(Exception):  # closed meanwhile, or between two statements
-                engine.store.con.interrupt()
+            engine.interrupt()
         for _, engine in held:
             engine.close()
 
@@ -199,6 +198,7 @@ class Reader:
         self._engine = threading.Lock()  # without a read copy: one Engine on the store at a time in this process
         size = readers if readers is not None else self.config().dashboard.readers
         self._engines = _Engines(self._open_copy, size)
+        self._quick = _Engines(self._open_copy, 1)  # reads of a few rows (every page's header): never behind analyses
         self._background = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-revalidate")
         # a visitor's computation when the page will not wait for it to the end (PAGE)
         self._foreground = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-compute")
@@ -307,9 +307,12 @@ class Reader:
             while len(self._refusals) > self.remember:
                 self._refusals.pop(next(iter(self._refusals)))
 
-    def read(self, key: Hashable, work: Callable[[Engine], T]) -> Served[T]:
+    def read(self, key: Hashable, work: Callable[[Engine], T], *, quick: bool = False) -> Served[T]:
         """``work(engine)``, or what it gave before for ``key`` at this data version. When the data changed since,
-        the last answer (said to be stale) while one computation in the background replaces it."""
+        the last answer (said to be stale) while one computation in the background replaces it.
+
+        ``quick``: ``work`` reads a few rows (row counts, the ledger): it runs on a connection of its own, so it
+        never waits behind the analyses being computed, and its answer is always the current one."""
         key = _frozen(key)
         version, on_copy = self._source()
         known = self._known(key)
@@ -319,16 +322,18 @@ class Reader:
         if not on_copy:
             return self._direct(key, work, known)
         self._data_moved(version)
-        if known is not None and not getattr(self._fresh, "on", False) and self._no_erasure(known[0], version):
+        if (known is not None and not quick and not getattr(self._fresh, "on", False)
+                and self._no_erasure(known[0], version)):
             self._flight(key, version, work, background=True)
             stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
             return Served(known[1].value, known[1].read_at, stale=(
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
-        patience = self.patience if PAGE.get() else None
+        patience = self.patience if PAGE.get() and not quick else None
         try:
             with self._visitor():
-                flight = self._flight(key, version, work, background=False, detached=patience is not None)
+                flight = self._flight(key, version, work, background=False, detached=patience is not None,
+                                      engines=self._quick if quick else self._engines)
                 served: Served[T] = flight.result(timeout=patience)
         except StoreUnavailableError as exc:  # the copy went away between looking and opening (an erasure)
             raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
@@ -381,27 +386,29 @@ class Reader:
         return self._erased[now] == then
 
     def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
-                background: bool, detached: bool = False) -> Future[Served[Any]]:
+                background: bool, detached: bool = False, engines: _Engines | None = None) -> Future[Served[Any]]:
         """The one computation of ``key`` at ``version``: joined if one is running, else started here (or in the
-        background; ``detached``: in a thread of its own, for a caller that may stop waiting)."""
+        background; ``detached``: in a thread of its own, for a caller that may stop waiting) on one of
+        ``engines`` (default: the analyses')."""
         with self._memory:
             flying = self._flights.get(key)
             if flying is not None and flying[0] == version:
                 return flying[1]
             future: Future[Served[Any]] = Future()
             self._flights[key] = (version, future)
+        pool = engines or self._engines
         if background and not self._closed:
-            self._background.submit(self._compute, key, version, work, future)
+            self._background.submit(self._compute, key, version, work, future, pool)
         elif detached and not self._closed:
-            self._foreground.submit(self._compute, key, version, work, future)
+            self._foreground.submit(self._compute, key, version, work, future, pool)
         else:
-            self._compute(key, version, work, future)
+            self._compute(key, version, work, future, pool)
         return future
 
     def _compute(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any],
-                 future: Future[Served[Any]]) -> None:
+                 future: Future[Served[Any]], engines: _Engines) -> None:
         try:
-            with self._engines.engine(version) as engine:
+            with engines.engine(version) as engine:
                 served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
                 if version not in self._erased:
                     self._erased[version] = int(engine.store.con.execute(
@@ -524,6 +531,7 @@ class Reader:
         self._background.shutdown(wait=False, cancel_futures=True)  # a computation under way is not waited for
         self._foreground.shutdown(wait=False, cancel_futures=True)
         self._engines.close()  # those not in use; the statements of those in use are interrupted
+        self._quick.close()
         thread = self._warming
         if thread is not None:
             thread.join(timeout=5)
