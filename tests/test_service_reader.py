@@ -393,3 +393,45 @@ def test_the_header_s_last_load_never_waits_behind_an_analysis(workspace: Path) 
             assert queries.last_load(reader) is None  # nothing loaded yet
     finally:
         reader.close()
+
+
+def test_a_store_touched_without_a_change_keeps_its_read_copy(workspace: Path) -> None:
+    """A store file written after its read copy was published is read directly (one question at a time) only
+    when it holds other data than the copy: a write that changed nothing leaves the copy in use."""
+    import os
+
+    from commetrics.store import connect
+
+    reader = Reader(workspace)
+    try:
+        assert reader.version()[0] == "copy"
+        later = time.time() + 10
+        os.utime(workspace / "commetrics.duckdb", (later, later))
+        assert reader.version()[0] == "copy"
+        with connect(workspace / "commetrics.duckdb") as con:  # a write that ended before publishing its copy
+            con.execute("update data_version set version = version + 1")
+        os.utime(workspace / "commetrics.duckdb", (later + 10, later + 10))
+        assert reader.version()[0] == "store"
+    finally:
+        reader.close()
+
+
+def test_a_server_starting_behind_its_read_copy_publishes_it_first(workspace: Path) -> None:
+    """The last write was interrupted before it published its read copy: the server publishes it when it starts,
+    so its readers do not wait for one another on the store itself."""
+    import warnings
+
+    from commetrics.service import create_app
+
+    with warnings.catch_warnings():  # Starlette's TestClient warns about httpx itself
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    copy = workspace / "commetrics.snapshot.duckdb"
+    copy.unlink()
+    reader = Reader(workspace)
+    assert reader.version()[0] == "store"
+    with TestClient(create_app(workspace, reader=reader, warm_up=True)) as client:
+        assert client.get("/health").status_code == 200
+        assert copy.is_file()
+        assert reader.version()[0] == "copy"

@@ -35,7 +35,7 @@ from ..results import jsonable
 from .build import write_report
 from .summary import build_summary
 
-__all__ = ["PullOutcome", "Refresh", "refresh"]
+__all__ = ["PullOutcome", "Refresh", "catch_up_read_copy", "refresh"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,23 @@ def _pull_all(workspace: str | Path | None, sources: list[tuple[str, str, str]],
     return outcomes
 
 
+def catch_up_read_copy(workspace: str | Path | None = None, progress: Progress | None = None) -> str:
+    """Publish the store's read copy when it is missing or holds older data (the last write was interrupted, or
+    the workspace predates read copies) and nobody is writing: ``"published"``; else ``"current"``, ``"off"``
+    (``[store] read_copy = false``) or ``"stale"`` (a write is running: it publishes the copy when it ends)."""
+    with Engine(workspace, read_only=True) as reader:
+        stale = reader.config.store.read_copy and not reader.data_version().snapshot and reader.read_copy_stale()
+        state = "current" if reader.config.store.read_copy else "off"
+    if not stale:
+        return state
+    try:
+        with Engine(workspace, progress=progress) as writer:
+            writer.publish_read_copy()
+    except CommetricsError:
+        return "stale"
+    return "published"
+
+
 def refresh(workspace: str | Path | None = None, *, report: str | Path | None = None, pull: bool = True,
             env: Mapping[str, str] | None = None, progress: Progress | None = None,
             warm: Callable[[Path], int] | None = None) -> Refresh:
@@ -137,16 +154,7 @@ def refresh(workspace: str | Path | None = None, *, report: str | Path | None = 
     outcome = Refresh(workspace="")
     if sources:
         outcome.pulls = _pull_all(workspace, sources, os.environ if env is None else env, progress)
-    with Engine(workspace, read_only=True) as reader:
-        stale = reader.config.store.read_copy and not reader.data_version().snapshot and reader.read_copy_stale()
-        outcome.read_copy = "current" if reader.config.store.read_copy else "off"
-    if stale:
-        try:
-            with Engine(workspace, progress=progress) as writer:
-                writer.publish_read_copy()
-            outcome.read_copy = "published"
-        except CommetricsError:
-            outcome.read_copy = "stale"  # busy: the writer publishes it when it closes
+    outcome.read_copy = catch_up_read_copy(workspace, progress)
     with Engine(workspace, read_only=True, cache=True, progress=progress) as engine:
         outcome.workspace = str(engine.workspace.directory)
         target = Path(report) if report is not None else engine.workspace.directory / "report.html"

@@ -94,10 +94,20 @@ def warm() -> None:
         title="warm", description="warm", ident="warm")
 
 
+def _catch_up(reader: Reader) -> None:
+    """A read copy behind the store (the last write was interrupted) is published again before the server reads:
+    without it every question would wait for the one before it, on the store itself."""
+    from ..reports.refresh import catch_up_read_copy
+
+    with contextlib.suppress(CommetricsError):  # a store this server may only read: it reads what it can
+        catch_up_read_copy(reader.workspace.directory)
+
+
 @contextlib.asynccontextmanager
 async def _started(app: FastAPI) -> AsyncIterator[None]:
     reader: Reader = app.state.reader
     if app.state.warm:
+        await run_in_threadpool(_catch_up, reader)
         await run_in_threadpool(warm)
         reader.start()  # the dashboard's views, computed in the background while requests are served
     try:

@@ -191,6 +191,7 @@ class Reader:
         self._drawn: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
         self._drawing: dict[Hashable, threading.Lock] = {}
         self._config: tuple[Hashable, Config] | None = None
+        self._compared: tuple[Hashable, bool] | None = None  # (store and copy stamps, whether the copy is behind)
         self._refusals: dict[Hashable, tuple[Hashable, InputError]] = {}
         self._flights: dict[Hashable, tuple[Hashable, Future[Served[Any]]]] = {}
         self._erased: dict[Hashable, int] = {}  # erasures recorded in each version of the read copy read
@@ -236,11 +237,36 @@ class Reader:
         store = _stat(self.workspace.database_path)
         if store is None or store[2] <= copy[2]:
             return False
+        if self._compared is not None and self._compared[0] == (store, copy):
+            return self._compared[1]
         try:
-            self.workspace.lock(exclusive=False, wait=0).release()
+            lock = self.workspace.lock(exclusive=False, wait=0)
         except StoreUnavailableError:
             return False  # a write is running: the copy is the data as of the last completed one
-        return True
+        try:  # the file may have been touched without a change of data (a write that changed nothing)
+            behind = self._versions_differ()
+        finally:
+            lock.release()
+        self._compared = ((store, copy), behind)
+        return behind
+
+    def _versions_differ(self) -> bool:
+        """Whether the store holds another data version than its read copy (read once per pair of files)."""
+        from ..engine.cache import data_version
+
+        try:
+            linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
+        except OSError:
+            return True
+        try:
+            with connect(linked, read_only=True) as con:
+                copy = data_version(con).key
+            with connect(self.workspace.database_path, read_only=True) as con:
+                return data_version(con).key != copy
+        except (WorkspaceError, duckdb.Error):
+            return True
+        finally:
+            snapshot.unlink(linked)
 
     def config(self) -> Config:
         """The workspace's config, read again when ``commetrics.toml`` changes."""
