@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -134,3 +136,32 @@ def test_solver_settings_set_on_the_package_reach_the_markov_module(monkeypatch:
     assert markov.DIRECT_STATES == 0
     monkeypatch.undo()
     assert markov.DIRECT_STATES == attribution.DIRECT_STATES == 2_000
+
+
+def test_a_registry_read_by_two_threads_at_once_discovers_its_entries_once_for_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard computes side by side from its first request: a thread reading a registry while another
+    discovers it waits for the discovery instead of finding it empty."""
+    import sys
+    import threading
+
+    from commetrics.registry import Registry
+
+    package = tmp_path / "slowplugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "one.py").write_text("import time\nfrom slowplugins_registry import REG\ntime.sleep(0.5)\n"
+                                    "REG.register('one', 1)\n")
+    registry: Registry[int] = Registry("plug-in", discover="slowplugins")
+    module = type(sys)("slowplugins_registry")
+    module.REG = registry  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "slowplugins_registry", module)
+    monkeypatch.syspath_prepend(str(package.parent))
+    seen: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: seen.append(registry.names())) for _ in range(2)]
+    threads[0].start()
+    time.sleep(0.1)  # the first is discovering
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert seen == [["one"], ["one"]]

@@ -219,7 +219,7 @@ class _Recorder(Reader):
         super().__init__(workspace)
         self.asked: list[Any] = []
 
-    def read(self, key: Any, work: Any, *, quick: bool = False) -> Any:
+    def read(self, key: Any, work: Any, *, quick: bool = False, ahead: Any = None) -> Any:
         self.asked.append(key)
         raise InputError("not computed here")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -52,6 +53,8 @@ class Registry(Generic[T]):
         self._hint = hint
         self._entries: dict[str, T] = {}
         self._loaded = discover is None and group is None
+        self._discovering = False
+        self._discovery = threading.RLock()
 
     def register(self, name: str, entry: T, *, replace: bool = False) -> T:
         """Add ``entry`` under ``name``; a second entry of the same name is an error unless ``replace``."""
@@ -73,9 +76,21 @@ class Registry(Generic[T]):
         return wrap
 
     def _load(self) -> None:
+        """Discover the entries once. Another thread reading meanwhile waits for the discovery to end (it would
+        find the registry empty or half full); the discovering thread itself, reading it from a module being
+        imported, finds what is registered so far."""
         if self._loaded:
             return
-        self._loaded = True
+        with self._discovery:
+            if self._loaded or self._discovering:
+                return
+            self._discovering = True
+            try:
+                self._discover_entries()
+            finally:
+                self._discovering, self._loaded = False, True
+
+    def _discover_entries(self) -> None:
         if self._discover:
             package = importlib.import_module(self._discover)
             for module in pkgutil.iter_modules(getattr(package, "__path__", [])):

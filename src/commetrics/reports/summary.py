@@ -23,7 +23,7 @@ others, never its cause.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -142,12 +142,8 @@ def _try(reasons: dict[str, str], key: str, call: Any) -> Any:
         return None
 
 
-def summary_results(engine: Engine, moment: datetime) -> SummaryResults:
-    """Run what the summary needs, with the same calls as the report's sections."""
-    from ..metrics.attribution import outcome_currencies
-
+def _conversion_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
     config = engine.config
-    out = SummaryResults()
     name = config.summary.conversion
     if name in config.conversions:
         out.conversion_title = config.conversions[name].title(name)
@@ -155,23 +151,54 @@ def summary_results(engine: Engine, moment: datetime) -> SummaryResults:
     else:
         out.reasons["conversion"] = (f"summary.conversion names {name!r}, which is not a conversion of "
                                      "commetrics.toml; set it to one of " + ", ".join(config.conversions) + ".")
-    currencies = outcome_currencies(engine.ibis(), config.attribution.outcomes, moment)
+
+
+def _attribution_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
+    from ..metrics.attribution import outcome_currencies
+
+    outcomes = engine.config.attribution.outcomes
+    currencies = outcome_currencies(engine.ibis(), outcomes, moment)
     if not currencies:
-        out.reasons["attribution"] = (f"No {', '.join(config.attribution.outcomes)} outcomes with a value in the "
-                                      "store yet.")
+        out.reasons["attribution"] = f"No {', '.join(outcomes)} outcomes with a value in the store yet."
+        return
+    chosen = currencies[0] if len(currencies) == 1 else None
+    out.currency = None if chosen == "(none)" else chosen
+    if len(currencies) > 1:
+        out.reasons["attribution"] = (f"Revenue is recorded in {len(currencies)} currencies "
+                                      f"({', '.join(currencies)}); the report credits each apart.")
     else:
-        chosen = currencies[0] if len(currencies) == 1 else None
-        out.currency = None if chosen == "(none)" else chosen
-        if len(currencies) > 1:
-            out.reasons["attribution"] = (f"Revenue is recorded in {len(currencies)} currencies "
-                                          f"({', '.join(currencies)}); the report credits each apart.")
-        else:
-            out.attribution = _try(out.reasons, "attribution",
-                                   lambda: run_attribution(engine, moment, None))
+        out.attribution = _try(out.reasons, "attribution", lambda: run_attribution(engine, moment, None))
+
+
+def _renewal_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
     out.renewal = _try(out.reasons, "renewal", lambda: engine.impact("renewal", as_of=moment))
+
+
+def _nps_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
     out.nps = _try(out.reasons, "nps", lambda: engine.impact("nps", as_of=moment))
+
+
+def _community_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
     out.community = _try(out.reasons, "deflection", lambda: engine.community_metrics(as_of=moment))
+
+
+def _drivers_part(engine: Engine, moment: datetime, out: SummaryResults) -> None:
     out.drivers = drivers_result(engine, moment, out.reasons)
+
+
+#: The summary's parts: each runs the Engine calls of one card into a :class:`SummaryResults`. The dashboard
+#: starts them side by side before it reads the summary, so that its Engines find them computed (or being
+#: computed: an Engine waits for the same question asked by another one instead of computing it again).
+SUMMARY_PARTS: dict[str, Callable[[Engine, datetime, SummaryResults], None]] = {
+    "conversion": _conversion_part, "attribution": _attribution_part, "renewal": _renewal_part,
+    "nps": _nps_part, "community": _community_part, "drivers": _drivers_part}
+
+
+def summary_results(engine: Engine, moment: datetime) -> SummaryResults:
+    """Run what the summary needs (:data:`SUMMARY_PARTS`, in turn), with the same calls as the report's sections."""
+    out = SummaryResults()
+    for part in SUMMARY_PARTS.values():
+        part(engine, moment, out)
     return out
 
 

@@ -6,7 +6,8 @@ Each function checks the request's parameters against the workspace (a conversio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Hashable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 
 from ..errors import CommetricsError, InputError, NotEnoughDataError, UnknownNameError
 from ..metrics.conversion import COHORT_KEYS
-from ..reports.summary import Summary
+from ..reports.summary import SUMMARY_PARTS, Summary, SummaryResults
 from ..results import Result, jsonable
 from .results import Reader, Served
 from .views import IMPACT_QUESTIONS, attribution_params, conversion_params, impact_params, summary_of
@@ -68,7 +69,16 @@ def window_of(text: str | None) -> int | None:
 
 
 def summary(reader: Reader) -> Served[Summary]:
-    return reader.read(("summary",), summary_of)
+    """The summary's cards. When they must be computed, their parts (:data:`~commetrics.reports.summary.SUMMARY_PARTS`)
+    are started on the other connections from the last one back, while the summary's own computation takes them
+    in order: the two meet halfway."""
+    ahead: dict[Hashable, Callable[[Any], None]] = {
+        ("summary", name): functools.partial(_summary_part, part) for name, part in reversed(SUMMARY_PARTS.items())}
+    return reader.read(("summary",), summary_of, ahead=ahead)
+
+
+def _summary_part(part: Callable[[Any, datetime, SummaryResults], None], engine: Any) -> None:
+    part(engine, engine.as_of(), SummaryResults())  # what it computes stays in the Engines' results cache
 
 
 def conversion(reader: Reader, name: str | None, by: str | None, window: int | None,

@@ -333,12 +333,16 @@ class Reader:
             while len(self._refusals) > self.remember:
                 self._refusals.pop(next(iter(self._refusals)))
 
-    def read(self, key: Hashable, work: Callable[[Engine], T], *, quick: bool = False) -> Served[T]:
+    def read(self, key: Hashable, work: Callable[[Engine], T], *, quick: bool = False,
+             ahead: Mapping[Hashable, Callable[[Engine], Any]] | None = None) -> Served[T]:
         """``work(engine)``, or what it gave before for ``key`` at this data version. When the data changed since,
         the last answer (said to be stale) while one computation in the background replaces it.
 
         ``quick``: ``work`` reads a few rows (row counts, the ledger): it runs on a connection of its own, so it
-        never waits behind the analyses being computed, and its answer is always the current one."""
+        never waits behind the analyses being computed, and its answer is always the current one. ``ahead``:
+        questions ``work`` asks its Engine (key: work), started on the other connections in that order whenever
+        ``work`` is computed, so that they are computed side by side (an Engine asked a question another one is
+        computing waits for its Result instead of computing it again)."""
         key = _frozen(key)
         version, on_copy = self._source()
         known = self._known(key)
@@ -350,12 +354,14 @@ class Reader:
         self._data_moved(version)
         if (known is not None and not quick and not getattr(self._fresh, "on", False)
                 and self._no_erasure(known[0], version)):
+            self._start_ahead(version, ahead)
             self._flight(key, version, work, background=True)
             stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
             return Served(known[1].value, known[1].read_at, stale=(
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
         patience = self.patience if PAGE.get() and not quick else None
+        self._start_ahead(version, ahead)
         try:
             with self._visitor():
                 flight = self._flight(key, version, work, background=False, detached=patience is not None,
@@ -369,6 +375,13 @@ class Reader:
                             "minutes on a large community (running commetrics refresh after each load computes "
                             "them ahead). This page reloads itself until they are ready.") from None
         return served
+
+    def _start_ahead(self, version: Hashable, ahead: Mapping[Hashable, Callable[[Engine], Any]] | None) -> None:
+        for key, work in (ahead or {}).items():
+            frozen = _frozen(key)
+            known = self._known(frozen)
+            if (known is None or known[0] != version) and not self._closed:
+                self._flight(frozen, version, work, background=True)
 
     @contextlib.contextmanager
     def _visitor(self) -> Iterator[None]:
