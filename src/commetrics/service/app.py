@@ -97,9 +97,12 @@ def warm() -> None:
 def _catch_up(reader: Reader) -> None:
     """A read copy behind the store (the last write was interrupted) is published again before the server reads:
     without it every question would wait for the one before it, on the store itself."""
+    import duckdb
+
     from ..reports.refresh import catch_up_read_copy
 
-    with contextlib.suppress(CommetricsError):  # a store this server may only read: it reads what it can
+    # a store this server may only read, or busy: it reads what it can, as it did before
+    with contextlib.suppress(CommetricsError, OSError, duckdb.Error):
         catch_up_read_copy(reader.workspace.directory)
 
 
