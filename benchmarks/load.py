@@ -17,11 +17,14 @@ on-disk stores:
   format detected, as a user would run it.
 
 Results (rows/s, seconds, the ratio and the machine) go to ``load.json`` and ``load.md`` in
-``--out``. The target is a ratio (commetrics seconds / bare seconds) of at most 1.5. Beside the
-wall-clock seconds each side's CPU seconds (this process, every thread) are recorded: on a shared
-machine they move less with the other jobs than the wall clock does. And each side's close is timed
-after the load: DuckDB's checkpoint (both sides) and, for commetrics, the store's read copy
-(``[store] read_copy``) — what a user waits for until ``commetrics load`` returns.
+``--out``. The target is a ratio of at most 1.5 between the two sides' times from the start of the
+load until the store is closed: the load, then DuckDB's checkpoint (both sides) and, for commetrics,
+the store's read copy (``[store] read_copy``) — what a user waits for until ``commetrics load``
+returns, and the whole of the work on both sides (DuckDB may do part of a load's writing at the
+checkpoint: bare's ``create table as`` of the day-first CSV leaves 2.6 s of its 8.6 s there). The
+load alone is recorded too (``ratio_load_only``). Beside the wall-clock seconds each side's CPU
+seconds (this process, every thread) are recorded: on a shared machine they move less with the other
+jobs than the wall clock does.
 
 ``--into N`` measures a load into a table that is not empty: a workspace holding N activities (copies
 of the ``--rows`` Parquet file under other ids, loaded once and kept under ``--data``; each run adds its
@@ -44,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,8 +93,31 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_bare(path: Path, fmt: str, work: Path) -> tuple[float, int, float, float]:
-    """(seconds, rows, CPU seconds, seconds of the close that follows: the checkpoint)."""
+@dataclass(frozen=True)
+class Timed:
+    """One side's run: the load, then the close (seconds and CPU seconds of each), and the rows loaded."""
+
+    seconds: float
+    cpu: float
+    close_seconds: float
+    close_cpu: float
+    rows: int
+    counts: dict[str, int] | None = None
+
+    @property
+    def total(self) -> float:
+        return self.seconds + self.close_seconds
+
+    @property
+    def total_cpu(self) -> float:
+        return self.cpu + self.close_cpu
+
+    def row(self) -> list[float]:
+        return [round(x, 2) for x in (self.seconds, self.cpu, self.close_seconds, self.close_cpu)]
+
+
+def time_bare(path: Path, fmt: str, work: Path) -> Timed:
+    """The bare load and its close (the checkpoint)."""
     con = connect(work / f"bare_{fmt}.duckdb")
     reader = {"csv": f"read_csv('{path}')", "parquet": f"read_parquet('{path}')",
               "csv-dates": f"read_csv('{path}', timestampformat = '{DATE_FORMAT}')"}[fmt]
@@ -98,22 +125,22 @@ def time_bare(path: Path, fmt: str, work: Path) -> tuple[float, int, float, floa
     con.execute(f"create table t as select * from {reader}")
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     row = con.execute("select count(*) from t").fetchone()
-    closing = time.perf_counter()
+    closing, close_cpu = time.perf_counter(), cpu_seconds()
     con.close()
-    return seconds, int(row[0]) if row else 0, cpu, time.perf_counter() - closing
+    return Timed(seconds, cpu, time.perf_counter() - closing, cpu_seconds() - close_cpu, int(row[0]) if row else 0)
 
 
-def time_commetrics(path: Path, fmt: str, work: Path) -> tuple[float, int, dict[str, int], float, float]:
-    """(seconds, rows, counts, CPU seconds, seconds of the close: the checkpoint and the read copy)."""
+def time_commetrics(path: Path, fmt: str, work: Path) -> Timed:
+    """``commetrics load`` and its close (the checkpoint and the read copy)."""
     engine = Engine.init(work / f"ws_{fmt}")
     started, cpu = time.perf_counter(), cpu_seconds()
     report = engine.load("activities", path)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    closing = time.perf_counter()
+    closing, close_cpu = time.perf_counter(), cpu_seconds()
     engine.close()
     counts = {"read": report.rows_read, "loaded": report.rows_loaded,
               "quarantined": report.rows_quarantined, "duplicates": report.rows_duplicate}
-    return seconds, report.rows_loaded, counts, cpu, time.perf_counter() - closing
+    return Timed(seconds, cpu, time.perf_counter() - closing, cpu_seconds() - close_cpu, report.rows_loaded, counts)
 
 
 def machine() -> dict[str, object]:
@@ -236,32 +263,34 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp)
                 bare_runs.append(time_bare(files[fmt], fmt, work))
                 our_runs.append(time_commetrics(files[fmt], fmt, work))
-        bare_s, bare_rows, bare_cpu, bare_close = min(bare_runs)
-        ours_s, ours_rows, counts, ours_cpu, ours_close = min(our_runs)
+        bare = min(bare_runs, key=lambda r: r.total)
+        ours = min(our_runs, key=lambda r: r.total)
         if fmt == "csv-dates":  # DuckDB must have read the dates, or the comparison is not like for like
             check = connect(":memory:")
             kind = check.execute(f"describe select ts from read_csv('{files[fmt]}', timestampformat = "
                                  f"'{DATE_FORMAT}')").fetchall()[0][1]
             assert str(kind).startswith("TIMESTAMP"), kind
-        if ours_rows != bare_rows:
-            print(f"{fmt}: commetrics loaded {ours_rows} rows, bare DuckDB {bare_rows}", file=sys.stderr)
+        if ours.rows != bare.rows:
+            print(f"{fmt}: commetrics loaded {ours.rows} rows, bare DuckDB {bare.rows}", file=sys.stderr)
             return 1
-        ratio = ours_s / bare_s
+        ratio = ours.total / bare.total
         results.append({
-            "format": fmt, "rows": ours_rows, "file_bytes": files[fmt].stat().st_size,
-            "bare_seconds": round(bare_s, 2), "bare_rows_per_s": round(bare_rows / bare_s),
-            "commetrics_seconds": round(ours_s, 2), "commetrics_rows_per_s": round(ours_rows / ours_s),
-            "ratio": round(ratio, 2), "within_target": ratio <= TARGET_RATIO, "counts": counts,
-            "bare_cpu_seconds": round(bare_cpu, 2), "commetrics_cpu_seconds": round(ours_cpu, 2),
-            "cpu_ratio": round(ours_cpu / bare_cpu, 2),
-            "bare_close_seconds": round(bare_close, 2), "commetrics_close_seconds": round(ours_close, 2),
-            "ratio_with_close": round((ours_s + ours_close) / (bare_s + bare_close), 2),
-            "runs": {"bare": [[round(x, 2) for x in (r[0], r[2], r[3])] for r in bare_runs],
-                     "commetrics": [[round(x, 2) for x in (r[0], r[3], r[4])] for r in our_runs]},
+            "format": fmt, "rows": ours.rows, "file_bytes": files[fmt].stat().st_size,
+            "bare_seconds": round(bare.total, 2), "bare_rows_per_s": round(bare.rows / bare.total),
+            "commetrics_seconds": round(ours.total, 2), "commetrics_rows_per_s": round(ours.rows / ours.total),
+            "ratio": round(ratio, 2), "within_target": ratio <= TARGET_RATIO, "counts": ours.counts,
+            "bare_cpu_seconds": round(bare.total_cpu, 2), "commetrics_cpu_seconds": round(ours.total_cpu, 2),
+            "cpu_ratio": round(ours.total_cpu / bare.total_cpu, 2),
+            "bare_load_seconds": round(bare.seconds, 2), "commetrics_load_seconds": round(ours.seconds, 2),
+            "ratio_load_only": round(ours.seconds / bare.seconds, 2),
+            "cpu_ratio_load_only": round(ours.cpu / bare.cpu, 2),
+            "bare_close_seconds": round(bare.close_seconds, 2),
+            "commetrics_close_seconds": round(ours.close_seconds, 2),
+            "runs": {"bare": [r.row() for r in bare_runs], "commetrics": [r.row() for r in our_runs]},
         })
-        print(f"{fmt:8s} bare {bare_s:6.2f}s  commetrics {ours_s:6.2f}s  ratio {ratio:4.2f}  "
-              f"cpu ratio {ours_cpu / bare_cpu:4.2f}  with close {results[-1]['ratio_with_close']:4.2f}  "
-              f"({ours_rows / ours_s:,.0f} rows/s)")
+        print(f"{fmt:8s} bare {bare.total:6.2f}s  commetrics {ours.total:6.2f}s  ratio {ratio:4.2f}  "
+              f"cpu ratio {results[-1]['cpu_ratio']:4.2f}  load only {results[-1]['ratio_load_only']:4.2f}  "
+              f"({ours.rows / ours.total:,.0f} rows/s)")
     after = os.getloadavg()
     record = {
         "benchmark": "load activities", "target_ratio": TARGET_RATIO, "command": command(argv),
@@ -275,16 +304,18 @@ def main(argv: list[str] | None = None) -> int:
              f"{load_line(before, after)}",
              "", f"`csv-dates`: the CSV with day-first timestamps (`{DATE_FORMAT}`); bare DuckDB is told the format "
              "(`timestampformat`), commetrics detects it.",
-             "", "Best of the interleaved runs (`runs` in load.json: seconds, CPU seconds, close seconds of each). "
-             "CPU: seconds of CPU this process used during the load, every thread. Close: the store closed after "
-             "the load (DuckDB's checkpoint; for commetrics also the read copy).",
+             "", "Best of the interleaved runs (`runs` in load.json: seconds, CPU seconds, close seconds, close CPU "
+             "seconds of each). Seconds: from the start of the load until the store is closed (DuckDB's "
+             "checkpoint; for commetrics also the read copy), what a user waits for. CPU: seconds of CPU this "
+             "process used meanwhile, every thread. Load only: without the close.",
              "", "| format | rows | bare s | commetrics s | commetrics rows/s | ratio (target ≤ 1.5) | bare CPU s | "
-             "commetrics CPU s | CPU ratio | bare close s | commetrics close s | ratio with close |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "commetrics CPU s | CPU ratio | bare load s | commetrics load s | load-only ratio | load-only CPU ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['format']} | {r['rows']:,} | {r['bare_seconds']} | {r['commetrics_seconds']} | "
               f"{r['commetrics_rows_per_s']:,} | {r['ratio']} | {r['bare_cpu_seconds']} | "
-              f"{r['commetrics_cpu_seconds']} | {r['cpu_ratio']} | {r['bare_close_seconds']} | "
-              f"{r['commetrics_close_seconds']} | {r['ratio_with_close']} |" for r in results]
+              f"{r['commetrics_cpu_seconds']} | {r['cpu_ratio']} | {r['bare_load_seconds']} | "
+              f"{r['commetrics_load_seconds']} | {r['ratio_load_only']} | {r['cpu_ratio_load_only']} |"
+              for r in results]
     (args.out / "load.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0 if all(r["within_target"] for r in results) else 2
 

@@ -282,3 +282,29 @@ def test_zstd_files_load_and_an_open_quote_in_one_is_one_record(engine: Engine, 
     report = load(engine, "members", packed)
     assert (report.rows_read, report.rows_loaded) == (3, 1)
     assert _quarantine(engine) == {3: "bad_timestamp", 4: "unterminated_quote"}
+
+
+def test_a_large_csv_is_stored_in_whole_row_groups_so_its_close_rewrites_nothing(tmp_path: Path) -> None:
+    """The insert keeps the file's order by writing each read buffer's rows as a batch; batches that are not
+    whole row groups would be written again by the checkpoint that follows every load (seconds at 10M rows)."""
+    import duckdb
+
+    rows = 700_000  # about 45 MB: more than DuckDB's default read buffer (32 MB)
+    path = tmp_path / "activities.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select 'a' || lpad(i::VARCHAR, 9, '0') as activity_id, 'm' || (i % 50000) as member_id, "
+            "strftime(timestamp '2025-01-01' + to_seconds(i * 7), '%d/%m/%Y %H:%M:%S') as ts, 'login' as type, "
+            f"'forum' as channel from range({rows}) as t(i)) to '{path}' (header)")
+    engine = Engine.init(tmp_path / "ws")
+    try:
+        report = engine.load("activities", path)
+        assert report.rows_loaded == rows
+        groups = engine.store.con.execute(
+            "select count(distinct row_group_id) from pragma_storage_info('activities')").fetchall()[0][0]
+        assert groups == -(-rows // 122_880)  # every row group whole but the last
+        first, last = engine.store.con.execute(
+            "select arg_min(activity_id, rowid), arg_max(activity_id, rowid) from activities").fetchall()[0]
+        assert (first, last) == ("a000000000", f"a{rows - 1:09d}")  # the file's order kept
+    finally:
+        engine.close()

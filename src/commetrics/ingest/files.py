@@ -189,8 +189,17 @@ def _reject_options() -> str:
     )
 
 
+#: The reader's buffer (DuckDB's default is 16 lines of the longest allowed). The insert keeps the file's order
+#: by writing each buffer's rows as a batch of their own; batches that are not whole row groups are written
+#: again when the store checkpoints. With buffers of this size the row groups are whole: a 10M-row load's
+#: close takes 0.04 s instead of 4.3 s, and 20 CPU seconds instead of 29 in all. A file smaller than the
+#: buffer takes what it needs.
+READ_BUFFER_BYTES = 256 * 2**20
+
+
 def _file_options(prepared: Prepared, max_line_bytes: int) -> str:
-    options = [f"encoding = {sql_string(prepared.encoding)}", f"max_line_size = {int(max_line_bytes)}"]
+    options = [f"encoding = {sql_string(prepared.encoding)}", f"max_line_size = {int(max_line_bytes)}",
+               f"buffer_size = {max(READ_BUFFER_BYTES, 2 * int(max_line_bytes))}"]
     if prepared.compression is not None:
         options.append(f"compression = {sql_string(prepared.compression)}")
     return ", ".join(options)
