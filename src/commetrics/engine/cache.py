@@ -367,24 +367,19 @@ class _Flights:
         with self._guard:
             lock, users = self._held.setdefault(ident, (threading.Lock(), [0]))
             users[0] += 1
-        waited = not lock.acquire(blocking=False)
         try:
+            waited = not lock.acquire(blocking=False)
             while waited and not lock.acquire(timeout=0.1):
                 if stop():
                     raise StoreUnavailableError("The computation was stopped while it waited for the same one in "
                                                 "another Engine.")
-        except BaseException:
-            with self._guard:
-                users[0] -= 1
-                if not users[0]:
-                    del self._held[ident]
-            raise
-        self._inside.depth = 1
-        try:
-            yield waited
+            self._inside.depth = 1
+            try:
+                yield waited
+            finally:
+                self._inside.depth = 0
+                lock.release()
         finally:
-            self._inside.depth = 0
-            lock.release()
             with self._guard:
                 users[0] -= 1
                 if not users[0]:

@@ -254,19 +254,14 @@ class Reader:
         """Whether the store holds another data version than its read copy (read once per pair of files)."""
         from ..engine.cache import data_version
 
-        try:
-            linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
-        except OSError:
+        copy = self._from_copy(lambda con: data_version(con).key)
+        if copy is None:
             return True
         try:
-            with connect(linked, read_only=True) as con:
-                copy = data_version(con).key
             with connect(self.workspace.database_path, read_only=True) as con:
                 return data_version(con).key != copy
         except (WorkspaceError, duckdb.Error):
             return True
-        finally:
-            snapshot.unlink(linked)
 
     def config(self) -> Config:
         """The workspace's config, read again when ``commetrics.toml`` changes."""
@@ -411,18 +406,26 @@ class Reader:
         if then is None:
             return False
         if now not in self._erased:
-            try:  # through a link of its own: DuckDB would hand back an older copy still open under the same path
-                linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
-            except OSError:
+            erased = self._from_copy(lambda con: int(con.execute("select count(*) from erasures").fetchall()[0][0]))
+            if erased is None:
                 return False
-            try:
-                with connect(linked, read_only=True) as con:
-                    self._erased.setdefault(now, int(con.execute("select count(*) from erasures").fetchall()[0][0]))
-            except (WorkspaceError, duckdb.Error):
-                return False
-            finally:
-                snapshot.unlink(linked)
+            self._erased.setdefault(now, erased)
         return self._erased[now] == then
+
+    def _from_copy(self, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T | None:
+        """``read`` on the read copy as it is now, or None when it cannot be opened. Through a link of its own:
+        DuckDB would hand back an older copy still open under the same path."""
+        try:
+            linked = snapshot.link(self.workspace.database_path.with_name(SNAPSHOT_FILE))
+        except OSError:
+            return None
+        try:
+            with connect(linked, read_only=True) as con:
+                return read(con)
+        except (WorkspaceError, duckdb.Error):
+            return None
+        finally:
+            snapshot.unlink(linked)
 
     def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
                 background: bool, detached: bool = False, engines: _Engines | None = None) -> Future[Served[Any]]:
