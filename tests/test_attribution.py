@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from commetrics import InputError
 from commetrics.metrics.attribution import (
     HEURISTIC_MODELS,
+    AttributionOptions,
     Paths,
     heuristic_attribution,
     markov_attribution,
@@ -348,6 +349,54 @@ def test_the_heuristic_bootstrap_in_one_product_equals_running_the_model_on_ever
         ATTRIBUTION_MODELS.register(model, entry, replace=True)
     pd.testing.assert_frame_equal(product, one_by_one, rtol=1e-9, atol=1e-9)
     assert (product["conversions_high"] > product["conversions_low"]).any()
+
+
+def _random_paths(seed: int, classes: str, journeys: int) -> Paths:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(journeys):
+        path = [str(c) for c in rng.choice(list(classes), size=int(rng.integers(1, 6)))]
+        conversions = float(rng.poisson(0.6))
+        records.append((path, conversions, conversions * float(rng.uniform(10, 90)), float(rng.poisson(2))))
+    records.append((["e", "a"], 0.0, 0.0, 0.0))  # a path no replicate can see
+    return Paths.from_records(records)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_the_markov_bootstrap_solved_for_every_replicate_at_once_equals_running_the_model_on_each(order: int) -> None:
+    """Markov's replicates are solved together as dense systems (``replicate_shares``); with that taken away the
+    same seed runs the model replicate by replicate, with its own chain and sparse solves."""
+    import dataclasses
+
+    from commetrics.metrics.attribution import ATTRIBUTION_MODELS, bootstrap_intervals
+
+    paths = _random_paths(5, "abcde", 300)
+    entry = ATTRIBUTION_MODELS.get("markov")
+    assert entry.replicate_shares is not None
+    assert entry.replicate_shares(paths, AttributionOptions(order=order)) is not None
+    together = bootstrap_intervals(paths, "markov", replicates=120, seed=4, order=order)
+    ATTRIBUTION_MODELS.register("markov", dataclasses.replace(entry, replicate_shares=None), replace=True)
+    try:
+        one_by_one = bootstrap_intervals(paths, "markov", replicates=120, seed=4, order=order)
+    finally:
+        ATTRIBUTION_MODELS.register("markov", entry, replace=True)
+    pd.testing.assert_frame_equal(together, one_by_one, rtol=1e-9, atol=1e-9)
+    assert (together["conversions_high"] > together["conversions_low"]).all()
+
+
+def test_a_markov_chain_too_large_to_solve_densely_is_bootstrapped_replicate_by_replicate(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from commetrics.metrics.attribution import ATTRIBUTION_MODELS, bootstrap_intervals
+    from commetrics.metrics.attribution.models import markov
+
+    paths = _random_paths(6, "abcde", 200)
+    assert markov.markov_replicates(paths, AttributionOptions(order=2)) is not None
+    expected = bootstrap_intervals(paths, "markov", replicates=30, seed=2, order=2)
+    monkeypatch.setattr(markov, "BATCH_STATES", 8)  # order 2 over 5 classes has more states than that
+    assert ATTRIBUTION_MODELS.get("markov").replicate_shares(paths, AttributionOptions(order=2)) is None
+    pd.testing.assert_frame_equal(bootstrap_intervals(paths, "markov", replicates=30, seed=2, order=2), expected,
+                                  rtol=1e-9, atol=1e-9)
 
 
 def _b2b_store(tmp_path):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ here knows one model from another.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -105,11 +105,15 @@ def bootstrap_intervals(journeys: Journeys | Paths, model: str, *, replicates: i
     entry = _model(model, touches)
     rng = np.random.default_rng(seed)
     classes = paths.classes
-    if entry.path_shares is not None and not (touches is not None and entry.needs_touch_times):
+    by_paths = not (touches is not None and entry.needs_touch_times)
+    batch = entry.replicate_shares(paths, settings) if by_paths and entry.replicate_shares is not None else None
+    if by_paths and entry.path_shares is not None:
         draws_c, draws_v = _linear_draws(entry.path_shares(paths, settings), paths, replicates, rng)
+    elif batch is not None:
+        draws_c, draws_v = _batched_draws(batch, paths, replicates, rng)
     else:
-        replicate = _touch_replicates(entry, paths, touches, settings, rng) if touches is not None and \
-            entry.needs_touch_times else _path_replicates(entry, paths, settings, rng)
+        replicate = _path_replicates(entry, paths, settings, rng) if by_paths else \
+            _touch_replicates(entry, paths, touches, settings, rng)
         draws_c = np.zeros((replicates, len(classes)))
         draws_v = np.zeros((replicates, len(classes)))
         for r in range(replicates):
@@ -133,25 +137,46 @@ def _per_conversion(paths: Paths) -> np.ndarray:
     return out
 
 
+def _drawn_counts(paths: Paths, replicates: int, rng: np.random.Generator
+                  ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The replicates' Poisson counts of every path, in blocks of at most 128 MB: ``(first replicate,
+    conversions, nulls)``, one row per replicate, drawn in the order :func:`_path_replicates` draws them (the
+    same generator gives the same counts, so every way of running the bootstrap gives the same intervals)."""
+    block = max(1, min(replicates, 2**24 // max(len(paths), 1)))
+    for start in range(0, replicates, block):
+        size = min(block, replicates - start)
+        conversions, nulls = np.empty((size, len(paths))), np.empty((size, len(paths)))
+        for r in range(size):
+            conversions[r] = rng.poisson(paths.conversions)
+            nulls[r] = rng.poisson(paths.nulls)
+        yield start, conversions, nulls
+
+
 def _linear_draws(share: np.ndarray, paths: Paths, replicates: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Every replicate's credit per class (conversions, value) for a model linear in the paths' counts:
-    the counts are drawn as :func:`_path_replicates` draws them, in the same order from the same
-    generator, so the intervals are those of running the model on each replicate; the credit is one
-    sparse product of the drawn counts with the touches' shares, summed per path and class."""
+    """Every replicate's credit per class (conversions, value) for a model linear in the paths' counts: the
+    credit is one sparse product of the drawn counts with the touches' shares, summed per path and class."""
     per_conversion = _per_conversion(paths)
     credit = sparse.csr_matrix((share, (paths.path_of_touch, paths.codes)), shape=(len(paths), len(paths.classes)))
     draws_c = np.zeros((replicates, len(paths.classes)))
     draws_v = np.zeros((replicates, len(paths.classes)))
-    block = max(1, min(replicates, 2**24 // max(len(paths), 1)))  # replicates per product: at most 128 MB of counts
-    for start in range(0, replicates, block):
-        size = min(block, replicates - start)
-        counts = np.empty((size, len(paths)))
-        for r in range(size):
-            counts[r] = rng.poisson(paths.conversions)
-            rng.poisson(paths.nulls)  # drawn as a replicate draws them, so the stream (and the intervals) agree
-        draws_c[start:start + size] = (credit.T @ counts.T).T
-        draws_v[start:start + size] = (credit.T @ (counts * per_conversion).T).T
+    for start, counts, _ in _drawn_counts(paths, replicates, rng):
+        draws_c[start:start + len(counts)] = (credit.T @ counts.T).T
+        draws_v[start:start + len(counts)] = (credit.T @ (counts * per_conversion).T).T
+    return draws_c, draws_v
+
+
+def _batched_draws(solve: Callable[[np.ndarray, np.ndarray], np.ndarray], paths: Paths, replicates: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Every replicate's credit per class for a model that solves a block of replicates at once
+    (``AttributionModel.replicate_shares``): its shares of each replicate's conversions and value."""
+    per_conversion = _per_conversion(paths)
+    draws_c = np.zeros((replicates, len(paths.classes)))
+    draws_v = np.zeros((replicates, len(paths.classes)))
+    for start, conversions, nulls in _drawn_counts(paths, replicates, rng):
+        shares = solve(conversions, nulls)
+        draws_c[start:start + len(shares)] = shares * conversions.sum(axis=1)[:, None]
+        draws_v[start:start + len(shares)] = shares * (conversions @ per_conversion)[:, None]
     return draws_c, draws_v
 
 

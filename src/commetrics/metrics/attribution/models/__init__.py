@@ -61,6 +61,11 @@ class AttributionModel:
     heuristic models): each touch's share of its path's credit, ``(paths, options) -> array`` aligned
     with ``paths.codes``, which must not depend on the counts. With it the bootstrap computes every
     replicate's credit as one product of the drawn counts with those shares.
+
+    ``replicate_shares`` is optional too, for a model that splits each replicate's totals by shares the counts
+    decide (Markov): ``(paths, options) -> solve`` or ``None`` (the model cannot, for these paths), where
+    ``solve(conversions, nulls)`` takes the drawn counts of a block of replicates (rows) and returns every
+    replicate's share per class at once. Without it, the bootstrap runs the model on every replicate.
     """
 
     name: str  # "first", "markov", ...
@@ -71,6 +76,8 @@ class AttributionModel:
     needs_touch_times: bool = False  # True for time decay: cannot run on an aggregated path file
     touch_shares: Callable[[pd.DataFrame, AttributionOptions], np.ndarray] | None = None
     path_shares: Callable[[Paths, AttributionOptions], np.ndarray] | None = None
+    replicate_shares: Callable[[Paths, AttributionOptions],
+                               Callable[[np.ndarray, np.ndarray], np.ndarray] | None] | None = None
 
 
 ATTRIBUTION_MODELS: Registry[AttributionModel] = Registry(

@@ -14,6 +14,7 @@ with that bound reported as ``removal_effect_error``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from ....errors import InputError
 from ..paths import Paths
 from . import ATTRIBUTION_MODELS, AttributionModel, AttributionOptions
 
-__all__ = ["DIRECT_STATES", "MAX_STEPS", "TRANSIT_TOLERANCE", "markov_attribution"]
+__all__ = ["BATCH_STATES", "DIRECT_STATES", "MAX_STEPS", "TRANSIT_TOLERANCE", "markov_attribution", "markov_replicates"]
 
 
 def _markov_states(paths: Paths, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -53,17 +54,10 @@ TRANSIT_TOLERANCE = 1e-13
 MAX_STEPS = 100_000
 
 
-def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The absorbing chain of the journeys: (Q among transient states, r = P(state -> conversion),
-    the last class of each state (-1 for the start, state 0)).
-
-    A state is the last ``order`` classes visited (the start is the empty history). Self-loops
-    (consecutive repeats) are folded into the other transitions of their state — a state that
-    loops with probability s leaves by each other way with probability q / (1 - s) — which keeps
-    every absorption probability and removes the slowest mode of the chain.
-    """
-    from scipy.sparse import csr_matrix
-
+def _moves(paths: Paths, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """The chain's shape, whatever the counts: the (from state, to state, path) of every move between two
+    different states (a consecutive repeat is a self-loop, left out: see :func:`_chain`), the last state of each
+    path, the number of states (0 is the start) and the last class of each state (-1 for the start)."""
     key, before, owner, base = _markov_states(paths, order)
     if base**order <= 1 << 24:  # small key space: number the states through a dense lookup, no sort
         present = np.zeros(base**order, dtype=bool)
@@ -77,13 +71,27 @@ def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
         states, to_id = np.unique(np.concatenate([[0], key]), return_inverse=True)
         to_id = to_id[1:]
         from_id = np.searchsorted(states, before)
-    weight = (paths.conversions + paths.nulls)[owner]
     end_id = to_id[paths.offsets[1:] - 1]
-    size = len(states)
     move = from_id != to_id
-    from_id, to_id, weight = from_id[move], to_id[move], weight[move]
-    out_total = (np.bincount(from_id, weights=weight, minlength=size)
-                 + np.bincount(end_id, weights=paths.conversions + paths.nulls, minlength=size))
+    return from_id[move], to_id[move], owner[move], end_id, len(states), states % base - 1
+
+
+def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The absorbing chain of the journeys: (Q among transient states, r = P(state -> conversion),
+    the last class of each state (-1 for the start, state 0)).
+
+    A state is the last ``order`` classes visited (the start is the empty history). Self-loops
+    (consecutive repeats) are folded into the other transitions of their state — a state that
+    loops with probability s leaves by each other way with probability q / (1 - s) — which keeps
+    every absorption probability and removes the slowest mode of the chain.
+    """
+    from scipy.sparse import csr_matrix
+
+    from_id, to_id, owner, end_id, size, last_class = _moves(paths, order)
+    seen = paths.conversions + paths.nulls
+    weight = seen[owner]
+    out_total = np.bincount(from_id, weights=weight, minlength=size) + np.bincount(end_id, weights=seen,
+                                                                                   minlength=size)
     scale = np.divide(1.0, out_total, out=np.zeros(size), where=out_total > 0)
     if size <= 1_024:  # add up the edges in a dense table: no sort of the touches
         table = np.bincount(from_id * size + to_id, weights=weight, minlength=size * size).reshape(size, size)
@@ -91,7 +99,16 @@ def _chain(paths: Paths, order: int) -> tuple[Any, np.ndarray, np.ndarray]:
     else:
         q = csr_matrix((weight * scale[from_id], (from_id, to_id)), shape=(size, size))  # duplicates are summed
     r = np.bincount(end_id, weights=paths.conversions, minlength=size) * scale
-    return q, r, states % base - 1
+    return q, r, last_class
+
+
+def _removals(last_class: np.ndarray, k: int) -> np.ndarray:
+    """Which states each chain keeps: row 0 every state (nothing removed), row 1 + c every state but those that
+    end with class c (a transition into one goes to null)."""
+    keep = np.ones((k + 1, len(last_class)))
+    present = last_class >= 0
+    keep[1 + last_class[present], np.flatnonzero(present)] = 0.0
+    return keep
 
 
 def _conversion_probabilities(paths: Paths, order: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -112,9 +129,7 @@ def _conversion_probabilities(paths: Paths, order: int) -> tuple[float, np.ndarr
         return 0.0, np.zeros(k), np.zeros(k + 1)
     q, r, last_class = _chain(live, order)
     size = q.shape[0]
-    keep = np.ones((k + 1, size))  # row 0: nothing removed; row 1 + c: class c removed
-    present = last_class >= 0
-    keep[1 + last_class[present], np.flatnonzero(present)] = 0.0
+    keep = _removals(last_class, k)
     if size <= DIRECT_STATES:
         found = np.zeros(k + 1)
         for row in range(k + 1):
@@ -139,6 +154,20 @@ def _conversion_probabilities(paths: Paths, order: int) -> tuple[float, np.ndarr
     return found[0], found[1:], in_transit
 
 
+def _effects(base: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """Removal effects ``1 - P_k / P`` (rows: chains), 0 where a chain never converts or removing helps."""
+    ratio = np.divide(removed, base[:, None], out=np.ones_like(removed), where=base[:, None] > 0)
+    effects: np.ndarray = np.maximum(1.0 - ratio, 0.0)
+    return effects
+
+
+def _shares(effects: np.ndarray) -> np.ndarray:
+    """Each chain's removal effects as shares of their sum (0 where every effect is 0)."""
+    total = effects.sum(axis=1, keepdims=True)
+    shares: np.ndarray = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
+    return shares
+
+
 def markov_attribution(paths: Paths, *, order: int = 1) -> pd.DataFrame:
     """Attributed ``conversions`` and ``value`` per class by the Markov removal effect.
 
@@ -152,16 +181,15 @@ def markov_attribution(paths: Paths, *, order: int = 1) -> pd.DataFrame:
         raise InputError(f"The Markov order must be 1 to 4, not {order}.")
     classes = paths.classes
     base, removed, error = _conversion_probabilities(paths, order)
+    effects = _effects(np.array([base]), removed[None, :])[0]
     if base > 0:
-        effects = np.maximum(1.0 - removed / base, 0.0)
         # P and P_k each lie in [found, found + error]: the widest removal effect that allows.
         low = 1.0 - (removed + error[1:]) / base
         high = 1.0 - removed / (base + error[0])
         bound = np.maximum(np.abs(effects - np.maximum(low, 0.0)), np.abs(np.maximum(high, 0.0) - effects))
     else:
-        effects = bound = np.zeros(len(classes))
-    total_effect = effects.sum()
-    shares = effects / total_effect if total_effect > 0 else np.zeros(len(classes))
+        bound = np.zeros(len(classes))
+    shares = _shares(effects[None, :])[0]
     return pd.DataFrame({
         "class": list(classes),
         "conversions": paths.total_conversions * shares,
@@ -169,6 +197,51 @@ def markov_attribution(paths: Paths, *, order: int = 1) -> pd.DataFrame:
         "removal_effect": effects,
         "removal_effect_error": bound,
     })
+
+
+#: A bootstrap solves the chains of many replicates at once (dense) when the chain has at most this many states.
+BATCH_STATES = 64
+_BATCH_BYTES = 1 << 25  # the dense systems of one block of replicates: at most 32 MB
+
+
+def markov_replicates(paths: Paths, options: AttributionOptions
+                      ) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """For the bootstrap: ``solve(conversions, nulls)`` takes the drawn counts of a block of replicates (one row
+    per replicate, one column per path) and returns each replicate's share of the credit per class — the removal
+    effects of every replicate's chain, solved together as dense systems; ``None`` when the chain has more than
+    :data:`BATCH_STATES` states (the bootstrap runs :func:`markov_attribution` per replicate). The chain's shape
+    (its states and moves) does not depend on the counts, so it is found once; the numbers are those of running
+    the model on each replicate (``tests/test_attribution_bootstrap.py`` compares them)."""
+    from scipy.sparse import csr_matrix
+
+    order = options.order
+    if not 1 <= order <= 4 or not len(paths):
+        return None
+    from_id, to_id, owner, end_id, size, last_class = _moves(paths, order)
+    if size > BATCH_STATES:
+        return None
+    k, count = len(paths.classes), len(paths)
+    moves = csr_matrix((np.ones(len(owner)), (owner, from_id * size + to_id)), shape=(count, size * size))
+    ends = csr_matrix((np.ones(count), (np.arange(count), end_id)), shape=(count, size))
+    keep = _removals(last_class, k)
+    block = max(1, _BATCH_BYTES // ((k + 1) * size * size * 8))
+
+    def solve(conversions: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        found = np.zeros((len(conversions), k + 1))
+        for start in range(0, len(conversions), block):
+            c = conversions[start:start + block]
+            seen = c + nulls[start:start + block]
+            table = np.asarray((moves.T @ seen.T).T).reshape(len(c), size, size)
+            out_total = table.sum(axis=2) + np.asarray((ends.T @ seen.T).T)
+            scale = np.divide(1.0, out_total, out=np.zeros_like(out_total), where=out_total > 0)
+            q = table * scale[:, :, None]
+            r = np.asarray((ends.T @ c.T).T) * scale
+            systems = np.eye(size) - q[:, None, :, :] * keep[None, :, None, :]  # replicate, removal, from, to
+            found[start:start + len(c)] = np.linalg.solve(systems, (r[:, None, :] * keep[None, :, :])[..., None])[
+                ..., 0, 0]
+        return _shares(_effects(found[:, 0], found[:, 1:]))
+
+    return solve
 
 
 def _run(paths: Paths, touches: pd.DataFrame | None, options: AttributionOptions) -> pd.DataFrame:
@@ -179,4 +252,4 @@ ATTRIBUTION_MODELS.register("markov", AttributionModel(
     "markov", "Markov",
     "Credit in proportion to each class's removal effect: how much less often the journeys' Markov chain "
     "(order 1 to 4) reaches a conversion without the class.",
-    _run))
+    _run, replicate_shares=markov_replicates))
