@@ -492,3 +492,59 @@ def test_the_same_question_asked_by_two_engines_at_once_is_computed_once(demo: P
         shutil.rmtree(shutil_cache, ignore_errors=True)  # the other tests count their own misses
     assert computed == ["community"]
     assert_same_result(answers[1], answers[0])
+
+
+def test_an_attribution_s_journeys_are_built_once_for_every_model_and_engine_of_one_data_version(
+        demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary's attribution (every model with intervals) and the dashboard's attribution pages (all models, one
+    model) read the same journeys: with a results cache they are built once per data version in the process, an
+    Engine that asks while another builds them waits, and the figures are those built for each alone."""
+    import shutil
+    import threading
+
+    from commetrics.metrics import attribution_analysis
+
+    built: list[datetime] = []
+    entered, release = threading.Event(), threading.Event()
+    build = attribution_analysis.build_journeys
+
+    def slow(db: Any, **asked: Any) -> Any:
+        built.append(asked["as_of"])
+        entered.set()
+        assert release.wait(30)
+        return build(db, **asked)
+
+    monkeypatch.setattr(attribution_analysis, "build_journeys", slow)
+    shutil.rmtree(demo / "cache", ignore_errors=True)
+    engines = [Engine(demo, read_only=True, cache=True) for _ in range(2)]
+    answers: dict[str, Result] = {}
+    try:
+        first = threading.Thread(target=lambda: answers.update(ci=engines[0].attribution("all", ci=True)))
+        first.start()
+        assert entered.wait(30)
+        second = threading.Thread(target=lambda: answers.update(all=engines[1].attribution("all")))
+        second.start()
+        time.sleep(0.3)
+        release.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+        answers["linear"] = engines[1].attribution("linear")
+        assert len(built) == 1
+        other = engines[0].attribution("all", lookback_days=30)  # other journeys
+        assert len(built) == 2
+        engines[0].cache.clear()  # type: ignore[union-attr]  # an erasure: nothing stays in memory
+        engines[0].attribution("linear", lookback_days=30)
+        assert len(built) == 3
+    finally:
+        release.set()
+        for engine in engines:
+            engine.close()
+        shutil.rmtree(demo / "cache", ignore_errors=True)
+    alone = Engine(demo, read_only=True)
+    try:
+        for name, params in (("ci", {"ci": True}), ("all", {}), ("linear", {"models": ("linear",)})):
+            fresh = alone.run("attribution", **params)
+            pd.testing.assert_frame_equal(answers[name]["models"], fresh["models"])
+        pd.testing.assert_frame_equal(other["models"], alone.attribution("all", lookback_days=30)["models"])
+    finally:
+        alone.close()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from ..metrics.conversion import ConversionSpec
 
 __all__ = ["AnalysesPart"]
+
+T = TypeVar("T")
 
 #: keywords of :meth:`AnalysesPart.impact` that older code used, and the parameter each now is
 _IMPACT_ALIASES = {"experiment": "name", "pre_months": "pre", "post_months": "post"}
@@ -45,6 +47,15 @@ class AnalysesPart(EngineBase):
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """Rows of a read-only SQL query on the store (for analyses of the store's own history tables)."""
         return self.store.con.execute(sql, list(params)).fetchdf()
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, data several analyses read (an attribution's journeys): with a results cache, computed
+        once per data version by all the Engines of this process and kept in memory until the data changes
+        (:meth:`ResultCache.shared <commetrics.engine.cache.ResultCache.shared>`); without one, computed here.
+        ``key`` names it and every parameter it depends on."""
+        if self.cache is None:
+            return compute()
+        return self.cache.shared(self.data_version(), (self.backend, key), compute, lambda: self._interrupted)
 
     def _spec(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase]:
         """The analysis and its spec: the defaults from the config, and the data's "now" when there is one."""

@@ -36,11 +36,12 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHE_FOLDER", "DataVersion", "ResultCache", "Uncacheable", "cache_key", "code_digest", "data_version",
            "read_result", "settings_digest", "write_result"]
+
+T = TypeVar("T")
 
 CACHE_FOLDER = "cache"
 _RESULT_FILE = "result.json"
@@ -389,6 +392,66 @@ class _Flights:
 _FLIGHTS = _Flights()
 
 
+class _Shared:
+    """Data that several analyses of one data version read — an attribution's journeys, which every model, the
+    bootstrap and each page of the dashboard read — kept in this process's memory: computed once per (cache,
+    data version, key) however many Engines ask at once, and only the latest :attr:`most` kept. Whoever asks
+    while it is being computed waits for it, at any depth: what is shared is a leaf (its computation asks for no
+    Result and nothing shared), so no wait can close a circle. Entries of a cache's other data versions are
+    dropped as soon as a new one is kept, and all of a cache's when it is cleared (an erasure): nothing erased
+    stays in memory."""
+
+    def __init__(self, most: int = 8) -> None:
+        self.most = most
+        self._guard = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str, Hashable], Any] = OrderedDict()
+        self._computing: dict[tuple[str, str, Hashable], threading.Lock] = {}
+
+    def get(self, ident: tuple[str, str, Hashable], compute: Callable[[], T], stop: Callable[[], bool]) -> T:
+        while True:
+            with self._guard:
+                if ident in self._kept:
+                    self._kept.move_to_end(ident)
+                    found: T = self._kept[ident]
+                    return found
+                lock = self._computing.get(ident)
+                mine = lock is None
+                if lock is None:
+                    lock = self._computing[ident] = threading.Lock()
+                    lock.acquire()
+            if mine:
+                return self._compute(ident, lock, compute)
+            while not lock.acquire(timeout=0.1):  # then it is kept, or its computation failed: computed here
+                if stop():
+                    raise StoreUnavailableError("The computation was stopped while it waited for the same data in "
+                                                "another Engine.")
+            lock.release()
+
+    def _compute(self, ident: tuple[str, str, Hashable], lock: threading.Lock, compute: Callable[[], T]) -> T:
+        try:
+            value = compute()
+            with self._guard:
+                for other in [i for i in self._kept if i[0] == ident[0] and i[1] != ident[1]]:
+                    del self._kept[other]
+                self._kept[ident] = value
+                while len(self._kept) > self.most:
+                    self._kept.popitem(last=False)
+            return value
+        finally:
+            with self._guard:
+                del self._computing[ident]
+            lock.release()
+
+    def forget(self, root: str) -> None:
+        """Drop every entry of the cache at ``root``."""
+        with self._guard:
+            for ident in [i for i in self._kept if i[0] == root]:
+                del self._kept[ident]
+
+
+_SHARED = _Shared()
+
+
 class ResultCache:
     """The ``cache`` folder of a workspace: one folder per data version, one folder per Result in it."""
 
@@ -402,6 +465,13 @@ class ResultCache:
         until it is kept (or ``stop()``). Yields whether this one waited (then :meth:`get` may find it)."""
         with _FLIGHTS.one((str(self.root), version.key, key), stop) as waited:
             yield waited
+
+    def shared(self, version: DataVersion, key: Hashable, compute: Callable[[], T],
+               stop: Callable[[], bool] = lambda: False) -> T:
+        """``compute()``, data that several analyses of ``version`` read, computed once in this process and kept
+        in memory while the data stays at ``version`` (see :class:`_Shared`); ``key`` names it and what it depends
+        on besides the data."""
+        return _SHARED.get((str(self.root), version.key, key), compute, stop)
 
     def _versions(self) -> list[Path]:
         if not self.root.is_dir():
@@ -448,6 +518,7 @@ class ResultCache:
 
     def reset(self, version: DataVersion) -> None:
         """After a write: delete the Results of every other version and start the folder of ``version``."""
+        _SHARED.forget(str(self.root))
         for folder in self._versions():
             if folder.name != version.key:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -458,7 +529,8 @@ class ResultCache:
             (self.root / version.key).mkdir(exist_ok=True, mode=0o700)
 
     def clear(self) -> None:
-        """Delete every cached Result (an erasure does this first)."""
+        """Delete every cached Result, and the data kept in memory (an erasure does this first)."""
+        _SHARED.forget(str(self.root))
         shutil.rmtree(self.root, ignore_errors=True)
 
     def size(self) -> int:

@@ -19,7 +19,7 @@ analysis name in the reports layer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -32,6 +32,9 @@ from ..registry import Registry
 from ..results import Diagnostic, Publication
 
 __all__ = ["ANALYSES", "Analysis", "Computed", "Context", "SpecBase", "publish_as_is"]
+
+
+T = TypeVar("T")
 
 
 class Context(Protocol):
@@ -48,6 +51,11 @@ class Context(Protocol):
     def identity_note(self) -> str: ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame: ...
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, data other analyses of the same data read too (computed once where the Engine keeps
+        Results); ``key`` names it and every parameter it depends on. It must not ask for a Result."""
+        ...
 
 
 @dataclass(frozen=True)

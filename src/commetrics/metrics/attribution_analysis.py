@@ -90,9 +90,12 @@ def compute(context: Context, spec: AttributionSpec) -> Computed:
     if spec.paths is not None:
         data = read_paths(spec.paths) if isinstance(spec.paths, pd.DataFrame) else read_path_file(spec.paths)
     else:
-        data = build_journeys(context.ibis(), outcomes=tuple(spec.outcomes or ()),
-                              lookback_days=spec.lookback_days or 90, grain=spec.by or "program",
-                              as_of=context.as_of(spec.as_of), unit=spec.unit or "person", currency=spec.currency)
+        asked: dict[str, Any] = {
+            "outcomes": tuple(spec.outcomes or ()), "lookback_days": spec.lookback_days or 90,
+            "grain": spec.by or "program", "as_of": context.as_of(spec.as_of), "unit": spec.unit or "person",
+            "currency": spec.currency}
+        # every model, the bootstrap and each of the dashboard's attribution views read the same journeys
+        data = context.shared(("journeys", *asked.items()), lambda: build_journeys(context.ibis(), **asked))
     options: dict[str, Any] = {"half_life_days": spec.half_life_days or 7.0, "first": spec.first_touch_share,
                                "last": spec.last_touch_share, "order": spec.order or 1}
     result = attribute(data, models, **options)
