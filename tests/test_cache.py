@@ -548,3 +548,40 @@ def test_an_attribution_s_journeys_are_built_once_for_every_model_and_engine_of_
         pd.testing.assert_frame_equal(other["models"], alone.attribution("all", lookback_days=30)["models"])
     finally:
         alone.close()
+
+
+def test_what_a_conversion_s_breakdowns_share_is_computed_once_per_data_version_for_every_engine(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's conversion pages (all members, by entry path, by join month) each compute their own cohort
+    base, but what does not depend on the cohort key — whether contacts never joined, the non-member baseline —
+    once per data version with a results cache; the rates are those computed alone."""
+    import shutil
+
+    from commetrics.metrics import conversion_analysis
+
+    asked: list[int] = []
+    never_joined = conversion_analysis.has_never_joined_contacts
+
+    def counted(db: Any) -> bool:
+        asked.append(1)
+        return never_joined(db)
+
+    monkeypatch.setattr(conversion_analysis, "has_never_joined_contacts", counted)
+    shutil.rmtree(demo / "cache", ignore_errors=True)
+    engines = [Engine(demo, read_only=True, cache=True) for _ in range(2)]
+    try:
+        name = engines[0].config.summary.conversion
+        rates = {key: engines[n % 2].conversion(name, by=[key] if key else []) for n, key in
+                 enumerate(("", "entry_path", "join_month"))}
+        assert len(asked) == 1
+    finally:
+        for engine in engines:
+            engine.close()
+        shutil.rmtree(demo / "cache", ignore_errors=True)
+    alone = Engine(demo, read_only=True)
+    try:
+        for key, result in rates.items():
+            pd.testing.assert_frame_equal(result["rates"], alone.conversion(name, by=[key] if key else [])["rates"])
+    finally:
+        alone.close()
+    assert len(asked) == 4  # without a cache, each computed its own

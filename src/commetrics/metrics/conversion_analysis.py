@@ -116,7 +116,9 @@ def _has_never_joined(db: Any) -> bool:
 
 
 def compute(context: Context, request: ConversionRequest) -> Computed:
-    with shared_bases(request.by):  # the rates, baseline, curves and timing read one base (a report's, inside one)
+    # The rates, baseline, curves and timing read one base (a report's, inside one); what does not depend on the
+    # cohort key (the baseline, the currencies) is remembered for the conversion's other breakdowns on this data.
+    with shared_bases(request.by, context.shared):
         return _compute(context, request)
 
 

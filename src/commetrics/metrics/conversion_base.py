@@ -62,6 +62,9 @@ class SharedBases:
     """The bases of one scope (see the module docstring): ``keys`` are the cohort keys each base carries."""
 
     keys: tuple[str, ...] = ()
+    #: where small results are remembered beyond the scope: ``lasting(key, compute)`` (the Engine's
+    #: :meth:`~commetrics.engine.analyses.AnalysesPart.shared`, once per data version in the process), else here
+    lasting: Callable[[Hashable, Callable[[], Any]], Any] | None = None
     built: int = 0  # bases built (and kept) in this scope: what a test or a benchmark can check
     derived: int = 0  # tables derived from them and kept (:meth:`kept`)
     _entries: dict[Hashable, list[_Entry]] = field(default_factory=dict)
@@ -103,7 +106,11 @@ class SharedBases:
         return table
 
     def remember(self, db: Any, key: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, once per ``key`` and backend in this scope."""
+        """``compute()``, once per ``key`` and backend in this scope (with :attr:`lasting`: once per data version
+        in the process, whatever the backend's connection)."""
+        if self.lasting is not None:
+            kept: T = self.lasting(("conversion", key), compute)
+            return kept
         found = self._memo.get(key)
         if found is not None and found[0] is db:
             value: T = found[1]
@@ -129,15 +136,17 @@ def active() -> SharedBases | None:
 
 
 @contextmanager
-def shared_bases(keys: Sequence[str] = ()) -> Iterator[SharedBases]:
+def shared_bases(keys: Sequence[str] = (),
+                 lasting: Callable[[Hashable, Callable[[], Any]], Any] | None = None) -> Iterator[SharedBases]:
     """Share each conversion's per-unit base inside the ``with`` block; ``keys``: the cohort keys it will be
-    broken down by (each base carries them all). Nested scopes use the outer one."""
+    broken down by (each base carries them all); ``lasting``: see :attr:`SharedBases.lasting`. Nested scopes use
+    the outer one."""
     outer = _ACTIVE.get()
     if outer is not None:
         outer.keys = tuple(dict.fromkeys([*outer.keys, *keys]))
         yield outer
         return
-    bases = SharedBases(tuple(dict.fromkeys(keys)))
+    bases = SharedBases(tuple(dict.fromkeys(keys)), lasting)
     token = _ACTIVE.set(bases)
     try:
         yield bases
