@@ -320,10 +320,11 @@ def test_bootstrap_intervals_cover_the_estimate_and_narrow_with_more_journeys() 
         assert (narrow < wide).all(), model
 
 
-@pytest.mark.parametrize("model", ["first", "last", "linear", "position"])
-def test_the_heuristic_bootstrap_in_one_product_equals_running_the_model_on_every_replicate(model: str) -> None:
-    """The heuristic models' intervals come from one product of the drawn counts with the touches'
-    shares; with the shares taken away the same seed runs the model replicate by replicate."""
+@pytest.mark.parametrize("model", ["first", "last", "linear", "position", "shapley"])
+def test_a_linear_model_s_bootstrap_in_one_product_equals_running_the_model_on_every_replicate(model: str) -> None:
+    """The intervals of the models linear in the paths' counts (the heuristic ones, Shapley) come from one product
+    of the drawn counts with the touches' shares; with the shares taken away the same seed runs the model
+    replicate by replicate."""
     import dataclasses
 
     import numpy as np

@@ -58,7 +58,7 @@ class AttributionModel:
     without running the model again; without it, the bootstrap runs the model on every replicate.
 
     ``path_shares`` is optional too, for a model whose credit is linear in the paths' counts (the
-    heuristic models): each touch's share of its path's credit, ``(paths, options) -> array`` aligned
+    heuristic models, Shapley): each touch's share of its path's credit, ``(paths, options) -> array`` aligned
     with ``paths.codes``, which must not depend on the counts. With it the bootstrap computes every
     replicate's credit as one product of the drawn counts with those shares.
 

@@ -50,6 +50,18 @@ def shapley_attribution(paths: Paths) -> pd.DataFrame:
     return split_credit(live, live.codes[first_seen], 1.0 / distinct[owner[first_seen]], owner[first_seen])
 
 
+def _path_shares(paths: Paths, options: AttributionOptions) -> np.ndarray:
+    """Each touch's share of its path's credit (for the bootstrap, which draws the counts): ``1 / d`` for the
+    first touch of each of the path's ``d`` distinct classes, 0 for a class's repeats — the closed form above,
+    which does not depend on the counts."""
+    pair = paths.path_of_touch.astype(np.int64) * max(len(paths.classes), 1) + paths.codes
+    first_seen = np.zeros(len(pair), dtype=bool)
+    first_seen[np.unique(pair, return_index=True)[1]] = True
+    distinct = np.bincount(paths.path_of_touch[first_seen], minlength=len(paths))
+    share: np.ndarray = np.where(first_seen, 1.0 / np.maximum(distinct[paths.path_of_touch], 1), 0.0)
+    return share
+
+
 def _run(paths: Paths, touches: pd.DataFrame | None, options: AttributionOptions) -> pd.DataFrame:
     return shapley_attribution(paths)
 
@@ -58,4 +70,4 @@ ATTRIBUTION_MODELS.register("shapley", AttributionModel(
     "shapley", "Shapley",
     "The exact Shapley value of the journeys' classes: each journey's credit split equally over the distinct "
     "classes it touched.",
-    _run))
+    _run, path_shares=_path_shares))
