@@ -333,3 +333,34 @@ def test_propensity_chosen_on_a_subset_keeps_the_planted_effect_and_fits_every_u
     assert subset.se == pytest.approx(full.se, rel=0.05)
     assert subset.max_smd < 0.1
     assert subset.headline
+
+
+@pytest.mark.parametrize("kind", ["overlapping", "nearly_separated", "quadratic", "rare_outcome"])
+def test_the_nuisance_logit_equals_scikit_learn_s_newton_cholesky_fit(kind: str) -> None:
+    """The penalised logit the comparisons fit many times is written out for speed: it must be scikit-learn's
+    ``LogisticRegression(C, solver="newton-cholesky")``, coefficients and predictions, at every penalty tried."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from commetrics.metrics.adjusted import nuisances
+    from commetrics.metrics.adjusted.covariates import expand
+
+    rng = np.random.default_rng(11)
+    Z = rng.normal(size=(400, 4))
+    slope = {"overlapping": 1.0, "nearly_separated": 8.0, "quadratic": 1.5, "rare_outcome": 1.0}[kind]
+    shift = -4.0 if kind == "rare_outcome" else 0.0
+    y = rng.random(400) < 1 / (1 + np.exp(-(slope * Z[:, 0] - 0.5 * Z[:, 1] + shift)))
+    if kind == "quadratic":
+        Z = expand(Z)
+    assert 0 < y.sum() < y.size
+    for C in nuisances.C_GRID:
+        ours = nuisances._logit_fit(Z, y, C)
+        theirs = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, tol=1e-8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs.fit(Z, y.astype(np.int64))
+        np.testing.assert_allclose(ours.coef, theirs.coef_[0], rtol=1e-6, atol=1e-6 * max(1.0, C / 100))
+        np.testing.assert_allclose(ours.predict_proba(Z), theirs.predict_proba(Z), atol=1e-7)
+    with pytest.raises(ValueError, match="both outcomes"):
+        nuisances._logit_fit(Z, np.zeros(400, dtype=bool), 1.0)
