@@ -34,7 +34,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ibis.expr.types import Table
 
-__all__ = ["SharedBases", "active", "remembered", "shareable", "shared_bases"]
+__all__ = ["SharedBases", "active", "keep", "remembered", "shareable", "shared_bases"]
 
 T = TypeVar("T")
 LANDMARK_KEY = "program"  # the key whose cohorts start at a landmark, not at the anchor
@@ -88,7 +88,7 @@ class SharedBases:
         except InputError:  # a key of the scope this store cannot answer: build the one asked for
             carried = list(spec.by)
             expression = build(spec)
-        table, release = _keep(db, expression)
+        table, release = keep(db, expression)
         entries.append(_Entry(db, frozenset(carried), table, release))
         self.built += 1
         return table
@@ -100,7 +100,7 @@ class SharedBases:
         for entry in entries:
             if entry.db is db:
                 return entry.table
-        table, release = _keep(db, build())
+        table, release = keep(db, build())
         entries.append(_Entry(db, frozenset(), table, release))
         self.derived += 1
         return table
@@ -185,7 +185,7 @@ def remembered(compute: Callable[[Any, S, datetime], T]) -> Callable[[Any, S, da
     return once
 
 
-def _keep(db: Any, expression: Table) -> tuple[Table, Callable[[], None]]:
+def keep(db: Any, expression: Table) -> tuple[Table, Callable[[], None]]:
     """``expression`` computed once and kept on ``db``, with what drops it; the expression itself where the
     backend cannot keep a table."""
     schema = expression.schema()

@@ -155,7 +155,29 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     a = _touchpoints(db, grain, unit, ids)
     a = a.filter(a.ts <= moment)
     o = _conversion_events(db, outcomes, unit, as_of, currency, ids)
-    touched = o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback))
+    kept: list[Any] = []
+    try:
+        # The conversions, the touches and the two joined are each read by several of the queries below: each is
+        # computed once and kept on the backend while they run (which also compiles each expression once).
+        o = _kept(db, o, kept)
+        touched = _kept(db, o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback)), kept)
+        return _journeys(o, a, touched, moment, lookback)
+    finally:
+        for release in kept:
+            release()
+
+
+def _kept(db: Any, expression: Any, kept: list[Any]) -> Any:
+    from ..conversion_base import keep
+
+    table, release = keep(db, expression)
+    kept.append(release)
+    return table
+
+
+def _journeys(o: Any, a: Any, touched: Any, moment: Any, lookback: Any) -> Journeys:
+    import ibis
+
     touches = touched.select(
         journey=touched.journey, cls=touched.cls, value=touched.value,
         days_before=(touched.cts.epoch_seconds() - touched.ts.epoch_seconds()) / 86_400,
