@@ -48,6 +48,7 @@ from .attributes import attribute_frame, unknown_names
 from .checks import unknown_name
 from .conversion import ConversionSpec, prepared
 from .conversion_analysis import ConversionRequest, definition
+from .conversion_base import keep
 from .firth import firth_logit
 from .people import identities
 
@@ -100,17 +101,27 @@ def drivers_table(db: Any, spec: ConversionSpec, *, days: int, window_days: int,
     base = base.filter(~base.existing & (end <= ibis.literal(as_of))
                        & (base.first_ts.isnull() | (base.first_ts >= landmark)))
     base = base.mutate(converted=base.first_ts.notnull() & (base.first_ts <= end))
-    units = fetch(base.select("unit_id", "person_id", "account_id", "entry_path", "converted"))
     a = db.table("activities")
     people = _members_of_people(db)
     ids = identities(db)
     a = a.mutate(person_id=a.member_id) if ids is None else a.join(ids.members.select("member_id", "person_id"),
                                                                    "member_id")
-    hits = base.select("unit_id", "person_id", "t0").join(a, "person_id")
-    hits = hits.filter((hits.ts >= hits.t0) & (hits.ts < hits.t0 + ibis.interval(days=days)))
-    kinds = fetch(hits.select("unit_id", feature="did:" + hits.type).distinct())
-    programs = fetch(hits.filter(hits.program.notnull()).select(
-        "unit_id", feature="did:program:" + hits.program).distinct())
+    # The eligible units and their activities of the first days are each read twice: computed once, kept on the
+    # backend while they are read (and compiled once).
+    base, drop_base = keep(db, base)
+    try:
+        units = fetch(base.select("unit_id", "person_id", "account_id", "entry_path", "converted"))
+        hits = base.select("unit_id", "person_id", "t0").join(a, "person_id")
+        hits = hits.filter((hits.ts >= hits.t0) & (hits.ts < hits.t0 + ibis.interval(days=days)))
+        hits, drop_hits = keep(db, hits.select("unit_id", "type", "program"))
+        try:
+            kinds = fetch(hits.select("unit_id", feature="did:" + hits.type).distinct())
+            programs = fetch(hits.filter(hits.program.notnull()).select(
+                "unit_id", feature="did:program:" + hits.program).distinct())
+        finally:
+            drop_hits()
+    finally:
+        drop_base()
     long = pd.concat([kinds, programs], ignore_index=True)
     frame = units.merge(_indicators(long), left_on="unit_id", right_index=True, how="left")
     behaviours = sorted(c for c in frame.columns if c.startswith("did:"))
