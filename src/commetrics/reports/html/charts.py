@@ -38,6 +38,11 @@ _CONFIG: dict[str, Any] = {
 }
 
 
+#: Whether Altair checks each spec against the Vega-Lite schema as it is built: half the time of drawing a chart,
+#: for specs made by the two functions below from numbers alone — the tests check them (``test_report_html.py``).
+VALIDATE = False
+
+
 def _alt() -> Any:
     import altair as alt  # loads only when a report is drawn
 
@@ -90,7 +95,7 @@ def interval_spec(rows: Sequence[Mapping[str, Any]], *, x_title: str, kind: str 
         layers.insert(0, alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(color="#1b1f24", strokeWidth=1)
                       .encode(x="zero:Q"))
     chart = alt.layer(*layers).properties(width=width, height=band * len(labels))
-    spec: dict[str, Any] = chart.configure(**_CONFIG).to_dict()
+    spec: dict[str, Any] = chart.configure(**_CONFIG).to_dict(validate=VALIDATE)
     return spec
 
 
@@ -113,7 +118,7 @@ def curves_spec(points: Sequence[Mapping[str, Any]], *, windows: Sequence[int], 
     marks = alt.Chart(alt.Data(values=[{"day": w, "label": f"{w:,} days"} for w in windows])).mark_rule(
         strokeDash=[4, 3], color="#8c959f").encode(x="day:Q")
     chart = alt.layer(marks, lines).properties(width=width, height=height)
-    spec: dict[str, Any] = chart.configure(**_CONFIG).to_dict()
+    spec: dict[str, Any] = chart.configure(**_CONFIG).to_dict(validate=VALIDATE)
     return spec
 
 
