@@ -124,13 +124,13 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
     from commetrics.reports.build import build_report
 
     built: list[tuple[str, tuple[str, ...]]] = []
-    keep = conversion_base._keep
+    keep = conversion_base.keep
 
     def counting(db, expression):  # type: ignore[no-untyped-def]
         built.append(tuple(expression.columns))
         return keep(db, expression)
 
-    monkeypatch.setattr(conversion_base, "_keep", counting)
+    monkeypatch.setattr(conversion_base, "keep", counting)
     from commetrics.metrics import conversion_analysis
 
     asked: list[bool] = []

@@ -48,6 +48,11 @@ class AnalysesPart(EngineBase):
         """Rows of a read-only SQL query on the store (for analyses of the store's own history tables)."""
         return self.store.con.execute(sql, list(params)).fetchdf()
 
+    @property
+    def shares(self) -> bool:
+        """Whether :meth:`shared` keeps what it computes (the Engine keeps Results: ``cache=True``)."""
+        return self.cache is not None
+
     def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, data several analyses read (an attribution's journeys): with a results cache, computed
         once per data version by all the Engines of this process and kept in memory until the data changes

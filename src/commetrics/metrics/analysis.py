@@ -42,6 +42,11 @@ class Context(Protocol):
 
     config: Config
 
+    @property
+    def shares(self) -> bool:
+        """Whether :meth:`shared` keeps what it computes for other analyses (an Engine with a results cache)."""
+        ...
+
     def ibis(self) -> Any: ...
 
     def as_of(self, as_of: datetime | None = None) -> datetime: ...

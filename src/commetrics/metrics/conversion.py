@@ -411,12 +411,15 @@ def _compare(table: pd.DataFrame, spec: ConversionSpec, reference: str | None, c
         reference = str(sizes.sort_values(ascending=False, kind="stable").index[0])
     elif reference not in sizes.index:
         raise UnknownNameError.for_name("reference cohort", reference, list(sizes.index), "Pick an existing cohort.")
+    converters, eligible = table["converters"].to_numpy(), table["eligible"].to_numpy()
+    windows, cohorts = table["window_days"].to_numpy(), table["cohort"].to_numpy()
+    differences = np.full((len(table), 3), math.nan)  # filled row by row, set at once (a frame's .loc is slow)
     for w in spec.windows:
-        ref = table[(table["cohort"] == reference) & (table["window_days"] == w)].iloc[0]
-        for i in table.index[(table["window_days"] == w) & (table["cohort"] != reference)]:
-            d, lo, hi = newcombe_interval(int(table.at[i, "converters"]), int(table.at[i, "eligible"]),
-                                          int(ref["converters"]), int(ref["eligible"]), confidence)
-            table.loc[i, ["diff", "diff_low", "diff_high"]] = [d, lo, hi]
+        ref = int(np.flatnonzero((cohorts == reference) & (windows == w))[0])
+        for i in np.flatnonzero((windows == w) & (cohorts != reference)):
+            differences[i] = newcombe_interval(int(converters[i]), int(eligible[i]), int(converters[ref]),
+                                               int(eligible[ref]), confidence)
+    table[["diff", "diff_low", "diff_high"]] = differences
     table["reference"] = reference
     return table
 

@@ -22,6 +22,7 @@ from ..results import Diagnostic, Publication
 from .analysis import ANALYSES, Analysis, Computed, Context, SpecBase
 from .conversion import (
     BASELINE_LABEL,
+    COHORT_KEYS,
     ConversionSpec,
     conversion_rates,
     cumulative_curves,
@@ -116,9 +117,11 @@ def _has_never_joined(db: Any) -> bool:
 
 
 def compute(context: Context, request: ConversionRequest) -> Computed:
-    # The rates, baseline, curves and timing read one base (a report's, inside one); what does not depend on the
-    # cohort key (the baseline, the currencies) is remembered for the conversion's other breakdowns on this data.
-    with shared_bases(request.by, context.shared):
+    # The rates, baseline, curves and timing read one base (a report's, inside one). Where the Engine keeps what it
+    # shares (a dashboard's), that base carries every cohort key and serves the conversion's other breakdowns on
+    # this data too, as does what does not depend on the cohort key (the baseline, the currencies).
+    lasting = context.shared if context.shares else None
+    with shared_bases(request.by, lasting, COHORT_KEYS if lasting else ()):
         return _compute(context, request)
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from ...errors import InputError
 from .. import fetch
+from ..conversion_base import keep
 from ..people import Identities, identities
 from .paths import _JOIN, Paths
 
@@ -168,8 +169,6 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
 
 
 def _kept(db: Any, expression: Any, kept: list[Any]) -> Any:
-    from ..conversion_base import keep
-
     table, release = keep(db, expression)
     kept.append(release)
     return table
