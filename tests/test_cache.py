@@ -596,3 +596,31 @@ def test_what_a_conversion_s_breakdowns_share_is_computed_once_per_data_version_
         alone.close()
     assert len(asked) == 4  # without a cache, each computed its own
     assert [len(keys) for keys in bases[1:]] == [0, 1, 1]
+
+
+def test_shared_data_is_bounded_in_bytes_follows_the_data_version_and_a_failure_is_computed_again() -> None:
+    from commetrics.engine.cache import _Shared
+
+    shared = _Shared(most=16, most_bytes=1_000)
+    computed: list[str] = []
+
+    def array(name: str) -> Any:
+        computed.append(name)
+        return np.zeros(50)  # 400 bytes
+
+    for name in ("a", "b", "a", "c"):  # "a" read again before "c": "b" is the least recently read
+        shared.get(("ws", "v1", name), lambda name=name: array(name), lambda: False)
+    assert computed == ["a", "b", "c"]
+    assert [ident[2] for ident in shared._kept] == ["a", "c"]  # 1,200 bytes would be over the bound
+    shared.get(("ws", "v2", "a"), lambda: array("a2"), lambda: False)
+    assert [ident[1] for ident in shared._kept] == ["v2"]  # another data version: the old ones go at once
+
+    def failing() -> Any:
+        raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError):
+        shared.get(("ws", "v2", "b"), failing, lambda: False)
+    assert shared.get(("ws", "v2", "b"), lambda: array("b2"), lambda: False) is not None
+    assert computed[-1] == "b2"
+    shared.forget("ws")
+    assert not shared._kept

@@ -395,16 +395,18 @@ _FLIGHTS = _Flights()
 class _Shared:
     """Data that several analyses of one data version read — an attribution's journeys, which every model, the
     bootstrap and each page of the dashboard read — kept in this process's memory: computed once per (cache,
-    data version, key) however many Engines ask at once, and only the latest :attr:`most` kept. Whoever asks
-    while it is being computed waits for it, at any depth: what is shared is a leaf (its computation asks for no
-    Result and nothing shared), so no wait can close a circle. Entries of a cache's other data versions are
-    dropped as soon as a new one is kept, and all of a cache's when it is cleared (an erasure): nothing erased
-    stays in memory."""
+    data version, key) however many Engines ask at once, and only the latest kept (at most :attr:`most` entries
+    and about :attr:`most_bytes` of tables and arrays; the latest one always). Whoever asks while it is being
+    computed waits for it, at any depth: what is shared is a leaf (its computation asks for no Result and nothing
+    shared), so no wait can close a circle; a computation that fails leaves it to the next one who asks. Entries
+    of a cache's other data versions are dropped as soon as a new one is kept, and all of a cache's when it is
+    cleared (an erasure): nothing erased stays in memory."""
 
-    def __init__(self, most: int = 8) -> None:
-        self.most = most
+    def __init__(self, most: int = 16, most_bytes: int = 2 << 30) -> None:
+        self.most, self.most_bytes = most, most_bytes
         self._guard = threading.Lock()
         self._kept: OrderedDict[tuple[str, str, Hashable], Any] = OrderedDict()
+        self._sizes: dict[tuple[str, str, Hashable], int] = {}
         self._computing: dict[tuple[str, str, Hashable], threading.Lock] = {}
 
     def get(self, ident: tuple[str, str, Hashable], compute: Callable[[], T], stop: Callable[[], bool]) -> T:
@@ -430,23 +432,45 @@ class _Shared:
     def _compute(self, ident: tuple[str, str, Hashable], lock: threading.Lock, compute: Callable[[], T]) -> T:
         try:
             value = compute()
+            size = _size(value)
             with self._guard:
                 for other in [i for i in self._kept if i[0] == ident[0] and i[1] != ident[1]]:
-                    del self._kept[other]
-                self._kept[ident] = value
-                while len(self._kept) > self.most:
-                    self._kept.popitem(last=False)
+                    self._drop(other)
+                self._kept[ident], self._sizes[ident] = value, size
+                while len(self._kept) > 1 and (len(self._kept) > self.most
+                                               or sum(self._sizes.values()) > self.most_bytes):
+                    self._drop(next(iter(self._kept)))  # the least recently read
             return value
         finally:
             with self._guard:
                 del self._computing[ident]
             lock.release()
 
+    def _drop(self, ident: tuple[str, str, Hashable]) -> None:
+        del self._kept[ident], self._sizes[ident]
+
     def forget(self, root: str) -> None:
         """Drop every entry of the cache at ``root``."""
         with self._guard:
             for ident in [i for i in self._kept if i[0] == root]:
-                del self._kept[ident]
+                self._drop(ident)
+
+
+def _size(value: Any) -> int:
+    """About how many bytes ``value`` holds in its tables and arrays (what bounds :class:`_Shared`)."""
+    import pyarrow as pa
+
+    if isinstance(value, pa.Table):
+        return int(value.nbytes)
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(deep=False).sum())
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (tuple, list)):
+        return sum(_size(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(_size(getattr(value, f.name)) for f in fields(value))
+    return 0
 
 
 _SHARED = _Shared()
