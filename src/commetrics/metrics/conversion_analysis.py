@@ -22,7 +22,6 @@ from ..results import Diagnostic, Publication
 from .analysis import ANALYSES, Analysis, Computed, Context, SpecBase
 from .conversion import (
     BASELINE_LABEL,
-    COHORT_KEYS,
     ConversionSpec,
     conversion_rates,
     cumulative_curves,
@@ -117,11 +116,10 @@ def _has_never_joined(db: Any) -> bool:
 
 
 def compute(context: Context, request: ConversionRequest) -> Computed:
-    # The rates, baseline, curves and timing read one base (a report's, inside one). Where the Engine keeps what it
-    # shares (a dashboard's), that base carries every cohort key and serves the conversion's other breakdowns on
-    # this data too, as does what does not depend on the cohort key (the baseline, the currencies).
-    lasting = context.shared if context.shares else None
-    with shared_bases(request.by, lasting, COHORT_KEYS if lasting else ()):
+    # The rates, baseline, curves and timing read one base (a report's, inside one); where the Engine keeps what it
+    # shares (a dashboard's), what does not depend on the cohort key (the baseline, the currencies) is remembered
+    # for the conversion's other breakdowns on this data.
+    with shared_bases(request.by, context.shared if context.shares else None):
         return _compute(context, request)
 
 

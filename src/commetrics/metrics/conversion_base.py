@@ -65,10 +65,6 @@ class SharedBases:
     #: where small results are remembered beyond the scope: ``lasting(key, compute)`` (the Engine's
     #: :meth:`~commetrics.engine.analyses.AnalysesPart.shared`, once per data version in the process), else here
     lasting: Callable[[Hashable, Callable[[], Any]], Any] | None = None
-    #: with :attr:`lasting` on DuckDB: the keys every base carries, so that one base per conversion, as-of and
-    #: kind of start serves every breakdown on this data — computed once in the process, held as an Arrow table
-    #: and read by each connection in place (a dashboard's conversion pages, one per cohort key)
-    every: tuple[str, ...] = ()
     built: int = 0  # bases built (and kept) in this scope: what a test or a benchmark can check
     derived: int = 0  # tables derived from them and kept (:meth:`kept`)
     _entries: dict[Hashable, list[_Entry]] = field(default_factory=dict)
@@ -83,12 +79,6 @@ class SharedBases:
         for entry in entries:
             if entry.db is db and wanted <= entry.keys:
                 return entry.table
-        if self.lasting is not None and self.every and wanted <= {*self.every, LANDMARK_KEY} \
-                and getattr(db, "name", "") == "duckdb":
-            found = self._lasting(spec, key, landmark, build)
-            if found is not None:
-                entries.append(_Entry(db, found[0], found[1], lambda: None))
-                return found[1]
         self.keys = tuple(dict.fromkeys([*self.keys, *spec.by]))  # later bases carry a key asked for once
         carried = [k for k in self.keys if k != LANDMARK_KEY]
         if landmark:
@@ -102,30 +92,6 @@ class SharedBases:
         entries.append(_Entry(db, frozenset(carried), table, release))
         self.built += 1
         return table
-
-    def _lasting(self, spec: S, key: Hashable, landmark: bool, build: Callable[[S], Table]
-                 ) -> tuple[frozenset[str], Table] | None:
-        """The base with :attr:`every` key (and the landmark's start with ``landmark``), computed once per data
-        version in the process (:attr:`lasting`) and read in place; ``None`` when this store cannot answer one of
-        those keys (the scope then builds the base asked for)."""
-        import ibis
-
-        carried = tuple(k for k in self.every if k != LANDMARK_KEY) + ((LANDMARK_KEY,) if landmark else ())
-
-        def compute() -> tuple[Any, Any] | None:
-            try:
-                expression = build(replace(spec, by=carried))  # type: ignore[type-var]
-            except InputError:
-                return None
-            return expression.schema(), expression.to_pyarrow()
-
-        assert self.lasting is not None
-        found = self.lasting(("base", key, carried), compute)
-        if found is None:
-            return None
-        schema, rows = found
-        self.built += 1
-        return frozenset(carried), ibis.memtable(rows).cast(schema)
 
     def kept(self, db: Any, key: Hashable, build: Callable[[], Table]) -> Table:
         """The table ``build()`` makes, computed once per ``key`` and backend in this scope and kept (as a base
@@ -170,17 +136,17 @@ def active() -> SharedBases | None:
 
 
 @contextmanager
-def shared_bases(keys: Sequence[str] = (), lasting: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
-                 every: Sequence[str] = ()) -> Iterator[SharedBases]:
+def shared_bases(keys: Sequence[str] = (),
+                 lasting: Callable[[Hashable, Callable[[], Any]], Any] | None = None) -> Iterator[SharedBases]:
     """Share each conversion's per-unit base inside the ``with`` block; ``keys``: the cohort keys it will be
-    broken down by (each base carries them all); ``lasting`` and ``every``: see :class:`SharedBases`. Nested
-    scopes use the outer one."""
+    broken down by (each base carries them all); ``lasting``: see :attr:`SharedBases.lasting`. Nested scopes use
+    the outer one."""
     outer = _ACTIVE.get()
     if outer is not None:
         outer.keys = tuple(dict.fromkeys([*outer.keys, *keys]))
         yield outer
         return
-    bases = SharedBases(tuple(dict.fromkeys(keys)), lasting, tuple(every))
+    bases = SharedBases(tuple(dict.fromkeys(keys)), lasting)
     token = _ACTIVE.set(bases)
     try:
         yield bases
