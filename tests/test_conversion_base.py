@@ -123,14 +123,20 @@ def test_the_report_builds_each_base_once(demo: Engine, monkeypatch: pytest.Monk
     from commetrics.metrics import conversion_base
     from commetrics.reports.build import build_report
 
-    built: list[tuple[str, tuple[str, ...]]] = []
-    keep = conversion_base.keep
+    built: list[tuple[str, ...]] = []  # the columns of every table the scope built and kept
+    scope = conversion_base.SharedBases
 
-    def counting(db, expression):  # type: ignore[no-untyped-def]
-        built.append(tuple(expression.columns))
-        return keep(db, expression)
+    def counting(method):  # type: ignore[no-untyped-def]
+        def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            before = self.built + self.derived
+            table = method(self, *args, **kwargs)
+            if self.built + self.derived > before:
+                built.append(tuple(table.columns))
+            return table
+        return counted
 
-    monkeypatch.setattr(conversion_base, "keep", counting)
+    monkeypatch.setattr(scope, "base", counting(scope.base))
+    monkeypatch.setattr(scope, "kept", counting(scope.kept))
     from commetrics.metrics import conversion_analysis
 
     asked: list[bool] = []

@@ -345,6 +345,15 @@ class CacheStats:
         return {"hits": self.hits, "misses": self.misses, "uncacheable": self.uncacheable}
 
 
+def _wait(lock: threading.Lock, stop: Callable[[], bool]) -> None:
+    """Acquire ``lock``, held by another Engine computing the same thing; :class:`StoreUnavailableError` once
+    ``stop()`` says so (the waiting Engine was interrupted)."""
+    while not lock.acquire(timeout=0.1):
+        if stop():
+            raise StoreUnavailableError("The computation was stopped while it waited for the same one in another "
+                                        "Engine.")
+
+
 class _Flights:
     """The questions Engines of this process are computing now, so that two asked the same question on the same
     data at once (a dashboard's summary and one of its pages) compute it once: the second waits for the first,
@@ -372,10 +381,8 @@ class _Flights:
             users[0] += 1
         try:
             waited = not lock.acquire(blocking=False)
-            while waited and not lock.acquire(timeout=0.1):
-                if stop():
-                    raise StoreUnavailableError("The computation was stopped while it waited for the same one in "
-                                                "another Engine.")
+            if waited:
+                _wait(lock, stop)
             self._inside.depth = 1
             try:
                 yield waited
@@ -423,10 +430,7 @@ class _Shared:
                     lock.acquire()
             if mine:
                 return self._compute(ident, lock, compute)
-            while not lock.acquire(timeout=0.1):  # then it is kept, or its computation failed: computed here
-                if stop():
-                    raise StoreUnavailableError("The computation was stopped while it waited for the same data in "
-                                                "another Engine.")
+            _wait(lock, stop)  # then it is kept, or its computation failed: computed here
             lock.release()
 
     def _compute(self, ident: tuple[str, str, Hashable], lock: threading.Lock, compute: Callable[[], T]) -> T:

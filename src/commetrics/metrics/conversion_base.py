@@ -34,7 +34,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ibis.expr.types import Table
 
-__all__ = ["SharedBases", "active", "keep", "remembered", "shareable", "shared_bases"]
+__all__ = ["SharedBases", "active", "keep", "keeping", "remembered", "shareable", "shared_bases"]
 
 T = TypeVar("T")
 LANDMARK_KEY = "program"  # the key whose cohorts start at a landmark, not at the anchor
@@ -203,3 +203,14 @@ def keep(db: Any, expression: Table) -> tuple[Table, Callable[[], None]]:
         return expression, lambda: None
     # Spark types a view's instants without their zone: read them as the expression typed them
     return cached.cast(schema), cached.release
+
+
+@contextmanager
+def keeping(db: Any, expression: Table) -> Iterator[Table]:
+    """:func:`keep` for the ``with`` block: ``expression`` computed once and read from the backend inside it,
+    dropped at its end (an analysis that reads the same intermediate table in several queries)."""
+    table, release = keep(db, expression)
+    try:
+        yield table
+    finally:
+        release()

@@ -48,7 +48,7 @@ from .attributes import attribute_frame, unknown_names
 from .checks import unknown_name
 from .conversion import ConversionSpec, prepared
 from .conversion_analysis import ConversionRequest, definition
-from .conversion_base import keep
+from .conversion_base import keeping
 from .firth import firth_logit
 from .people import identities
 
@@ -108,20 +108,14 @@ def drivers_table(db: Any, spec: ConversionSpec, *, days: int, window_days: int,
                                                                    "member_id")
     # The eligible units and their activities of the first days are each read twice: computed once, kept on the
     # backend while they are read (and compiled once).
-    base, drop_base = keep(db, base)
-    try:
+    with keeping(db, base) as base:
         units = fetch(base.select("unit_id", "person_id", "account_id", "entry_path", "converted"))
         hits = base.select("unit_id", "person_id", "t0").join(a, "person_id")
         hits = hits.filter((hits.ts >= hits.t0) & (hits.ts < hits.t0 + ibis.interval(days=days)))
-        hits, drop_hits = keep(db, hits.select("unit_id", "type", "program"))
-        try:
+        with keeping(db, hits.select("unit_id", "type", "program")) as hits:
             kinds = fetch(hits.select("unit_id", feature="did:" + hits.type).distinct())
             programs = fetch(hits.filter(hits.program.notnull()).select(
                 "unit_id", feature="did:program:" + hits.program).distinct())
-        finally:
-            drop_hits()
-    finally:
-        drop_base()
     long = pd.concat([kinds, programs], ignore_index=True)
     frame = units.merge(_indicators(long), left_on="unit_id", right_index=True, how="left")
     behaviours = sorted(c for c in frame.columns if c.startswith("did:"))

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from ...errors import InputError
 from .. import fetch
-from ..conversion_base import keep
+from ..conversion_base import keeping
 from ..people import Identities, identities
 from .paths import _JOIN, Paths
 
@@ -156,22 +156,11 @@ def build_journeys(db: Any, *, outcomes: Sequence[str], lookback_days: int, grai
     a = _touchpoints(db, grain, unit, ids)
     a = a.filter(a.ts <= moment)
     o = _conversion_events(db, outcomes, unit, as_of, currency, ids)
-    kept: list[Any] = []
-    try:
-        # The conversions, the touches and the two joined are each read by several of the queries below: each is
-        # computed once and kept on the backend while they run (which also compiles each expression once).
-        o = _kept(db, o, kept)
-        touched = _kept(db, o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts) & (a.ts >= o.cts - lookback)), kept)
+    # The conversions, and the conversions joined with their touches, are each read by several of the queries
+    # below: each is computed once and kept on the backend while they run (which also compiles each one once).
+    with keeping(db, o) as o, keeping(db, o.join(a, (o.unit_id == a.unit_id) & (a.ts <= o.cts)
+                                                    & (a.ts >= o.cts - lookback))) as touched:
         return _journeys(o, a, touched, moment, lookback)
-    finally:
-        for release in kept:
-            release()
-
-
-def _kept(db: Any, expression: Any, kept: list[Any]) -> Any:
-    table, release = keep(db, expression)
-    kept.append(release)
-    return table
 
 
 def _journeys(o: Any, a: Any, touched: Any, moment: Any, lookback: Any) -> Journeys:
