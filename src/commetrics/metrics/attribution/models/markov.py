@@ -211,7 +211,7 @@ def markov_replicates(paths: Paths, options: AttributionOptions
     effects of every replicate's chain, solved together as dense systems; ``None`` when the chain has more than
     :data:`BATCH_STATES` states (the bootstrap runs :func:`markov_attribution` per replicate). The chain's shape
     (its states and moves) does not depend on the counts, so it is found once; the numbers are those of running
-    the model on each replicate (``tests/test_attribution_bootstrap.py`` compares them)."""
+    the model on each replicate (``tests/test_attribution.py`` compares them)."""
     from scipy.sparse import csr_matrix
 
     order = options.order
