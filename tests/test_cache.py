@@ -5,13 +5,14 @@ the store to write."""
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -262,6 +263,25 @@ def test_exact_figures_never_come_from_the_cache(demo: Path) -> None:
     assert exact.exact
 
 
+def test_cached_reads_back_what_the_cache_holds_and_never_computes(demo: Path) -> None:
+    import shutil
+
+    shutil.rmtree(demo / "cache", ignore_errors=True)
+    try:
+        with Engine(demo, read_only=True, cache=True) as engine:
+            assert engine.cache is not None
+            assert engine.cached("community") is None
+            assert engine.cache.stats.as_dict() == {"hits": 0, "misses": 0, "uncacheable": 0}  # nothing computed
+            computed = engine.community_metrics()
+            hit = engine.cached("community", as_of=None)
+        assert hit is not None
+        assert_same_result(hit, computed)
+        with Engine(demo, read_only=True) as engine:
+            assert engine.cached("community") is None  # an Engine without a results cache
+    finally:
+        shutil.rmtree(demo / "cache", ignore_errors=True)  # the other tests count their own misses
+
+
 def test_a_load_invalidates_and_the_next_result_counts_it(demo: Path, tmp_path: Path) -> None:
     with Engine(demo, read_only=True, cache=True) as engine:
         before = engine.run("scores.accounts")
@@ -464,6 +484,15 @@ def test_the_same_question_asked_by_two_engines_at_once_is_computed_once(demo: P
     shutil.rmtree(shutil_cache, ignore_errors=True)
     engines = [Engine(demo, read_only=True, cache=True) for _ in range(3)]
     answers: dict[int, Any] = {}
+    waits: list[str] = []
+
+    @contextlib.contextmanager
+    def aside() -> Iterator[None]:  # what a pool of Engines does: lends the waiting one's place meanwhile
+        waits.append("lent")
+        yield
+        waits.append("taken back")
+
+    engines[1].waiting = aside
 
     def ask(n: int) -> None:
         try:
@@ -492,6 +521,7 @@ def test_the_same_question_asked_by_two_engines_at_once_is_computed_once(demo: P
         shutil.rmtree(shutil_cache, ignore_errors=True)  # the other tests count their own misses
     assert computed == ["community"]
     assert_same_result(answers[1], answers[0])
+    assert waits == ["lent", "taken back"]
 
 
 def test_an_attribution_s_journeys_are_built_once_for_every_model_and_engine_of_one_data_version(

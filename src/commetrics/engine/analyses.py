@@ -60,7 +60,8 @@ class AnalysesPart(EngineBase):
         ``key`` names it and every parameter it depends on."""
         if self.cache is None:
             return compute()
-        return self.cache.shared(self.data_version(), (self.backend, key), compute, lambda: self._interrupted)
+        return self.cache.shared(self.data_version(), (self.backend, key), compute, lambda: self._interrupted,
+                                 self.waiting)
 
     def _spec(self, analysis: str, params: dict[str, Any]) -> tuple[Analysis[Any], SpecBase]:
         """The analysis and its spec: the defaults from the config, and the data's "now" when there is one."""
@@ -113,11 +114,23 @@ class AnalysesPart(EngineBase):
         if cached is not None:
             return cached
         # The same question asked by two Engines of this process at once is computed once.
-        with self.cache.computing(version, key, lambda: self._interrupted) as waited:
+        with self.cache.computing(version, key, lambda: self._interrupted, self.waiting) as waited:
             cached = self.cache.get(version, key) if waited else None
             if cached is not None:
                 return cached
             return self.cache.put(version, key, self._result(entry, spec, self._compute(entry, spec), exact=False))
+
+    def cached(self, analysis: str, **params: Any) -> Result | None:
+        """The published Result :meth:`run` would give for ``analysis`` with ``params`` when the results cache
+        already holds it for the current data, else None: nothing is computed (a look-up of a few milliseconds)."""
+        if self.cache is None:
+            return None
+        entry, spec = self._spec(analysis, params)
+        try:
+            key = cache_key(entry.name, spec.as_params(), settings_digest(self.config))
+        except Uncacheable:
+            return None
+        return self.cache.get(self.data_version(), key)
 
     def _result(self, entry: Analysis[Any], spec: SpecBase, computed: Computed, *, exact: bool) -> Result:
         k = self.config.privacy.min_cell_size

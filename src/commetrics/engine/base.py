@@ -29,7 +29,7 @@ from ..progress import Progress, Reporter
 from ..results import jsonable
 from ..store import Store, Workspace, bump_data_version, connect, quote_identifier
 from . import snapshot
-from .cache import CACHE_FOLDER, DataVersion, ResultCache, data_version
+from .cache import CACHE_FOLDER, Aside, DataVersion, ResultCache, data_version
 from .mirror import Mirror, Sync
 
 if TYPE_CHECKING:
@@ -76,6 +76,9 @@ class EngineBase:
     _scratch: Path | None  # the mirror folder of an in-memory store, removed on close
     #: the published Results of this workspace, when the Engine was opened with ``cache=True`` (see :mod:`.cache`)
     cache: ResultCache | None
+    #: held while this Engine waits for a Result or shared data another Engine of the process is computing: a pool
+    #: of Engines (the dashboard's) sets it to lend the waiting Engine's place to another question meanwhile
+    waiting: Aside = contextlib.nullcontext
     _changed: bool  # this Engine wrote something that can change a figure (the read copy and cache follow on close)
     _on_snapshot: bool  # reading the store's read copy: another command holds the store
     _version: DataVersion | None  # the data version, remembered while nothing can change it

@@ -345,13 +345,21 @@ class CacheStats:
         return {"hits": self.hits, "misses": self.misses, "uncacheable": self.uncacheable}
 
 
-def _wait(lock: threading.Lock, stop: Callable[[], bool]) -> None:
-    """Acquire ``lock``, held by another Engine computing the same thing; :class:`StoreUnavailableError` once
-    ``stop()`` says so (the waiting Engine was interrupted)."""
-    while not lock.acquire(timeout=0.1):
-        if stop():
-            raise StoreUnavailableError("The computation was stopped while it waited for the same one in another "
-                                        "Engine.")
+#: What an Engine holds while it waits for another one's computation (:attr:`EngineBase.waiting
+#: <commetrics.engine.base.EngineBase.waiting>`): a pool of Engines lends the waiting one's place to another question.
+Aside = Callable[[], contextlib.AbstractContextManager[object]]
+
+
+def _wait(lock: threading.Lock, stop: Callable[[], bool], aside: Aside = contextlib.nullcontext) -> None:
+    """Acquire ``lock``, held by another Engine computing the same thing, holding ``aside()`` while it waits;
+    :class:`StoreUnavailableError` once ``stop()`` says so (the waiting Engine was interrupted)."""
+    if lock.acquire(blocking=False):
+        return
+    with aside():
+        while not lock.acquire(timeout=0.1):
+            if stop():
+                raise StoreUnavailableError("The computation was stopped while it waited for the same one in "
+                                            "another Engine.")
 
 
 class _Flights:
@@ -366,9 +374,11 @@ class _Flights:
         self._inside = threading.local()
 
     @contextlib.contextmanager
-    def one(self, ident: tuple[str, str, str], stop: Callable[[], bool]) -> Iterator[bool]:
+    def one(self, ident: tuple[str, str, str], stop: Callable[[], bool],
+            aside: Aside = contextlib.nullcontext) -> Iterator[bool]:
         """Hold ``ident`` while computing it; yields whether another thread had it first (and so may have kept it).
-        Waiting ends with :class:`~commetrics.errors.StoreUnavailableError` once ``stop()`` says so."""
+        Waiting (in ``aside()``) ends with :class:`~commetrics.errors.StoreUnavailableError` once ``stop()`` says
+        so."""
         if getattr(self._inside, "depth", 0):
             self._inside.depth += 1
             try:
@@ -382,7 +392,7 @@ class _Flights:
         try:
             waited = not lock.acquire(blocking=False)
             if waited:
-                _wait(lock, stop)
+                _wait(lock, stop, aside)
             self._inside.depth = 1
             try:
                 yield waited
@@ -416,7 +426,8 @@ class _Shared:
         self._sizes: dict[tuple[str, str, Hashable], int] = {}
         self._computing: dict[tuple[str, str, Hashable], threading.Lock] = {}
 
-    def get(self, ident: tuple[str, str, Hashable], compute: Callable[[], T], stop: Callable[[], bool]) -> T:
+    def get(self, ident: tuple[str, str, Hashable], compute: Callable[[], T], stop: Callable[[], bool],
+            aside: Aside = contextlib.nullcontext) -> T:
         while True:
             with self._guard:
                 if ident in self._kept:
@@ -430,7 +441,7 @@ class _Shared:
                     lock.acquire()
             if mine:
                 return self._compute(ident, lock, compute)
-            _wait(lock, stop)  # then it is kept, or its computation failed: computed here
+            _wait(lock, stop, aside)  # then it is kept, or its computation failed: computed here
             lock.release()
 
     def _compute(self, ident: tuple[str, str, Hashable], lock: threading.Lock, compute: Callable[[], T]) -> T:
@@ -488,18 +499,20 @@ class ResultCache:
         self.stats = CacheStats()
 
     @contextlib.contextmanager
-    def computing(self, version: DataVersion, key: str, stop: Callable[[], bool] = lambda: False) -> Iterator[bool]:
+    def computing(self, version: DataVersion, key: str, stop: Callable[[], bool] = lambda: False,
+                  aside: Aside = contextlib.nullcontext) -> Iterator[bool]:
         """While the Result of ``key`` is computed: another Engine of this process asked the same question waits
-        until it is kept (or ``stop()``). Yields whether this one waited (then :meth:`get` may find it)."""
-        with _FLIGHTS.one((str(self.root), version.key, key), stop) as waited:
+        until it is kept (or ``stop()``), in ``aside()``. Yields whether this one waited (then :meth:`get` may find
+        it)."""
+        with _FLIGHTS.one((str(self.root), version.key, key), stop, aside) as waited:
             yield waited
 
     def shared(self, version: DataVersion, key: Hashable, compute: Callable[[], T],
-               stop: Callable[[], bool] = lambda: False) -> T:
+               stop: Callable[[], bool] = lambda: False, aside: Aside = contextlib.nullcontext) -> T:
         """``compute()``, data that several analyses of ``version`` read, computed once in this process and kept
         in memory while the data stays at ``version`` (see :class:`_Shared`); ``key`` names it and what it depends
         on besides the data."""
-        return _SHARED.get((str(self.root), version.key, key), compute, stop)
+        return _SHARED.get((str(self.root), version.key, key), compute, stop, aside)
 
     def _versions(self) -> list[Path]:
         if not self.root.is_dir():
