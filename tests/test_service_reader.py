@@ -20,6 +20,7 @@ import pytest
 from commetrics import Engine
 from commetrics.errors import InputError, StoreUnavailableError
 from commetrics.service import queries
+from commetrics.service.pool import BACKGROUND, VISITOR, Slots
 from commetrics.service.results import Reader
 
 
@@ -82,6 +83,90 @@ def test_a_second_question_is_not_held_up_by_a_first_one_computing_nor_is_a_writ
             # the Reader holds no lock on the workspace: a load can start while the dashboard computes
             with Engine(workspace, config=None) as writer:
                 assert not writer.store.read_only
+    finally:
+        reader.close()
+
+
+def test_a_freed_place_goes_to_a_visitor_before_the_warming_and_first_come_first_served_within_each() -> None:
+    slots = Slots(1)
+    slots.acquire(VISITOR)
+    order: list[str] = []
+
+    def take(name: str, rank: int) -> None:
+        with slots.held(rank):
+            order.append(name)
+
+    threads = []
+    for name, rank in (("warming 1", BACKGROUND), ("visitor 1", VISITOR), ("warming 2", BACKGROUND),
+                       ("visitor 2", VISITOR)):
+        threads.append(threading.Thread(target=take, args=(name, rank)))
+        threads[-1].start()
+        _until(lambda n=len(threads): len(slots._waiting) == n)  # each in line before the next comes
+    slots.release()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["visitor 1", "visitor 2", "warming 1", "warming 2"]
+
+
+def test_an_engine_waiting_for_what_another_one_computes_lends_its_connection(workspace: Path) -> None:
+    """Two questions reading the same shared data, the first computing it: while the second waits for it, its
+    connection answers a third question (with both held, the third would wait for the first to end)."""
+    reader = Reader(workspace, readers=2)
+    started, release = threading.Event(), threading.Event()
+    built: list[int] = []
+
+    def journeys() -> int:
+        built.append(1)
+        started.set()
+        assert release.wait(30)
+        return 41
+
+    entered: list[Engine] = []
+
+    def reading(engine: Engine) -> int:
+        entered.append(engine)
+        return engine.shared(("lent connection test",), journeys) + 1
+
+    answers: dict[str, int] = {}
+    first, second = (threading.Thread(target=lambda n=n: answers.setdefault(n, reader.read((n,), reading).value))
+                     for n in ("first", "second"))
+    try:
+        first.start()
+        assert started.wait(30)
+        second.start()
+        _until(lambda: len(entered) == 2 and reader._engines._slots._held == 1)  # the second waits, its place lent
+        assert reader.read(("third",), _members).value == 0  # while the first still computes
+        assert not answers
+    finally:
+        release.set()
+        first.join(timeout=30)
+        second.join(timeout=30)
+        reader.close()
+    assert answers == {"first": 42, "second": 42}
+    assert built == [1]
+
+
+def test_what_the_results_cache_holds_is_read_without_waiting_for_a_connection(workspace: Path) -> None:
+    reader = Reader(workspace, readers=1)
+    computed: list[str] = []
+
+    def work(name: str) -> Callable[[Engine], int]:
+        def compute(engine: Engine) -> int:
+            computed.append(name)
+            return _members(engine) + 10
+        return compute
+
+    try:
+        with _slow_question(reader):  # the one analyses' connection is busy
+            assert reader.read(("held",), work("held"), peek=lambda engine: _members(engine) + 7).value == 7
+            assert computed == []
+            waiting = threading.Thread(target=lambda: reader.read(("missing",), work("missing"),
+                                                                   peek=lambda engine: None))
+            waiting.start()
+            waiting.join(timeout=0.5)
+            assert waiting.is_alive()  # nothing to read back: it waits for the connection
+        waiting.join(timeout=30)
+        assert computed == ["missing"]
     finally:
         reader.close()
 
@@ -219,7 +304,7 @@ class _Recorder(Reader):
         super().__init__(workspace)
         self.asked: list[Any] = []
 
-    def read(self, key: Any, work: Any, *, quick: bool = False, ahead: Any = None) -> Any:
+    def read(self, key: Any, work: Any, *, quick: bool = False, ahead: Any = None, peek: Any = None) -> Any:
         self.asked.append(key)
         raise InputError("not computed here")
 

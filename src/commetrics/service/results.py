@@ -14,6 +14,10 @@ changes the Engines are opened again on the new copy.
 
 * **Once per question**: twenty visitors asking the same question that nothing has computed yet wait for one
   computation; different questions are computed side by side, up to ``readers`` at once.
+* **Visitors first**: a visitor's computation takes the next free connection before the warming's (and before
+  what the warming computes ahead), and a connection waiting for a question another one is computing is lent to
+  another question meanwhile (:mod:`.pool`). A Result the results cache already holds — a summary's part computed
+  it — is read on the connection of the quick reads, without waiting for one of the analyses'.
 * **Stale while revalidating**: when the data changed since a question was answered, the last answer is shown
   at once, said to be from before the change, while one computation in the background replaces it — unless a
   person was erased in between: figures that may hold them are never shown again, the new ones are awaited.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import threading
 import time
@@ -53,9 +58,10 @@ import duckdb
 
 from ..engine import snapshot
 from ..engine.snapshot import SNAPSHOT_FILE
-from ..errors import InputError, StoreUnavailableError, WorkspaceError
+from ..errors import CommetricsError, InputError, StoreUnavailableError, WorkspaceError
 from ..results import Result
 from ..store import Workspace, connect, store_error
+from .pool import BACKGROUND, VISITOR, Engines
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -113,62 +119,6 @@ def _stat(path: os.PathLike[str] | str) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-class _Engines:
-    """Long-lived read-only Engines on the read copy: at most ``size`` in use at once, each by one thread (a
-    DuckDB connection serves one statement at a time); an Engine opened on an older copy is closed, not reused."""
-
-    def __init__(self, open_engine: Callable[[], Engine], size: int) -> None:
-        self._open = open_engine
-        self._slots = threading.BoundedSemaphore(size)
-        self._free: list[tuple[Hashable, Engine]] = []
-        self._latest: Hashable = None  # the copy asked for last: an Engine on another one is closed when returned
-        self._busy: set[Engine] = set()  # the Engines computing now (interrupted when the server stops)
-        self._closed = False  # after close, nothing more is computed (the warming's next views included)
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def engine(self, stamp: Hashable) -> Iterator[Engine]:
-        with self._slots:
-            found, old = None, []
-            with self._lock:
-                if self._closed:
-                    raise StoreUnavailableError("The dashboard is stopping: nothing more is computed.")
-                self._latest = stamp
-                while self._free and found is None:
-                    held = self._free.pop()
-                    if held[0] == stamp:
-                        found = held[1]
-                    else:
-                        old.append(held[1])
-            for engine in old:
-                engine.close()
-            engine = found if found is not None else self._open()
-            with self._lock:
-                self._busy.add(engine)
-            try:
-                yield engine
-            finally:
-                with self._lock:
-                    self._busy.discard(engine)
-                    current = stamp == self._latest
-                    if current:
-                        self._free.append((stamp, engine))
-                if not current:  # the copy it reads was replaced: its file goes when it is closed
-                    engine.close()
-
-    def close(self) -> None:
-        """Close the idle Engines and interrupt the statements of those computing: their computations end with
-        an error at once instead of running on while the server stops (each is closed by its own thread)."""
-        with self._lock:
-            self._closed = True
-            held, self._free = self._free, []
-            busy = list(self._busy)
-        for engine in busy:
-            engine.interrupt()
-        for _, engine in held:
-            engine.close()
-
-
 class Reader:
     """Reads of one workspace for the dashboard: remembered per data version, never blocked by a writer.
 
@@ -198,8 +148,8 @@ class Reader:
         self._memory = threading.Lock()  # guards what is remembered and the computations in flight
         self._engine = threading.Lock()  # without a read copy: one Engine on the store at a time in this process
         size = readers if readers is not None else self.config().dashboard.readers
-        self._engines = _Engines(self._open_copy, size)
-        self._quick = _Engines(self._open_copy, 1)  # reads of a few rows (every page's header): never behind analyses
+        self._engines = Engines(self._open_copy, size)
+        self._quick = Engines(self._open_copy, 1)  # reads of a few rows (every page's header): never behind analyses
         self._background = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-revalidate")
         # a visitor's computation when the page will not wait for it to the end (PAGE)
         self._foreground = ThreadPoolExecutor(max_workers=size, thread_name_prefix="commetrics-compute")
@@ -329,7 +279,8 @@ class Reader:
                 self._refusals.pop(next(iter(self._refusals)))
 
     def read(self, key: Hashable, work: Callable[[Engine], T], *, quick: bool = False,
-             ahead: Mapping[Hashable, Callable[[Engine], Any]] | None = None) -> Served[T]:
+             ahead: Mapping[Hashable, Callable[[Engine], Any]] | None = None,
+             peek: Callable[[Engine], T | None] | None = None) -> Served[T]:
         """``work(engine)``, or what it gave before for ``key`` at this data version. When the data changed since,
         the last answer (said to be stale) while one computation in the background replaces it.
 
@@ -337,8 +288,14 @@ class Reader:
         never waits behind the analyses being computed, and its answer is always the current one. ``ahead``:
         questions ``work`` asks its Engine (key: work), started on the other connections in that order whenever
         ``work`` is computed, so that they are computed side by side (an Engine asked a question another one is
-        computing waits for its Result instead of computing it again)."""
+        computing waits for its Result instead of computing it again). ``peek``: what answers without computing
+        when it can (a Result the results cache holds, which a summary's part computed), tried on the connection of
+        the quick reads before waiting for one of the analyses'; None: ``work`` it is.
+
+        A visitor's computation takes the next free connection before those of the warming and those started
+        ahead of the warming's questions."""
         key = _frozen(key)
+        rank = BACKGROUND if getattr(self._fresh, "on", False) else VISITOR
         version, on_copy = self._source()
         known = self._known(key)
         if known is not None and known[0] == version:
@@ -349,18 +306,18 @@ class Reader:
         self._data_moved(version)
         if (known is not None and not quick and not getattr(self._fresh, "on", False)
                 and self._no_erasure(known[0], version)):
-            self._start_ahead(version, ahead)
-            self._flight(key, version, work, background=True)
+            self._start_ahead(version, ahead, BACKGROUND)
+            self._flight(key, version, work, background=True, rank=BACKGROUND, peek=peek)
             stamp = known[1].read_at.strftime("%Y-%m-%d %H:%M UTC")
             return Served(known[1].value, known[1].read_at, stale=(
                 f"The data changed since these figures were read at {stamp}; the new figures are being computed. "
                 "Reload in a moment for the latest."))
         patience = self.patience if PAGE.get() and not quick else None
-        self._start_ahead(version, ahead)
+        self._start_ahead(version, ahead, rank)
         try:
             with self._visitor():
                 flight = self._flight(key, version, work, background=False, detached=patience is not None,
-                                      engines=self._quick if quick else self._engines)
+                                      engines=self._quick if quick else self._engines, rank=rank, peek=peek)
                 served: Served[T] = flight.result(timeout=patience)
         except StoreUnavailableError as exc:  # the copy went away between looking and opening (an erasure)
             raise Busy(f"The store is being changed by another process ({_first(exc)}); nothing was read yet. "
@@ -371,12 +328,13 @@ class Reader:
                             "them ahead). This page reloads itself until they are ready.") from None
         return served
 
-    def _start_ahead(self, version: Hashable, ahead: Mapping[Hashable, Callable[[Engine], Any]] | None) -> None:
+    def _start_ahead(self, version: Hashable, ahead: Mapping[Hashable, Callable[[Engine], Any]] | None,
+                     rank: int) -> None:
         for key, work in (ahead or {}).items():
             frozen = _frozen(key)
             known = self._known(frozen)
             if (known is None or known[0] != version) and not self._closed:
-                self._flight(frozen, version, work, background=True)
+                self._flight(frozen, version, work, background=True, rank=rank)
 
     @contextlib.contextmanager
     def _visitor(self) -> Iterator[None]:
@@ -428,33 +386,36 @@ class Reader:
             snapshot.unlink(linked)
 
     def _flight(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], *,
-                background: bool, detached: bool = False, engines: _Engines | None = None) -> Future[Served[Any]]:
+                background: bool, detached: bool = False, engines: Engines | None = None, rank: int = VISITOR,
+                peek: Callable[[Engine], Any] | None = None) -> Future[Served[Any]]:
         """The one computation of ``key`` at ``version``: joined if one is running, else started here (or in the
         background; ``detached``: in a thread of its own, for a caller that may stop waiting) on one of
-        ``engines`` (default: the analyses')."""
+        ``engines`` (default: the analyses') taken at ``rank``, unless ``peek`` answers first."""
         with self._memory:
             flying = self._flights.get(key)
             if flying is not None and flying[0] == version:
                 return flying[1]
             future: Future[Served[Any]] = Future()
             self._flights[key] = (version, future)
-        pool = engines or self._engines
+        compute = functools.partial(self._compute, key, version, work, future, engines or self._engines, rank, peek)
         if background and not self._closed:
-            self._background.submit(self._compute, key, version, work, future, pool)
+            self._background.submit(compute)
         elif detached and not self._closed:
-            self._foreground.submit(self._compute, key, version, work, future, pool)
+            self._foreground.submit(compute)
         else:
-            self._compute(key, version, work, future, pool)
+            compute()
         return future
 
-    def _compute(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any],
-                 future: Future[Served[Any]], engines: _Engines) -> None:
+    def _compute(self, key: Hashable, version: Hashable, work: Callable[[Engine], Any], future: Future[Served[Any]],
+                 engines: Engines, rank: int, peek: Callable[[Engine], Any] | None) -> None:
         try:
-            with engines.engine(version) as engine:
-                served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
-                if version not in self._erased:
-                    self._erased[version] = int(engine.store.con.execute(
-                        "select count(*) from erasures").fetchall()[0][0])
+            found = self._peek(version, peek) if peek is not None else None
+            if found is not None:
+                served = Served(found, datetime.now(UTC).replace(microsecond=0))
+            else:
+                with engines.engine(version, rank) as engine:
+                    served = Served(work(engine), datetime.now(UTC).replace(microsecond=0))
+                    self._count_erasures(engine, version)
         except InputError as error:  # too little data, a name the store does not hold: until the data changes
             self._refuse(key, version, error)
             future.set_exception(error)
@@ -467,6 +428,20 @@ class Reader:
             with self._memory:
                 if self._flights.get(key, (None, None))[1] is future:
                     del self._flights[key]
+
+    def _peek(self, version: Hashable, peek: Callable[[Engine], T | None]) -> T | None:
+        """``peek`` on the quick reads' connection; None when it cannot answer (or fails: the computation will say
+        why)."""
+        with contextlib.suppress(CommetricsError, duckdb.Error), self._quick.engine(version) as engine:
+            found = peek(engine)
+            if found is not None:
+                self._count_erasures(engine, version)
+            return found
+        return None
+
+    def _count_erasures(self, engine: Engine, version: Hashable) -> None:
+        if version not in self._erased:
+            self._erased[version] = int(engine.store.con.execute("select count(*) from erasures").fetchall()[0][0])
 
     def _direct(self, key: Hashable, work: Callable[[Engine], T], known: tuple[Hashable, Served[Any]] | None
                 ) -> Served[T]:
@@ -521,7 +496,8 @@ class Reader:
 
     def result(self, name: str, params: Mapping[str, Any]) -> Served[Result]:
         """The published Result of ``name`` with ``params`` (see :func:`result_for`)."""
-        return self.read(("result", name, params), lambda engine: result_for(engine, name, params))
+        return self.read(("result", name, params), lambda engine: result_for(engine, name, params),
+                         peek=lambda engine: engine.cached(name, **params))
 
     def write(self, work: Callable[[Engine], T]) -> T:
         """``work`` on the workspace opened for writing (an identity decision); what was read is forgotten."""
