@@ -198,7 +198,7 @@ def test_failed_sign_ins_are_limited(workspace: Path) -> None:
     assert int(answer.headers["retry-after"]) > 0
 
 
-def test_security_headers_on_every_kind_of_response(app: Any, admin: TestClient) -> None:
+def test_security_headers_on_every_kind_of_response(app: Any, admin: TestClient, workspace: Path) -> None:
     for answer in (_client(app).get("/login"), _client(app).get("/api/summary"), admin.get("/data"),
                    admin.get("/api/data-health"), admin.get("/no-such-page"), _client(app).get("/health")):
         csp = answer.headers["content-security-policy"]
@@ -212,6 +212,10 @@ def test_security_headers_on_every_kind_of_response(app: Any, admin: TestClient)
         assert answer.headers["x-frame-options"] == "DENY"
     page = admin.get("/")
     assert page.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in page.headers  # only behind HTTPS (secure cookies), below
+    assert _client(app).get("/static/report.css").headers["cache-control"] == "max-age=3600"
+    behind_https = create_app(workspace, security=SecuritySettings(secure_cookies=True), reader=app.state.reader)
+    assert _client(behind_https).get("/health").headers["strict-transport-security"] == "max-age=31536000"
     assert "<script>" not in page.text
     assert " on" + "click=" not in page.text
     assert all(src.startswith("/static/") for src in re.findall(r'<script src="([^"]+)"', page.text))

@@ -23,7 +23,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import CommetricsError, InputError
 from ..store import Workspace
@@ -47,7 +49,10 @@ HERE = Path(__file__).parent
 
 
 def _is_api(request: Request) -> bool:
-    path = request.url.path
+    return _api_path(request.url.path)
+
+
+def _api_path(path: str) -> bool:
     return path.startswith("/api/") or path == "/openapi.json"
 
 
@@ -61,6 +66,40 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+class _Rules:
+    """What every response follows, as plain ASGI (a ``BaseHTTPMiddleware`` runs each request through a task group
+    and memory streams, a cost every request of the dashboard paid): the security headers of :data:`HEADERS`,
+    ``Cache-Control: no-store`` outside ``/static``, HSTS behind HTTPS; and :data:`~.results.PAGE` set for a page's
+    request, so that it waits for figures at most ``[dashboard] patience`` seconds, then says they are being
+    computed."""
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app, self.secure = app, secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+                if not path.startswith("/static/"):
+                    headers["Cache-Control"] = "no-store"
+                if self.secure:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+            await send(message)
+
+        page = PAGE.set(not _api_path(path) and scope["method"] == "GET")
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            PAGE.reset(page)
 
 
 #: What the analyses import on their first use (model fitting, sparse algebra, Arrow's readers): seconds of
@@ -151,21 +190,7 @@ def create_app(workspace: str | Path | None = None, *, security: SecuritySetting
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
-        # a page waits for figures at most [dashboard] patience seconds, then says they are being computed
-        page = PAGE.set(not _is_api(request) and request.method == "GET")
-        try:
-            response: Response = await call_next(request)
-        finally:
-            PAGE.reset(page)
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-        if settings.secure_cookies:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        return response
+    app.add_middleware(_Rules, secure=settings.secure_cookies)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
