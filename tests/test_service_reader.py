@@ -102,10 +102,29 @@ def test_a_freed_place_goes_to_a_visitor_before_the_warming_and_first_come_first
         threads.append(threading.Thread(target=take, args=(name, rank)))
         threads[-1].start()
         _until(lambda n=len(threads): len(slots._waiting) == n)  # each in line before the next comes
-    slots.release()
+    slots.release(VISITOR)
     for thread in threads:
         thread.join(timeout=10)
     assert order == ["visitor 1", "visitor 2", "warming 1", "warming 2"]
+
+
+def test_the_warming_leaves_a_place_free_for_a_visitor() -> None:
+    slots = Slots(2)
+    slots.acquire(BACKGROUND)
+    second = threading.Thread(target=slots.acquire, args=(BACKGROUND,))
+    second.start()
+    second.join(timeout=0.3)
+    assert second.is_alive()  # the warming holds one place of two at most
+    slots.acquire(VISITOR)  # at once
+    slots.release(VISITOR)
+    second.join(timeout=0.3)
+    assert second.is_alive()
+    slots.release(BACKGROUND)
+    second.join(timeout=10)
+    assert not second.is_alive()
+    alone = Slots(1)  # one place: the warming takes it
+    alone.acquire(BACKGROUND)
+    alone.release(BACKGROUND)
 
 
 def test_an_engine_waiting_for_what_another_one_computes_lends_its_connection(workspace: Path) -> None:

@@ -31,27 +31,33 @@ VISITOR, BACKGROUND = 0, 1
 
 class Slots:
     """At most ``size`` holders at once; a freed place goes to the waiter of the lowest rank, the first to come
-    within it."""
+    within it. Those of a rank above :data:`VISITOR` hold at most ``size - 1`` places (when there are two or
+    more): a visitor arriving while the warming computes finds one free at once."""
 
     def __init__(self, size: int) -> None:
-        self._size, self._held = size, 0
+        self._size, self._held, self._behind = size, 0, 0  # places, held, held by the warming and what it asks
         self._waiting: list[tuple[int, int]] = []  # a heap of (rank, ticket)
         self._tickets = itertools.count()
         self._changed = threading.Condition()
+
+    def _room(self, rank: int) -> bool:
+        return self._held < self._size and (rank == VISITOR or self._size == 1 or self._behind < self._size - 1)
 
     def acquire(self, rank: int) -> None:
         with self._changed:
             me = (rank, next(self._tickets))
             heapq.heappush(self._waiting, me)
-            while self._held >= self._size or self._waiting[0] != me:
+            while not self._room(rank) or self._waiting[0] != me:
                 self._changed.wait()
             heapq.heappop(self._waiting)
             self._held += 1
+            self._behind += rank != VISITOR
             self._changed.notify_all()  # the next in line may take a place still free
 
-    def release(self) -> None:
+    def release(self, rank: int) -> None:
         with self._changed:
             self._held -= 1
+            self._behind -= rank != VISITOR
             self._changed.notify_all()
 
     @contextlib.contextmanager
@@ -60,12 +66,12 @@ class Slots:
         try:
             yield
         finally:
-            self.release()
+            self.release(rank)
 
     @contextlib.contextmanager
     def lent(self, rank: int) -> Iterator[None]:
         """A holder's place given up for a while (it waits for another one's computation), taken back at ``rank``."""
-        self.release()
+        self.release(rank)
         try:
             yield
         finally:
