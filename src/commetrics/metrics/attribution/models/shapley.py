@@ -41,23 +41,25 @@ def shapley_attribution(paths: Paths) -> pd.DataFrame:
             "conversions": [float(np.sum((weight * live.conversions)[m])) for m in member],
             "value": [float(np.sum((weight * live.value)[m])) for m in member],
         }) if k else pd.DataFrame(columns=["class", "conversions", "value"])
-    # Many classes: find each class's first touch in its path by sorting the (path, class) pairs.
-    pair = owner * k + live.codes
-    order = np.argsort(pair, kind="stable")
-    first_seen = np.ones(len(pair), dtype=bool)
-    first_seen[order[1:][pair[order][1:] == pair[order][:-1]]] = False
-    distinct = np.bincount(owner[first_seen], minlength=len(live))
+    # Many classes: each class's first touch in its path.
+    first_seen, distinct = _first_touches(live)
     return split_credit(live, live.codes[first_seen], 1.0 / distinct[owner[first_seen]], owner[first_seen])
+
+
+def _first_touches(paths: Paths) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each touch is the first of its class in its path, and how many distinct classes each path has."""
+    owner = paths.path_of_touch
+    pair = owner.astype(np.int64) * max(len(paths.classes), 1) + paths.codes
+    first_seen = np.zeros(len(pair), dtype=bool)
+    first_seen[np.unique(pair, return_index=True)[1]] = True
+    return first_seen, np.bincount(owner[first_seen], minlength=len(paths))
 
 
 def _path_shares(paths: Paths, options: AttributionOptions) -> np.ndarray:
     """Each touch's share of its path's credit (for the bootstrap, which draws the counts): ``1 / d`` for the
     first touch of each of the path's ``d`` distinct classes, 0 for a class's repeats — the closed form above,
     which does not depend on the counts."""
-    pair = paths.path_of_touch.astype(np.int64) * max(len(paths.classes), 1) + paths.codes
-    first_seen = np.zeros(len(pair), dtype=bool)
-    first_seen[np.unique(pair, return_index=True)[1]] = True
-    distinct = np.bincount(paths.path_of_touch[first_seen], minlength=len(paths))
+    first_seen, distinct = _first_touches(paths)
     share: np.ndarray = np.where(first_seen, 1.0 / np.maximum(distinct[paths.path_of_touch], 1), 0.0)
     return share
 
