@@ -105,7 +105,7 @@ class AnalysesPart(EngineBase):
         # The Engine was opened with cache=True: the published Result of the same question on the same data
         # is read back instead of computed (see commetrics.engine.cache).
         try:
-            key = cache_key(entry.name, spec.as_params(), settings_digest(self.config))
+            key = self._cache_key(entry, spec)
         except Uncacheable:
             self.cache.stats.uncacheable += 1
             return self._result(entry, spec, self._compute(entry, spec), exact=False)
@@ -127,10 +127,14 @@ class AnalysesPart(EngineBase):
             return None
         entry, spec = self._spec(analysis, params)
         try:
-            key = cache_key(entry.name, spec.as_params(), settings_digest(self.config))
+            key = self._cache_key(entry, spec)
         except Uncacheable:
             return None
         return self.cache.get(self.data_version(), key)
+
+    def _cache_key(self, entry: Analysis[Any], spec: SpecBase) -> str:
+        """Where the results cache files this question (:class:`Uncacheable` for parameters it cannot key)."""
+        return cache_key(entry.name, spec.as_params(), settings_digest(self.config))
 
     def _result(self, entry: Analysis[Any], spec: SpecBase, computed: Computed, *, exact: bool) -> Result:
         k = self.config.privacy.min_cell_size
