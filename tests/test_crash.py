@@ -5,6 +5,7 @@ Each drill runs real loader processes (tests/crash_child.py) and kills them with
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
@@ -56,8 +57,12 @@ def _state(workspace: Path) -> tuple[int, int, int]:
 
 
 def _start(mode: str, workspace: Path, files: list[Path]) -> subprocess.Popen[str]:
+    # A killed load cannot remove its scratch directory: keep the children's inside the test's own.
+    scratch = workspace.parent / "child-tmp"
+    scratch.mkdir(exist_ok=True)
     process = subprocess.Popen([sys.executable, str(CHILD), mode, str(workspace), *map(str, files)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(scratch)})
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready", process.stderr.read() if process.stderr else ""
     return process
