@@ -58,6 +58,18 @@ def test_load_options_through_the_command_line(run, tmp_path: Path) -> None:  # 
     assert "--set 'type' is not of the form canonical=value" in bad
 
 
+def test_decimal_separator_through_the_command_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    deals = write_csv(tmp_path / "deals.csv", ["outcome_id", "ts", "type", "value"],
+                      [["d1", "2024-05-01", "purchase", "1,500"], ["d2", "2024-05-02", "purchase", "2,000"]])
+    refused = run("load", "outcomes", str(deals), code=2)
+    assert "--decimal-separator '.' (1,234 is 1234) or ','" in refused
+    out = run("load", "outcomes", str(deals), "--decimal-separator", ".")
+    assert "value read with a decimal point and commas between thousands (--decimal-separator)" in out
+    with Engine(tmp_path / "ws", read_only=True) as engine:
+        assert sorted(engine.table("outcomes")["value"]) == [1500, 2000]
+
+
 def test_unknown_types_then_accept_types_then_quarantine_all(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     path = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],

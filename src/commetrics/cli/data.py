@@ -61,6 +61,9 @@ def load(
                                                  "(default: reporting.timezone).")] = None,
     encoding: Annotated[str | None, typer.Option(metavar="NAME", help="Text encoding, e.g. latin-1 or utf-16 "
                                                  "(default: detected).")] = None,
+    decimal_separator: Annotated[str | None, typer.Option(
+        "--decimal-separator", metavar="SEP", help="How amounts are written: '.' (1,234.56) or ',' (1.234,56, "
+        "1 234,56). Default: detected.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Corrections: rows whose key this source loaded "
                                           "before replace those rows.")] = False,
     accept_types: Annotated[bool, typer.Option("--accept-types", help="Add unknown activity/outcome types to "
@@ -87,7 +90,8 @@ def load(
             try:
                 reports.append(engine.load(table, path, source=source, mapping=mapping, constants=constants,
                                            date_format=date_format, timezone=timezone, encoding=encoding,
-                                           replace=replace, accept_types=accept_types, snapshot_as_of=as_of))
+                                           replace=replace, accept_types=accept_types, snapshot_as_of=as_of,
+                                           decimal_separator=decimal_separator))
             except CommetricsError as exc:
                 if len(files) == 1:
                     raise

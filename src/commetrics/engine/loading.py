@@ -14,6 +14,7 @@ from ..config import add_accepted_values
 from ..errors import InputError, UnknownNameError
 from ..identity.people import IDENTITY_INPUTS
 from ..ingest import LoadOptions, LoadReport, load_file, parse_date_formats
+from ..ingest.numbers import check_separator
 from ..progress import polling
 from ..sources import SOURCES, DumpReport, Source
 from ..sources.http import check_url
@@ -40,6 +41,7 @@ class LoadingPart(PrivacyPart):
         replace: bool = False,
         accept_types: bool = False,
         snapshot_as_of: date | None = None,
+        decimal_separator: str | None = None,
     ) -> LoadReport:
         """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
@@ -77,6 +79,9 @@ class LoadingPart(PrivacyPart):
             Unknown activity / outcome types are added to ``[ingest]`` of ``commetrics.toml`` and loaded.
         snapshot_as_of
             Read a subscriptions snapshot (tenure and a churn flag as of this date).
+        decimal_separator
+            How the amounts are written: ``"."`` (``1,234.56``) or ``","`` (``1.234,56``, ``1 234,56``).
+            Default: plain numbers, or the way the values show when they are not plain.
         """
         if table not in schema.TABLES:
             raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
@@ -84,7 +89,8 @@ class LoadingPart(PrivacyPart):
             source=source, mapping=dict(mapping or {}), constants=dict(constants or {}),
             date_formats=parse_date_formats(date_format, schema.TABLES[table]),
             timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
-            accept_types=accept_types, snapshot_as_of=snapshot_as_of)
+            accept_types=accept_types, snapshot_as_of=snapshot_as_of,
+            decimal_separator=check_separator(decimal_separator))
         name = Path(path).name
         reporter = self._reporter("load")
         with reporter.stage("reading", unit="rows", detail=f"{name} → {table}") as advance:

@@ -21,6 +21,7 @@ from .. import schema
 from ..config import IngestSettings
 from ..store import quote_identifier as q
 from .files import StagedFile
+from .numbers import NumberPlan, normalized_sql, stray_point_sql
 from .reasons import Reason
 from .timestamps import DatePlan, naive_instant_sql, parse_sql
 
@@ -65,9 +66,10 @@ class Plan:
 
     ``mapping`` maps canonical columns (and ``source``) to file columns (several: spellings of one
     JSON key, the first non-null wins); ``constants`` fills columns with one value; ``dates`` reads
-    timestamp text; ``generated_key`` makes the key from the content; ``inputs`` are validated
-    columns that are not stored (a snapshot's tenure and churn flag) and ``derived`` computes stored
-    columns from typed values (``__v_NAME``) after typing. ``utc`` says the load's time zone is UTC.
+    timestamp text; ``numbers`` reads amounts written with groups or a decimal comma;
+    ``generated_key`` makes the key from the content; ``inputs`` are validated columns that are not
+    stored (a snapshot's tenure and churn flag) and ``derived`` computes stored columns from typed
+    values (``__v_NAME``) after typing. ``utc`` says the load's time zone is UTC.
     """
 
     mapping: dict[str, tuple[str, ...]]
@@ -78,6 +80,7 @@ class Plan:
     inputs: tuple[schema.Column, ...] = ()
     derived: dict[str, str] = field(default_factory=dict)
     derived_checks: tuple[Check, ...] = ()
+    numbers: dict[str, NumberPlan] = field(default_factory=dict)
     utc: bool = False  # the load's zone is UTC: naive times are their instants (see timestamps.naive_instant_sql)
 
 
@@ -180,15 +183,23 @@ def _timestamp(b: _Builder, column: schema.Column, t: str, src_type: str, raw: s
     return value
 
 
-def _money(b: _Builder, name: str, t: str, src_type: str, raw: str) -> str:
-    """Amounts are exact to the cent: more decimals are refused, not rounded; up to 16 digits before the point."""
+def _money(b: _Builder, name: str, t: str, src_type: str, raw: str, plan: NumberPlan | None = None) -> str:
+    """Amounts are exact to the cent: more decimals are refused, not rounded; up to 16 digits before the point.
+
+    ``plan``: the text writes groups of thousands or a decimal comma (see :mod:`commetrics.ingest.numbers`)."""
     if src_type.startswith("VARCHAR"):
+        if plan is not None:
+            stray = stray_point_sql(t, plan)
+            if stray is not None:
+                b.check(stray, Reason.BAD_NUMBER, name, "a point in an amount read with a decimal comma")
+            t = normalized_sql(t, plan)
         number = f"try_cast({t} as DOUBLE)"
         exact = f"try_cast({t} as DECIMAL(38,10))"
         b.check(f"{t} is not null and {_one_of(f'lower({t})', NON_FINITE_WORDS)}", Reason.NON_FINITE_MONEY, name,
                 "NaN or infinite")
-        b.check(f"{t} is not null and not regexp_full_match({t}, $number_pattern)", Reason.BAD_NUMBER,
-                name, "not a plain number")
+        detail = ("not a plain number (for 1.234,56 or 1,234.56 use --decimal-separator)" if plan is None
+                  else f"not a number written with {plan.describe()}")
+        b.check(f"{t} is not null and not regexp_full_match({t}, $number_pattern)", Reason.BAD_NUMBER, name, detail)
         b.check(f"{number} is not null and (not isfinite({number}) or {exact} is null "
                 f"or abs({exact}) >= {MONEY_LIMIT})", Reason.NON_FINITE_MONEY, name,
                 "NaN, infinite or more than 16 digits before the point")
@@ -249,7 +260,7 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
         b.check(f"{t} is not null and {value} is null", Reason.BAD_BOOLEAN, name, "not true/false/yes/no/1/0")
         return value
     if kind == "money":
-        return _money(b, name, t, src_type, raw)
+        return _money(b, name, t, src_type, raw, plan.numbers.get(name))
     if kind in ("int", "score"):
         target = "BIGINT" if kind == "int" else "INTEGER"
         if text_input:

@@ -39,7 +39,7 @@ from .. import schema
 from ..config import IngestSettings
 from ..errors import UnknownNameError
 from ..store import quote_identifier as q
-from . import timestamps
+from . import numbers, timestamps
 from .checks import Plan, build_validation, enum_value_sql
 from .dedup import CHECK, count, find_duplicates, number_copies, settle_duplicates
 from .files import StagedFile, collect_rejects, drop_scratch, open_file, read_error, sql_string
@@ -88,6 +88,7 @@ class LoadReport:
     accepted_types: tuple[str, ...] = ()  # types --accept-types added to the configuration
     timezone: str = "UTC"  # the zone times without an offset were read in
     date_formats: dict[str, str] = field(default_factory=dict)  # timestamp column -> how it was read
+    number_formats: dict[str, str] = field(default_factory=dict)  # amount column -> how it was read, when not plain
     encoding: str = ""
     delimiter: str = ""
     generated_ids: bool = False  # the file had no id column: ids were made from each row's content
@@ -171,6 +172,30 @@ def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: Sta
         file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
         sample = timestamps.Sample(column.name, file_column, [str(r[0]) for r in rows], [int(r[1]) for r in rows])
         plans[column.name] = timestamps.detect(con, sample, f"(select {text} as v from {staged.sample} as s)")
+    return plans
+
+
+def _number_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, resolved: Resolved,
+                  options: LoadOptions, settings: IngestSettings) -> dict[str, numbers.NumberPlan]:
+    """How each amount column writes its numbers, when not plainly (see :mod:`commetrics.ingest.numbers`)."""
+    plans: dict[str, numbers.NumberPlan] = {}
+    for column in table.columns:
+        if column.kind != "money":
+            continue
+        text = _text_sql(staged, resolved, dict(options.constants), column.name)
+        if text is None:
+            continue
+        if options.decimal_separator is not None:
+            plans[column.name] = numbers.NumberPlan(options.decimal_separator)
+            continue
+        file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
+        rows = f"select row_number() over () as r, {text} as v from"
+        plan = numbers.detect(
+            con, column.name, file_column,
+            f"({rows} (select * from {staged.sample} as s limit {int(settings.detect_rows)}) as s)",
+            f"({rows} {staged.sample} as s)")
+        if plan is not None:
+            plans[column.name] = plan
     return plans
 
 
@@ -289,6 +314,7 @@ class _Run:
                                         constants=dict(options.constants), inputs=INPUTS if snapshot else (),
                                         aliases=ALIASES if snapshot else None, computed=COMPUTED if snapshot else ())
         self.dates = _date_plans(con, table, staged, self.resolved, options, settings)
+        self.numbers = _number_plans(con, table, staged, self.resolved, options, settings)
         self.effective, self.accepted = _accepted(con, table, staged, self.resolved, options, settings)
         extra: dict[str, Any] = {}
         if snapshot:
@@ -296,7 +322,7 @@ class _Run:
             extra = {"inputs": shot.inputs, "derived": shot.derived, "derived_checks": shot.checks}
         self.plan = Plan(self.resolved.mapping, self.resolved.attributes, dict(options.constants), self.dates,
                          self.resolved.generated_key, utc=check_timezone(options.timezone) in timestamps.UTC_ZONES,
-                         **extra)
+                         numbers=self.numbers, **extra)
         self.validation = build_validation(table, staged, self.plan, self.effective)
         self.params: dict[str, Any] = {
             **self.validation.params,
@@ -403,6 +429,7 @@ class _Run:
                 "erased": erased, "replaced": replaced,
                 "options": json.dumps({**self.options.describe(), "read_as": {
                     "encoding": report.encoding, "delimiter": report.delimiter, "date_formats": report.date_formats,
+                    "number_formats": report.number_formats,
                     "generated_ids": report.generated_ids, "accepted_types": list(report.accepted_types)}}),
             },
         )
@@ -428,6 +455,7 @@ class _Run:
             drift_columns=self.resolved.drift, attribute_columns=self.resolved.attributes,
             reasons={str(k): int(v) for k, v in reasons}, unknown_types=unknown, accepted_types=self.accepted,
             timezone=self.options.timezone, date_formats={c: p.describe() for c, p in self.dates.items()},
+            number_formats={c: p.describe() for c, p in self.numbers.items()},
             encoding=encoding, delimiter=delimiter, generated_ids=self.resolved.generated_key,
             notes=self.staged.notes, seconds=round(time.perf_counter() - self.started, 3),
         )

@@ -24,7 +24,8 @@ class LoadOptions:
     times without an offset; ``replace`` lets rows win over the rows of the same key that earlier
     loads of the source wrote; ``accept_types`` adds unknown activity / outcome types to the
     configuration; ``snapshot_as_of`` reads a subscriptions snapshot (tenure and churn flag as of a
-    date).
+    date); ``decimal_separator`` says how amounts are written (``.`` or ``,``; None: found in the
+    values, see :mod:`commetrics.ingest.numbers`).
     """
 
     source: str | None = None
@@ -36,6 +37,7 @@ class LoadOptions:
     replace: bool = False
     accept_types: bool = False
     snapshot_as_of: date | None = None
+    decimal_separator: str | None = None
 
     def formats_for(self, column: str) -> tuple[str, ...]:
         """The formats named for ``column`` (its own, else those for every column; empty: detect)."""
@@ -46,7 +48,8 @@ class LoadOptions:
         return {"source": self.source, "mapping": dict(self.mapping), "constants": dict(self.constants),
                 "date_formats": {k: list(v) for k, v in self.date_formats.items()}, "timezone": self.timezone,
                 "encoding": self.encoding, "replace": self.replace, "accept_types": self.accept_types,
-                "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None}
+                "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None,
+                "decimal_separator": self.decimal_separator}
 
 
 def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None,

@@ -59,7 +59,8 @@ REASON_HELP: dict[Reason, str] = {
     Reason.BAD_EMAIL: "The e-mail address is not of the form name@domain.tld.",
     Reason.UNKNOWN_ENUM: "The value is not in the accepted list. Fix it or add it to [ingest] in commetrics.toml.",
     Reason.BAD_NUMBER: "The number is not written in plain ASCII digits, is negative where it cannot be, or "
-                       "(an amount) has more than two decimal places.",
+                       "(an amount) has more than two decimal places. Amounts written 1.234,56 or 1,234.56: "
+                       "load again with --decimal-separator.",
     Reason.SCORE_OUT_OF_RANGE: "The survey score is outside its scale (nps 0-10, csat 1-5, ces 1-7).",
     Reason.NON_FINITE_MONEY: "The amount is NaN, infinite or too large for 16 digits.",
     Reason.NEGATIVE_MONEY: "The amount is negative. Record refunds and churn as outcomes, not negative values.",

@@ -29,6 +29,8 @@ def _how_read(r: LoadReport) -> list[str]:
         parts.append(f"{column} read as {how}")
     if r.date_formats:
         parts.append(f"times without an offset read in {r.timezone}")
+    for column, how in r.number_formats.items():
+        parts.append(f"{column} read with {how}")
     if parts:
         said.append(f"  load {r.load_id}: " + "; ".join(parts))
     if r.generated_ids:
