@@ -106,6 +106,15 @@ def test_template_comment_lines_above_the_header_are_skipped(engine: Engine, tmp
     assert (report.rows_loaded, _quarantine(engine)) == (1, {5: "bad_timestamp"})
 
 
+def test_excel_sep_line_names_the_delimiter_and_lines_stay_true(engine: Engine, tmp_path: Path) -> None:
+    """Excel writes (and reads) a first line ``sep=;``; the header a sniffer would take is the next line."""
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"sep=;\r\nmember_id;name;joined_at\r\nm1;Smith, Ann;2024-01-01\r\nm2;Lee;bad\r\n")
+    report = load(engine, "members", path)
+    assert (report.rows_loaded, report.delimiter, _quarantine(engine)) == (1, ";", {4: "bad_timestamp"})
+    assert engine.table("members")["name"].tolist() == ["Smith, Ann"]
+
+
 # -- encodings and compression --------------------------------------------------------------------
 
 TEXT = "member_id,name,joined_at\nm1,José Müller,2024-01-01\nm2,Zoë,bad\n"

@@ -15,7 +15,8 @@ then reads the whole file once with what was found.
   stays UTF-8 and is quarantined as ``bad_encoding`` (whose help names ``--encoding``).
 * **Line ends**: CRLF and LF mixed in one file are noted (the reader then gets a copy with LF only).
 * **Dialect** (CSV): leading lines starting with ``#`` (and blank ones) are a preamble; the header is
-  the next line. The delimiter is the one of ``, ; TAB |`` that splits the header into the most
+  the next line. A first line ``sep=;`` (Excel's way of naming the delimiter) is part of the preamble
+  and names the delimiter. Otherwise the delimiter is the one of ``, ; TAB |`` that splits the header into the most
   fields (TAB for ``.tsv``); a header none of them splits, whose words line up with the data lines'
   (more than half of the first 50), is space-aligned: fields are separated by runs of blanks.
 """
@@ -26,6 +27,7 @@ import codecs
 import csv
 import gzip
 import json
+import re
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +57,8 @@ _MAGIC_GZIP = b"\x1f\x8b"
 _MAGIC_ZSTD = b"\x28\xb5\x2f\xfd"
 _MAGIC_ZIP = b"PK\x03\x04"
 _MAGIC_PARQUET = b"PAR1"
+#: the first line Excel writes (and reads) to name a CSV's delimiter: ``sep=;``
+_SEP_LINE = re.compile(r"(?i)sep=([,;\t|])")
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,9 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str, int, str]:
         msg = f"{path.name} has no header line. Add one with the column names, then load it again."
         raise UnreadableFileError(msg)
     header = lines[preamble]
+    said = _SEP_LINE.fullmatch(header.strip(" \r\n"))
+    if said is not None and preamble + 1 < len(lines):  # Excel's "sep=;" line names the delimiter
+        return said.group(1), preamble + 1, lines[preamble + 1]
     if any(s.lower() == ".tsv" for s in path.suffixes):
         return "\t", preamble, header
     counts = {d: len(_fields(header, d)) for d in DELIMITERS}
