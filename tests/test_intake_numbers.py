@@ -120,3 +120,32 @@ def test_other_tables_amounts_and_constants_follow_the_same_rules(engine: Engine
     deals = write_csv(tmp_path / "won.csv", ["outcome_id", "ts"], [["w1", "2024-05-01"]])
     load(engine, "outcomes", deals, constants={"type": "purchase", "value": "1.500,00"})
     assert _values(engine) == {"w1": "1500.00"}
+
+
+def test_currency_signs_at_either_edge_are_removed(engine: Engine, tmp_path: Path) -> None:
+    """A cell formatted as currency is saved as displayed: ``$1,234.56``, ``1.234,56 €``, ``EUR 5``."""
+    report = load(engine, "outcomes", _deals(tmp_path, ["$1,234.56", "$12", "12.5", "$ 7"], name="usd.csv"))
+    assert report.number_formats == {
+        "value": "a decimal point and commas between thousands, the currency sign $ removed (detected)"}
+    assert _values(engine) == {"o0": "1234.56", "o1": "12.00", "o2": "12.50", "o3": "7.00"}
+    report = load(engine, "outcomes", _deals(tmp_path, ["1.234,56 €", "99,90\u00a0€", "EUR 5"], name="eur.csv"),
+                  source="eu")
+    assert report.number_formats == {"value": "a decimal comma, the currency signs EUR € removed (detected)"}
+    eu = dict(engine.store.con.execute(
+        "select outcome_id, value::VARCHAR from outcomes where source = 'eu'").fetchall())
+    assert eu == {"o0": "1234.56", "o1": "99.90", "o2": "5.00"}
+
+
+def test_two_currencies_in_one_column_need_the_currency_column(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "mixed.csv", ["outcome_id", "ts", "type", "value", "cur"],
+                     [["o1", "2024-05-01", "purchase", "$12", "USD"], ["o2", "2024-05-01", "purchase", "€10", "EUR"]])
+    with pytest.raises(InputError, match=re.escape("holds amounts in $ and €: added up they would mean nothing")):
+        engine.load("outcomes", path, now=NOW)
+    load(engine, "outcomes", path, mapping={"currency": "cur"})
+    rows = engine.store.con.execute("select outcome_id, value::VARCHAR, currency from outcomes order by 1").fetchall()
+    assert rows == [("o1", "12.00", "USD"), ("o2", "10.00", "EUR")]
+
+
+def test_a_sign_is_removed_with_a_separator_told(engine: Engine, tmp_path: Path) -> None:
+    load(engine, "outcomes", _deals(tmp_path, ["£1,500", "£2,000"]), decimal_separator=".")
+    assert _values(engine) == {"o0": "1500.00", "o1": "2000.00"}

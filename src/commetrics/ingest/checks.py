@@ -21,7 +21,7 @@ from .. import schema
 from ..config import IngestSettings
 from ..store import quote_identifier as q
 from .files import StagedFile
-from .numbers import NumberPlan, normalized_sql, stray_point_sql
+from .numbers import NumberPlan, normalized_sql, stray_point_sql, unsigned_sql
 from .reasons import Reason
 from .timestamps import DatePlan, naive_instant_sql, parse_sql
 
@@ -186,9 +186,11 @@ def _timestamp(b: _Builder, column: schema.Column, t: str, src_type: str, raw: s
 def _money(b: _Builder, name: str, t: str, src_type: str, raw: str, plan: NumberPlan | None = None) -> str:
     """Amounts are exact to the cent: more decimals are refused, not rounded; up to 16 digits before the point.
 
-    ``plan``: the text writes groups of thousands or a decimal comma (see :mod:`commetrics.ingest.numbers`)."""
+    ``plan``: the text writes currency signs, groups of thousands or a decimal comma (see
+    :mod:`commetrics.ingest.numbers`)."""
     if src_type.startswith("VARCHAR"):
         if plan is not None:
+            t = unsigned_sql(t, plan)
             stray = stray_point_sql(t, plan)
             if stray is not None:
                 b.check(stray, Reason.BAD_NUMBER, name, "a point in an amount read with a decimal comma")

@@ -179,21 +179,20 @@ def _number_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: S
                   options: LoadOptions, settings: IngestSettings) -> dict[str, numbers.NumberPlan]:
     """How each amount column writes its numbers, when not plainly (see :mod:`commetrics.ingest.numbers`)."""
     plans: dict[str, numbers.NumberPlan] = {}
+    constants = dict(options.constants)
+    currency_read = "currency" in table.column_names and _text_sql(staged, resolved, constants, "currency") is not None
     for column in table.columns:
         if column.kind != "money":
             continue
-        text = _text_sql(staged, resolved, dict(options.constants), column.name)
+        text = _text_sql(staged, resolved, constants, column.name)
         if text is None:
             continue
-        if options.decimal_separator is not None:
-            plans[column.name] = numbers.NumberPlan(options.decimal_separator)
-            continue
-        file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
+        file_column = "--set" if column.name in constants else resolved.mapping[column.name][0]
         rows = f"select row_number() over () as r, {text} as v from"
         plan = numbers.detect(
             con, column.name, file_column,
             f"({rows} (select * from {staged.sample} as s limit {int(settings.detect_rows)}) as s)",
-            f"({rows} {staged.sample} as s)")
+            f"({rows} {staged.sample} as s)", separator=options.decimal_separator, currency_read=currency_read)
         if plan is not None:
             plans[column.name] = plan
     return plans
