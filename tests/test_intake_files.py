@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from commetrics import Engine, UnreadableFileError
+from commetrics import Engine, MissingColumnError, UnreadableFileError
 
-from .conftest import NOW, load, write_jsonl
+from .conftest import NOW, load, write_csv, write_jsonl
 
 MEMBERS = b"member_id,joined_at\n"
 
@@ -113,6 +113,38 @@ def test_excel_sep_line_names_the_delimiter_and_lines_stay_true(engine: Engine, 
     report = load(engine, "members", path)
     assert (report.rows_loaded, report.delimiter, _quarantine(engine)) == (1, ";", {4: "bad_timestamp"})
     assert engine.table("members")["name"].tolist() == ["Smith, Ann"]
+
+
+def test_a_title_above_the_header_is_skipped_and_said(engine: Engine, tmp_path: Path) -> None:
+    """A report's title lines above the header: the first line that has the table's columns is the header."""
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"Attendee report\nGenerated 2024-05-01,,\n\nmember_id,joined_at\nm1,2024-01-01\nm2,bad\n")
+    report = load(engine, "members", path)
+    assert (report.rows_loaded, _quarantine(engine)) == (1, {6: "bad_timestamp"})
+    assert report.notes == ("the header is line 4: the 3 lines above it (a title, not records) were skipped",)
+
+
+def test_a_zoom_meeting_report_loads_its_participants(engine: Engine, tmp_path: Path) -> None:
+    """Zoom's full participants report: the meeting's own header and row, a row of commas, then the people."""
+    path = tmp_path / "participants_full.csv"
+    path.write_text(
+        "Meeting ID,Topic,Start Time,End Time,User Email,Duration (Minutes),Participants\n"
+        "60245167821,Heroes meeting,11/19/2021 10:00:00 AM,11/19/2021 12:00:00 PM,host@x.com,120,2\n"
+        ",,,,,,\n"
+        "Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes),Guest,Recording Consent\n"
+        "Loki,loki@x.com,11/19/2021 9:54:15 AM,11/19/2021 12:01:59 PM,128,Yes,Y\n"
+        "Clea,clea@x.com,11/19/2021 10:08:10 AM,11/19/2021 10:17:18 AM,10,No,NA\n", encoding="utf-8")
+    report = load(engine, "activities", path, mapping={"member_id": "User Email", "ts": "Join Time"},
+                  constants={"type": "webinar_attended"})
+    assert (report.rows_read, report.rows_loaded) == (2, 2)
+    assert report.notes == ("the header is line 4: the 3 lines above it (a title, not records) were skipped",)
+    assert sorted(engine.table("activities")["member_id"]) == ["clea@x.com", "loki@x.com"]
+
+
+def test_a_file_without_the_columns_anywhere_keeps_the_first_lines_error(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "other.csv", ["a", "b"], [["1", "2"]] * 30)
+    with pytest.raises(MissingColumnError, match="Columns found: a, b"):
+        engine.load("members", path, now=NOW)
 
 
 # -- encodings and compression --------------------------------------------------------------------

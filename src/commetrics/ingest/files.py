@@ -134,14 +134,16 @@ RESERVED_COLUMNS = frozenset({"_position", "_ord", "_raw", "_json", "_fields", "
 
 
 def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int, workdir: Path,
-              encoding: str | None = None, lf_only: bool = False, prepared: Prepared | None = None) -> StagedFile:
+              encoding: str | None = None, lf_only: bool = False, prepared: Prepared | None = None,
+              skip: int = 0) -> StagedFile:
     """Open ``path`` as a relation (JSON Lines and space-aligned text are staged into a temporary table).
 
-    ``prepared`` reads a repaired copy made earlier in the same load (see :func:`.prepare.blank_lines`)."""
-    sniffed = sniff(path, encoding=encoding)
+    ``prepared`` reads a repaired copy made earlier in the same load (see :func:`.prepare.blank_lines`);
+    ``skip``: lines of a CSV above its header that are a title, not comments (see :func:`.sniff.sniff`)."""
+    sniffed = sniff(path, encoding=encoding, skip=skip)
     drop_scratch(con)
     if sniffed.format == "csv" and not sniffed.header:  # zstd: Python cannot look inside, DuckDB can
-        sniffed = with_dialect(path, sniffed, _first_lines(con, path, max_line_bytes))
+        sniffed = with_dialect(path, sniffed, _first_lines(con, path, max_line_bytes), skip)
     if sniffed.format == "parquet":
         staged = _open_parquet(con, path)
     else:

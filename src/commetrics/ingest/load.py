@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import schema
 from ..config import IngestSettings
-from ..errors import UnknownNameError
+from ..errors import MissingColumnError, UnknownNameError, UnreadableFileError
 from ..store import quote_identifier as q
 from . import numbers, timestamps
 from .checks import Plan, build_validation, enum_value_sql
@@ -63,6 +63,8 @@ DEFAULT_SOURCE = "default"
 #: reads of one file at most: the first, one with LF line ends, and repairs of quotes that never close
 _MAX_READS = 12
 _INVALID_STATE = "state machine reached an invalid state"
+#: lines below the first that may hold the header of a CSV whose first line misses the table's columns (a title)
+_TITLE_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -269,11 +271,24 @@ def load_file(
             base: Prepared | None = None
             prepared: Prepared | None = None
             stuck = False  # a repair found nothing new to blank: settle with what the reader says
+            skip = 0  # a title's lines above the header, once found
             for reads in range(1, _MAX_READS + 1):
                 staged = open_file(con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
-                                   lf_only=lf_only, prepared=prepared)
+                                   lf_only=lf_only, prepared=prepared, skip=skip)
                 try:
-                    run = _Run(con, table, staged, options, settings, default_source, now, started, erase)
+                    try:
+                        run = _Run(con, table, staged, options, settings, default_source, now, started, erase)
+                    except MissingColumnError:
+                        if reads > 1 or staged.sniffed is None or staged.sniffed.format != "csv":
+                            raise
+                        below = _below_a_title(staged, lambda at: _Run(con, table, open_file(
+                            con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
+                            skip=at), options, settings, default_source, now, started, erase))
+                        if below is None:
+                            raise
+                        skip, run = below
+                    if skip:
+                        run.staged = staged = _with_title_note(run.staged)
                     outcome = run.attempt(final=reads == _MAX_READS or stuck, repaired=repaired)
                 except duckdb.Error as exc:  # sampling the file before the transaction
                     if _INVALID_STATE not in str(exc) or lf_only:
@@ -296,6 +311,27 @@ def load_file(
     finally:
         con.execute(f"set TimeZone = {sql_string(previous_zone)}")
         drop_scratch(con)
+
+
+def _below_a_title(staged: StagedFile, run_at: Callable[[int], _Run]) -> tuple[int, _Run] | None:
+    """A CSV whose first line lacks the table's columns: ``n`` and the read with the first ``n`` lines
+    skipped (``run_at(n)``) for the first of the next lines that has them, or None."""
+    assert staged.sniffed is not None
+    first = staged.sniffed.preamble
+    for at in range(first + 1, first + 1 + _TITLE_LINES):
+        try:
+            return at, run_at(at)
+        except (MissingColumnError, UnreadableFileError):
+            continue
+    return None
+
+
+def _with_title_note(staged: StagedFile) -> StagedFile:
+    lines = staged.sniffed.preamble if staged.sniffed is not None else 0
+    above = "the line above it (a title, not a record) was" if lines == 1 else \
+        f"the {lines} lines above it (a title, not records) were"
+    note = f"the header is line {lines + 1}: {above} skipped"
+    return replace(staged, notes=(*staged.notes, note))
 
 
 class _Run:

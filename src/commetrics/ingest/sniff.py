@@ -198,12 +198,13 @@ def _fields(line: str, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def _dialect(path: Path, lines: list[str]) -> tuple[str, int, str]:
-    """The delimiter, the preamble's length and the header line of a CSV sample."""
-    preamble = 0
+def _dialect(path: Path, lines: list[str], skip: int = 0) -> tuple[str, int, str]:
+    """The delimiter, the preamble's length and the header line of a CSV sample (``skip``: lines that
+    are preamble whatever they hold)."""
+    preamble = skip
     while preamble < len(lines) and (not lines[preamble].strip() or lines[preamble].lstrip().startswith("#")):
         preamble += 1
-    if preamble == len(lines):
+    if preamble >= len(lines):
         msg = f"{path.name} has no header line. Add one with the column names, then load it again."
         raise UnreadableFileError(msg)
     header = lines[preamble]
@@ -223,8 +224,10 @@ def _dialect(path: Path, lines: list[str]) -> tuple[str, int, str]:
     return ",", preamble, header
 
 
-def sniff(path: Path, *, encoding: str | None = None) -> Sniffed:
-    """What ``path`` holds; raises :class:`UnreadableFileError` for files that cannot be read at all."""
+def sniff(path: Path, *, encoding: str | None = None, skip: int = 0) -> Sniffed:
+    """What ``path`` holds; raises :class:`UnreadableFileError` for files that cannot be read at all.
+
+    ``skip``: lines above the header that are not comments (a report's title), for a CSV."""
     if not path.exists():
         msg = f"File not found: {path}. Check the path and run the command again."
         raise UnreadableFileError(msg)
@@ -282,12 +285,12 @@ def sniff(path: Path, *, encoding: str | None = None) -> Sniffed:
     lines = text.splitlines()
     if len(head) == HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]
-    return with_dialect(path, base, lines)
+    return with_dialect(path, base, lines, skip)
 
 
-def with_dialect(path: Path, sniffed: Sniffed, lines: list[str]) -> Sniffed:
-    """``sniffed`` completed with the CSV dialect found in its first ``lines``."""
-    delimiter, preamble, header = _dialect(path, lines)
+def with_dialect(path: Path, sniffed: Sniffed, lines: list[str], skip: int = 0) -> Sniffed:
+    """``sniffed`` completed with the CSV dialect found in its first ``lines`` (``skip``: see :func:`sniff`)."""
+    delimiter, preamble, header = _dialect(path, lines, skip)
     return replace(sniffed, delimiter=delimiter, preamble=preamble, header=header)
 
 
