@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,24 @@ def test_rfc_2822_epoch_and_offsets(engine: Engine, tmp_path: Path) -> None:
         millis = ["1714573800000", "1714573860123"]
         load(other, "members", _members(tmp_path, millis, "ms.csv"))
         assert _joined(other) == [datetime.fromtimestamp(int(s) / 1000, UTC) for s in millis]
+
+
+def test_spreadsheet_serial_days_are_detected_and_read_in_the_zone(tmp_path: Path) -> None:
+    """A date column saved unformatted gives serial days (45292 is 2024-01-01), a fraction for the time."""
+    serials = ["45292", "45292.5", "36526.25", "45658.041666667"]
+    expected = [(datetime(1899, 12, 30) + timedelta(days=float(v))).replace(tzinfo=ZoneInfo("Europe/Paris"))
+                .astimezone(UTC) for v in serials]
+    with Engine.in_memory() as engine:
+        report = load(engine, "members", _members(tmp_path, serials), timezone="Europe/Paris")
+        assert report.date_formats == {"joined_at": "spreadsheet serial days (detected)"}
+        assert all(abs(got - want) <= timedelta(microseconds=1)
+                   for got, want in zip(_joined(engine), expected, strict=True))
+    with Engine.in_memory() as engine:
+        report = load(engine, "members", _members(tmp_path, ["45292", "2024-01-02", "1234"], "mixed.csv"),
+                      date_format=["excel", "iso"])
+        assert report.date_formats == {"joined_at": "spreadsheet serial days then ISO 8601 (--date-format)"}
+        assert _joined(engine)[:2] == [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)]
+        assert engine.quarantine()["reason"].tolist() == ["bad_timestamp"]
 
 
 def test_salesforce_export_with_bom_and_offsets_without_colon(engine: Engine) -> None:

@@ -56,7 +56,8 @@ def load(
                                                         "e.g. --set type=purchase; repeatable.")] = None,
     date_format: Annotated[list[str] | None, typer.Option(
         "--date-format", metavar="FORMAT", help="strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M', or iso, "
-        "epoch, epoch_ms); several are tried in order; COLUMN=FORMAT for one column. Default: detected.")] = None,
+        "epoch, epoch_ms, excel); several are tried in order; COLUMN=FORMAT for one column. "
+        "Default: detected.")] = None,
     timezone: Annotated[str | None, typer.Option(metavar="ZONE", help="Time zone of times without an offset "
                                                  "(default: reporting.timezone).")] = None,
     encoding: Annotated[str | None, typer.Option(metavar="NAME", help="Text encoding, e.g. latin-1 or utf-16 "

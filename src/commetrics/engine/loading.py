@@ -68,7 +68,8 @@ class LoadingPart(PrivacyPart):
             Canonical column -> one value for every row (``--set``), e.g. ``{"type": "purchase"}``.
         date_format
             strftime format(s) of the timestamps, tried in order (``"%d/%m/%Y %H:%M"``, or ``iso``,
-            ``epoch``, ``epoch_ms``); ``"column=FORMAT"`` or a mapping for one column. Default: detected.
+            ``epoch``, ``epoch_ms``, ``excel``: serial days); ``"column=FORMAT"`` or a mapping for one
+            column. Default: detected.
         timezone
             IANA zone of times without an offset (default ``reporting.timezone``).
         encoding

@@ -2,7 +2,8 @@
 month-first and year-first layouts of spreadsheets and exports.
 
 A timestamp column is read by a **plan**: formats tried in order, the first that reads a value wins.
-The user names them (``--date-format``: strftime codes, or ``iso``, ``epoch``, ``epoch_ms``); otherwise
+The user names them (``--date-format``: strftime codes, or ``iso``, ``epoch``, ``epoch_ms``, ``excel``: a
+spreadsheet's serial days, as a date column saved unformatted gives them); otherwise
 they are **detected** from the first ``ingest.detect_rows`` records. ISO 8601 (DuckDB's own reading, any
 offset) is the plan whenever it reads every sampled value. Else every common layout whose shape fits
 the values is tried on them, and the one that reads the most wins; when two read the same values but
@@ -34,7 +35,10 @@ from ..errors import InputError
 ISO = "iso"
 EPOCH = "epoch"
 EPOCH_MS = "epoch_ms"
-KEYWORDS = (ISO, EPOCH, EPOCH_MS)
+#: a spreadsheet's serial date: days since 1899-12-30, a fraction for the time (``45292.5``: 2024-01-01 12:00)
+EXCEL = "excel"
+KEYWORDS = (ISO, EPOCH, EPOCH_MS, EXCEL)
+_EXCEL_PATTERN = r"[0-9]{5}([.][0-9]+)?"
 
 _DATES = (
     "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%Y", "%Y.%m.%d",
@@ -59,7 +63,7 @@ class DatePlan:
     detected: bool = True
 
     def describe(self) -> str:
-        names = " then ".join("ISO 8601" if f == ISO else f for f in self.formats)
+        names = " then ".join({ISO: "ISO 8601", EXCEL: "spreadsheet serial days"}.get(f, f) for f in self.formats)
         return f"{names} ({'detected' if self.detected else '--date-format'})"
 
 
@@ -103,6 +107,11 @@ def _one(t: str, fmt: str, *, utc: bool = False) -> str:
     if fmt == EPOCH_MS:
         return (f"(case when regexp_full_match({t}, '[0-9]{{12,14}}') "
                 f"then to_timestamp(try_cast({t} as DOUBLE) / 1000) end)")
+    if fmt == EXCEL:  # a naive date and time, read in the load's zone like any other
+        days = f"try_cast({t} as DOUBLE)"
+        naive = f"(timestamp '1899-12-30' + to_microseconds(round({days} * 86400000000)::BIGINT))"
+        instant = naive_instant_sql(naive, utc=utc)
+        return f"(case when regexp_full_match({t}, {_sql_string(_EXCEL_PATTERN)}) then {instant} end)"
     # DuckDB reads its special words ('epoch', '-infinity') whatever the format: a format that starts
     # with a number needs a digit first, one that starts with a word is kept from those words.
     if fmt[:2] in ("%a", "%A", "%b", "%B"):
@@ -179,6 +188,8 @@ def fitting(values: list[str]) -> list[str]:
         found.append(EPOCH)
     if any(re.fullmatch(r"[0-9]{12,14}", v) for v in values):
         found.append(EPOCH_MS)
+    if any(re.fullmatch(_EXCEL_PATTERN, v) for v in values):
+        found.append(EXCEL)
     return found
 
 
