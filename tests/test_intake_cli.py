@@ -70,6 +70,18 @@ def test_decimal_separator_through_the_command_line(run, tmp_path: Path) -> None
         assert sorted(engine.table("outcomes")["value"]) == [1500, 2000]
 
 
+def test_na_through_the_command_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    members = write_csv(tmp_path / "m.csv", ["member_id", "joined_at", "email"],
+                        [["m1", "2024-01-01", "NULL"], ["m2", "2024-01-02", "a@x.com"]])
+    out = run("load", "members", str(members))
+    assert "--na 'NULL'" in out
+    run("load", "members", str(members), "--na", "NULL", "--source", "again")
+    with Engine(tmp_path / "ws", read_only=True) as engine:
+        again = engine.table("members").query("source == 'again'").set_index("member_id")
+        assert again["email"].isna().tolist() == [True, False]
+
+
 def test_unknown_types_then_accept_types_then_quarantine_all(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     path = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],

@@ -149,3 +149,37 @@ def test_an_empty_id_is_still_missing(engine: Engine, tmp_path: Path) -> None:
                      [["", "m1", "2024-01-01", "post"], ["a2", "m1", "2024-01-01", "post"]])
     report = load(engine, "activities", path)
     assert (report.rows_loaded, report.reasons, report.generated_ids) == (1, {"missing_key": 1}, False)
+
+
+# -- words for an empty cell (--na) ---------------------------------------------------------------
+
+
+def test_words_for_an_empty_cell_are_named_then_read_as_empty(engine: Engine, tmp_path: Path) -> None:
+    """SQL tools write NULL, spreadsheets #N/A or N/A: quarantined with a hint, then empty with --na."""
+    path = write_csv(tmp_path / "deals.csv", ["outcome_id", "ts", "type", "value", "member_id"], [
+        ["o1", "2024-01-01", "purchase", "N/A", "m1"],
+        ["o2", "NULL", "purchase", "12", "p1"],
+        ["NULL", "2024-01-03", "purchase", "5", "p2"],
+        ["o4", "2024-01-04", "purchase", " #N/A ", "p3"],
+        ["o5", "2024-01-05", "purchase", "abc", "p4"],
+    ])
+    report = load(engine, "outcomes", path)
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 4)
+    assert report.notes == ("3 quarantined rows hold '#N/A', 'N/A', 'NULL' where a value belongs: if the file "
+                            "writes an empty cell so, load it again with --na '#N/A' --na 'N/A' --na 'NULL'",)
+    assert engine.table("outcomes")["outcome_id"].tolist() == ["NULL"]  # an id is text: NULL is one
+    report = load(engine, "outcomes", path, null_values=["#N/A", "N/A", " NULL "], source="again")
+    assert report.notes == ()
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 3)
+    loaded = engine.store.con.execute(
+        "select outcome_id, value, member_id from outcomes where source = 'again' order by 1").fetchall()
+    assert loaded == [("o1", None, "m1"), ("o4", None, "p3")]
+    again = engine.quarantine().query("load_id == 2")
+    assert dict(zip(again["line"], again["reason"], strict=True)) == {3: "missing_value", 4: "missing_key",
+                                                                      6: "bad_number"}
+
+
+def test_an_empty_na_word_is_refused(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "m.csv", ["member_id", "joined_at"], [["m1", "2024-01-01"]])
+    with pytest.raises(InputError, match="--na needs a word"):
+        engine.load("members", path, now=NOW, null_values=[" "])

@@ -65,6 +65,9 @@ def load(
     decimal_separator: Annotated[str | None, typer.Option(
         "--decimal-separator", metavar="SEP", help="How amounts are written: '.' (1,234.56) or ',' (1.234,56, "
         "1 234,56). Default: detected.")] = None,
+    na: Annotated[list[str] | None, typer.Option(
+        "--na", metavar="WORD", help="A word that means an empty cell, e.g. --na NULL --na 'N/A'; "
+        "repeatable.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Corrections: rows whose key this source loaded "
                                           "before replace those rows.")] = False,
     accept_types: Annotated[bool, typer.Option("--accept-types", help="Add unknown activity/outcome types to "
@@ -92,7 +95,7 @@ def load(
                 reports.append(engine.load(table, path, source=source, mapping=mapping, constants=constants,
                                            date_format=date_format, timezone=timezone, encoding=encoding,
                                            replace=replace, accept_types=accept_types, snapshot_as_of=as_of,
-                                           decimal_separator=decimal_separator))
+                                           decimal_separator=decimal_separator, null_values=na))
             except CommetricsError as exc:
                 if len(files) == 1:
                     raise

@@ -15,6 +15,7 @@ from ..errors import InputError, UnknownNameError
 from ..identity.people import IDENTITY_INPUTS
 from ..ingest import LoadOptions, LoadReport, load_file, parse_date_formats
 from ..ingest.numbers import check_separator
+from ..ingest.options import check_null_values
 from ..progress import polling
 from ..sources import SOURCES, DumpReport, Source
 from ..sources.http import check_url
@@ -42,6 +43,7 @@ class LoadingPart(PrivacyPart):
         accept_types: bool = False,
         snapshot_as_of: date | None = None,
         decimal_separator: str | None = None,
+        null_values: Sequence[str] | None = None,
     ) -> LoadReport:
         """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
@@ -83,6 +85,8 @@ class LoadingPart(PrivacyPart):
         decimal_separator
             How the amounts are written: ``"."`` (``1,234.56``) or ``","`` (``1.234,56``, ``1 234,56``).
             Default: plain numbers, or the way the values show when they are not plain.
+        null_values
+            Words that mean an empty cell (``["NULL", "N/A"]``), compared with the trimmed text.
         """
         if table not in schema.TABLES:
             raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
@@ -91,7 +95,7 @@ class LoadingPart(PrivacyPart):
             date_formats=parse_date_formats(date_format, schema.TABLES[table]),
             timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
             accept_types=accept_types, snapshot_as_of=snapshot_as_of,
-            decimal_separator=check_separator(decimal_separator))
+            decimal_separator=check_separator(decimal_separator), null_values=check_null_values(null_values))
         name = Path(path).name
         reporter = self._reporter("load")
         with reporter.stage("reading", unit="rows", detail=f"{name} → {table}") as advance:

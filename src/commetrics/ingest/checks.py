@@ -66,7 +66,8 @@ class Plan:
 
     ``mapping`` maps canonical columns (and ``source``) to file columns (several: spellings of one
     JSON key, the first non-null wins); ``constants`` fills columns with one value; ``dates`` reads
-    timestamp text; ``numbers`` reads amounts written with groups or a decimal comma;
+    timestamp text; ``numbers`` reads amounts written with groups or a decimal comma; ``nulls`` are
+    words that mean an empty cell;
     ``generated_key`` makes the key from the content; ``inputs`` are validated columns that are not
     stored (a snapshot's tenure and churn flag) and ``derived`` computes stored columns from typed
     values (``__v_NAME``) after typing. ``utc`` says the load's time zone is UTC.
@@ -81,6 +82,7 @@ class Plan:
     derived: dict[str, str] = field(default_factory=dict)
     derived_checks: tuple[Check, ...] = ()
     numbers: dict[str, NumberPlan] = field(default_factory=dict)
+    nulls: tuple[str, ...] = ()  # words that mean an empty cell (--na)
     utc: bool = False  # the load's zone is UTC: naive times are their instants (see timestamps.naive_instant_sql)
 
 
@@ -109,6 +111,14 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def without_markers_sql(text: str, markers: tuple[str, ...]) -> str:
+    """SQL of the trimmed ``text`` with the words that mean an empty cell (``--na``) as NULL."""
+    if not markers:
+        return text
+    whens = " ".join(f"when {_literal(m)} then NULL" for m in markers)
+    return f"(case {text} {whens} else {text} end)"
+
+
 def _is_numeric(sql_type: str) -> bool:
     return sql_type.startswith("DECIMAL") or sql_type in _NUMERIC_TYPES
 
@@ -132,9 +142,10 @@ def enum_value_sql(t: str) -> str:
 class _Builder:
     """Collects the value expressions and checks of one table, column by column."""
 
-    def __init__(self, staged: StagedFile, settings: IngestSettings) -> None:
+    def __init__(self, staged: StagedFile, settings: IngestSettings, markers: tuple[str, ...] = ()) -> None:
         self.staged = staged
         self.settings = settings
+        self.markers = markers  # words that mean an empty cell (--na)
         self.texts: list[str] = []  # "expr as alias" of trimmed text forms
         self.values: list[str] = []  # "expr as alias" of typed values
         self.checks: list[Check] = []
@@ -149,8 +160,9 @@ class _Builder:
         raw = f"{raw_sql}::VARCHAR"
         # trim() copies every string; testing for an edge blank first is twice as fast when, as
         # usual, there is none.
-        self.texts.append(f"(case when {raw} like ' %' or {raw} like '% ' then nullif(trim({raw}), '') "
-                          f"else nullif({raw}, '') end) as {alias}")
+        trimmed = (f"(case when {raw} like ' %' or {raw} like '% ' then nullif(trim({raw}), '') "
+                   f"else nullif({raw}, '') end)")
+        self.texts.append(f"{without_markers_sql(trimmed, self.markers)} as {alias}")
         return alias
 
     def raw_checks(self, raw: str, src_type: str, column: str) -> None:
@@ -381,7 +393,7 @@ def build_validation(table: schema.Table, staged: StagedFile, plan: Plan, settin
     that is not an object, -2 a line of a space-aligned file with another number of fields; NULL
     when valid) and ``_record`` (the raw record, for failures only).
     """
-    b = _Builder(staged, settings)
+    b = _Builder(staged, settings, plan.nulls)
     typed: dict[str, str] = {}
     late: dict[str, str] = dict(plan.derived)
     if plan.generated_key:

@@ -40,7 +40,7 @@ from ..config import IngestSettings
 from ..errors import MissingColumnError, UnknownNameError, UnreadableFileError
 from ..store import quote_identifier as q
 from . import numbers, timestamps
-from .checks import Plan, build_validation, enum_value_sql
+from .checks import Plan, build_validation, enum_value_sql, without_markers_sql
 from .dedup import CHECK, count, find_duplicates, number_copies, settle_duplicates
 from .files import StagedFile, collect_rejects, drop_scratch, open_file, read_error, sql_string
 from .lines import read_lines
@@ -51,6 +51,7 @@ from .quarantine import (
     QUARANTINE,
     Reject,
     collect_quarantine,
+    empty_words_note,
     layout_for,
     register_checks,
     resolve_fixed,
@@ -134,14 +135,16 @@ def _insert_sql(table: schema.Table, validation_sql: str) -> str:
             f"from ({validation_sql}) as v")
 
 
-def _text_sql(staged: StagedFile, resolved: Resolved, constants: dict[str, str], column: str) -> str | None:
+def _text_sql(staged: StagedFile, resolved: Resolved, options: LoadOptions, column: str) -> str | None:
     """SQL (over a row ``s`` of the sample relation) of a column's trimmed text, when it is text."""
-    if column in constants:
-        return sql_string(constants[column])
-    files = resolved.mapping.get(column)
-    if files is None or not staged.column_types.get(files[0], "VARCHAR").startswith("VARCHAR"):
-        return None
-    return f"nullif(trim({staged.value_sql(files)}::VARCHAR), '')"
+    if column in options.constants:
+        text = sql_string(options.constants[column])
+    else:
+        files = resolved.mapping.get(column)
+        if files is None or not staged.column_types.get(files[0], "VARCHAR").startswith("VARCHAR"):
+            return None
+        text = f"nullif(trim({staged.value_sql(files)}::VARCHAR), '')"
+    return without_markers_sql(text, options.null_values)
 
 
 def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, resolved: Resolved,
@@ -150,7 +153,7 @@ def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: Sta
     for column in table.columns:
         if column.kind != "timestamp":
             continue
-        text = _text_sql(staged, resolved, dict(options.constants), column.name)
+        text = _text_sql(staged, resolved, options, column.name)
         if text is None:
             continue
         named = options.formats_for(column.name)
@@ -182,11 +185,11 @@ def _number_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: S
     """How each amount column writes its numbers, when not plainly (see :mod:`commetrics.ingest.numbers`)."""
     plans: dict[str, numbers.NumberPlan] = {}
     constants = dict(options.constants)
-    currency_read = "currency" in table.column_names and _text_sql(staged, resolved, constants, "currency") is not None
+    currency_read = "currency" in table.column_names and _text_sql(staged, resolved, options, "currency") is not None
     for column in table.columns:
         if column.kind != "money":
             continue
-        text = _text_sql(staged, resolved, constants, column.name)
+        text = _text_sql(staged, resolved, options, column.name)
         if text is None:
             continue
         file_column = "--set" if column.name in constants else resolved.mapping[column.name][0]
@@ -207,7 +210,7 @@ def _accepted(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: Stage
         return settings, ()
     column = table.column("type")
     assert column.enum is not None
-    text = _text_sql(staged, resolved, dict(options.constants), "type")
+    text = _text_sql(staged, resolved, options, "type")
     if text is None:
         return settings, ()
     known = "|" + "|".join(settings.enum_values(column.enum)) + "|"
@@ -357,7 +360,7 @@ class _Run:
             extra = {"inputs": shot.inputs, "derived": shot.derived, "derived_checks": shot.checks}
         self.plan = Plan(self.resolved.mapping, self.resolved.attributes, dict(options.constants), self.dates,
                          self.resolved.generated_key, utc=check_timezone(options.timezone) in timestamps.UTC_ZONES,
-                         numbers=self.numbers, **extra)
+                         numbers=self.numbers, nulls=options.null_values, **extra)
         self.validation = build_validation(table, staged, self.plan, self.effective)
         self.params: dict[str, Any] = {
             **self.validation.params,
@@ -407,6 +410,13 @@ class _Run:
             con.execute("rollback")
             raise
         return report
+
+    def _notes(self, load_id: int) -> tuple[str, ...]:
+        """What the reader changed, and a hint when quarantined values are an export's words for empty."""
+        files = {c: f[0] for c, f in self.resolved.mapping.items() if f and c not in self.options.constants}
+        hint = (empty_words_note(self.con, load_id, files, self.options.null_values)
+                if self.staged.format != "parquet" else None)
+        return (*self.staged.notes, *([hint] if hint else []))
 
     def _unknown_types(self, load_id: int) -> dict[str, int]:
         indices = [i for i, c in enumerate(self.validation.checks)
@@ -492,5 +502,5 @@ class _Run:
             timezone=self.options.timezone, date_formats={c: p.describe() for c, p in self.dates.items()},
             number_formats={c: p.describe() for c, p in self.numbers.items()},
             encoding=encoding, delimiter=delimiter, generated_ids=self.resolved.generated_key,
-            notes=self.staged.notes, seconds=round(time.perf_counter() - self.started, 3),
+            notes=self._notes(load_id), seconds=round(time.perf_counter() - self.started, 3),
         )

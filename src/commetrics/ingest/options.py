@@ -25,7 +25,8 @@ class LoadOptions:
     loads of the source wrote; ``accept_types`` adds unknown activity / outcome types to the
     configuration; ``snapshot_as_of`` reads a subscriptions snapshot (tenure and churn flag as of a
     date); ``decimal_separator`` says how amounts are written (``.`` or ``,``; None: found in the
-    values, see :mod:`commetrics.ingest.numbers`).
+    values, see :mod:`commetrics.ingest.numbers`); ``null_values`` are words that mean an empty cell
+    (``--na NULL``), compared with the trimmed text.
     """
 
     source: str | None = None
@@ -38,6 +39,7 @@ class LoadOptions:
     accept_types: bool = False
     snapshot_as_of: date | None = None
     decimal_separator: str | None = None
+    null_values: tuple[str, ...] = ()
 
     def formats_for(self, column: str) -> tuple[str, ...]:
         """The formats named for ``column`` (its own, else those for every column; empty: detect)."""
@@ -49,7 +51,7 @@ class LoadOptions:
                 "date_formats": {k: list(v) for k, v in self.date_formats.items()}, "timezone": self.timezone,
                 "encoding": self.encoding, "replace": self.replace, "accept_types": self.accept_types,
                 "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None,
-                "decimal_separator": self.decimal_separator}
+                "decimal_separator": self.decimal_separator, "null_values": list(self.null_values)}
 
 
 def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None,
@@ -92,3 +94,15 @@ def check_timezone(zone: str) -> str:
         msg = f"--timezone {zone!r} is not a time zone; use an IANA name such as Europe/Berlin or America/New_York."
         raise InputError(msg) from None
     return zone
+
+
+def check_null_values(values: Sequence[str] | None) -> tuple[str, ...]:
+    """``--na`` values: the words that mean an empty cell, trimmed (a value that is only blanks is refused)."""
+    out: list[str] = []
+    for value in values or ():
+        word = value.strip()
+        if not word:
+            raise InputError("--na needs a word, e.g. --na NULL or --na 'N/A' (empty cells are empty already).")
+        if word not in out:
+            out.append(word)
+    return tuple(out)

@@ -198,3 +198,33 @@ def resolve_fixed(con: duckdb.DuckDBPyConnection, table: schema.Table, load_id: 
         """,
         {"table": table.name},
     )
+
+
+#: words exports write for an empty cell (compared in upper case)
+EMPTY_WORDS = ("NULL", "N/A", "NA", "#N/A", "NONE", "NAN", "NIL", "-", "--", "\\N", "(NULL)", "#NULL!")
+
+
+def empty_words_note(con: duckdb.DuckDBPyConnection, load_id: int, file_columns: dict[str, str],
+                     given: tuple[str, ...] = ()) -> str | None:
+    """A note when this load quarantined values that exports write for an empty cell (``NULL``, ``N/A`` ...),
+    naming them as written and ``--na``. ``file_columns`` maps canonical columns to the file's names;
+    ``given``: the words ``--na`` named already (their rows fail for being empty)."""
+    if not file_columns:
+        return None
+    rows = con.execute(
+        f"""
+        select count(*), list(distinct v order by v)[1:3]
+        from (
+            select trim(json_extract_string(record, $names[list_position($columns, column_name)])) as v
+            from {schema.QUARANTINE_TABLE}
+            where load_id = $load_id and list_contains($columns, column_name)
+        )
+        where list_contains($words, upper(v)) and not list_contains($given, v)
+        """, {"columns": list(file_columns), "names": list(file_columns.values()), "load_id": int(load_id),
+              "words": list(EMPTY_WORDS), "given": list(given)}).fetchall()
+    quarantined, words = int(rows[0][0] or 0), list(rows[0][1] or [])
+    if not quarantined:
+        return None
+    options = " ".join(f"--na '{w}'" if "'" not in w else f'--na "{w}"' for w in words)
+    return (f"{quarantined} quarantined row{'s' if quarantined != 1 else ''} hold {', '.join(map(repr, words))} "
+            f"where a value belongs: if the file writes an empty cell so, load it again with {options}")
