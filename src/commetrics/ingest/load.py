@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -147,15 +147,20 @@ def _text_sql(staged: StagedFile, resolved: Resolved, options: LoadOptions, colu
     return without_markers_sql(text, options.null_values)
 
 
+def _text_columns(table: schema.Table, staged: StagedFile, resolved: Resolved, options: LoadOptions,
+                  kind: str) -> Iterator[tuple[schema.Column, str, str]]:
+    """The columns of ``kind`` read from text: each with the SQL of its text and the file column (or ``--set``)
+    it comes from, for messages."""
+    for column in table.columns:
+        text = _text_sql(staged, resolved, options, column.name) if column.kind == kind else None
+        if text is not None:
+            yield column, text, "--set" if column.name in options.constants else resolved.mapping[column.name][0]
+
+
 def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: StagedFile, resolved: Resolved,
                 options: LoadOptions, settings: IngestSettings) -> dict[str, timestamps.DatePlan]:
     plans: dict[str, timestamps.DatePlan] = {}
-    for column in table.columns:
-        if column.kind != "timestamp":
-            continue
-        text = _text_sql(staged, resolved, options, column.name)
-        if text is None:
-            continue
+    for column, text, file_column in _text_columns(table, staged, resolved, options, "timestamp"):
         named = options.formats_for(column.name)
         if named:
             timestamps.check_formats(con, named)
@@ -174,7 +179,6 @@ def _date_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: Sta
         if all(r[2] for r in rows):
             plans[column.name] = timestamps.DatePlan()
             continue
-        file_column = "--set" if column.name in options.constants else resolved.mapping[column.name][0]
         sample = timestamps.Sample(column.name, file_column, [str(r[0]) for r in rows], [int(r[1]) for r in rows])
         plans[column.name] = timestamps.detect(con, sample, f"(select {text} as v from {staged.sample} as s)")
     return plans
@@ -184,15 +188,8 @@ def _number_plans(con: duckdb.DuckDBPyConnection, table: schema.Table, staged: S
                   options: LoadOptions, settings: IngestSettings) -> dict[str, numbers.NumberPlan]:
     """How each amount column writes its numbers, when not plainly (see :mod:`commetrics.ingest.numbers`)."""
     plans: dict[str, numbers.NumberPlan] = {}
-    constants = dict(options.constants)
     currency_read = "currency" in table.column_names and _text_sql(staged, resolved, options, "currency") is not None
-    for column in table.columns:
-        if column.kind != "money":
-            continue
-        text = _text_sql(staged, resolved, options, column.name)
-        if text is None:
-            continue
-        file_column = "--set" if column.name in constants else resolved.mapping[column.name][0]
+    for column, text, file_column in _text_columns(table, staged, resolved, options, "money"):
         rows = f"select row_number() over () as r, {text} as v from"
         plan = numbers.detect(
             con, column.name, file_column,
