@@ -149,3 +149,18 @@ def test_two_currencies_in_one_column_need_the_currency_column(engine: Engine, t
 def test_a_sign_is_removed_with_a_separator_told(engine: Engine, tmp_path: Path) -> None:
     load(engine, "outcomes", _deals(tmp_path, ["£1,500", "£2,000"]), decimal_separator=".")
     assert _values(engine) == {"o0": "1500.00", "o1": "2000.00"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1500.00", "1500.00"), ("1,500.00", "1500.00"), ("1.500,00", "1500.00"), ("99,90", "99.90"),
+    ("1 234,5", "1234.5"), ("$12", "12"), ("12 €", "12"), ("1,500", "1500"), ("1.500", "1.500"),
+    ("soon", None), ("nan", None), ("1,2,3", None), (None, None),
+])
+def test_one_amount_on_its_own_as_a_connector_reads_it(text: str | None, expected: str | None) -> None:
+    """Where no column decides (one value of an API record): a comma is a decimal comma only where it
+    cannot be a group of thousands; the commas were dropped before, so 1.500,00 read as 1.5."""
+    from decimal import Decimal
+
+    from commetrics.ingest.numbers import amount
+
+    assert amount(text) == (None if expected is None else Decimal(expected))

@@ -111,6 +111,24 @@ def test_hubspot_local_times_need_a_timezone(engine: Engine, tmp_path: Path) -> 
     assert created[0].isoformat() == "2024-01-01T00:00:00+00:00"
 
 
+def test_hubspot_amounts_in_a_portals_locale_are_read_by_the_column_not_guessed(engine: Engine,
+                                                                                 tmp_path: Path) -> None:
+    """A German portal writes 1.500,00 and 99,90: read as a decimal comma by the whole column (it was
+    1.5 and 9990 when each amount lost its commas), and an amount that is not one is quarantined."""
+    deals = tmp_path / "deals.csv"
+    deals.write_text("Record ID,Deal Stage,Amount,Close Date,Associated Contact IDs\n"
+                     '9101,Closed Won,"1.500,00",2024-04-01 12:00,201\n'
+                     '9102,Closed Won,"99,90",2024-04-02 12:00,201\n'
+                     "9103,Closed Won,1.500,2024-04-03 12:00,202\n"
+                     "9104,Closed Won,soon,2024-04-04 12:00,202\n", encoding="utf-8")
+    report = engine.load_dump("hubspot", deals, now=NOW, timezone="Europe/Berlin")
+    outcomes = next(r for r in report if r.table == "outcomes")
+    assert outcomes.number_formats == {"value": "a decimal comma (detected)"}
+    values = dict(engine.store.con.execute("select outcome_id, value::VARCHAR from outcomes").fetchall())
+    assert values == {"9101": "1500.00", "9102": "99.90", "9103": "1500.00"}
+    assert engine.quarantine()["reason"].tolist() == ["bad_number"]
+
+
 def test_eventbrite_orders_are_not_attendees(engine: Engine) -> None:
     rows = _rows(DATA / "eventbrite" / "attendees.csv")
     gone = [r for r in rows if r["Attendee Status"] in ("Refunded", "Not Attending")]

@@ -276,13 +276,16 @@ CORRECTIONS_SQL: tuple[str, ...] = (
 
 
 def arrow_file_schema(
-    table: Table, columns: Sequence[str] | None = None, extra: Sequence[tuple[str, pa.DataType]] = ()
+    table: Table, columns: Sequence[str] | None = None, extra: Sequence[tuple[str, pa.DataType]] = (),
+    text: Sequence[str] = (),
 ) -> pa.Schema:
     """The Arrow schema of a file that ``commetrics load`` reads into ``table`` as it is.
 
     For writers of canonical files (the demo, platform-export converters): ``columns`` (default:
     all but ``attributes``) in schema order, then the ``extra`` columns, which land in
     ``attributes``. Tags are one text of labels joined by ``|``; instants are UTC microseconds.
+    ``text`` columns are written as the export wrote them, for the load to read and check (amounts
+    in a spreadsheet's own format).
     """
     import pyarrow as pa
 
@@ -291,7 +294,8 @@ def arrow_file_schema(
         "int": pa.int64(), "score": pa.int64(),
     }
     chosen = columns if columns is not None else [c for c in table.column_names if c != "attributes"]
-    fields = [(name, kinds.get(table.column(name).kind, pa.string())) for name in chosen]
+    fields = [(name, pa.string() if name in text else kinds.get(table.column(name).kind, pa.string()))
+              for name in chosen]
     return pa.schema([*fields, *extra])
 
 

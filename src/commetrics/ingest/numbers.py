@@ -21,7 +21,9 @@ value such as ``12.50`` there is quarantined (``bad_number``) rather than guesse
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 import duckdb
 
@@ -191,3 +193,21 @@ def detect(con: duckdb.DuckDBPyConnection, column: str, file_column: str, sample
     if signs:
         return NumberPlan(POINT, detected=True, signs=signs)
     return None  # values neither way reads: the load quarantines them as bad_number
+
+
+def amount(text: str | None) -> Decimal | None:
+    """One amount read on its own, where no column decides (a connector's single value): a plain number,
+    groups of thousands with a decimal point (``1,500.00``), or a value only a decimal comma reads
+    (``1.500,00``, ``99,90``), without a currency sign at its edge; None for anything else. A value
+    either separator reads (``1,500``) is read with a decimal point, as plain numbers are."""
+    if text is None:
+        return None
+    value = re.sub(_EDGE_SIGN, "", text.strip(), count=1)
+    if re.fullmatch(GROUPED_POINT, value):
+        value = value.replace(",", "")
+    elif re.fullmatch(COMMA_FORM, value) and not re.fullmatch(_PLAIN, value) and "," in value:
+        value = re.sub(f"[.{_BLANKS}]", "", value).replace(",", ".")
+    if not re.fullmatch(_PLAIN, value):
+        return None
+    number = Decimal(value)
+    return number if number.is_finite() else None

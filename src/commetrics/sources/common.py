@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from .. import schema
 from ..errors import InputError, UnreadableFileError
 from ..ingest.loader import Loader
+from ..ingest.numbers import amount
 from . import DumpReport
 
 __all__ = ["Converted", "ExportFiles", "LocalClock", "email_or_none", "epoch_instant", "file_schema", "instant",
@@ -178,15 +179,9 @@ def truthy(value: Any) -> bool | None:
 
 
 def money(value: Any) -> Decimal | None:
-    """A plain amount (``"1500.00"``, ``1500``, ``"1,500.00"``); ``None`` when missing or not a number."""
-    out = text(value)
-    if out is None:
-        return None
-    try:
-        amount = Decimal(out.replace(",", ""))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
+    """An amount (``"1500.00"``, ``1500``, ``"1,500.00"``, ``"1.500,00"``, ``"$12"``; see
+    :func:`commetrics.ingest.numbers.amount`); ``None`` when missing or not a number."""
+    return amount(text(value))
 
 
 def timezone(name: str | None) -> tzinfo | None:
@@ -259,9 +254,9 @@ def epoch_instant(value: Any) -> datetime | None:
 
 
 def file_schema(table: str, columns: Sequence[str] | None = None,
-                extra: Sequence[tuple[str, pa.DataType]] = ()) -> pa.Schema:
+                extra: Sequence[tuple[str, pa.DataType]] = (), text: Sequence[str] = ()) -> pa.Schema:
     """The Arrow schema of a canonical file for ``table`` (see :func:`commetrics.schema.arrow_file_schema`)."""
-    return schema.arrow_file_schema(schema.TABLES[table], columns, extra)
+    return schema.arrow_file_schema(schema.TABLES[table], columns, extra, text)
 
 
 def write_rows(path: Path, file_schema_: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> Path:

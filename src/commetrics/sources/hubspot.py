@@ -38,7 +38,7 @@ from ..errors import UnreadableFileError
 from ..ingest.loader import Loader
 from ..source_settings import HubspotSettings, SourcesSettings
 from . import SOURCES, DumpReport, Source, common
-from .common import Converted, ExportFiles, LocalClock, email_or_none, file_schema, mapping, money, read_csv, text
+from .common import Converted, ExportFiles, LocalClock, email_or_none, file_schema, mapping, read_csv, text
 from .http import HttpClient
 from .salesforce import domain_of
 
@@ -62,8 +62,9 @@ ACCOUNTS_SCHEMA = file_schema("accounts", ("account_id", "name", "domain", "crea
                               extra=[("industry", pa.string())])
 CONTACTS_SCHEMA = file_schema("contacts", ("contact_id", "email", "name", "account_id", "lifecycle_stage",
                                            "created_at"))
+#: amounts as the export writes them (1,500.00 or 1.500,00): the load finds how and checks them
 OUTCOMES_SCHEMA = file_schema("outcomes", ("outcome_id", "contact_id", "account_id", "ts", "type", "value",
-                                           "currency"))
+                                           "currency"), text=("value",))
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p",
                 "%m/%d/%Y", "%d/%m/%Y %H:%M")
 _WHAT = ("A HubSpot export is the CSV of a contacts, companies or deals view (Export), or a folder or .zip of them; "
@@ -147,7 +148,7 @@ class _Portal:
                          "contact_id": _associated(record, "associatedcontactid", "contacts"),
                          "account_id": _associated(record, "associatedcompanyid", "companies"),
                          "ts": self.clock(p.get("closedate")) or self.clock(p.get("createdate")), "type": kind,
-                         "value": money(p.get("amount")),
+                         "value": text(p.get("amount")),  # the load reads it as the portal's locale writes it
                          "currency": text(p.get("deal_currency_code")) or self.settings.currency or None})
         self.converted.write("outcomes", rows, OUTCOMES_SCHEMA)
 

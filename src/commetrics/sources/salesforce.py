@@ -57,8 +57,9 @@ ACCOUNTS_SCHEMA = file_schema("accounts", ("account_id", "name", "domain", "crea
 CONTACTS_SCHEMA = file_schema("contacts", ("contact_id", "email", "name", "account_id", "lifecycle_stage",
                                            "created_at"))
 MEMBERS_SCHEMA = file_schema("members", ("member_id", "email", "name", "joined_at", "entry_path"))
+#: amounts as the export writes them (1,500.00 or 1.500,00): the load finds how and checks them
 OUTCOMES_SCHEMA = file_schema("outcomes", ("outcome_id", "contact_id", "account_id", "ts", "type", "value",
-                                           "currency"))
+                                           "currency"), text=("value",))
 _WHAT = ("A Salesforce export is the folder or .zip of Setup > Data Export: Account.csv, Contact.csv, Lead.csv, "
          "Opportunity.csv, Campaign.csv, CampaignMember.csv, Case.csv (any of them).")
 
@@ -132,7 +133,7 @@ class _Org:
             out.append({"outcome_id": text(r.get("Id")), "contact_id": text(r.get("ContactId")),
                         "account_id": text(r.get("AccountId")),
                         "ts": instant(r.get("CloseDate")) or instant(r.get("CreatedDate")), "type": kind,
-                        "value": money(r.get("Amount")),
+                        "value": text(r.get("Amount")),  # the load reads it as the org's locale writes it
                         "currency": text(r.get("CurrencyIsoCode")) or self.settings.currency or None})
         for r in self.live("outcomes", cases):
             contact, account = text(r.get("ContactId")), text(r.get("AccountId"))
