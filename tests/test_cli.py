@@ -73,7 +73,7 @@ def test_missing_column_fails_before_writing_and_says_how_to_map(run, tmp_path: 
     [
         (("load", "memberz", "x.csv"), "Did you mean 'members'"),
         (("load", "members", "absent.csv"), "File not found"),
-        (("load", "members", "x.xlsx"), "Cannot tell the format"),
+        (("load", "members", "x.xlsx"), "cannot be read as an Excel workbook"),
         (("load", "members", "m.csv", "--map", "joined_at"), "canonical=file_column"),
         (("quarantine", "--table", "nope"), "Unknown table"),
     ],

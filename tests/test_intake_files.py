@@ -6,11 +6,12 @@ from __future__ import annotations
 import gzip
 import json
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from commetrics import Engine, MissingColumnError, UnreadableFileError
+from commetrics import Engine, MissingColumnError, UnknownNameError, UnreadableFileError
 
 from .conftest import NOW, load, write_csv, write_jsonl
 
@@ -214,13 +215,46 @@ def test_files_that_are_not_tables_get_a_clear_error(engine: Engine, tmp_path: P
         engine.load("members", several, now=NOW)
     workbook = tmp_path / "members.xlsx"
     workbook.write_bytes(b"PK\x03\x04 not really")
-    with pytest.raises(UnreadableFileError, match="Save or export it as CSV"):
+    with pytest.raises(UnreadableFileError, match="cannot be read as an Excel workbook"):
         engine.load("members", workbook, now=NOW)
+    old_format = tmp_path / "members.xls"
+    old_format.write_bytes(b"\xd0\xcf\x11\xe0 not really")
+    with pytest.raises(UnreadableFileError, match="Save or export it as CSV"):
+        engine.load("members", old_format, now=NOW)
     array = tmp_path / "members.json"
     array.write_text('[{"member_id": "m1"}]', encoding="utf-8")
     with pytest.raises(UnreadableFileError, match="jq"):
         engine.load("members", array, now=NOW)
     assert engine.status().tables["members"] == 0
+
+
+def test_an_excel_workbook_loads_its_first_sheet_with_rows_as_lines(engine: Engine, tmp_path: Path) -> None:
+    """Cells hold values: dates, numbers (an id typed as a number stays 12345), an error cell; rows keep
+    their numbers in quarantine, an empty row is skipped, and the report names the sheet and the others."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    deals = book.active
+    deals.title = "Deals"
+    deals.append(["Deal ID", "Contact", "Closed", "Amount", "Type"])
+    deals.append([12345, "m1", datetime(2024, 5, 1, 14, 30), 1500.5, "purchase"])
+    deals.append([12346, "m2", datetime(2024, 5, 2), 99, "renewal"])
+    deals.append([])
+    deals.append([12347, "m3", "not a date", "#N/A", "purchase"])
+    book.create_sheet("Notes").append(["member_id", "joined_at"])
+    book["Notes"].append(["m9", datetime(2024, 1, 1)])
+    path = tmp_path / "deals.xlsx"
+    book.save(path)
+    report = load(engine, "outcomes", path, mapping={"outcome_id": "Deal ID", "member_id": "Contact",
+                                                     "ts": "Closed", "value": "Amount"}, timezone="Europe/Paris")
+    assert (report.file_format, report.rows_loaded, _quarantine(engine)) == ("xlsx", 2, {5: "bad_timestamp"})
+    assert report.notes == ("read sheet 'Deals' of the workbook (also in it: 'Notes'; choose one with --sheet)",)
+    rows = engine.store.con.execute("select outcome_id, ts, value::VARCHAR from outcomes order by 1").fetchall()
+    assert rows == [("12345", datetime(2024, 5, 1, 12, 30, tzinfo=UTC), "1500.50"),
+                    ("12346", datetime(2024, 5, 1, 22, 0, tzinfo=UTC), "99.00")]
+    assert load(engine, "members", path, sheet="Notes").rows_loaded == 1
+    with pytest.raises(UnknownNameError, match=r"Unknown sheet 'Note'\. Did you mean 'Notes'"):
+        engine.load("members", path, now=NOW, sheet="Note")
 
 
 # -- headers --------------------------------------------------------------------------------------

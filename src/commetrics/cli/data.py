@@ -44,8 +44,8 @@ def init(workspace: WorkspaceOption = None) -> None:
 @handle_errors
 def load(
     table: Annotated[str, typer.Argument(metavar="TABLE", help=f"Canonical table: {', '.join(schema.TABLES)}.")],
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="CSV, Parquet or JSON Lines files (one load "
-                                                "each).")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="CSV, Parquet, JSON Lines or Excel (.xlsx) "
+                                                "files (one load each).")],
     source: Annotated[str | None, typer.Option(metavar="NAME", help="System the rows come from; keys are unique per "
                                                "source.")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", metavar="COLUMN=FILE_COLUMN",
@@ -68,6 +68,9 @@ def load(
     na: Annotated[list[str] | None, typer.Option(
         "--na", metavar="WORD", help="A word that means an empty cell, e.g. --na NULL --na 'N/A'; "
         "repeatable.")] = None,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", metavar="NAME", help="The sheet of an Excel workbook (.xlsx) to read (default: its "
+        "first).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Corrections: rows whose key this source loaded "
                                           "before replace those rows.")] = False,
     accept_types: Annotated[bool, typer.Option("--accept-types", help="Add unknown activity/outcome types to "
@@ -95,7 +98,8 @@ def load(
                 reports.append(engine.load(table, path, source=source, mapping=mapping, constants=constants,
                                            date_format=date_format, timezone=timezone, encoding=encoding,
                                            replace=replace, accept_types=accept_types, snapshot_as_of=as_of,
-                                           decimal_separator=decimal_separator, null_values=na))
+                                           decimal_separator=decimal_separator, null_values=na,
+                                           sheet=sheet))
             except CommetricsError as exc:
                 if len(files) == 1:
                     raise

@@ -44,6 +44,7 @@ class LoadingPart(PrivacyPart):
         snapshot_as_of: date | None = None,
         decimal_separator: str | None = None,
         null_values: Sequence[str] | None = None,
+        sheet: str | None = None,
     ) -> LoadReport:
         """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
@@ -58,7 +59,7 @@ class LoadingPart(PrivacyPart):
             A canonical table: members, accounts, contacts, activities, outcomes,
             subscriptions, surveys, experiments or identity_maps.
         path
-            The file. Its format is taken from its name (.csv, .tsv, .parquet, .jsonl, .gz).
+            The file. Its format is taken from its name (.csv, .tsv, .parquet, .jsonl, .xlsx, .gz).
         source
             The system the rows come from (keys are unique within a source). Default
             ``"default"``; a ``source`` column in the file overrides it per row.
@@ -87,6 +88,8 @@ class LoadingPart(PrivacyPart):
             Default: plain numbers, or the way the values show when they are not plain.
         null_values
             Words that mean an empty cell (``["NULL", "N/A"]``), compared with the trimmed text.
+        sheet
+            The sheet of an Excel workbook (``.xlsx``) to read (default: its first).
         """
         if table not in schema.TABLES:
             raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
@@ -95,7 +98,8 @@ class LoadingPart(PrivacyPart):
             date_formats=parse_date_formats(date_format, schema.TABLES[table]),
             timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
             accept_types=accept_types, snapshot_as_of=snapshot_as_of,
-            decimal_separator=check_separator(decimal_separator), null_values=check_null_values(null_values))
+            decimal_separator=check_separator(decimal_separator), null_values=check_null_values(null_values),
+            sheet=sheet)
         name = Path(path).name
         reporter = self._reporter("load")
         with reporter.stage("reading", unit="rows", detail=f"{name} → {table}") as advance:

@@ -62,7 +62,7 @@ class StagedFile:
     """A file opened for validation: its columns, their types and the relation that reads it."""
 
     path: Path  # the file as named
-    format: FileFormat
+    format: FileFormat | Literal["xlsx"]  # xlsx: a workbook's sheet, read as its CSV copy
     reading: Reading
     columns: tuple[str, ...]  # the file's column names (JSON Lines: every key spelling), in file order
     column_types: dict[str, str]  # DuckDB type of each column (all VARCHAR except Parquet)
@@ -135,19 +135,21 @@ RESERVED_COLUMNS = frozenset({"_position", "_ord", "_raw", "_json", "_fields", "
 
 def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int, workdir: Path,
               encoding: str | None = None, lf_only: bool = False, prepared: Prepared | None = None,
-              skip: int = 0) -> StagedFile:
+              skip: int = 0, sheet: Path | None = None) -> StagedFile:
     """Open ``path`` as a relation (JSON Lines and space-aligned text are staged into a temporary table).
 
     ``prepared`` reads a repaired copy made earlier in the same load (see :func:`.prepare.blank_lines`);
-    ``skip``: lines of a CSV above its header that are a title, not comments (see :func:`.sniff.sniff`)."""
-    sniffed = sniff(path, encoding=encoding, skip=skip)
+    ``skip``: lines of a CSV above its header that are a title, not comments (see :func:`.sniff.sniff`);
+    ``sheet``: the CSV copy of a workbook's sheet (see :mod:`.spreadsheet`), read in place of ``path``."""
+    source = sheet or path
+    sniffed = sniff(source, encoding="utf-8" if sheet else encoding, skip=skip)
     drop_scratch(con)
     if sniffed.format == "csv" and not sniffed.header:  # zstd: Python cannot look inside, DuckDB can
-        sniffed = with_dialect(path, sniffed, _first_lines(con, path, max_line_bytes), skip)
+        sniffed = with_dialect(path, sniffed, _first_lines(con, source, max_line_bytes), skip)
     if sniffed.format == "parquet":
         staged = _open_parquet(con, path)
     else:
-        ready = prepared or prepare(path, sniffed, workdir, lf_only=lf_only)
+        ready = prepared or prepare(source, sniffed, workdir, lf_only=lf_only)
         try:
             if sniffed.format == "jsonl":
                 staged = _stage_jsonl(con, path, ready, sniffed, max_line_bytes)
@@ -157,6 +159,8 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path, *, max_line_bytes: int
                 staged = _open_csv(path, ready, sniffed, max_line_bytes)
         except duckdb.Error as exc:
             raise read_error(path, exc) from None
+    if sheet is not None:
+        staged = replace(staged, format="xlsx")
     reserved = [c for c in staged.columns if c.startswith("__") or c in RESERVED_COLUMNS]
     if reserved:
         msg = (f"{path.name} has column(s) {', '.join(reserved)}, names the loader keeps for itself "

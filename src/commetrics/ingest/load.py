@@ -59,6 +59,7 @@ from .quarantine import (
 )
 from .reasons import Reason
 from .snapshot import ALIASES, COMPUTED, INPUTS, check_table, snapshot_plan
+from .spreadsheet import is_workbook, sheet_as_csv
 
 DEFAULT_SOURCE = "default"
 #: reads of one file at most: the first, one with LF line ends, and repairs of quotes that never close
@@ -272,18 +273,23 @@ def load_file(
             prepared: Prepared | None = None
             stuck = False  # a repair found nothing new to blank: settle with what the reader says
             skip = 0  # a title's lines above the header, once found
-            for reads in range(1, _MAX_READS + 1):
+            sheet, sheet_note = sheet_as_csv(path, workdir, options.sheet) if is_workbook(path) else (None, "")
+
+            def opened(**how: Any) -> StagedFile:
                 staged = open_file(con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
-                                   lf_only=lf_only, prepared=prepared, skip=skip)
+                                   sheet=sheet, **how)
+                return replace(staged, notes=(sheet_note, *staged.notes)) if sheet_note else staged
+
+            for reads in range(1, _MAX_READS + 1):
+                staged = opened(lf_only=lf_only, prepared=prepared, skip=skip)
                 try:
                     try:
                         run = _Run(con, table, staged, options, settings, default_source, now, started, erase)
                     except MissingColumnError:
                         if reads > 1 or staged.sniffed is None or staged.sniffed.format != "csv":
                             raise
-                        below = _below_a_title(staged, lambda at: _Run(con, table, open_file(
-                            con, path, max_line_bytes=max_line, workdir=workdir, encoding=options.encoding,
-                            skip=at), options, settings, default_source, now, started, erase))
+                        below = _below_a_title(staged, lambda at: _Run(
+                            con, table, opened(skip=at), options, settings, default_source, now, started, erase))
                         if below is None:
                             raise
                         skip, run = below

@@ -40,6 +40,7 @@ class LoadOptions:
     snapshot_as_of: date | None = None
     decimal_separator: str | None = None
     null_values: tuple[str, ...] = ()
+    sheet: str | None = None  # the sheet of a workbook (default: its first)
 
     def formats_for(self, column: str) -> tuple[str, ...]:
         """The formats named for ``column`` (its own, else those for every column; empty: detect)."""
@@ -51,7 +52,8 @@ class LoadOptions:
                 "date_formats": {k: list(v) for k, v in self.date_formats.items()}, "timezone": self.timezone,
                 "encoding": self.encoding, "replace": self.replace, "accept_types": self.accept_types,
                 "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None,
-                "decimal_separator": self.decimal_separator, "null_values": list(self.null_values)}
+                "decimal_separator": self.decimal_separator, "null_values": list(self.null_values),
+                "sheet": self.sheet}
 
 
 def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None,
