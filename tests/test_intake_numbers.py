@@ -4,7 +4,9 @@ told (``--decimal-separator``), each case its own small file; what no value deci
 from __future__ import annotations
 
 import json
+import random
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -159,8 +161,38 @@ def test_a_sign_is_removed_with_a_separator_told(engine: Engine, tmp_path: Path)
 def test_one_amount_on_its_own_as_a_connector_reads_it(text: str | None, expected: str | None) -> None:
     """Where no column decides (one value of an API record): a comma is a decimal comma only where it
     cannot be a group of thousands; the commas were dropped before, so 1.500,00 read as 1.5."""
-    from decimal import Decimal
-
     from commetrics.ingest.numbers import amount
 
     assert amount(text) == (None if expected is None else Decimal(expected))
+
+
+# -- planted amounts: any column of amounts in one locale's style reads back to the cent -------------
+
+_STYLES = {  # thousands separator, decimal separator
+    "en": (",", "."), "de": (".", ","), "fr": ("\u202f", ","), "fr-space": (" ", ","), "ch": ("", "."),
+}
+
+
+def _written(value: Decimal, style: str, grouped: bool, sign: str) -> str:
+    thousands, decimal = _STYLES[style]
+    whole, cents = f"{value:.2f}".split(".")
+    if grouped and thousands:
+        whole = f"{int(whole):,}".replace(",", thousands)
+    return f"{sign}{whole}{decimal}{cents}" if sign in ("$", "£", "") else f"{whole}{decimal}{cents} {sign}"
+
+
+@pytest.mark.parametrize("sign", ["", "$", "€", "EUR"])
+@pytest.mark.parametrize("grouped", [True, False])
+@pytest.mark.parametrize("style", sorted(_STYLES))
+def test_planted_amounts_in_any_style_read_back_to_the_cent(tmp_path: Path, style: str, grouped: bool,
+                                                            sign: str) -> None:
+    """Amounts written with two decimals as a spreadsheet shows them, in one style per column (every style,
+    with and without groups and signs): the load finds the style and reads every value back exactly."""
+    rng = random.Random(f"{style}{grouped}{sign}")
+    amounts = [Decimal(rng.randrange(0, 10 ** rng.randrange(1, 12))) / 100 for _ in range(12)]
+    amounts[0] = Decimal("1234567.89")  # groups of thousands in every style that has them
+    values = [_written(a, style, grouped, sign) for a in amounts]
+    with Engine.in_memory() as engine:
+        load(engine, "outcomes", _deals(tmp_path, values))
+        got = dict(engine.store.con.execute("select outcome_id, value from outcomes").fetchall())
+    assert got == {f"o{i}": a for i, a in enumerate(amounts)}
