@@ -82,6 +82,30 @@ def test_na_through_the_command_line(run, tmp_path: Path) -> None:  # type: igno
         assert again["email"].isna().tolist() == [True, False]
 
 
+def test_a_dry_run_says_what_a_load_would_do_and_writes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    path = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],
+                     [["a1", "m1", "2024-01-01", "post"], ["a2", "m1", "never", "post"],
+                      ["a3", "m2", "2024-01-02", "fork"]])
+    config = (tmp_path / "ws" / "commetrics.toml").read_text()
+    out = run("load", "activities", str(path), "--accept-types", "--dry-run")
+    assert "a dry run: nothing was written" in out
+    assert "dry run: new types would be added to commetrics.toml: fork" in out
+    assert "dry run: 1 × bad_timestamp" in out
+    assert (tmp_path / "ws" / "commetrics.toml").read_text() == config
+    with Engine(tmp_path / "ws", read_only=True) as engine:
+        assert engine.status().tables["activities"] == 0
+        counts = engine.store.con.execute("select (select count(*) from load_ledger), "
+                                          "(select count(*) from quarantine)").fetchone()
+        assert counts == (0, 0)
+    with Engine(tmp_path / "ws") as engine:
+        dry = engine.load("activities", path, dry_run=True, accept_types=True)
+        real = engine.load("activities", path, accept_types=True)
+    assert (dry.dry_run, real.dry_run) == (True, False)
+    assert (dry.load_id, dry.rows_read, dry.rows_loaded, dry.rows_quarantined, dry.reasons) == (
+        real.load_id, real.rows_read, real.rows_loaded, real.rows_quarantined, real.reasons)
+
+
 def test_unknown_types_then_accept_types_then_quarantine_all(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     path = write_csv(tmp_path / "a.csv", ["activity_id", "member_id", "ts", "type"],

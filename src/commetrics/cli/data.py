@@ -71,6 +71,8 @@ def load(
     sheet: Annotated[str | None, typer.Option(
         "--sheet", metavar="NAME", help="The sheet of an Excel workbook (.xlsx) to read (default: its "
         "first).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check the files and print what the load "
+                                          "would do; write nothing.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Corrections: rows whose key this source loaded "
                                           "before replace those rows.")] = False,
     accept_types: Annotated[bool, typer.Option("--accept-types", help="Add unknown activity/outcome types to "
@@ -99,7 +101,7 @@ def load(
                                            date_format=date_format, timezone=timezone, encoding=encoding,
                                            replace=replace, accept_types=accept_types, snapshot_as_of=as_of,
                                            decimal_separator=decimal_separator, null_values=na,
-                                           sheet=sheet))
+                                           sheet=sheet, dry_run=dry_run))
             except CommetricsError as exc:
                 if len(files) == 1:
                     raise

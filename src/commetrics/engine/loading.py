@@ -45,6 +45,7 @@ class LoadingPart(PrivacyPart):
         decimal_separator: str | None = None,
         null_values: Sequence[str] | None = None,
         sheet: str | None = None,
+        dry_run: bool = False,
     ) -> LoadReport:
         """Load one CSV, Parquet or JSON Lines file (plain, gzip, zstd or zipped) into a canonical table.
 
@@ -90,6 +91,9 @@ class LoadingPart(PrivacyPart):
             Words that mean an empty cell (``["NULL", "N/A"]``), compared with the trimmed text.
         sheet
             The sheet of an Excel workbook (``.xlsx``) to read (default: its first).
+        dry_run
+            Read and check the file and return the report of the load, but write nothing: no rows,
+            quarantine, ledger or configuration (``report.dry_run`` is true).
         """
         if table not in schema.TABLES:
             raise UnknownNameError.for_name("table", table, schema.TABLES, "Run `commetrics status` to see the tables.")
@@ -99,7 +103,7 @@ class LoadingPart(PrivacyPart):
             timezone=timezone or self.config.reporting.timezone, encoding=encoding, replace=replace,
             accept_types=accept_types, snapshot_as_of=snapshot_as_of,
             decimal_separator=check_separator(decimal_separator), null_values=check_null_values(null_values),
-            sheet=sheet)
+            sheet=sheet, dry_run=dry_run)
         name = Path(path).name
         reporter = self._reporter("load")
         with reporter.stage("reading", unit="rows", detail=f"{name} → {table}") as advance:
@@ -109,6 +113,8 @@ class LoadingPart(PrivacyPart):
                 report = load_file(self.store.con, table, Path(path), settings=self.config.ingest, now=now,
                                    erase=self._erase_loaded, options=options)
             advance(report.rows_read, detail=f"{name} → {table}")  # done: no step's percentage left
+        if dry_run:
+            return report
         if report.accepted_types:
             self._accept_types(table, report.accepted_types)
         if report.rows_loaded:

@@ -98,6 +98,7 @@ class LoadReport:
     generated_ids: bool = False  # the file had no id column: ids were made from each row's content
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    dry_run: bool = False  # read and checked, nothing written (``--dry-run``)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -408,7 +409,7 @@ class _Run:
                              "the lines after it were read on their own", text, physical=True)
                       for line, text in sorted(repaired.items())]
             report = self._settle(load_id, found)
-            con.execute("commit")
+            con.execute("rollback" if self.options.dry_run else "commit")
         except BaseException:
             con.execute("rollback")
             raise
@@ -506,4 +507,5 @@ class _Run:
             number_formats={c: p.describe() for c, p in self.numbers.items()},
             encoding=encoding, delimiter=delimiter, generated_ids=self.resolved.generated_key,
             notes=self._notes(load_id), seconds=round(time.perf_counter() - self.started, 3),
+            dry_run=self.options.dry_run,
         )

@@ -41,6 +41,7 @@ class LoadOptions:
     decimal_separator: str | None = None
     null_values: tuple[str, ...] = ()
     sheet: str | None = None  # the sheet of a workbook (default: its first)
+    dry_run: bool = False  # read and check, then roll back: the report of a load that writes nothing
 
     def formats_for(self, column: str) -> tuple[str, ...]:
         """The formats named for ``column`` (its own, else those for every column; empty: detect)."""
@@ -53,7 +54,7 @@ class LoadOptions:
                 "encoding": self.encoding, "replace": self.replace, "accept_types": self.accept_types,
                 "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None,
                 "decimal_separator": self.decimal_separator, "null_values": list(self.null_values),
-                "sheet": self.sheet}
+                "sheet": self.sheet, "dry_run": self.dry_run}
 
 
 def parse_date_formats(value: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None,

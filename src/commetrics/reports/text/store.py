@@ -17,6 +17,11 @@ __all__ = ["render_identity", "render_loads"]
 _ENUM_SETTINGS = {"activities": "activity_types", "outcomes": "outcome_types"}
 
 
+def _label(r: LoadReport) -> str:
+    """How a load's lines start: its number, or ``dry run`` for a load that wrote nothing."""
+    return "dry run" if r.dry_run else f"load {r.load_id}"
+
+
 def _how_read(r: LoadReport) -> list[str]:
     """How a file was read: encoding and delimiter when not the usual, timestamps and the zone, made ids."""
     said = []
@@ -32,50 +37,53 @@ def _how_read(r: LoadReport) -> list[str]:
     for column, how in r.number_formats.items():
         parts.append(f"{column} read with {how}")
     if parts:
-        said.append(f"  load {r.load_id}: " + "; ".join(parts))
+        said.append(f"  {_label(r)}: " + "; ".join(parts))
     if r.generated_ids:
-        said.append(f"  load {r.load_id}: the file has no id column: ids were made from each row's content "
+        said.append(f"  {_label(r)}: the file has no id column: ids were made from each row's content "
                     "(equal rows of the file stay apart; loading it again adds nothing)")
-    said += [f"  load {r.load_id}: {note}" for note in r.notes]
+    said += [f"  {_label(r)}: {note}" for note in r.notes]
     return said
 
 
 def render_loads(reports: Iterable[LoadReport], width: int | None = None) -> str:
     """The four counts of each load, how the file was read, the reasons of quarantined rows and any schema drift."""
     out, buffer = console(width)
-    table = Table(title="Loads", title_justify="left")
+    reports = list(reports)
+    dry = any(r.dry_run for r in reports)
+    table = Table(title="Loads — a dry run: nothing was written, the counts are what a load would do" if dry
+                  else "Loads", title_justify="left")
     for name in ("load", "table", "file", "read", "loaded", "quarantined", "duplicates"):
         table.add_column(name, justify="right" if name not in ("table", "file") else "left")
     read: list[str] = []
     notes: list[str] = []
     for r in reports:
-        table.add_row(str(r.load_id), r.table, r.file, count(r.rows_read), count(r.rows_loaded),
-                      count(r.rows_quarantined), count(r.rows_duplicate))
+        table.add_row("dry run" if r.dry_run else str(r.load_id), r.table, r.file, count(r.rows_read),
+                      count(r.rows_loaded), count(r.rows_quarantined), count(r.rows_duplicate))
         read += _how_read(r)
         if r.rows_replaced:
-            notes.append(f"  load {r.load_id}: {r.rows_replaced:,} loaded rows replaced the earlier version of "
+            notes.append(f"  {_label(r)}: {r.rows_replaced:,} loaded rows replaced the earlier version of "
                          "their key")
         if r.rows_resolved:
-            notes.append(f"  load {r.load_id}: {r.rows_resolved:,} rows quarantined by earlier loads are now "
+            notes.append(f"  {_label(r)}: {r.rows_resolved:,} rows quarantined by earlier loads are now "
                          "resolved")
         if r.rows_erased:
-            notes.append(f"  load {r.load_id}: {r.rows_erased:,} rows of erased people were dropped")
+            notes.append(f"  {_label(r)}: {r.rows_erased:,} rows of erased people were dropped")
         if r.accepted_types:
-            notes.append(f"  load {r.load_id}: new types added to commetrics.toml and loaded: "
-                         f"{', '.join(r.accepted_types)}")
+            added = "would be added to commetrics.toml" if r.dry_run else "added to commetrics.toml and loaded"
+            notes.append(f"  {_label(r)}: new types {added}: {', '.join(r.accepted_types)}")
         for reason, rows in r.reasons.items():
-            notes.append(f"  load {r.load_id}: {rows:,} × {reason} — {REASON_HELP[Reason(reason)]}")
+            notes.append(f"  {_label(r)}: {rows:,} × {reason} — {REASON_HELP[Reason(reason)]}")
         if r.unknown_types:
             types = list(r.unknown_types)
             shown = ", ".join(types[:10]) + (" ..." if len(types) > 10 else "")
             setting = _ENUM_SETTINGS.get(r.table, "")
-            notes.append(f"  load {r.load_id}: {sum(r.unknown_types.values()):,} rows of {len(types)} unknown "
+            notes.append(f"  {_label(r)}: {sum(r.unknown_types.values()):,} rows of {len(types)} unknown "
                          f"type{'s' if len(types) != 1 else ''} ({shown}): add them with --accept-types or in "
                          f"[ingest] {setting} of commetrics.toml")
         if r.attribute_columns:
-            notes.append(f"  load {r.load_id}: extra columns kept in attributes: {', '.join(r.attribute_columns)}")
+            notes.append(f"  {_label(r)}: extra columns kept in attributes: {', '.join(r.attribute_columns)}")
         elif r.drift_columns:
-            notes.append(f"  load {r.load_id}: columns outside the schema, not loaded: {', '.join(r.drift_columns)}")
+            notes.append(f"  {_label(r)}: columns outside the schema, not loaded: {', '.join(r.drift_columns)}")
     out.print(table)
     if read:
         out.print("How the files were read:")
