@@ -18,7 +18,10 @@ Two things make a load read its file again, inside the same call and before anyt
 committed: line ends DuckDB cannot mix (the file is copied with LF only), and a quote that never
 closes — the reader would take every line after it as one value. The line where such a quote opens
 is quarantined as ``unterminated_quote`` and blanked in a copy, and the copy is read again, so the
-lines after it load (see :mod:`.prepare`).
+lines after it load (see :mod:`.prepare`). A CSV whose first line lacks the table's columns is
+opened again at each of the next lines, and the first that has them is its header (a report's
+title above it). An Excel workbook's sheet is copied to a CSV once, before the first read (see
+:mod:`.spreadsheet`). A dry run (``--dry-run``) rolls the transaction back instead of committing.
 """
 
 from __future__ import annotations
