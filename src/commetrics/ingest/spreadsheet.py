@@ -68,7 +68,7 @@ def sheet_as_csv(path: Path, workdir: Path, sheet: str | None = None) -> tuple[P
         rows = book[chosen]
         width = 0  # the last column holding a value, in any row (a sheet's used range may be wider)
         for row in rows.iter_rows(values_only=True):
-            filled = [i for i, v in enumerate(row) if _text(v) != ""]
+            filled = [i for i, v in enumerate(row) if v is not None and v != ""]  # what _text writes as ""
             width = max(width, filled[-1] + 1 if filled else 0)
         with target.open("w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, lineterminator="\n")
