@@ -20,15 +20,14 @@ from typing import Any
 from .. import schema
 from ..config import IngestSettings
 from ..store import quote_identifier as q
-from .files import StagedFile
-from .numbers import NumberPlan, normalized_sql, stray_point_sql, unsigned_sql
+from .files import StagedFile, sql_string
+from .numbers import NUMBER_PATTERN, NumberPlan, normalized_sql, stray_point_sql, unsigned_sql
 from .reasons import Reason
 from .timestamps import DatePlan, naive_instant_sql, parse_sql
 
 EMAIL_PATTERN = r"[^@\s\p{Z}\p{C}]+@[^@\s\p{Z}\p{C}]+\.[^@\s\p{Z}\p{C}.]+"
 #: blanks at the edges of an address that trimming spaces misses: no-break, zero-width, BOM
 INVISIBLE_EDGES = r"^[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+|[\s\p{Z}\x{200B}-\x{200D}\x{2060}\x{FEFF}]+$"
-NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 INTEGER_PATTERN = r"[+-]?[0-9]+"
 NON_FINITE_WORDS = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -107,15 +106,11 @@ def _one_of(expr: str, words: tuple[str, ...]) -> str:
     return _in_listing(expr, f"'{_listing(words)}'")
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def without_markers_sql(text: str, markers: tuple[str, ...]) -> str:
     """SQL of the trimmed ``text`` with the words that mean an empty cell (``--na``) as NULL."""
     if not markers:
         return text
-    whens = " ".join(f"when {_literal(m)} then NULL" for m in markers)
+    whens = " ".join(f"when {sql_string(m)} then NULL" for m in markers)
     return f"(case {text} {whens} else {text} end)"
 
 
@@ -295,7 +290,7 @@ def _value_and_checks(b: _Builder, column: schema.Column, t: str, src_type: str,
         value = enum_value_sql(t)
         # A ``case`` over the configured values (written as literals) is a plain projection, and three
         # times cheaper than the substring test over the joined list.
-        known = " ".join(f"when {_literal(v)} then false" for v in values)
+        known = " ".join(f"when {sql_string(v)} then false" for v in values)
         b.check(f"{value} is not null and (case {value} {known} else true end)" if values else f"{value} is not null",
                 Reason.UNKNOWN_ENUM, name, f"not in ingest.{column.enum}")
         return value

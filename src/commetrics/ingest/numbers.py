@@ -28,6 +28,7 @@ from decimal import Decimal
 import duckdb
 
 from ..errors import InputError
+from .files import sql_string
 
 POINT, COMMA = ".", ","
 #: blanks a spreadsheet puts between groups of thousands: space, no-break space, narrow no-break space
@@ -36,7 +37,8 @@ _BLANKS = " \u00a0\u202f"
 GROUPED_POINT = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
 #: a number with a decimal comma: groups of three digits (one separator throughout) or none, then ``,digits``
 COMMA_FORM = (r"[+-]?([0-9]{1,3}((\.[0-9]{3})+|([" + _BLANKS + r"][0-9]{3})+)|[0-9]+)(,[0-9]*)?")
-_PLAIN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+#: a plain number, as the loader reads amounts without a plan
+NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 #: currency signs and codes a spreadsheet writes next to an amount
 SIGNS = r"[A-Z]{3}|R\$|US\$|C\$|A\$|kr\.?|zł|Kč|Ft|[$€£¥₹₩₽₺₪₫₴₦฿₱]"
 #: the currency a sign means, where it means one ($, ¥ and kr stand for several)
@@ -75,24 +77,20 @@ def check_separator(value: str | None) -> str | None:
     return found
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def unsigned_sql(t: str, plan: NumberPlan) -> str:
     """SQL of the text ``t`` without a currency sign at its edges, when ``plan`` found signs."""
     if not plan.signs:
         return t
-    return f"regexp_replace({t}, {_sql_string(_EDGE_SIGN)}, '')"
+    return f"regexp_replace({t}, {sql_string(_EDGE_SIGN)}, '')"
 
 
 def normalized_sql(t: str, plan: NumberPlan) -> str:
     """SQL of the text ``t`` as a plain number when ``plan`` reads it; any other text is left as it is."""
     if plan.separator == COMMA:
-        groups = f"regexp_replace({t}, {_sql_string('[.' + _BLANKS + ']')}, '', 'g')"
-        return (f"(case when regexp_full_match({t}, {_sql_string(COMMA_FORM)}) "
+        groups = f"regexp_replace({t}, {sql_string('[.' + _BLANKS + ']')}, '', 'g')"
+        return (f"(case when regexp_full_match({t}, {sql_string(COMMA_FORM)}) "
                 f"then replace({groups}, ',', '.') else {t} end)")
-    return (f"(case when contains({t}, ',') and regexp_full_match({t}, {_sql_string(GROUPED_POINT)}) "
+    return (f"(case when contains({t}, ',') and regexp_full_match({t}, {sql_string(GROUPED_POINT)}) "
             f"then replace({t}, ',', '') else {t} end)")
 
 
@@ -100,8 +98,8 @@ def stray_point_sql(t: str, plan: NumberPlan) -> str | None:
     """SQL true when ``t`` has a point that ``plan`` cannot read as a group separator (``12.50`` with a comma)."""
     if plan.separator != COMMA:
         return None
-    return (f"({t} is not null and contains({t}, '.') and regexp_full_match({t}, {_sql_string(_PLAIN)}) "
-            f"and not regexp_full_match({t}, {_sql_string(COMMA_FORM)}))")
+    return (f"({t} is not null and contains({t}, '.') and regexp_full_match({t}, {sql_string(NUMBER_PATTERN)}) "
+            f"and not regexp_full_match({t}, {sql_string(COMMA_FORM)}))")
 
 
 @dataclass(frozen=True)
@@ -133,17 +131,17 @@ def _kinds(con: duckdb.DuckDBPyConnection, relation: str) -> _Kinds:
             count(*),
             list(distinct sign order by sign) filter (where sign <> '')[1:3]
         from (
-            select r, b, sign, not regexp_full_match(b, {_sql_string(_PLAIN)}) and regexp_full_match(b, $comma) as c,
-                not regexp_full_match(b, {_sql_string(_PLAIN)}) and regexp_full_match(b, $point) as p
+            select r, b, sign, not regexp_full_match(b, $plain) and regexp_full_match(b, $comma) as c,
+                not regexp_full_match(b, $plain) and regexp_full_match(b, $point) as p
             from (
                 select r, regexp_replace(v, $edge, '') as b,
                     coalesce(nullif(regexp_extract(v, $leading, 1), ''), regexp_extract(v, $trailing, 1)) as sign
                 from {relation}
-                where v is not null and not regexp_full_match(v, {_sql_string(_PLAIN)})
+                where v is not null and not regexp_full_match(v, $plain)
             )
         )
-        """, {"comma": COMMA_FORM, "point": GROUPED_POINT, "edge": _EDGE_SIGN, "leading": _LEADING_SIGN,
-              "trailing": _TRAILING_SIGN}
+        """, {"plain": NUMBER_PATTERN, "comma": COMMA_FORM, "point": GROUPED_POINT, "edge": _EDGE_SIGN,
+              "leading": _LEADING_SIGN, "trailing": _TRAILING_SIGN}
     ).fetchall()[0]
     return _Kinds(list(row[0] or []), list(row[1] or []), list(row[2] or []), int(row[3] or 0), int(row[4] or 0),
                   list(row[5] or []))
@@ -205,9 +203,9 @@ def amount(text: str | None) -> Decimal | None:
     value = re.sub(_EDGE_SIGN, "", text.strip(), count=1)
     if re.fullmatch(GROUPED_POINT, value):
         value = value.replace(",", "")
-    elif re.fullmatch(COMMA_FORM, value) and not re.fullmatch(_PLAIN, value) and "," in value:
+    elif re.fullmatch(COMMA_FORM, value) and not re.fullmatch(NUMBER_PATTERN, value) and "," in value:
         value = re.sub(f"[.{_BLANKS}]", "", value).replace(",", ".")
-    if not re.fullmatch(_PLAIN, value):
+    if not re.fullmatch(NUMBER_PATTERN, value):
         return None
     number = Decimal(value)
     return number if number.is_finite() else None

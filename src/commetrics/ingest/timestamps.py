@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from ..errors import InputError
+from .files import sql_string
 
 ISO = "iso"
 EPOCH = "epoch"
@@ -67,10 +68,6 @@ class DatePlan:
         return f"{names} ({'detected' if self.detected else '--date-format'})"
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 #: two characters above ``14`` as text compares them (``15``..``99``, and ``1`` or more followed by anything higher)
 _ABOVE_14 = r"(?:[^\x{0}-1].|1[^\x{0}-4])"
 #: an offset beyond ±14 at the end: ``+HH:MM`` (``HH`` above 14), ``+HHMM`` (``HH`` above 14, the four between
@@ -82,7 +79,7 @@ BAD_OFFSET_PATTERN = (r"(?s)[+-](?:" + _ABOVE_14 + r":..|1[^\x{0}-4]..|[2-8]...|
 
 def _bad_offset(t: str) -> str:
     """SQL true when ``t`` ends in a UTC offset beyond ±14 hours (+25:00, -1500, +99)."""
-    return f"(strlen({t}) > 16 and regexp_matches({t}, {_sql_string(BAD_OFFSET_PATTERN)}))"
+    return f"(strlen({t}) > 16 and regexp_matches({t}, {sql_string(BAD_OFFSET_PATTERN)}))"
 
 
 #: zones in which a naive time is its UTC instant (no offset, no daylight saving)
@@ -111,7 +108,7 @@ def _one(t: str, fmt: str, *, utc: bool = False) -> str:
         days = f"try_cast({t} as DOUBLE)"
         naive = f"(timestamp '1899-12-30' + to_microseconds(round({days} * 86400000000)::BIGINT))"
         instant = naive_instant_sql(naive, utc=utc)
-        return f"(case when regexp_full_match({t}, {_sql_string(_EXCEL_PATTERN)}) then {instant} end)"
+        return f"(case when regexp_full_match({t}, {sql_string(_EXCEL_PATTERN)}) then {instant} end)"
     # DuckDB reads its special words ('epoch', '-infinity') whatever the format: a format that starts
     # with a number needs a digit first, one that starts with a word is kept from those words.
     if fmt[:2] in ("%a", "%A", "%b", "%B"):
@@ -120,7 +117,7 @@ def _one(t: str, fmt: str, *, utc: bool = False) -> str:
         guard = f"ascii({t}) between 48 and 57"
     if "%z" in fmt:
         guard += f" and not {_bad_offset(t)}"
-    parsed = f"try_strptime({t}, {_sql_string(fmt)})"
+    parsed = f"try_strptime({t}, {sql_string(fmt)})"
     # With %z or %Z DuckDB returns the instant itself; without, a naive time in the load's zone.
     value = f"{parsed}::TIMESTAMPTZ" if "%z" in fmt or "%Z" in fmt else naive_instant_sql(parsed, utc=utc)
     return f"(case when {guard} then {value} end)"
@@ -144,7 +141,7 @@ def check_formats(con: duckdb.DuckDBPyConnection, formats: tuple[str, ...], opti
                    "or epoch_ms.")
             raise InputError(msg)
         try:
-            con.execute(f"select try_strptime('', {_sql_string(fmt)})").fetchall()
+            con.execute(f"select try_strptime('', {sql_string(fmt)})").fetchall()
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             msg = f"{option} {fmt!r} is not a format the reader knows ({first}). See strftime codes."
